@@ -1,0 +1,44 @@
+# Every target bootstraps .venv itself from the pinned requirements files.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test bench lint fmt site cleaner-exe system-deps clean
+
+$(STAMP): requirements.txt requirements-dev.txt cleaner/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+# Debian packages the tests drive (Xvfb for the Cleaner window, Chromium for the site); installed when root.
+system-deps:
+	bash .ci/system-deps
+
+run: $(STAMP)
+	$(PY) -m ttfd run
+
+test: $(STAMP) system-deps
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+site: $(STAMP)
+	$(PY) -m static_site.build
+
+cleaner-exe: $(STAMP)
+	$(VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN \
+		--distpath dist --workpath build/pyinstaller cleaner/cleaner.spec
+
+clean:
+	rm -rf build dist static_site/dist .pytest_cache .mypy_cache .ruff_cache

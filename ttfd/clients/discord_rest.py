@@ -1,0 +1,72 @@
+"""Discord REST (v10): roles, application commands, interaction webhooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from ttfd.clients.http import DEFAULT_TIMEOUT, send
+from ttfd.settings import Settings
+
+USER_AGENT = "DiscordBot (https://github.com/ttfd/ttfd, 0.1)"
+
+
+def _parse_error(resp: httpx.Response) -> tuple[str, int | None, float | None]:
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text[:200] or resp.reason_phrase, None, None
+    if not isinstance(body, dict):
+        return str(body)[:200], None, None
+    return str(body.get("message", resp.reason_phrase)), body.get("code"), body.get("retry_after")
+
+
+class DiscordREST:
+    """A small typed wrapper; one instance per process is enough (httpx keeps connections alive)."""
+
+    def __init__(self, base: str, token: str | None, client: httpx.Client | None = None) -> None:
+        self.base = base.rstrip("/")
+        headers = {"User-Agent": USER_AGENT}
+        if token:
+            headers["Authorization"] = f"Bot {token}"
+        self.client = client or httpx.Client(timeout=DEFAULT_TIMEOUT, headers=headers)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DiscordREST:
+        return cls(settings.discord_api_base, settings.require("discord_bot_token"))
+
+    def request(self, method: str, path: str, *, reason: str | None = None, **kwargs: Any) -> httpx.Response:
+        """Any REST call; `reason` goes to the guild audit log."""
+        headers = kwargs.pop("headers", {})
+        if reason:
+            headers["X-Audit-Log-Reason"] = reason
+        return send(self.client, method, self.base + path, _parse_error, headers=headers, **kwargs)
+
+    def add_member_role(self, guild_id: int, user_id: int, role_id: int, reason: str | None = None) -> None:
+        self.request("PUT", f"/guilds/{guild_id}/members/{user_id}/roles/{role_id}", reason=reason)
+
+    def remove_member_role(self, guild_id: int, user_id: int, role_id: int, reason: str | None = None) -> None:
+        self.request("DELETE", f"/guilds/{guild_id}/members/{user_id}/roles/{role_id}", reason=reason)
+
+    def _commands_path(self, application_id: str, guild_id: str | None) -> str:
+        if guild_id:
+            return f"/applications/{application_id}/guilds/{guild_id}/commands"
+        return f"/applications/{application_id}/commands"
+
+    def get_commands(self, application_id: str, guild_id: str | None = None) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.request("GET", self._commands_path(application_id, guild_id)).json()
+        return result
+
+    def put_commands(
+        self, application_id: str, commands: list[dict[str, Any]], guild_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        resp = self.request("PUT", self._commands_path(application_id, guild_id), json=commands)
+        result: list[dict[str, Any]] = resp.json()
+        return result
+
+    def edit_original(self, application_id: str, token: str, message: dict[str, Any]) -> dict[str, Any]:
+        """PATCH the deferred reply of an interaction (valid for 15 minutes)."""
+        resp = self.request("PATCH", f"/webhooks/{application_id}/{token}/messages/@original", json=message)
+        result: dict[str, Any] = resp.json()
+        return result

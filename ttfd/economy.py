@@ -1,0 +1,343 @@
+"""XP and coins: the ledger, ranks F-..S, MEE6 levels, the daily reward and leaderboards."""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+
+from ttfd import events
+from ttfd.db import Conn
+from ttfd.settings import Settings
+
+Currency = Literal["xp", "coins"]
+Board = Literal["xp", "week", "coins"]
+BOARDS: tuple[Board, ...] = ("xp", "week", "coins")
+EPOCH_PERIOD = date(1970, 1, 1)
+
+# --- ranks and levels ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rank:
+    id: int
+    code: str
+    min_xp: int
+
+
+@dataclass(frozen=True)
+class Level:
+    level: int
+    xp_into_level: int
+    xp_for_next: int
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the way to the next level, 0..1."""
+        return self.xp_into_level / self.xp_for_next
+
+
+def xp_to_next_level(level: int) -> int:
+    """MEE6 curve: XP needed to go from `level` to `level + 1`."""
+    return 5 * level * level + 50 * level + 100
+
+
+def level_for_xp(xp: int) -> Level:
+    """The level reached with `xp` total XP and the progress inside it."""
+    level, remaining = 0, xp
+    while remaining >= (need := xp_to_next_level(level)):
+        remaining -= need
+        level += 1
+    return Level(level, remaining, need)
+
+
+_RANKS: tuple[Rank, ...] = ()
+
+
+def ranks(conn: Conn) -> tuple[Rank, ...]:
+    """The 20 ranks, lowest first (read once per process: migrations are the only writer)."""
+    global _RANKS
+    if not _RANKS:
+        rows = conn.execute("SELECT id, code, min_xp FROM ranks ORDER BY min_xp").fetchall()
+        _RANKS = tuple(Rank(r["id"], r["code"], r["min_xp"]) for r in rows)
+    return _RANKS
+
+
+def rank_for_xp(all_ranks: tuple[Rank, ...], xp: int) -> Rank:
+    """The highest rank whose threshold `xp` has reached."""
+    return all_ranks[bisect_right([r.min_xp for r in all_ranks], xp) - 1]
+
+
+def rank_by_code(conn: Conn, code: str) -> Rank | None:
+    """Look a rank up by its code (case-insensitive: 'a+' is A+)."""
+    return next((r for r in ranks(conn) if r.code.lower() == code.strip().lower()), None)
+
+
+# --- the ledger ------------------------------------------------------------------------------------
+
+_LOCK_AND_APPEND = """
+INSERT INTO ledger (user_id, currency, delta, balance_after, reason, source_platform, source_key)
+SELECT id, %(currency)s, %(delta)s, {column} + %(delta)s, %(reason)s, %(platform)s, %(key)s
+FROM unified_users WHERE id = %(user_id)s
+FOR UPDATE
+ON CONFLICT (source_key, currency) DO NOTHING
+RETURNING balance_after
+"""
+_APPEND_XP = _LOCK_AND_APPEND.format(column="xp")
+_APPEND_COINS = _LOCK_AND_APPEND.format(column="coins")
+_SET_XP = """
+UPDATE unified_users
+SET xp = %(balance)s, rank_id = %(rank_id)s, updated_at = now(),
+    current_season_xp = greatest(current_season_xp + %(season_delta)s, 0)
+WHERE id = %(user_id)s
+"""
+_SET_COINS = "UPDATE unified_users SET coins = %(balance)s, updated_at = now() WHERE id = %(user_id)s"
+_ADD_WEEKLY = """
+INSERT INTO xp_weekly AS w (week, user_id, xp) VALUES (%(week)s, %(user_id)s, %(delta)s)
+ON CONFLICT (week, user_id) DO UPDATE SET xp = w.xp + EXCLUDED.xp
+"""
+
+
+class InsufficientFunds(Exception):
+    """A debit would take a balance below zero (the database refuses it too)."""
+
+
+@dataclass(frozen=True)
+class Movement:
+    """One applied ledger entry; `None` from `grant` means the source key had already paid."""
+
+    user_id: int
+    currency: Currency
+    delta: int
+    balance_after: int
+    rank_before: Rank | None = None
+    rank_after: Rank | None = None
+
+    @property
+    def ranked_up(self) -> bool:
+        return bool(self.rank_before and self.rank_after and self.rank_after.min_xp > self.rank_before.min_xp)
+
+
+def week_start(day: date) -> date:
+    """Monday of the ISO week containing `day` (UTC)."""
+    return day - timedelta(days=day.weekday())
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def grant(
+    conn: Conn,
+    user_id: int,
+    currency: Currency,
+    delta: int,
+    *,
+    reason: str,
+    platform: str,
+    source_key: str,
+    earned: bool = True,
+) -> Movement | None:
+    """Move XP or coins through the ledger; the same (source_key, currency) twice is a no-op (None).
+
+    `earned` XP counts towards this week's and this season's boards; transfers (merges) do not.
+    """
+    if delta == 0:
+        return None
+    params = {
+        "user_id": user_id,
+        "currency": currency,
+        "delta": delta,
+        "reason": reason,
+        "platform": platform,
+        "key": source_key,
+    }
+    with conn.transaction():  # savepoint: a refused debit leaves the caller's transaction usable
+        try:
+            row = conn.execute(_APPEND_XP if currency == "xp" else _APPEND_COINS, params).fetchone()
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) == "23514":  # check_violation: balance_after >= 0
+                raise InsufficientFunds(currency) from exc
+            raise
+    if row is None:
+        return None
+    balance = int(row["balance_after"])
+    if currency == "coins":
+        conn.execute(_SET_COINS, {"balance": balance, "user_id": user_id})
+        return Movement(user_id, currency, delta, balance)
+
+    all_ranks = ranks(conn)
+    before, after = rank_for_xp(all_ranks, balance - delta), rank_for_xp(all_ranks, balance)
+    conn.execute(
+        _SET_XP,
+        {"balance": balance, "rank_id": after.id, "season_delta": delta if earned else 0, "user_id": user_id},
+    )
+    if delta > 0 and earned:
+        conn.execute(_ADD_WEEKLY, {"week": week_start(utc_now().date()), "user_id": user_id, "delta": delta})
+    events.emit(conn, user_id, "xp_change", platform, {"delta": delta, "xp": balance, "reason": reason})
+    if after.min_xp > before.min_xp:
+        events.emit(
+            conn,
+            user_id,
+            "rank_up",
+            platform,
+            {"from": before.code, "to": after.code, "from_id": before.id, "to_id": after.id, "xp": balance},
+        )
+    return Movement(user_id, currency, delta, balance, before, after)
+
+
+# --- daily -----------------------------------------------------------------------------------------
+
+_LOCK_DAILY = "SELECT daily_streak, last_daily_on FROM unified_users WHERE id = %(user_id)s FOR UPDATE"
+_INSERT_CLAIM = """
+INSERT INTO daily_claims (user_id, day, streak, coins, xp, source_platform)
+VALUES (%(user_id)s, %(day)s, %(streak)s, %(coins)s, %(xp)s, %(platform)s)
+"""
+_SET_STREAK = """
+UPDATE unified_users SET daily_streak = %(streak)s, last_daily_on = %(day)s, updated_at = now()
+WHERE id = %(user_id)s
+"""
+
+
+@dataclass(frozen=True)
+class DailyResult:
+    claimed: bool
+    streak: int
+    coins: int
+    xp: int
+    bonus: bool
+    next_claim_at: datetime
+    movement_xp: Movement | None = None
+
+
+def daily_reward(settings: Settings, streak: int) -> tuple[int, bool]:
+    """Coins for a claim on day `streak` of a streak, and whether the periodic bonus applies."""
+    coins = min(settings.daily_base_coins + settings.daily_step_coins * (streak - 1), settings.daily_cap_coins)
+    bonus = streak % settings.daily_bonus_every == 0
+    return coins + (settings.daily_bonus_coins if bonus else 0), bonus
+
+
+def claim_daily(conn: Conn, settings: Settings, user_id: int, platform: str, now: datetime) -> DailyResult:
+    """One claim per account per UTC day, whichever platform asks; the streak breaks after a missed day."""
+    today = now.astimezone(UTC).date()
+    next_at = datetime.combine(today + timedelta(days=1), time(0), UTC)
+    row = conn.execute(_LOCK_DAILY, {"user_id": user_id}).fetchone()
+    assert row is not None, "claim_daily on a missing user"
+    last: date | None = row["last_daily_on"]
+    if last == today:
+        return DailyResult(False, row["daily_streak"], 0, 0, False, next_at)
+    streak = row["daily_streak"] + 1 if last == today - timedelta(days=1) else 1
+    coins, bonus = daily_reward(settings, streak)
+    xp = settings.daily_xp
+    conn.execute(
+        _INSERT_CLAIM,
+        {"user_id": user_id, "day": today, "streak": streak, "coins": coins, "xp": xp, "platform": platform},
+    )
+    key = f"daily:{user_id}:{today.isoformat()}"
+    grant(conn, user_id, "coins", coins, reason="daily", platform=platform, source_key=key)
+    mv = grant(conn, user_id, "xp", xp, reason="daily", platform=platform, source_key=key)
+    conn.execute(_SET_STREAK, {"streak": streak, "day": today, "user_id": user_id})
+    events.emit(conn, user_id, "daily_claimed", platform, {"streak": streak, "coins": coins, "xp": xp})
+    return DailyResult(True, streak, coins, xp, bonus, next_at, mv)
+
+
+# --- leaderboards ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    position: int
+    user_id: int
+    name: str
+    value: int
+
+
+_TOP = {
+    "xp": """
+        SELECT id AS user_id, coalesce(display_name, username, 'User ' || id) AS name, xp AS value
+        FROM unified_users WHERE merged_into IS NULL
+        ORDER BY xp DESC, id LIMIT %(limit)s OFFSET %(offset)s""",
+    "coins": """
+        SELECT id AS user_id, coalesce(display_name, username, 'User ' || id) AS name, coins AS value
+        FROM unified_users WHERE merged_into IS NULL
+        ORDER BY coins DESC, id LIMIT %(limit)s OFFSET %(offset)s""",
+    "week": """
+        SELECT w.user_id, coalesce(u.display_name, u.username, 'User ' || u.id) AS name, w.xp AS value
+        FROM (SELECT user_id, xp FROM xp_weekly WHERE week = %(period)s
+              ORDER BY xp DESC, user_id LIMIT %(limit)s OFFSET %(offset)s) w
+        JOIN unified_users u ON u.id = w.user_id
+        ORDER BY w.xp DESC, w.user_id""",
+}
+_VALUE = {
+    "xp": "SELECT xp AS value FROM unified_users WHERE id = %(user_id)s AND merged_into IS NULL",
+    "coins": "SELECT coins AS value FROM unified_users WHERE id = %(user_id)s AND merged_into IS NULL",
+    "week": "SELECT xp AS value FROM xp_weekly WHERE week = %(period)s AND user_id = %(user_id)s",
+}
+_ABOVE_BUCKET = """
+SELECT coalesce(sum(n), 0) AS n FROM lb_buckets
+WHERE board = %(board)s AND period = %(period)s AND bucket > lb_bucket(%(value)s)
+"""
+# Inside one bucket, count only the higher scores; the xp/coins range bound keeps it an index range scan.
+_IN_BUCKET = {
+    "xp": """SELECT count(*) AS n FROM unified_users WHERE merged_into IS NULL
+             AND xp > %(value)s AND xp <= %(hi)s AND lb_bucket(xp) = lb_bucket(%(value)s)""",
+    "coins": """SELECT count(*) AS n FROM unified_users WHERE merged_into IS NULL
+                AND coins > %(value)s AND coins <= %(hi)s AND lb_bucket(coins) = lb_bucket(%(value)s)""",
+    "week": """SELECT count(*) AS n FROM xp_weekly WHERE week = %(period)s
+               AND xp > %(value)s AND xp <= %(hi)s AND lb_bucket(xp) = lb_bucket(%(value)s)""",
+}
+_TOTAL = "SELECT coalesce(sum(n), 0) AS n FROM lb_buckets WHERE board = %(board)s AND period = %(period)s"
+
+
+def board_period(board: Board, now: datetime | None = None) -> date:
+    """The period a board covers: this ISO week for 'week', a fixed epoch for all-time boards."""
+    return week_start((now or utc_now()).date()) if board == "week" else EPOCH_PERIOD
+
+
+def _bucket_ceiling(value: int) -> int:
+    """An upper bound on any score in value's bucket (the bucket test in SQL is the exact filter)."""
+    bucket = math.floor(16 * math.log2(value + 1))
+    return math.ceil(2 ** ((bucket + 1) / 16)) + 1
+
+
+def rank_of_value(conn: Conn, board: Board, value: int, period: date) -> int:
+    """Competition ranking: 1 + how many entries score strictly more than `value`."""
+    params = {"board": board, "period": period, "value": value, "hi": _bucket_ceiling(value)}
+    above = conn.execute(_ABOVE_BUCKET, params).fetchone()
+    inside = conn.execute(_IN_BUCKET[board], params).fetchone()
+    assert above is not None and inside is not None
+    return 1 + int(above["n"]) + int(inside["n"])
+
+
+def position(conn: Conn, board: Board, user_id: int, now: datetime | None = None) -> tuple[int, int] | None:
+    """(position, score) of a user on a board; None when they are not on it (no XP this week)."""
+    period = board_period(board, now)
+    row = conn.execute(_VALUE[board], {"user_id": user_id, "period": period}).fetchone()
+    if row is None:
+        return None
+    return rank_of_value(conn, board, int(row["value"]), period), int(row["value"])
+
+
+def board_size(conn: Conn, board: Board, now: datetime | None = None) -> int:
+    """How many entries a board has (for page counts)."""
+    row = conn.execute(_TOTAL, {"board": board, "period": board_period(board, now)}).fetchone()
+    return int(row["n"]) if row else 0
+
+
+def top(conn: Conn, board: Board, limit: int = 10, offset: int = 0, now: datetime | None = None) -> list[Entry]:
+    """A page of a board, highest first; ties share a position and are listed by account age."""
+    period = board_period(board, now)
+    rows = conn.execute(_TOP[board], {"limit": limit, "offset": offset, "period": period}).fetchall()
+    entries: list[Entry] = []
+    for i, r in enumerate(rows):
+        value = int(r["value"])
+        if entries and entries[-1].value == value:
+            pos = entries[-1].position
+        elif i == 0 and offset > 0:
+            pos = rank_of_value(conn, board, value, period)
+        else:
+            pos = offset + i + 1
+        entries.append(Entry(pos, int(r["user_id"]), str(r["name"]), value))
+    return entries

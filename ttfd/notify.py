@@ -1,0 +1,97 @@
+"""Reactions to cross-platform events: rank-up roles on Discord and a message on Telegram, via jobs."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+from ttfd import accounts, events, guilds, jobs
+from ttfd.clients.discord_rest import DiscordREST
+from ttfd.clients.telegram import TelegramAPI
+from ttfd.db import Conn
+from ttfd.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+def plan_rank_roles(mapping: dict[int, int], from_id: int, to_id: int) -> tuple[int | None, list[int]]:
+    """Role to add for the new rank and roles to drop for every rank passed through (from_id..to_id-1)."""
+    add = mapping.get(to_id)
+    remove = sorted({mapping[r] for r in range(from_id, to_id) if r in mapping and mapping[r] != add})
+    return add, remove
+
+
+def _on_rank_up(conn: Conn, event: dict[str, Any]) -> None:
+    user = accounts.get_user(conn, int(event["user_id"]))
+    data = event["data"]
+    from_id, to_id = int(data["from_id"]), int(data["to_id"])
+    if user.discord_id:
+        for guild_id in guilds.guilds_with_rank_roles(conn, user.id):
+            add, remove = plan_rank_roles(guilds.rank_roles(conn, guild_id), from_id, to_id)
+            if add is None and not remove:
+                continue
+            jobs.enqueue(
+                conn,
+                "discord.rank_roles",
+                {"guild_id": guild_id, "discord_id": user.discord_id, "add": add, "remove": remove,
+                 "rank": data["to"]},
+                dedupe_key=f"rank_roles:{event['id']}:{guild_id}",
+            )
+    if user.telegram_id and _wants_notifications(conn, user.id):
+        jobs.enqueue(
+            conn,
+            "telegram.send",
+            {"chat_id": user.telegram_id,
+             "text": f"🎉 Rank up! You are now rank {data['to']} (was {data['from']}). Keep going!"},
+            dedupe_key=f"rank_msg:{event['id']}",
+        )
+
+
+def _wants_notifications(conn: Conn, user_id: int) -> bool:
+    row = conn.execute("SELECT notifications FROM unified_users WHERE id = %(id)s", {"id": user_id}).fetchone()
+    return bool(row and row["notifications"])
+
+
+REACTIONS = {"rank_up": _on_rank_up}
+
+
+def process_pending(conn: Conn, limit: int = 200) -> int:
+    """Consume a batch of events, turning them into jobs in the same transaction; returns how many."""
+    batch = events.claim_pending(conn, limit)
+    for event in batch:
+        react = REACTIONS.get(event["event_type"])
+        if react:
+            react(conn, event)
+    events.mark_processed(conn, [e["id"] for e in batch])
+    return len(batch)
+
+
+# --- job handlers ----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def discord_rest() -> DiscordREST:
+    return DiscordREST.from_settings(get_settings())
+
+
+@lru_cache(maxsize=1)
+def telegram_api() -> TelegramAPI:
+    return TelegramAPI.from_settings(get_settings())
+
+
+@jobs.handler("discord.rank_roles")
+def apply_rank_roles(payload: dict[str, Any]) -> None:
+    """Give the new rank's role first, then drop the passed ranks' roles (a 404 role is already gone)."""
+    rest, guild, member = discord_rest(), int(payload["guild_id"]), int(payload["discord_id"])
+    reason = f"TTFD rank up to {payload.get('rank')}"
+    if payload.get("add"):
+        rest.add_member_role(guild, member, int(payload["add"]), reason=reason)
+    for role in payload.get("remove", []):
+        rest.remove_member_role(guild, member, int(role), reason=reason)
+
+
+@jobs.handler("telegram.send")
+def send_telegram(payload: dict[str, Any]) -> None:
+    """Send a Telegram message (a blocked bot gives 403, which is permanent)."""
+    telegram_api().send_message(int(payload["chat_id"]), str(payload["text"]))

@@ -1,0 +1,51 @@
+"""Settings from the environment, read once per process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ttfd.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    """Every knob TTFD reads; names are the env var names (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    database_url: str | None = None
+    discord_public_key: str | None = None
+    discord_application_id: str | None = None
+    discord_bot_token: str | None = None
+    discord_api_base: str = "https://discord.com/api/v10"
+    telegram_bot_token: str | None = None
+    telegram_webhook_secret: str | None = None
+    telegram_api_base: str = "https://api.telegram.org"
+
+    # Daily reward: coins = min(base + step * (streak - 1), cap); every `bonus_every`-th day adds the bonus.
+    daily_base_coins: int = Field(100, ge=0)
+    daily_step_coins: int = Field(10, ge=0)
+    daily_cap_coins: int = Field(250, ge=0)
+    daily_bonus_every: int = Field(7, ge=1)
+    daily_bonus_coins: int = Field(500, ge=0)
+    daily_xp: int = Field(50, ge=0)
+    message_xp_min: int = Field(15, ge=0)
+    message_xp_max: int = Field(25, ge=0)
+    message_xp_cooldown_s: int = Field(60, ge=0)
+    link_code_ttl_s: int = Field(600, ge=60)
+    job_max_attempts: int = Field(6, ge=1)
+
+    def require(self, name: str) -> str:
+        """Return a secret/setting that must be present, naming its env var if it is not."""
+        value = getattr(self, name)
+        if not value:
+            raise ConfigError(f"environment variable {name.upper()} is required but not set")
+        return str(value)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests call `get_settings.cache_clear()` after changing env)."""
+    return Settings()

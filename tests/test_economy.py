@@ -22,7 +22,28 @@ def test_level_curve_matches_mee6() -> None:
 
 def test_twenty_ranks_at_every_third_level(conn) -> None:
     ranks = economy.ranks(conn)
-    assert [r.code for r in ranks] == "F- F F+ E- E E+ D- D D+ C- C C+ B- B B+ A- A A+ S- S".split()
+    assert [r.code for r in ranks] == [
+        "F-",
+        "F",
+        "F+",
+        "E-",
+        "E",
+        "E+",
+        "D-",
+        "D",
+        "D+",
+        "C-",
+        "C",
+        "C+",
+        "B-",
+        "B",
+        "B+",
+        "A-",
+        "A",
+        "A+",
+        "S-",
+        "S",
+    ]
     for i, r in enumerate(ranks):
         assert level_for_xp(r.min_xp).level == 3 * i
         if r.min_xp:
@@ -63,8 +84,14 @@ def test_rank_up_writes_event(conn) -> None:
 
 
 def _settings() -> Settings:
-    return Settings(daily_base_coins=100, daily_step_coins=10, daily_cap_coins=130, daily_bonus_every=7,
-                    daily_bonus_coins=500, daily_xp=50)
+    return Settings(
+        daily_base_coins=100,
+        daily_step_coins=10,
+        daily_cap_coins=130,
+        daily_bonus_every=7,
+        daily_bonus_coins=500,
+        daily_xp=50,
+    )
 
 
 def test_daily_streak_grows_caps_bonus_and_resets(conn) -> None:
@@ -113,8 +140,9 @@ def test_bucket_positions_exact_across_scales(conn) -> None:
         if v:
             economy.grant(conn, u.id, "coins", v, reason="t", platform="telegram", source_key=f"b{i}")
         ids.append(u.id)
-    others = conn.execute("SELECT coins FROM unified_users WHERE merged_into IS NULL AND NOT (id = ANY(%s))",
-                          (ids,)).fetchall()
+    others = conn.execute(
+        "SELECT coins FROM unified_users WHERE merged_into IS NULL AND NOT (id = ANY(%s))", (ids,)
+    ).fetchall()
     for uid, v in zip(ids, values, strict=True):
         expected = 1 + sum(1 for w in values if w > v) + sum(1 for r in others if r["coins"] > v)
         assert economy.position(conn, "coins", uid) == (expected, v)

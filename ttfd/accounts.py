@@ -92,8 +92,10 @@ def ensure_user(
 ) -> User:
     """Find or create the account for a platform identity, refreshing names only when they changed."""
     user = find_user(conn, platform, ext_id)
-    if user and (username is None or user.username == username) and (
-        display_name is None or user.display_name == display_name
+    if (
+        user
+        and (username is None or user.username == username)
+        and (display_name is None or user.display_name == display_name)
     ):
         return user
     params = {"ext": ext_id, "username": username, "display_name": display_name, "platform": platform}
@@ -184,9 +186,20 @@ RETURNING *
 
 
 def _attach(
-    conn: Conn, user_id: int, platform: Platform, ext_id: int | str, username: str | None, display_name: str | None
+    conn: Conn,
+    user_id: int,
+    platform: Platform,
+    ext_id: int | str,
+    username: str | None,
+    display_name: str | None,
 ) -> User:
-    params = {"id": user_id, "ext": ext_id, "platform": platform, "username": username, "display_name": display_name}
+    params = {
+        "id": user_id,
+        "ext": ext_id,
+        "platform": platform,
+        "username": username,
+        "display_name": display_name,
+    }
     row = conn.execute(_ATTACH.format(col=_ident(platform)), params).fetchone()
     assert row is not None
     return User.from_row(row)
@@ -250,17 +263,45 @@ def merge_accounts(conn: Conn, keep_id: int, gone_id: int, platform: Platform) -
         amount = int(gone[currency])
         if amount:
             # Out of the retired account, into the kept one: history on both sides stays in the ledger.
-            economy.grant(conn, gone_id, currency, -amount, reason="merge out", platform=platform,
-                          source_key=f"{key}:out", earned=False)
-            economy.grant(conn, keep_id, currency, amount, reason="merge in", platform=platform,
-                          source_key=f"{key}:in", earned=False)
+            economy.grant(
+                conn,
+                gone_id,
+                currency,
+                -amount,
+                reason="merge out",
+                platform=platform,
+                source_key=f"{key}:out",
+                earned=False,
+            )
+            economy.grant(
+                conn,
+                keep_id,
+                currency,
+                amount,
+                reason="merge in",
+                platform=platform,
+                source_key=f"{key}:in",
+                earned=False,
+            )
     conn.execute(_MOVE_WEEKLY, {"gone": gone_id, "keep": keep_id})
     conn.execute(_MOVE_MEMBERSHIPS, {"gone": gone_id, "keep": keep_id})
     # Free the identities first: each column is unique, and the kept row takes them next.
     conn.execute(_RETIRE, {"gone": gone_id, "keep": keep_id})
-    params = {k: gone[k] for k in (
-        "telegram_id", "discord_id", "website_email", "platforms", "games_played", "games_won",
-        "messages_sent", "current_season_xp", "daily_streak", "last_daily_on")}
+    params = {
+        k: gone[k]
+        for k in (
+            "telegram_id",
+            "discord_id",
+            "website_email",
+            "platforms",
+            "games_played",
+            "games_won",
+            "messages_sent",
+            "current_season_xp",
+            "daily_streak",
+            "last_daily_on",
+        )
+    }
     params.update(keep=keep_id, achievements=Jsonb(gone["achievements"]))
     row = conn.execute(_ABSORB, params).fetchone()
     assert row is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -53,28 +54,24 @@ def ensure_database(admin_url: str, name: str, template: str | None = None) -> N
             return
         stmt = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
         if template:
-            stmt = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
-        try:
+            stmt = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
+        with contextlib.suppress(pg_errors.DuplicateDatabase):  # a concurrent process created it first
             conn.execute(stmt)
-        except pg_errors.DuplicateDatabase:
-            pass  # a concurrent process created it first
 
 
 def with_dbname(url: str, name: str) -> str:
     """The same server URL pointing at another database."""
     info = psycopg.conninfo.conninfo_to_dict(url)
     info["dbname"] = name
-    return psycopg.conninfo.make_conninfo(**info)
+    return psycopg.conninfo.make_conninfo("", **info)
 
 
 def embedded_admin_url() -> str:
     """Start (or reuse) the embedded PostgreSQL 16 under .ttfd/pg; pgserver drops root to a 'pgserver' user."""
-    import pgserver  # only needed when no server answers; heavy-ish import
+    from pgserver.postgres_server import get_server  # only needed when no server answers
 
     EMBEDDED_DIR.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(EMBEDDED_DIR, cleanup_mode="stop")
+    server = get_server(EMBEDDED_DIR, cleanup_mode="stop")
     return str(server.get_uri("postgres"))
 
 
@@ -208,9 +205,7 @@ def migrate(url: str, sql_dir: Path = SQL_DIR) -> list[str]:
         # One migrator at a time across processes (make run and tests may start together).
         conn.execute("SELECT pg_advisory_lock(hashtext('ttfd.migrate'))")
         try:
-            landed = {
-                int(r[0]): str(r[1]) for r in conn.execute("SELECT version, checksum FROM schema_migrations")
-            }
+            landed = {int(r[0]): str(r[1]) for r in conn.execute("SELECT version, checksum FROM schema_migrations")}
             for m in migrations:
                 if m.version in landed:
                     if landed[m.version] != m.checksum:
@@ -219,7 +214,7 @@ def migrate(url: str, sql_dir: Path = SQL_DIR) -> list[str]:
                         )
                     continue
                 with conn.transaction():
-                    conn.execute(m.text.encode())  # type: ignore[call-overload]  # script: several statements
+                    conn.execute(m.text.encode())  # bytes: a multi-statement script
                     conn.execute(
                         "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
                         (m.version, m.name, m.checksum),
@@ -232,4 +227,4 @@ def migrate(url: str, sql_dir: Path = SQL_DIR) -> list[str]:
 
 def execute_script(conn: psycopg.Connection[Any], text: str) -> None:
     """Run a multi-statement SQL script (seed data, migrations)."""
-    conn.execute(text.encode())  # type: ignore[call-overload]
+    conn.execute(text.encode())

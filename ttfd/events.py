@@ -29,9 +29,7 @@ UPDATE cross_platform_events SET processed = true, processed_at = now() WHERE id
 
 def emit(conn: Conn, user_id: int, event_type: EventType, platform: str, data: dict[str, Any]) -> None:
     """Record that something happened to a user, for every other platform to react to."""
-    conn.execute(
-        _INSERT, {"user_id": user_id, "event_type": event_type, "platform": platform, "data": Jsonb(data)}
-    )
+    conn.execute(_INSERT, {"user_id": user_id, "event_type": event_type, "platform": platform, "data": Jsonb(data)})
 
 
 def claim_pending(conn: Conn, limit: int = 200) -> list[dict[str, Any]]:

@@ -47,7 +47,9 @@ ORDER BY run_at, id
 LIMIT 1
 FOR UPDATE SKIP LOCKED
 """
-_DONE = "UPDATE jobs SET status = 'done', attempts = attempts + 1, finished_at = now(), updated_at = now() WHERE id = %(id)s"
+_DONE = """
+UPDATE jobs SET status = 'done', attempts = attempts + 1, finished_at = now(), updated_at = now() WHERE id = %(id)s
+"""
 _RETRY = """
 UPDATE jobs SET attempts = attempts + 1, last_error = %(error)s, updated_at = now(),
     run_at = now() + make_interval(secs => %(delay)s)
@@ -122,8 +124,14 @@ def _run_one(conn: Conn, stats: RunStats) -> bool:
             delay = max(retry_after or 0.0, backoff_s(attempt))
             conn.execute(_RETRY, {"id": job["id"], "error": error, "delay": delay})
             stats.retried += 1
-            log.warning("job %s (%s) attempt %d failed, retry in %.0fs: %s",
-                        job["id"], job["kind"], attempt, delay, error)
+            log.warning(
+                "job %s (%s) attempt %d failed, retry in %.0fs: %s",
+                job["id"],
+                job["kind"],
+                attempt,
+                delay,
+                error,
+            )
         return True
     conn.execute(_DONE, {"id": job["id"]})
     stats.done += 1

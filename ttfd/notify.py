@@ -34,16 +34,23 @@ def _on_rank_up(conn: Conn, event: dict[str, Any]) -> None:
             jobs.enqueue(
                 conn,
                 "discord.rank_roles",
-                {"guild_id": guild_id, "discord_id": user.discord_id, "add": add, "remove": remove,
-                 "rank": data["to"]},
+                {
+                    "guild_id": guild_id,
+                    "discord_id": user.discord_id,
+                    "add": add,
+                    "remove": remove,
+                    "rank": data["to"],
+                },
                 dedupe_key=f"rank_roles:{event['id']}:{guild_id}",
             )
     if user.telegram_id and _wants_notifications(conn, user.id):
         jobs.enqueue(
             conn,
             "telegram.send",
-            {"chat_id": user.telegram_id,
-             "text": f"🎉 Rank up! You are now rank {data['to']} (was {data['from']}). Keep going!"},
+            {
+                "chat_id": user.telegram_id,
+                "text": f"🎉 Rank up! You are now rank {data['to']} (was {data['from']}). Keep going!",
+            },
             dedupe_key=f"rank_msg:{event['id']}",
         )
 

@@ -19,9 +19,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 class HTTPError(Exception):
     """A non-success reply from an API, with what the job runner needs to decide about retrying."""
 
-    def __init__(
-        self, status: int, message: str, *, code: int | None = None, retry_after: float | None = None
-    ) -> None:
+    def __init__(self, status: int, message: str, *, code: int | None = None, retry_after: float | None = None) -> None:
         super().__init__(f"HTTP {status}: {message}" + (f" (code {code})" if code is not None else ""))
         self.status = status
         self.message = message

@@ -1,0 +1,197 @@
+"""`python -m ttfd …`: migrate, run, simulate, discord register, telegram set-webhook."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+from ttfd import db
+
+log = logging.getLogger("ttfd")
+
+
+def _use_database(dbname: str = "ttfd") -> db.Database:
+    chosen = db.select_database(dbname)
+    os.environ["DATABASE_URL"] = chosen.url
+    print(f"database: {chosen.source}", file=sys.stderr)
+    return chosen
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    chosen = _use_database()
+    applied = db.migrate(chosen.url)
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'already up to date'}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from functions.devserver import demo, devkeys, server
+    from static_site import build as site
+    from ttfd.settings import get_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    chosen = _use_database()
+    applied = db.migrate(chosen.url)
+    keys = devkeys.load_or_create()
+    devkeys.apply(keys)
+    base = f"http://127.0.0.1:{args.port}"
+    os.environ.setdefault("DISCORD_API_BASE", f"{base}{server.FAKE_DISCORD_PREFIX}/api/v10")
+    os.environ.setdefault("TELEGRAM_API_BASE", f"{base}{server.FAKE_TELEGRAM_PREFIX}")
+    get_settings.cache_clear()
+    with db.transaction() as conn:
+        seeded = demo.seed(conn)
+    pages = site.build()
+    print(
+        f"""
+TTFD is running on {base}
+  migrations applied now: {len(applied)} · demo accounts: {seeded} · site pages: {len(pages)}
+  Discord interactions:  POST {base}/discord/interactions   (public key {os.environ["DISCORD_PUBLIC_KEY"]})
+  Telegram webhook:      POST {base}/telegram/webhook       (secret in {devkeys.DEV_ENV})
+  Schedules:             process_events, run_jobs (every minute and right after each event), cleanup (hourly)
+  Fake Discord REST:     {os.environ["DISCORD_API_BASE"]}
+  Fake Telegram Bot API: {os.environ["TELEGRAM_API_BASE"]}
+Try, in another terminal:
+  .venv/bin/python -m ttfd simulate discord "/daily" --user 42 --guild 1
+  .venv/bin/python -m ttfd simulate discord "/leaderboard board:coins" --user 42
+  .venv/bin/python -m ttfd simulate telegram "/start" --user 7
+""",
+        flush=True,
+    )
+    server.serve(args.port)
+    return 0
+
+
+def _dev_env() -> dict[str, str]:
+    from functions.devserver import devkeys
+
+    if not devkeys.DEV_ENV.exists():
+        raise SystemExit("no dev keys yet: start the platform with `make run` first")
+    return devkeys.load_or_create()
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from functions.devserver import simulate as sim
+
+    keys = _dev_env()
+    if args.platform == "discord":
+        from functions.discord.app import root
+
+        if args.button:
+            data: dict[str, Any] = {"custom_id": args.button, "component_type": 2}
+            payload = sim.discord_payload(
+                app_id=keys["DISCORD_APPLICATION_ID"],
+                user=args.user,
+                guild=args.guild,
+                data=data,
+                interaction_type=3,
+                permissions=args.permissions,
+                message={"id": str(sim.snowflake()), "content": ""},
+            )
+        else:
+            command, resolved = sim.parse_command(args.text or "", root.definitions())
+            if resolved:
+                command["resolved"] = resolved
+            payload = sim.discord_payload(
+                app_id=keys["DISCORD_APPLICATION_ID"],
+                user=args.user,
+                guild=args.guild,
+                data=command,
+                permissions=args.permissions,
+            )
+        body = json.dumps(payload).encode()
+        status, reply = sim.post(f"{args.url}/discord/interactions", body, sim.sign(keys["DISCORD_SIGNING_SEED"], body))
+    else:
+        update = sim.telegram_update(args.text, user=args.user, chat=args.chat, callback=args.callback)
+        body = json.dumps(update).encode()
+        status, reply = sim.post(
+            f"{args.url}/telegram/webhook",
+            body,
+            {
+                "Content-Type": "application/json",
+                "X-Telegram-Bot-Api-Secret-Token": keys["TELEGRAM_WEBHOOK_SECRET"],
+            },
+        )
+    print(f"HTTP {status}")
+    print(sim.pretty(reply))
+    return 0 if status == 200 else 1
+
+
+def cmd_discord_register(args: argparse.Namespace) -> int:
+    from functions.discord.app import root
+    from functions.discord.registration import sync_commands
+    from ttfd.clients.discord_rest import DiscordREST
+    from ttfd.settings import get_settings
+
+    s = get_settings()
+    result = sync_commands(
+        DiscordREST.from_settings(s), s.require("discord_application_id"), root.definitions(), args.guild
+    )
+    where = f"guild {args.guild}" if args.guild else "globally"
+    print(f"{len(root.definitions())} commands {where}: {'updated (PUT)' if result else 'already up to date'}")
+    return 0
+
+
+def cmd_telegram_set_webhook(args: argparse.Namespace) -> int:
+    from ttfd.clients.telegram import TelegramAPI
+    from ttfd.settings import get_settings
+
+    s = get_settings()
+    api = TelegramAPI.from_settings(s)
+    ok = api.call(
+        "setWebhook",
+        url=args.url,
+        secret_token=s.require("telegram_webhook_secret"),
+        allowed_updates=["message", "callback_query"],
+        drop_pending_updates=args.drop_pending,
+        max_connections=args.max_connections,
+    )
+    print(f"setWebhook → {ok}: {args.url}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ttfd", description="TTFD platform tools")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply sql/NNNN_*.sql migrations").set_defaults(fn=cmd_migrate)
+    run = sub.add_parser("run", help="run every function + site locally (make run)")
+    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    run.set_defaults(fn=cmd_run)
+
+    simp = sub.add_parser("simulate", help="send a signed Discord interaction / Telegram update")
+    simp.add_argument("platform", choices=["discord", "telegram"])
+    simp.add_argument("text", nargs="?", help='command text, e.g. "/daily" or "/leaderboard board:coins"')
+    simp.add_argument("--user", type=int, default=42, help="Discord/Telegram user id")
+    simp.add_argument("--guild", type=int, help="Discord guild id (omit for a DM)")
+    simp.add_argument("--permissions", type=int, default=0, help="member permission bitfield (Discord)")
+    simp.add_argument("--button", help="Discord: click a component with this custom_id")
+    simp.add_argument("--chat", type=int, help="Telegram: group chat id (negative) instead of a private chat")
+    simp.add_argument("--callback", help="Telegram: press an inline button with this callback_data")
+    simp.add_argument("--url", default=os.environ.get("TTFD_URL", "http://127.0.0.1:8080"))
+    simp.set_defaults(fn=cmd_simulate)
+
+    dc = sub.add_parser("discord", help="Discord tools").add_subparsers(dest="action", required=True)
+    reg = dc.add_parser("register", help="bulk-PUT slash commands if they differ from Discord's")
+    reg.add_argument("--guild", help="register in one guild (instant) instead of globally")
+    reg.set_defaults(fn=cmd_discord_register)
+
+    tg = sub.add_parser("telegram", help="Telegram tools").add_subparsers(dest="action", required=True)
+    wh = tg.add_parser("set-webhook", help="point the bot at our webhook with the secret token")
+    wh.add_argument("--url", required=True)
+    wh.add_argument("--drop-pending", action="store_true")
+    wh.add_argument("--max-connections", type=int, default=40)
+    wh.set_defaults(fn=cmd_telegram_set_webhook)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        rc: int = args.fn(args)
+    except KeyboardInterrupt:
+        return 130
+    return rc

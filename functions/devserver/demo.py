@@ -1,0 +1,25 @@
+"""Demo accounts for `make run`, written through the ledger like any real activity (idempotent keys)."""
+
+from __future__ import annotations
+
+from ttfd import accounts, economy
+from ttfd.db import Conn
+
+DEMO = [
+    ("discord", 900001, "nova", "Nova", 41_250, 2_400),
+    ("discord", 900002, "kite", "Kite", 18_900, 870),
+    ("telegram", 900003, "mira", "Mira", 18_900, 1_530),
+    ("discord", 900004, "orbit", "Orbit", 7_350, 300),
+    ("telegram", 900005, "pixel", "Pixel", 2_040, 9_999),
+    ("discord", 900006, "echo", "Echo", 640, 120),
+    ("telegram", 900007, "lumen", "Lumen", 120, 40),
+]
+
+
+def seed(conn: Conn) -> int:
+    """Create the demo accounts and balances; running it again changes nothing."""
+    for platform, ext, username, name, xp, coins in DEMO:
+        user = accounts.ensure_user(conn, platform, ext, username, name)  # type: ignore[arg-type]
+        economy.grant(conn, user.id, "xp", xp, reason="demo", platform=platform, source_key=f"demo:{ext}")
+        economy.grant(conn, user.id, "coins", coins, reason="demo", platform=platform, source_key=f"demo:{ext}")
+    return len(DEMO)

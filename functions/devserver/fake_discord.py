@@ -1,0 +1,162 @@
+"""A faithful-enough Discord REST v10 fake: commands, member roles, interaction webhooks, 429s and errors.
+
+Shapes follow shared/protocols.md §2: bot auth `Authorization: Bot <token>`, 204 for role PUT/DELETE,
+bulk PUT replaces all commands, 429 carries `retry_after` in the body and `Retry-After` in headers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, Response, request
+
+
+@dataclass
+class Failure:
+    method: str
+    path_re: str
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+    times: int
+
+
+@dataclass
+class DiscordState:
+    token: str
+    commands: dict[tuple[str, str | None], list[dict[str, Any]]] = field(default_factory=dict)
+    member_roles: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    originals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[tuple[str, str, Any]] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def fail_next(
+        self,
+        method: str,
+        path_re: str,
+        status: int,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+    ) -> None:
+        """Make the next `times` matching requests answer `status` (e.g. a 429 or a 403)."""
+        self.failures.append(Failure(method, path_re, status, body or {}, headers or {}, times))
+
+    def rate_limit_next(self, method: str, path_re: str, retry_after: float = 0.05, times: int = 1) -> None:
+        """Queue a realistic 429 (per-route bucket) for matching requests."""
+        body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": False}
+        headers = {
+            "Retry-After": str(max(1, round(retry_after))),
+            "X-RateLimit-Scope": "user",
+            "X-RateLimit-Limit": "5",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset-After": str(retry_after),
+            "X-RateLimit-Bucket": "fakebucket",
+        }
+        self.fail_next(method, path_re, 429, body, headers, times)
+
+    def calls_to(self, method: str, path_re: str) -> list[tuple[str, str, Any]]:
+        return [c for c in self.calls if c[0] == method and re.fullmatch(path_re, c[1])]
+
+
+def _error(status: int, code: int, message: str) -> Response:
+    return Response(json.dumps({"message": message, "code": code}), status, mimetype="application/json")
+
+
+def create_app(state: DiscordState, prefix: str = "/api/v10") -> Flask:
+    """The fake as a Flask app; mount it at any prefix (the dev server uses /_fake/discord/api/v10)."""
+    app = Flask("fake_discord")
+
+    @app.before_request
+    def _check() -> Response | None:
+        path = request.path.removeprefix(prefix)
+        body = request.get_json(silent=True)
+        with state.lock:
+            state.calls.append((request.method, path, body))
+            for f in state.failures:
+                if f.times > 0 and f.method == request.method and re.fullmatch(f.path_re, path):
+                    f.times -= 1
+                    return Response(json.dumps(f.body), f.status, headers=f.headers, mimetype="application/json")
+        if not path.startswith("/webhooks/") and request.headers.get("Authorization") != f"Bot {state.token}":
+            return _error(401, 0, "401: Unauthorized")
+        return None
+
+    def _commands(app_id: str, guild_id: str | None) -> Response:
+        key = (app_id, guild_id)
+        if request.method == "GET":
+            return Response(json.dumps(state.commands.get(key, [])), 200, mimetype="application/json")
+        body = request.get_json(silent=True)
+        if not isinstance(body, list):
+            return _error(400, 50035, "Invalid Form Body")
+        stored = []
+        for cmd in body:
+            if not re.fullmatch(r"[-_'\w]{1,32}", cmd.get("name", "")) or cmd["name"] != cmd["name"].lower():
+                return _error(400, 50035, "Invalid Form Body")
+            if not 1 <= len(cmd.get("description", "")) <= 100:
+                return _error(400, 50035, "Invalid Form Body")
+            stored.append(
+                {
+                    **cmd,
+                    "id": str(next(state.ids)),
+                    "application_id": app_id,
+                    "version": "1",
+                    **({"guild_id": guild_id} if guild_id else {}),
+                    "nsfw": False,
+                    "default_member_permissions": cmd.get("default_member_permissions"),
+                }
+            )
+        with state.lock:
+            state.commands[key] = stored
+        return Response(json.dumps(stored), 200, mimetype="application/json")
+
+    @app.route(f"{prefix}/applications/<app_id>/commands", methods=["GET", "PUT"])
+    def global_commands(app_id: str) -> Response:
+        return _commands(app_id, None)
+
+    @app.route(f"{prefix}/applications/<app_id>/guilds/<guild_id>/commands", methods=["GET", "PUT"])
+    def guild_commands(app_id: str, guild_id: str) -> Response:
+        return _commands(app_id, guild_id)
+
+    @app.route(f"{prefix}/guilds/<guild_id>/members/<user_id>/roles/<role_id>", methods=["PUT", "DELETE"])
+    def member_role(guild_id: str, user_id: str, role_id: str) -> Response:
+        with state.lock:
+            roles = state.member_roles.setdefault((guild_id, user_id), set())
+            if request.method == "PUT":
+                roles.add(role_id)
+            else:
+                roles.discard(role_id)
+        return Response(status=204)
+
+    @app.route(f"{prefix}/webhooks/<app_id>/<token>/messages/@original", methods=["GET", "PATCH", "DELETE"])
+    def original(app_id: str, token: str) -> Response:
+        if request.method == "DELETE":
+            state.originals.pop(token, None)
+            return Response(status=204)
+        if request.method == "PATCH":
+            msg = {
+                "id": str(next(state.ids)),
+                "timestamp": time.time(),
+                **(request.get_json(silent=True) or {}),
+            }
+            state.originals[token] = msg
+        if token not in state.originals:
+            return _error(404, 10008, "Unknown Message")
+        return Response(json.dumps(state.originals[token]), 200, mimetype="application/json")
+
+    @app.errorhandler(404)
+    def not_found(_: Exception) -> Response:
+        return _error(404, 0, "404: Not Found")
+
+    @app.errorhandler(405)
+    def not_allowed(_: Exception) -> Response:
+        return _error(405, 0, "405: Method Not Allowed")
+
+    return app

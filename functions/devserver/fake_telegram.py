@@ -1,0 +1,117 @@
+"""A Telegram Bot API fake (shared/protocols.md §3): `/bot<token>/<method>`, JSON or form bodies,
+`{"ok":true,"result":…}` envelopes, error envelopes with error_code/description/parameters."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, Response, request
+
+_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+@dataclass
+class TelegramState:
+    token: str
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    webhook: dict[str, Any] = field(default_factory=dict)
+    failures: dict[str, list[tuple[int, str, int | None]]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
+
+    def fail_next(self, method: str, code: int, description: str, retry_after: int | None = None) -> None:
+        """The next call of `method` answers this error (e.g. 403 'Forbidden: bot was blocked by the user')."""
+        self.failures.setdefault(method.lower(), []).append((code, description, retry_after))
+
+    def calls_of(self, method: str) -> list[dict[str, Any]]:
+        return [p for m, p in self.calls if m.lower() == method.lower()]
+
+
+def _params() -> dict[str, Any]:
+    if request.is_json:
+        return dict(request.get_json(silent=True) or {})
+    params: dict[str, Any] = {**request.args.to_dict(), **request.form.to_dict()}
+    for k, v in list(params.items()):  # form values of objects arrive JSON-encoded
+        if isinstance(v, str) and v[:1] in "[{":
+            with contextlib.suppress(ValueError):
+                params[k] = json.loads(v)
+    return params
+
+
+def _ok(result: Any, description: str | None = None) -> Response:
+    body: dict[str, Any] = {"ok": True, "result": result}
+    if description:
+        body["description"] = description
+    return Response(json.dumps(body), 200, mimetype="application/json")
+
+
+def _err(code: int, description: str, retry_after: int | None = None) -> Response:
+    body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+    if retry_after is not None:
+        body["parameters"] = {"retry_after": retry_after}
+    return Response(json.dumps(body), code, mimetype="application/json")
+
+
+def create_app(state: TelegramState, prefix: str = "") -> Flask:
+    """The fake as a Flask app (the dev server mounts it at /_fake/telegram)."""
+    app = Flask("fake_telegram")
+    bot_id = int(state.token.split(":")[0])
+
+    @app.route(f"{prefix}/bot<token>/<method>", methods=["GET", "POST"])
+    def call(token: str, method: str) -> Response:
+        if token != state.token:
+            return _err(401, "Unauthorized")
+        p = _params()
+        name = method.lower()
+        with state.lock:
+            state.calls.append((method, p))
+            queued = state.failures.get(name)
+            if queued:
+                return _err(*queued.pop(0))
+        if name == "getme":
+            return _ok({"id": bot_id, "is_bot": True, "first_name": "TTFD", "username": "ttfd_dev_bot"})
+        if name in ("sendmessage", "editmessagetext"):
+            if not str(p.get("text", "")).strip():
+                return _err(400, "Bad Request: message text is empty")
+            chat = {"id": int(p.get("chat_id", 0)), "type": "private"}
+            mid = int(p["message_id"]) if name == "editmessagetext" else next(state.message_ids)
+            return _ok(
+                {
+                    "message_id": mid,
+                    "date": int(time.time()),
+                    "chat": chat,
+                    "text": p["text"],
+                    "from": {"id": bot_id, "is_bot": True, "first_name": "TTFD"},
+                }
+            )
+        if name == "answercallbackquery":
+            return _ok(True)
+        if name == "setwebhook":
+            url, secret = str(p.get("url", "")), p.get("secret_token")
+            if secret is not None and not _SECRET_RE.fullmatch(str(secret)):
+                return _err(400, "Bad Request: secret token contains unallowed characters")
+            if url and not url.startswith("https://"):
+                return _err(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+            new = {"url": url, "secret_token": secret, "allowed_updates": p.get("allowed_updates")}
+            same = new == state.webhook
+            state.webhook = new
+            return _ok(True, "Webhook is already set" if same else "Webhook was set")
+        if name == "getwebhookinfo":
+            return _ok(
+                {
+                    "url": state.webhook.get("url", ""),
+                    "has_custom_certificate": False,
+                    "pending_update_count": 0,
+                    "allowed_updates": state.webhook.get("allowed_updates"),
+                }
+            )
+        return _err(404, "Not Found: method not found")
+
+    return app

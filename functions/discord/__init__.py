@@ -1,0 +1,1 @@
+"""Discord interactions: signature check, router, one module per feature."""

@@ -1,0 +1,90 @@
+"""`discord_interactions`: verify, parse, claim the interaction id, route, reply — all in one transaction."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from discord_interactions import InteractionResponseType, InteractionType
+from flask import Request, Response
+from pydantic import ValidationError
+
+from functions.discord.app import root
+from functions.discord.models import Interaction
+from functions.discord.router import Ctx, Reply, reply
+from functions.discord.verify import is_valid
+from functions.http import json_response, problem
+from ttfd import accounts, db, guilds, idempotency
+from ttfd.errors import DomainError
+from ttfd.settings import get_settings
+
+log = logging.getLogger(__name__)
+GENERIC_ERROR = "😵 Something went wrong on our side. Please try again in a moment."
+
+
+def discord_interactions(request: Request) -> Response:
+    """HTTP entrypoint Discord calls for every slash command, button and modal."""
+    if request.method != "POST":
+        return problem(405, "Discord interactions are POSTed")
+    body = request.get_data(cache=False)
+    public_key = get_settings().require("discord_public_key")
+    if not is_valid(
+        public_key,
+        request.headers.get("X-Signature-Ed25519"),
+        request.headers.get("X-Signature-Timestamp"),
+        body,
+    ):
+        return problem(401, "invalid request signature")
+    try:
+        interaction = Interaction.model_validate(json.loads(body))
+    except (ValueError, ValidationError) as exc:  # JSONDecodeError is a ValueError
+        return problem(400, f"malformed interaction: {_reason(exc)}")
+    if interaction.type == InteractionType.PING:
+        return json_response({"type": InteractionResponseType.PONG})
+    if interaction.invoker is None:
+        return problem(400, "malformed interaction: neither member.user nor user present")
+    try:
+        return json_response(db.run(lambda conn: handle(conn, interaction)))
+    except Exception:
+        log.exception("interaction %s failed (type %s)", interaction.id, interaction.type)
+        return json_response(reply(GENERIC_ERROR, ephemeral=True))
+
+
+def handle(conn: db.Conn, interaction: Interaction) -> Reply:
+    """Claim `discord:<id>` and produce the reply; a redelivery returns the first reply unchanged."""
+    key = f"discord:{interaction.id}"
+    claim = idempotency.claim(conn, key, ttl_s=86400)
+    if not claim.fresh:
+        stored: Reply = claim.response
+        return stored
+    invoker = interaction.invoker
+    assert invoker is not None
+    user = accounts.ensure_user(conn, "discord", invoker.id, invoker.username, invoker.global_name)
+    if interaction.guild_id:
+        guilds.touch_member(conn, interaction.guild_id, user.id)
+    ctx = Ctx(conn, get_settings(), interaction, invoker, user)
+    try:
+        with conn.transaction():  # savepoint: a refused action leaves nothing half-done
+            result = _route(ctx)
+    except DomainError as exc:
+        result = reply(f"⚠️ {exc.message}", ephemeral=True)
+    idempotency.store_response(conn, key, result)
+    return result
+
+
+def _route(ctx: Ctx) -> Reply:
+    data = ctx.interaction.data
+    if data is None:
+        raise DomainError("That interaction had no data.")
+    if ctx.interaction.type == InteractionType.APPLICATION_COMMAND and data.name:
+        return root.dispatch_command(ctx, data.name)
+    if ctx.interaction.type == InteractionType.MESSAGE_COMPONENT and data.custom_id:
+        return root.dispatch_component(ctx, data.custom_id)
+    raise DomainError("That kind of interaction is not supported yet.")
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+    return str(exc)

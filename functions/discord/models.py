@@ -1,0 +1,67 @@
+"""The parts of Discord's interaction payload we read (extra fields are ignored, snowflakes become ints)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class DiscordUser(_Model):
+    id: int
+    username: str = ""
+    global_name: str | None = None
+    bot: bool = False
+
+    @property
+    def display(self) -> str:
+        return self.global_name or self.username or str(self.id)
+
+
+class Member(_Model):
+    user: DiscordUser | None = None
+    nick: str | None = None
+    roles: list[int] = Field(default_factory=list)
+    permissions: int = 0  # Discord sends the bitfield as a decimal string
+
+
+class CommandOption(_Model):
+    name: str
+    type: int
+    value: Any = None
+    options: list[CommandOption] | None = None
+    focused: bool = False
+
+
+class InteractionData(_Model):
+    id: int | None = None
+    name: str | None = None
+    type: int | None = None
+    options: list[CommandOption] | None = None
+    resolved: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    custom_id: str | None = Field(default=None, max_length=100)
+    component_type: int | None = None
+    values: list[str] | None = None
+
+
+class Interaction(_Model):
+    id: int
+    application_id: int
+    type: int = Field(ge=1, le=5)
+    token: str = ""
+    version: int = 1
+    data: InteractionData | None = None
+    guild_id: int | None = None
+    channel_id: int | None = None
+    member: Member | None = None
+    user: DiscordUser | None = None
+    locale: str | None = None
+
+    @property
+    def invoker(self) -> DiscordUser | None:
+        """member.user in a guild, user in a DM."""
+        return self.member.user if self.member and self.member.user else self.user

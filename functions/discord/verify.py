@@ -1,0 +1,40 @@
+"""Ed25519 request verification, as Discord requires (401 on any failure, including stale timestamps)."""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
+
+MAX_SKEW_S = 300
+
+
+@lru_cache(maxsize=4)
+def _verify_key(public_key_hex: str) -> VerifyKey:
+    return VerifyKey(bytes.fromhex(public_key_hex))
+
+
+def is_valid(
+    public_key_hex: str,
+    signature_hex: str | None,
+    timestamp: str | None,
+    body: bytes,
+    now: float | None = None,
+) -> bool:
+    """True only for a well-formed signature over timestamp+body made within MAX_SKEW_S of now."""
+    if not signature_hex or not timestamp:
+        return False
+    try:
+        ts = int(timestamp)
+        signature = bytes.fromhex(signature_hex)
+    except ValueError:
+        return False
+    if len(signature) != 64 or abs((now if now is not None else time.time()) - ts) > MAX_SKEW_S:
+        return False
+    try:
+        _verify_key(public_key_hex).verify(timestamp.encode() + body, signature)
+    except (BadSignatureError, ValueError):
+        return False
+    return True

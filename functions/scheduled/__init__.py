@@ -1,0 +1,1 @@
+"""Scheduled functions (Cloud Scheduler → HTTP with OIDC); each is idempotent per period."""

@@ -1,0 +1,44 @@
+"""process_events, run_jobs and cleanup: what a background worker used to do."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Request, Response
+
+from functions.http import json_response
+from ttfd import accounts, db, idempotency, jobs, notify
+from ttfd.economy import utc_now
+
+log = logging.getLogger(__name__)
+
+
+def process_events(request: Request) -> Response:
+    """Turn pending cross-platform events into jobs (rank-up roles, Telegram messages)."""
+    total = 0
+    while (n := db.run(notify.process_pending)) > 0:
+        total += n
+        if total >= 5000:  # leave the rest for the next tick rather than run past the function timeout
+            break
+    return json_response({"processed": total})
+
+
+def run_jobs(request: Request) -> Response:
+    """Run due jobs; each job in its own transaction, failed ones rescheduled with backoff."""
+    stats = jobs.run_due(max_jobs=int(request.args.get("max", 100)))
+    return json_response(stats.as_dict())
+
+
+def cleanup(request: Request) -> Response:
+    """Hourly: drop expired idempotency keys, old link codes and finished jobs (once per hour)."""
+
+    def work(conn: db.Conn) -> dict[str, int | bool]:
+        if not idempotency.claim(conn, f"cron:cleanup:{utc_now():%Y-%m-%dT%H}", ttl_s=3 * 86400).fresh:
+            return {"skipped": True}
+        return {
+            "idempotency_keys": idempotency.purge_expired(conn),
+            "link_codes": accounts.purge_expired_codes(conn),
+            "jobs": jobs.purge_finished(conn),
+        }
+
+    return json_response(db.run(work))

@@ -1,0 +1,39 @@
+"""GCF source file: every entrypoint by its unique name (serverless.yml `handler:` values).
+
+Imports are deferred into each wrapper so a function pays only for its own modules at cold start —
+aiogram alone takes seconds to import and must never load for Discord or the schedules.
+"""
+
+from __future__ import annotations
+
+from flask import Request, Response
+
+
+def discord_interactions(request: Request) -> Response:
+    from functions.discord.interactions import discord_interactions as fn
+
+    return fn(request)
+
+
+def telegram_webhook(request: Request) -> Response:
+    from webhooks.telegram.webhook import telegram_webhook as fn
+
+    return fn(request)
+
+
+def process_events(request: Request) -> Response:
+    from functions.scheduled.core import process_events as fn
+
+    return fn(request)
+
+
+def run_jobs(request: Request) -> Response:
+    from functions.scheduled.core import run_jobs as fn
+
+    return fn(request)
+
+
+def cleanup(request: Request) -> Response:
+    from functions.scheduled.core import cleanup as fn
+
+    return fn(request)

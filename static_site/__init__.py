@@ -1,0 +1,1 @@
+"""The static website: jinja2 templates rendered at build time into static_site/dist."""

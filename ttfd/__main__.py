@@ -1,0 +1,7 @@
+"""`python -m ttfd`: the command line lives with the entrypoints (functions/cli.py); the domain stays clean."""
+
+import sys
+
+from functions.cli import main
+
+sys.exit(main())

@@ -1,0 +1,36 @@
+"""Chat activity: messages_sent and message XP with a per-user cooldown (MEE6-style)."""
+
+from __future__ import annotations
+
+from ttfd import economy
+from ttfd.db import Conn
+from ttfd.settings import Settings
+
+_COUNT = "UPDATE unified_users SET messages_sent = messages_sent + 1 WHERE id = %(user_id)s"
+# Take the cooldown only if it has expired; the row lock makes concurrent messages agree on one winner.
+_TAKE_COOLDOWN = """
+INSERT INTO cooldowns AS c (user_id, key, until)
+VALUES (%(user_id)s, %(key)s, now() + make_interval(secs => %(seconds)s))
+ON CONFLICT (user_id, key) DO UPDATE SET until = EXCLUDED.until WHERE c.until <= now()
+RETURNING until
+"""
+
+
+def count_message(conn: Conn, user_id: int) -> None:
+    """One more message sent by this user."""
+    conn.execute(_COUNT, {"user_id": user_id})
+
+
+def take_cooldown(conn: Conn, user_id: int, key: str, seconds: int) -> bool:
+    """True if the cooldown was free (and is now taken for `seconds`)."""
+    return conn.execute(_TAKE_COOLDOWN, {"user_id": user_id, "key": key, "seconds": seconds}).fetchone() is not None
+
+
+def message_xp(
+    conn: Conn, settings: Settings, user_id: int, platform: str, xp: int, source_key: str
+) -> economy.Movement | None:
+    """Count the message, and pay `xp` unless the user earned message XP within the cooldown."""
+    count_message(conn, user_id)
+    if not take_cooldown(conn, user_id, f"msgxp:{platform}", settings.message_xp_cooldown_s):
+        return None
+    return economy.grant(conn, user_id, "xp", xp, reason="message", platform=platform, source_key=source_key)

@@ -1,0 +1,61 @@
+"""Read model of a profile shared by Discord, Telegram and the site: rank, level, positions, platforms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ttfd import economy
+from ttfd.accounts import User
+from ttfd.db import Conn
+
+
+@dataclass(frozen=True)
+class ProfileView:
+    user: User
+    rank: economy.Rank
+    next_rank: economy.Rank | None
+    level: economy.Level
+    xp_position: int | None
+    week_xp: int
+    linked: list[str]
+
+
+def profile_view(conn: Conn, user: User) -> ProfileView:
+    """Everything a profile card shows, computed in a few indexed queries."""
+    ranks = economy.ranks(conn)
+    rank = economy.rank_for_xp(ranks, user.xp)
+    nxt = next((r for r in ranks if r.min_xp > user.xp), None)
+    pos = economy.position(conn, "xp", user.id)
+    week = economy.position(conn, "week", user.id)
+    linked = [
+        p
+        for p, v in (
+            ("discord", user.discord_id),
+            ("telegram", user.telegram_id),
+            ("website", user.website_email),
+        )
+        if v is not None
+    ]
+    return ProfileView(
+        user,
+        rank,
+        nxt,
+        economy.level_for_xp(user.xp),
+        pos[0] if pos else None,
+        week[1] if week else 0,
+        linked,
+    )
+
+
+def progress_bar(fraction: float, width: int = 10) -> str:
+    """▰▰▰▱▱ style bar for chat platforms."""
+    filled = max(0, min(width, round(fraction * width)))
+    return "▰" * filled + "▱" * (width - filled)
+
+
+def until(moment: datetime, now: datetime) -> str:
+    """'5h 12m' until a moment (never negative)."""
+    minutes = max(0, int((moment - now).total_seconds() // 60))
+    hours, mins = divmod(minutes, 60)
+    return f"{hours}h {mins:02d}m" if hours else f"{mins}m"

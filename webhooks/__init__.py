@@ -1,0 +1,1 @@
+"""Inbound webhooks: Telegram (aiogram routers per feature); Stripe comes with premium."""

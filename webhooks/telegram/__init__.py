@@ -1,0 +1,1 @@
+"""Telegram bot as a stateless webhook function."""

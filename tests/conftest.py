@@ -79,3 +79,110 @@ def fresh_db(pg_admin: str, template_db: str, monkeypatch: pytest.MonkeyPatch) -
     db.close_pool()
     get_settings.cache_clear()
     _drop(pg_admin, name)
+
+
+# --- application environment: keys, fakes, helpers ---------------------------------------------------
+
+import json  # noqa: E402
+import logging  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Any  # noqa: E402
+
+from nacl.signing import SigningKey  # noqa: E402
+
+from tests.fakes import DiscordState, RunningServer, TelegramState, discord_app, telegram_app  # noqa: E402
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+SIGNING_KEY = SigningKey(bytes(range(32)))
+PUBLIC_KEY = SIGNING_KEY.verify_key.encode().hex()
+BOT_TOKEN = "test-bot-token"
+APP_ID = "1100000000000000001"
+TG_TOKEN = "7000000001:AAHtestTOKENtestTOKENtestTOKENtestTO"
+TG_SECRET = "tg-secret_123"
+
+
+@dataclass
+class Fakes:
+    discord: DiscordState
+    discord_url: str
+    telegram: TelegramState
+    telegram_url: str
+
+
+@pytest.fixture(scope="session")
+def _fake_servers() -> Iterator[tuple[RunningServer, RunningServer]]:
+    d_state, t_state = DiscordState(token=BOT_TOKEN), TelegramState(token=TG_TOKEN)
+    d = RunningServer(discord_app(d_state))
+    t = RunningServer(telegram_app(t_state))
+    d.state, t.state = d_state, t_state  # type: ignore[attr-defined]
+    yield d, t
+    d.stop()
+    t.stop()
+
+
+@pytest.fixture
+def fakes(_fake_servers: tuple[RunningServer, RunningServer]) -> Fakes:
+    """Fake Discord REST and Telegram Bot API servers with state reset for this test."""
+    d, t = _fake_servers
+    d_state: DiscordState = d.state  # type: ignore[attr-defined]
+    t_state: TelegramState = t.state  # type: ignore[attr-defined]
+    for s in (d_state, t_state):
+        s.calls.clear()
+        s.failures.clear()
+    d_state.commands.clear()
+    d_state.member_roles.clear()
+    t_state.webhook.clear()
+    return Fakes(d_state, f"{d.url}/api/v10", t_state, t.url)
+
+
+@pytest.fixture
+def app_env(fresh_db: str, fakes: Fakes, monkeypatch: pytest.MonkeyPatch) -> Fakes:
+    """A fresh database plus every env var the functions read, pointing outgoing HTTP at the fakes."""
+    from ttfd import notify
+
+    env = {
+        "DISCORD_PUBLIC_KEY": PUBLIC_KEY,
+        "DISCORD_BOT_TOKEN": BOT_TOKEN,
+        "DISCORD_APPLICATION_ID": APP_ID,
+        "DISCORD_API_BASE": fakes.discord_url,
+        "TELEGRAM_BOT_TOKEN": TG_TOKEN,
+        "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
+        "TELEGRAM_API_BASE": fakes.telegram_url,
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    get_settings.cache_clear()
+    notify.discord_rest.cache_clear()
+    notify.telegram_api.cache_clear()
+    return fakes
+
+
+def sign(body: bytes, ts: str | None = None, key: SigningKey = SIGNING_KEY) -> dict[str, str]:
+    """Discord's signature headers, made with the real Ed25519 algorithm."""
+    ts = ts or str(int(time.time()))
+    return {
+        "X-Signature-Ed25519": key.sign(ts.encode() + body).signature.hex(),
+        "X-Signature-Timestamp": ts,
+        "Content-Type": "application/json",
+    }
+
+
+def interaction(command: str, *, user: int = 42, guild: int | None = 1, permissions: int = 0,
+                iid: int | None = None, **kw: Any) -> dict[str, Any]:
+    """A signed-ready slash command payload built the way the simulator builds it."""
+    from functions.devserver import simulate
+    from functions.discord.app import root
+
+    data, resolved = simulate.parse_command(command, root.definitions())
+    if resolved:
+        data["resolved"] = resolved
+    body = simulate.discord_payload(app_id=APP_ID, user=user, guild=guild, data=data, permissions=permissions, **kw)
+    if iid is not None:
+        body["id"] = str(iid)
+    return body
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload).encode()

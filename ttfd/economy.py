@@ -77,16 +77,15 @@ def rank_by_code(conn: Conn, code: str) -> Rank | None:
 
 # --- the ledger ------------------------------------------------------------------------------------
 
-_LOCK_AND_APPEND = """
+# Lock first: in READ COMMITTED a plain SELECT ... FOR UPDATE returns the newest committed balance, so the
+# ledger's balance_after is computed from it; a repeated source key then conflicts and pays nothing.
+_LOCK_BALANCE = "SELECT xp, coins FROM unified_users WHERE id = %(user_id)s FOR UPDATE"
+_APPEND = """
 INSERT INTO ledger (user_id, currency, delta, balance_after, reason, source_platform, source_key)
-SELECT id, %(currency)s, %(delta)s, {column} + %(delta)s, %(reason)s, %(platform)s, %(key)s
-FROM unified_users WHERE id = %(user_id)s
-FOR UPDATE
+VALUES (%(user_id)s, %(currency)s, %(delta)s, %(balance)s, %(reason)s, %(platform)s, %(key)s)
 ON CONFLICT (source_key, currency) DO NOTHING
 RETURNING balance_after
 """
-_APPEND_XP = _LOCK_AND_APPEND.format(column="xp")
-_APPEND_COINS = _LOCK_AND_APPEND.format(column="coins")
 _SET_XP = """
 UPDATE unified_users
 SET xp = %(balance)s, rank_id = %(rank_id)s, updated_at = now(),
@@ -146,24 +145,23 @@ def grant(
     """
     if delta == 0:
         return None
+    locked = conn.execute(_LOCK_BALANCE, {"user_id": user_id}).fetchone()
+    if locked is None:
+        raise ValueError(f"grant to missing user {user_id}")
+    balance = int(locked[currency]) + delta
+    if balance < 0:
+        raise InsufficientFunds(currency)
     params = {
         "user_id": user_id,
         "currency": currency,
         "delta": delta,
+        "balance": balance,
         "reason": reason,
         "platform": platform,
         "key": source_key,
     }
-    with conn.transaction():  # savepoint: a refused debit leaves the caller's transaction usable
-        try:
-            row = conn.execute(_APPEND_XP if currency == "xp" else _APPEND_COINS, params).fetchone()
-        except Exception as exc:
-            if getattr(exc, "sqlstate", None) == "23514":  # check_violation: balance_after >= 0
-                raise InsufficientFunds(currency) from exc
-            raise
-    if row is None:
+    if conn.execute(_APPEND, params).fetchone() is None:
         return None
-    balance = int(row["balance_after"])
     if currency == "coins":
         conn.execute(_SET_COINS, {"balance": balance, "user_id": user_id})
         return Movement(user_id, currency, delta, balance)

@@ -25,8 +25,9 @@ def _generate() -> dict[str, str]:
     }
 
 
-def load_or_create(path: Path = DEV_ENV) -> dict[str, str]:
+def load_or_create(path: Path | None = None) -> dict[str, str]:
     """Read the dev keys, creating them (mode 0600) the first time."""
+    path = path or DEV_ENV
     if path.exists():
         pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
         return {k.strip(): v.strip() for k, v in pairs}

@@ -1,0 +1,131 @@
+"""Rank-up → events → jobs → Discord roles / Telegram message, against the fake APIs over real HTTP."""
+
+from __future__ import annotations
+
+import psycopg
+from functions_framework import create_app
+
+from tests.conftest import encode, interaction, sign
+from ttfd import accounts, db, economy, jobs, notify
+
+
+def _post(client, payload):
+    body = encode(payload)
+    return client.post("/", data=body, headers=sign(body))
+
+
+def _run_schedules() -> None:
+    for target in ("process_events", "run_jobs"):
+        resp = create_app(target, "main.py").test_client().post("/")
+        assert resp.status_code == 200
+
+
+def test_plan_rank_roles() -> None:
+    mapping = {1: 11, 2: 12, 4: 14}
+    assert notify.plan_rank_roles(mapping, 1, 2) == (12, [11])
+    assert notify.plan_rank_roles(mapping, 0, 4) == (14, [11, 12])
+    assert notify.plan_rank_roles(mapping, 2, 3) == (None, [12])
+    assert notify.plan_rank_roles({}, 0, 1) == (None, [])
+
+
+def test_rank_up_assigns_role_and_messages_telegram(app_env, fresh_db) -> None:
+    client = create_app("discord_interactions", "main.py").test_client()
+    for rank, role in (("F-", 500), ("F", 501)):
+        reply = _post(client, interaction(f"/setup rank-role rank:{rank} role:{role}", user=1, permissions=8))
+        assert f"<@&{role}>" in reply.get_json()["data"]["content"]
+    _post(client, interaction("/ping", user=42, guild=1))  # user 42 is now known in guild 1
+    with db.transaction() as conn:
+        user = accounts.find_user(conn, "discord", 42)
+        conn.execute("UPDATE unified_users SET telegram_id = 4242 WHERE id = %s", (user.id,))
+        economy.grant(conn, user.id, "xp", 480, reason="test", platform="discord", source_key="t:1")
+    # a 429 on the first role call is retried after retry_after without failing the job
+    app_env.discord.rate_limit_next("PUT", r"/guilds/1/members/42/roles/501", retry_after=0.05)
+    _run_schedules()
+    assert app_env.discord.member_roles[("1", "42")] == {"501"}
+    puts = app_env.discord.calls_to("PUT", r"/guilds/1/members/42/roles/501")
+    assert len(puts) == 2  # the 429, then the success
+    assert app_env.discord.calls_to("DELETE", r"/guilds/1/members/42/roles/500")
+    sent = app_env.telegram.calls_of("sendMessage")
+    assert len(sent) == 1 and sent[0]["chat_id"] == 4242 and "rank F" in sent[0]["text"]
+    with psycopg.connect(fresh_db) as c:
+        statuses = c.execute("SELECT kind, status, attempts FROM jobs ORDER BY id").fetchall()
+        pending = c.execute("SELECT count(*) FROM cross_platform_events WHERE NOT processed").fetchone()[0]
+    assert statuses == [("discord.rank_roles", "done", 1), ("telegram.send", "done", 1)]
+    assert pending == 0
+    _run_schedules()  # nothing runs twice
+    assert len(app_env.telegram.calls_of("sendMessage")) == 1
+
+
+def test_long_429_reschedules_and_permanent_403_goes_dead(app_env, fresh_db) -> None:
+    with db.transaction() as conn:
+        j1 = jobs.enqueue(conn, "discord.rank_roles", {"guild_id": 1, "discord_id": 2, "add": 3, "remove": []})
+        j2 = jobs.enqueue(conn, "discord.rank_roles", {"guild_id": 1, "discord_id": 5, "add": 6, "remove": []})
+    app_env.discord.rate_limit_next("PUT", r"/guilds/1/members/2/roles/3", retry_after=120)
+    app_env.discord.fail_next("PUT", r"/guilds/1/members/5/roles/6", 403,
+                              {"message": "Missing Permissions", "code": 50013})
+    stats = jobs.run_due()
+    assert stats.as_dict() == {"done": 0, "retried": 1, "dead": 1}
+    with psycopg.connect(fresh_db) as c:
+        rows = {r[0]: r[1:] for r in c.execute(
+            "SELECT id, status, attempts, last_error, run_at > now() + interval '100 seconds' FROM jobs")}
+    assert rows[j1][0] == "pending" and rows[j1][1] == 1 and rows[j1][3] is True  # honours retry_after
+    assert rows[j2][0] == "dead" and "Missing Permissions" in rows[j2][2]
+
+
+def test_job_dies_after_max_attempts_keeping_error(fresh_db) -> None:
+    calls = []
+
+    @jobs.handler("test.flaky")
+    def flaky(payload) -> None:
+        calls.append(payload)
+        raise RuntimeError("still broken")
+
+    with db.transaction() as conn:
+        job = jobs.enqueue(conn, "test.flaky", {"n": 1}, max_attempts=3)
+    for _ in range(3):
+        jobs.run_due()
+        with db.transaction() as conn:
+            conn.execute("UPDATE jobs SET run_at = now() WHERE id = %s", (job,))
+    with psycopg.connect(fresh_db) as c:
+        status, attempts, error = c.execute("SELECT status, attempts, last_error FROM jobs WHERE id = %s",
+                                            (job,)).fetchone()
+    assert (status, attempts) == ("dead", 3) and "still broken" in error and len(calls) == 3
+
+
+def test_skip_locked_workers_never_run_a_job_twice(fresh_db) -> None:
+    import threading
+
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    @jobs.handler("test.count")
+    def count(payload) -> None:
+        with lock:
+            seen.append(payload["i"])
+
+    with db.transaction() as conn:
+        for i in range(40):
+            jobs.enqueue(conn, "test.count", {"i": i})
+    workers = [threading.Thread(target=jobs.run_due, kwargs={"max_jobs": 40}) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert sorted(seen) == list(range(40))
+
+
+def test_enqueue_dedupe_key(conn) -> None:
+    assert jobs.enqueue(conn, "x", {}, dedupe_key="same") is not None
+    assert jobs.enqueue(conn, "x", {}, dedupe_key="same") is None
+
+
+def test_cleanup_purges_expired_and_runs_once_per_hour(app_env, fresh_db) -> None:
+    with db.transaction() as conn:
+        conn.execute("INSERT INTO idempotency_keys (key, expires_at) VALUES ('old', now() - interval '1 minute')")
+        u = accounts.ensure_user(conn, "discord", 1)
+        code = accounts.create_link_code(conn, u.id, "discord", 600)
+        conn.execute("UPDATE link_codes SET expires_at = now() - interval '2 days' WHERE code = %s", (code.code,))
+    client = create_app("cleanup", "main.py").test_client()
+    first = client.post("/").get_json()
+    assert first == {"idempotency_keys": 1, "link_codes": 1, "jobs": 0}
+    assert client.post("/").get_json() == {"skipped": True}

@@ -1,0 +1,69 @@
+"""Migration runner guarantees and serverless.yml ↔ main.py consistency."""
+
+from __future__ import annotations
+
+import inspect
+import shutil
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+from croniter import croniter
+
+import main
+from ttfd import db
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_migrations_apply_once_and_record_checksums(fresh_db) -> None:
+    assert db.migrate(fresh_db) == []  # the template already has everything
+    with psycopg.connect(fresh_db) as c:
+        rows = c.execute("SELECT version, name, length(checksum) FROM schema_migrations").fetchall()
+    assert rows[0] == (1, "foundation", 64)
+
+
+def test_edited_migration_is_refused(fresh_db, tmp_path) -> None:
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(db.SQL_DIR, sql_dir)
+    first = sorted(sql_dir.glob("*.sql"))[0]
+    first.write_text(first.read_text() + "\n-- sneaky edit\n")
+    with pytest.raises(db.MigrationError, match="edited after it was applied"):
+        db.migrate(fresh_db, sql_dir)
+
+
+def test_new_migration_applies_in_a_transaction(fresh_db, tmp_path) -> None:
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(db.SQL_DIR, sql_dir)
+    (sql_dir / "9998_ok.sql").write_text("CREATE TABLE t_ok (id int);")
+    (sql_dir / "9999_broken.sql").write_text("CREATE TABLE t_broken (id int); SELECT nonsense_fn();")
+    with pytest.raises(psycopg.errors.UndefinedFunction):
+        db.migrate(fresh_db, sql_dir)
+    with psycopg.connect(fresh_db) as c:
+        versions = [r[0] for r in c.execute("SELECT version FROM schema_migrations ORDER BY 1")]
+        broken = c.execute("SELECT to_regclass('t_broken')").fetchone()[0]
+    assert versions[-1] == 9998 and broken is None
+
+
+def test_misnamed_migration_is_an_error(tmp_path) -> None:
+    (tmp_path / "add_stuff.sql").write_text("SELECT 1")
+    with pytest.raises(db.MigrationError, match="NNNN_name.sql"):
+        db.discover(tmp_path)
+
+
+def test_serverless_functions_match_main_entrypoints() -> None:
+    doc = yaml.safe_load((ROOT / "serverless.yml").read_text())
+    declared = {name: spec["handler"] for name, spec in doc["functions"].items()}
+    exposed = {n for n, f in inspect.getmembers(main, inspect.isfunction) if f.__module__ == "main"}
+    assert set(declared) == exposed == set(declared.values())
+    for name, expr in doc["custom"]["schedules"].items():
+        assert name in declared
+        assert croniter.is_valid(expr), expr
+    assert {"process_events", "run_jobs", "cleanup"} <= set(doc["custom"]["schedules"])
+
+
+def test_serverless_yml_holds_no_secret_values() -> None:
+    doc = yaml.safe_load((ROOT / "serverless.yml").read_text())
+    for key, value in doc["provider"]["environment"].items():
+        assert str(value).startswith("${env:"), key

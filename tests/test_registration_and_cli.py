@@ -1,0 +1,70 @@
+"""Command registration (PUT only on change), telegram set-webhook, simulator parsing, settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from functions.cli import main as cli
+from functions.devserver.simulate import parse_command
+from functions.discord.app import root
+from functions.discord.registration import sync_commands
+from tests.conftest import APP_ID
+from ttfd.clients.discord_rest import DiscordREST
+from ttfd.errors import ConfigError
+from ttfd.settings import Settings
+
+
+def test_definitions_are_valid_discord_commands() -> None:
+    defs = root.definitions()
+    names = [d["name"] for d in defs]
+    assert names == sorted(names) and {"ping", "profile", "rank", "daily", "leaderboard", "link", "help",
+                                        "setup"} == set(names)
+    setup = next(d for d in defs if d["name"] == "setup")
+    assert setup["default_member_permissions"] == str(1 << 28) and setup["contexts"] == [0]
+    assert setup["options"][0]["type"] == 1 and setup["options"][0]["name"] == "rank-role"
+
+
+def test_register_puts_only_when_definitions_change(app_env, fakes) -> None:
+    rest = DiscordREST(fakes.discord_url, "test-bot-token")
+    defs = root.definitions()
+    assert sync_commands(rest, APP_ID, defs) is True
+    assert sync_commands(rest, APP_ID, defs) is False  # Discord's copy has ids/versions: still equal
+    changed = [dict(d, description="changed") if d["name"] == "ping" else d for d in defs]
+    assert sync_commands(rest, APP_ID, changed) is True
+    assert sync_commands(rest, APP_ID, defs, guild_id="77") is True
+    puts = [c for c in fakes.discord.calls if c[0] == "PUT"]
+    gets = [c for c in fakes.discord.calls if c[0] == "GET"]
+    assert len(puts) == 3 and len(gets) == 4
+
+
+def test_register_cli(app_env, fakes, capsys) -> None:
+    assert cli(["discord", "register", "--guild", "5"]) == 0
+    assert "updated (PUT)" in capsys.readouterr().out
+    assert cli(["discord", "register", "--guild", "5"]) == 0
+    assert "already up to date" in capsys.readouterr().out
+
+
+def test_set_webhook_cli_sends_secret_and_allowed_updates(app_env, fakes) -> None:
+    assert cli(["telegram", "set-webhook", "--url", "https://example.test/telegram_webhook"]) == 0
+    (call,) = fakes.telegram.calls_of("setWebhook")
+    assert call["secret_token"] == "tg-secret_123"
+    assert call["allowed_updates"] == ["message", "callback_query"]
+    assert fakes.telegram.webhook["url"] == "https://example.test/telegram_webhook"
+
+
+def test_simulator_parses_options_and_subcommands() -> None:
+    data, resolved = parse_command("/leaderboard board:coins", root.definitions())
+    assert data == {"name": "leaderboard", "type": 1, "options": [{"name": "board", "type": 3, "value": "coins"}]}
+    data, _ = parse_command("/setup rank-role rank:A+ role:<@&99>", root.definitions())
+    assert data["options"][0]["name"] == "rank-role"
+    assert data["options"][0]["options"] == [{"name": "rank", "type": 3, "value": "A+"},
+                                             {"name": "role", "type": 8, "value": "99"}]
+    data, resolved = parse_command("/profile <@12>", root.definitions())
+    assert data["options"][0]["value"] == "12" and "12" in resolved["users"]
+    with pytest.raises(ValueError, match="unknown command"):
+        parse_command("/nope", root.definitions())
+
+
+def test_missing_secret_is_a_loud_config_error() -> None:
+    with pytest.raises(ConfigError, match="DISCORD_PUBLIC_KEY"):
+        Settings(discord_public_key=None).require("discord_public_key")

@@ -154,6 +154,89 @@ CREATE FUNCTION lb_rebuild() RETURNS void LANGUAGE sql AS $$
         SELECT 'week', week, lb_bucket(xp), count(*) FROM xp_weekly GROUP BY 2, 3;
 $$;
 
+-- Position on a board with competition ranking: 1 + entries scoring strictly more. Buckets above are summed
+-- from lb_buckets; inside the value's own bucket the board's score index is range-scanned.
+CREATE FUNCTION lb_rank(p_board text, p_period date, p_value bigint) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    b integer := lb_bucket(p_value);
+    hi bigint := ceil(power(2::numeric, (b + 1) / 16.0))::bigint + 1;  -- bound for the range scan only
+    above bigint;
+    inside bigint;
+BEGIN
+    SELECT coalesce(sum(n), 0) INTO above FROM lb_buckets
+    WHERE board = p_board AND period = p_period AND bucket > b;
+    IF p_board = 'xp' THEN
+        SELECT count(*) INTO inside FROM unified_users
+        WHERE merged_into IS NULL AND xp > p_value AND xp <= hi AND lb_bucket(xp) = b;
+    ELSIF p_board = 'coins' THEN
+        SELECT count(*) INTO inside FROM unified_users
+        WHERE merged_into IS NULL AND coins > p_value AND coins <= hi AND lb_bucket(coins) = b;
+    ELSE
+        SELECT count(*) INTO inside FROM xp_weekly
+        WHERE week = p_period AND xp > p_value AND xp <= hi AND lb_bucket(xp) = b;
+    END IF;
+    RETURN 1 + above + inside;
+END $$;
+
+-- One ledger movement in one round trip: lock the balance, append (a repeated source key pays nothing),
+-- update the balance, and for XP the rank, season, weekly board and events. Returns the outcome.
+CREATE FUNCTION ledger_grant(
+    p_user bigint, p_currency text, p_delta bigint, p_reason text, p_platform text, p_key text,
+    p_earned boolean, p_week date
+) RETURNS TABLE (status text, balance_after bigint, rank_before smallint, rank_after smallint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_old bigint;
+    v_new bigint;
+    r_old ranks%ROWTYPE;
+    r_new ranks%ROWTYPE;
+BEGIN
+    IF p_currency = 'xp' THEN
+        SELECT xp INTO v_old FROM unified_users WHERE id = p_user FOR UPDATE;
+    ELSE
+        SELECT coins INTO v_old FROM unified_users WHERE id = p_user FOR UPDATE;
+    END IF;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'ledger_grant: no user %', p_user;
+    END IF;
+    v_new := v_old + p_delta;
+    IF v_new < 0 THEN
+        RETURN QUERY SELECT 'insufficient'::text, v_old, NULL::smallint, NULL::smallint;
+        RETURN;
+    END IF;
+    INSERT INTO ledger (user_id, currency, delta, balance_after, reason, source_platform, source_key)
+    VALUES (p_user, p_currency, p_delta, v_new, p_reason, p_platform, p_key)
+    ON CONFLICT (source_key, currency) DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'duplicate'::text, v_old, NULL::smallint, NULL::smallint;
+        RETURN;
+    END IF;
+    IF p_currency = 'coins' THEN
+        UPDATE unified_users SET coins = v_new, updated_at = now() WHERE id = p_user;
+        RETURN QUERY SELECT 'ok'::text, v_new, NULL::smallint, NULL::smallint;
+        RETURN;
+    END IF;
+    SELECT * INTO r_old FROM ranks WHERE min_xp <= v_old ORDER BY min_xp DESC LIMIT 1;
+    SELECT * INTO r_new FROM ranks WHERE min_xp <= v_new ORDER BY min_xp DESC LIMIT 1;
+    UPDATE unified_users
+    SET xp = v_new, rank_id = r_new.id, updated_at = now(),
+        current_season_xp = greatest(current_season_xp + CASE WHEN p_earned THEN p_delta ELSE 0 END, 0)
+    WHERE id = p_user;
+    IF p_delta > 0 AND p_earned THEN
+        INSERT INTO xp_weekly AS w (week, user_id, xp) VALUES (p_week, p_user, p_delta)
+        ON CONFLICT (week, user_id) DO UPDATE SET xp = w.xp + EXCLUDED.xp;
+    END IF;
+    INSERT INTO cross_platform_events (user_id, event_type, source_platform, data)
+    VALUES (p_user, 'xp_change', p_platform, jsonb_build_object('delta', p_delta, 'xp', v_new, 'reason', p_reason));
+    IF r_new.min_xp > r_old.min_xp THEN
+        INSERT INTO cross_platform_events (user_id, event_type, source_platform, data)
+        VALUES (p_user, 'rank_up', p_platform, jsonb_build_object(
+            'from', r_old.code, 'to', r_new.code, 'from_id', r_old.id, 'to_id', r_new.id, 'xp', v_new));
+    END IF;
+    RETURN QUERY SELECT 'ok'::text, v_new, r_old.id, r_new.id;
+END $$;
+
 CREATE TABLE daily_claims (
     user_id bigint NOT NULL REFERENCES unified_users (id),
     day     date NOT NULL,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
-from ttfd import events
+from psycopg.types.json import Jsonb
+
 from ttfd.db import Conn
 from ttfd.settings import Settings
 
@@ -77,25 +77,11 @@ def rank_by_code(conn: Conn, code: str) -> Rank | None:
 
 # --- the ledger ------------------------------------------------------------------------------------
 
-# Lock first: in READ COMMITTED a plain SELECT ... FOR UPDATE returns the newest committed balance, so the
-# ledger's balance_after is computed from it; a repeated source key then conflicts and pays nothing.
-_LOCK_BALANCE = "SELECT xp, coins FROM unified_users WHERE id = %(user_id)s FOR UPDATE"
-_APPEND = """
-INSERT INTO ledger (user_id, currency, delta, balance_after, reason, source_platform, source_key)
-VALUES (%(user_id)s, %(currency)s, %(delta)s, %(balance)s, %(reason)s, %(platform)s, %(key)s)
-ON CONFLICT (source_key, currency) DO NOTHING
-RETURNING balance_after
-"""
-_SET_XP = """
-UPDATE unified_users
-SET xp = %(balance)s, rank_id = %(rank_id)s, updated_at = now(),
-    current_season_xp = greatest(current_season_xp + %(season_delta)s, 0)
-WHERE id = %(user_id)s
-"""
-_SET_COINS = "UPDATE unified_users SET coins = %(balance)s, updated_at = now() WHERE id = %(user_id)s"
-_ADD_WEEKLY = """
-INSERT INTO xp_weekly AS w (week, user_id, xp) VALUES (%(week)s, %(user_id)s, %(delta)s)
-ON CONFLICT (week, user_id) DO UPDATE SET xp = w.xp + EXCLUDED.xp
+# The ledger_grant function (sql/0001) locks, appends, updates balance/rank/season/weekly and writes the
+# xp_change / rank_up events in one round trip.
+_GRANT = """
+SELECT status, balance_after, rank_before, rank_after
+FROM ledger_grant(%(user_id)s, %(currency)s, %(delta)s, %(reason)s, %(platform)s, %(key)s, %(earned)s, %(week)s)
 """
 
 
@@ -138,6 +124,7 @@ def grant(
     platform: str,
     source_key: str,
     earned: bool = True,
+    now: datetime | None = None,
 ) -> Movement | None:
     """Move XP or coins through the ledger; the same (source_key, currency) twice is a no-op (None).
 
@@ -145,57 +132,48 @@ def grant(
     """
     if delta == 0:
         return None
-    locked = conn.execute(_LOCK_BALANCE, {"user_id": user_id}).fetchone()
-    if locked is None:
+    row = conn.execute(
+        _GRANT,
+        {
+            "user_id": user_id,
+            "currency": currency,
+            "delta": delta,
+            "reason": reason,
+            "platform": platform,
+            "key": source_key,
+            "earned": earned,
+            "week": week_start((now or utc_now()).date()),
+        },
+    ).fetchone()
+    if row is None:
         raise ValueError(f"grant to missing user {user_id}")
-    balance = int(locked[currency]) + delta
-    if balance < 0:
-        raise InsufficientFunds(currency)
-    params = {
-        "user_id": user_id,
-        "currency": currency,
-        "delta": delta,
-        "balance": balance,
-        "reason": reason,
-        "platform": platform,
-        "key": source_key,
-    }
-    if conn.execute(_APPEND, params).fetchone() is None:
+    if row["status"] == "duplicate":
         return None
+    if row["status"] == "insufficient":
+        raise InsufficientFunds(currency)
     if currency == "coins":
-        conn.execute(_SET_COINS, {"balance": balance, "user_id": user_id})
-        return Movement(user_id, currency, delta, balance)
-
-    all_ranks = ranks(conn)
-    before, after = rank_for_xp(all_ranks, balance - delta), rank_for_xp(all_ranks, balance)
-    conn.execute(
-        _SET_XP,
-        {"balance": balance, "rank_id": after.id, "season_delta": delta if earned else 0, "user_id": user_id},
+        return Movement(user_id, currency, delta, int(row["balance_after"]))
+    by_id = {r.id: r for r in ranks(conn)}
+    return Movement(
+        user_id, currency, delta, int(row["balance_after"]), by_id[row["rank_before"]], by_id[row["rank_after"]]
     )
-    if delta > 0 and earned:
-        conn.execute(_ADD_WEEKLY, {"week": week_start(utc_now().date()), "user_id": user_id, "delta": delta})
-    events.emit(conn, user_id, "xp_change", platform, {"delta": delta, "xp": balance, "reason": reason})
-    if after.min_xp > before.min_xp:
-        events.emit(
-            conn,
-            user_id,
-            "rank_up",
-            platform,
-            {"from": before.code, "to": after.code, "from_id": before.id, "to_id": after.id, "xp": balance},
-        )
-    return Movement(user_id, currency, delta, balance, before, after)
 
 
 # --- daily -----------------------------------------------------------------------------------------
 
 _LOCK_DAILY = "SELECT daily_streak, last_daily_on FROM unified_users WHERE id = %(user_id)s FOR UPDATE"
-_INSERT_CLAIM = """
-INSERT INTO daily_claims (user_id, day, streak, coins, xp, source_platform)
-VALUES (%(user_id)s, %(day)s, %(streak)s, %(coins)s, %(xp)s, %(platform)s)
-"""
-_SET_STREAK = """
-UPDATE unified_users SET daily_streak = %(streak)s, last_daily_on = %(day)s, updated_at = now()
-WHERE id = %(user_id)s
+# The claim row (its primary key is the once-per-day guarantee), the streak and the event in one statement.
+_RECORD_CLAIM = """
+WITH claim AS (
+    INSERT INTO daily_claims (user_id, day, streak, coins, xp, source_platform)
+    VALUES (%(user_id)s, %(day)s, %(streak)s, %(coins)s, %(xp)s, %(platform)s)
+    RETURNING user_id
+), streak AS (
+    UPDATE unified_users SET daily_streak = %(streak)s, last_daily_on = %(day)s, updated_at = now()
+    WHERE id = %(user_id)s
+)
+INSERT INTO cross_platform_events (user_id, event_type, source_platform, data)
+SELECT user_id, 'daily_claimed', %(platform)s, %(data)s FROM claim
 """
 
 
@@ -229,15 +207,12 @@ def claim_daily(conn: Conn, settings: Settings, user_id: int, platform: str, now
     streak = row["daily_streak"] + 1 if last == today - timedelta(days=1) else 1
     coins, bonus = daily_reward(settings, streak)
     xp = settings.daily_xp
-    conn.execute(
-        _INSERT_CLAIM,
-        {"user_id": user_id, "day": today, "streak": streak, "coins": coins, "xp": xp, "platform": platform},
-    )
+    data = Jsonb({"streak": streak, "coins": coins, "xp": xp})
+    params = {"user_id": user_id, "day": today, "streak": streak, "coins": coins, "xp": xp, "platform": platform}
+    conn.execute(_RECORD_CLAIM, {**params, "data": data})
     key = f"daily:{user_id}:{today.isoformat()}"
-    grant(conn, user_id, "coins", coins, reason="daily", platform=platform, source_key=key)
-    mv = grant(conn, user_id, "xp", xp, reason="daily", platform=platform, source_key=key)
-    conn.execute(_SET_STREAK, {"streak": streak, "day": today, "user_id": user_id})
-    events.emit(conn, user_id, "daily_claimed", platform, {"streak": streak, "coins": coins, "xp": xp})
+    grant(conn, user_id, "coins", coins, reason="daily", platform=platform, source_key=key, now=now)
+    mv = grant(conn, user_id, "xp", xp, reason="daily", platform=platform, source_key=key, now=now)
     return DailyResult(True, streak, coins, xp, bonus, next_at, mv)
 
 
@@ -268,23 +243,14 @@ _TOP = {
         JOIN unified_users u ON u.id = w.user_id
         ORDER BY w.xp DESC, w.user_id""",
 }
-_VALUE = {
-    "xp": "SELECT xp AS value FROM unified_users WHERE id = %(user_id)s AND merged_into IS NULL",
-    "coins": "SELECT coins AS value FROM unified_users WHERE id = %(user_id)s AND merged_into IS NULL",
-    "week": "SELECT xp AS value FROM xp_weekly WHERE week = %(period)s AND user_id = %(user_id)s",
-}
-_ABOVE_BUCKET = """
-SELECT coalesce(sum(n), 0) AS n FROM lb_buckets
-WHERE board = %(board)s AND period = %(period)s AND bucket > lb_bucket(%(value)s)
-"""
-# Inside one bucket, count only the higher scores; the xp/coins range bound keeps it an index range scan.
-_IN_BUCKET = {
-    "xp": """SELECT count(*) AS n FROM unified_users WHERE merged_into IS NULL
-             AND xp > %(value)s AND xp <= %(hi)s AND lb_bucket(xp) = lb_bucket(%(value)s)""",
-    "coins": """SELECT count(*) AS n FROM unified_users WHERE merged_into IS NULL
-                AND coins > %(value)s AND coins <= %(hi)s AND lb_bucket(coins) = lb_bucket(%(value)s)""",
-    "week": """SELECT count(*) AS n FROM xp_weekly WHERE week = %(period)s
-               AND xp > %(value)s AND xp <= %(hi)s AND lb_bucket(xp) = lb_bucket(%(value)s)""",
+_RANK_OF_VALUE = "SELECT lb_rank(%(board)s, %(period)s, %(value)s) AS position"
+_POSITION = {
+    "xp": """SELECT xp AS value, lb_rank('xp', %(period)s, xp) AS position
+             FROM unified_users WHERE id = %(user_id)s AND merged_into IS NULL""",
+    "coins": """SELECT coins AS value, lb_rank('coins', %(period)s, coins) AS position
+                FROM unified_users WHERE id = %(user_id)s AND merged_into IS NULL""",
+    "week": """SELECT xp AS value, lb_rank('week', %(period)s, xp) AS position
+               FROM xp_weekly WHERE week = %(period)s AND user_id = %(user_id)s""",
 }
 _TOTAL = "SELECT coalesce(sum(n), 0) AS n FROM lb_buckets WHERE board = %(board)s AND period = %(period)s"
 
@@ -294,28 +260,17 @@ def board_period(board: Board, now: datetime | None = None) -> date:
     return week_start((now or utc_now()).date()) if board == "week" else EPOCH_PERIOD
 
 
-def _bucket_ceiling(value: int) -> int:
-    """An upper bound on any score in value's bucket (the bucket test in SQL is the exact filter)."""
-    bucket = math.floor(16 * math.log2(value + 1))
-    return math.ceil(2 ** ((bucket + 1) / 16)) + 1
-
-
 def rank_of_value(conn: Conn, board: Board, value: int, period: date) -> int:
-    """Competition ranking: 1 + how many entries score strictly more than `value`."""
-    params = {"board": board, "period": period, "value": value, "hi": _bucket_ceiling(value)}
-    above = conn.execute(_ABOVE_BUCKET, params).fetchone()
-    inside = conn.execute(_IN_BUCKET[board], params).fetchone()
-    assert above is not None and inside is not None
-    return 1 + int(above["n"]) + int(inside["n"])
+    """Competition ranking: 1 + how many entries score strictly more than `value` (lb_rank in sql/0001)."""
+    row = conn.execute(_RANK_OF_VALUE, {"board": board, "period": period, "value": value}).fetchone()
+    assert row is not None
+    return int(row["position"])
 
 
 def position(conn: Conn, board: Board, user_id: int, now: datetime | None = None) -> tuple[int, int] | None:
     """(position, score) of a user on a board; None when they are not on it (no XP this week)."""
-    period = board_period(board, now)
-    row = conn.execute(_VALUE[board], {"user_id": user_id, "period": period}).fetchone()
-    if row is None:
-        return None
-    return rank_of_value(conn, board, int(row["value"]), period), int(row["value"])
+    row = conn.execute(_POSITION[board], {"user_id": user_id, "period": board_period(board, now)}).fetchone()
+    return (int(row["position"]), int(row["value"])) if row else None
 
 
 def board_size(conn: Conn, board: Board, now: datetime | None = None) -> int:

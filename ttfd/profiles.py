@@ -10,6 +10,14 @@ from ttfd.accounts import User
 from ttfd.db import Conn
 
 
+# Both positions in one round trip (lb_rank: sql/0001).
+_POSITIONS = """
+SELECT CASE WHEN u.merged_into IS NULL THEN lb_rank('xp', %(epoch)s, u.xp) END AS xp_position, w.xp AS week_xp
+FROM unified_users u LEFT JOIN xp_weekly w ON w.user_id = u.id AND w.week = %(week)s
+WHERE u.id = %(user_id)s
+"""
+
+
 @dataclass(frozen=True)
 class ProfileView:
     user: User
@@ -26,8 +34,10 @@ def profile_view(conn: Conn, user: User) -> ProfileView:
     ranks = economy.ranks(conn)
     rank = economy.rank_for_xp(ranks, user.xp)
     nxt = next((r for r in ranks if r.min_xp > user.xp), None)
-    pos = economy.position(conn, "xp", user.id)
-    week = economy.position(conn, "week", user.id)
+    row = conn.execute(
+        _POSITIONS, {"user_id": user.id, "epoch": economy.EPOCH_PERIOD, "week": economy.board_period("week")}
+    ).fetchone()
+    assert row is not None
     linked = [
         p
         for p, v in (
@@ -37,15 +47,7 @@ def profile_view(conn: Conn, user: User) -> ProfileView:
         )
         if v is not None
     ]
-    return ProfileView(
-        user,
-        rank,
-        nxt,
-        economy.level_for_xp(user.xp),
-        pos[0] if pos else None,
-        week[1] if week else 0,
-        linked,
-    )
+    return ProfileView(user, rank, nxt, economy.level_for_xp(user.xp), row["xp_position"], row["week_xp"] or 0, linked)
 
 
 def progress_bar(fraction: float, width: int = 10) -> str:

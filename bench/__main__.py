@@ -1,0 +1,25 @@
+"""`make bench`: platform throughput/latency/cold start/leaderboards, then the Cleaner scan/apply bench."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import platform_bench
+
+
+def main() -> int:
+    only = sys.argv[1:] or ["platform", "cleaner"]
+    if "platform" in only:
+        platform_bench.main()
+    if "cleaner" in only:
+        try:
+            from bench import cleaner_bench
+        except ImportError:
+            print("cleaner benchmark not available")
+        else:
+            cleaner_bench.main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

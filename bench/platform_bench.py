@@ -156,7 +156,7 @@ def _table(title: str, header: list[str], rows: list[list[str]]) -> None:
 
 def _fresh_db(admin: str, name: str) -> str:
     with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # noqa: S608  # fixed bench name
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # fixed bench name
     db.ensure_database(admin, name)
     url = db.with_dbname(admin, name)
     db.migrate(url)
@@ -289,7 +289,7 @@ SELECT lb_rebuild();
 
 
 def _explain_ms(conn: psycopg.Connection[Any], query: str, params: dict[str, Any]) -> float:
-    plan = conn.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {query}", params).fetchone()  # noqa: S608
+    plan = conn.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {query}", params).fetchone()
     assert plan is not None
     return float(plan["QUERY PLAN"][0]["Execution Time"])
 
@@ -317,16 +317,10 @@ def bench_leaderboard(admin: str, samples: int = 200) -> None:
             ]
             pos_ms, wall_ms = [], []
             for uid in ids:
-                got = economy.position(conn, board, uid)
-                if got is None:
-                    continue
-                value = got[1]
-                params = {"board": board, "period": period, "value": value, "hi": economy._bucket_ceiling(value)}
-                pos_ms.append(
-                    _explain_ms(conn, economy._ABOVE_BUCKET, params)
-                    + _explain_ms(conn, economy._IN_BUCKET[board], params)
-                    + _explain_ms(conn, economy._VALUE[board], {"user_id": uid, "period": period})
-                )
+                params = {"user_id": uid, "period": period}
+                if conn.execute(economy._POSITION[board], params).fetchone() is None:
+                    continue  # not on this week's board
+                pos_ms.append(_explain_ms(conn, economy._POSITION[board], params))
                 t = time.perf_counter()
                 economy.position(conn, board, uid)
                 wall_ms.append((time.perf_counter() - t) * 1000)

@@ -169,8 +169,9 @@ def sign(body: bytes, ts: str | None = None, key: SigningKey = SIGNING_KEY) -> d
     }
 
 
-def interaction(command: str, *, user: int = 42, guild: int | None = 1, permissions: int = 0,
-                iid: int | None = None, **kw: Any) -> dict[str, Any]:
+def interaction(
+    command: str, *, user: int = 42, guild: int | None = 1, permissions: int = 0, iid: int | None = None, **kw: Any
+) -> dict[str, Any]:
     """A signed-ready slash command payload built the way the simulator builds it."""
     from functions.devserver import simulate
     from functions.discord.app import root

@@ -67,9 +67,12 @@ def test_merge_keeps_totals_history_and_one_identity_each(conn) -> None:
     economy.grant(conn, tg.id, "coins", 40, reason="t", platform="telegram", source_key="m1")
     economy.grant(conn, dc.id, "xp", 250, reason="t", platform="discord", source_key="m2")
     economy.claim_daily(conn, s, dc.id, "discord", economy.utc_now())
-    conn.execute("UPDATE unified_users SET games_played = 3, games_won = 1, messages_sent = 9, "
-                 "achievements = '[\"first\"]' WHERE id = %s", (dc.id,))
-    conn.execute("UPDATE unified_users SET achievements = '[\"first\", \"chatty\"]' WHERE id = %s", (tg.id,))
+    conn.execute(
+        "UPDATE unified_users SET games_played = 3, games_won = 1, messages_sent = 9, "
+        "achievements = '[\"first\"]' WHERE id = %s",
+        (dc.id,),
+    )
+    conn.execute('UPDATE unified_users SET achievements = \'["first", "chatty"]\' WHERE id = %s', (tg.id,))
     dc_before = accounts.get_user(conn, dc.id)
     code = accounts.create_link_code(conn, tg.id, "telegram", 600)
 
@@ -89,8 +92,7 @@ def test_merge_keeps_totals_history_and_one_identity_each(conn) -> None:
     retired = conn.execute("SELECT merged_into FROM unified_users WHERE id = %s", (dc.id,)).fetchone()
     assert retired["merged_into"] == tg.id
     # history stays: the retired account's ledger shows what it earned and the transfer out
-    reasons = [r["reason"] for r in conn.execute(
-        "SELECT reason FROM ledger WHERE user_id = %s ORDER BY id", (dc.id,))]
+    reasons = [r["reason"] for r in conn.execute("SELECT reason FROM ledger WHERE user_id = %s ORDER BY id", (dc.id,))]
     assert reasons[:3] == ["t", "daily", "daily"] and reasons[-2:] == ["merge out", "merge out"]
     assert accounts.find_user(conn, "discord", 702).id == tg.id
     # leaderboard sees one live account with the combined XP, weekly XP moved too

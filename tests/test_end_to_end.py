@@ -71,7 +71,9 @@ def test_sixty_four_concurrent_grants_sum_exactly(fresh_db) -> None:
     expected = sum(range(1, 65))
     assert _one(fresh_db, "SELECT xp, current_season_xp FROM unified_users WHERE id = %s", uid) == (expected, expected)
     assert _one(fresh_db, "SELECT sum(delta), max(balance_after) FROM ledger WHERE user_id = %s", uid) == (
-        expected, expected)
+        expected,
+        expected,
+    )
     assert _one(fresh_db, "SELECT xp FROM xp_weekly WHERE user_id = %s", uid)[0] == expected
 
 
@@ -81,15 +83,21 @@ def test_histogram_stays_exact_under_concurrency(fresh_db) -> None:
 
     def churn(i: int) -> None:
         for step in range(8):
-            db.run(lambda c, s=step: economy.grant(c, ids[i], "coins", (i + 1) * 7 * (s + 1), reason="t",
-                                                   platform="telegram", source_key=f"h{i}:{s}"))
+            db.run(
+                lambda c, s=step: economy.grant(
+                    c, ids[i], "coins", (i + 1) * 7 * (s + 1), reason="t", platform="telegram", source_key=f"h{i}:{s}"
+                )
+            )
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(churn, range(16)))
     with psycopg.connect(fresh_db) as c:
         hist = dict(c.execute("SELECT bucket, n FROM lb_buckets WHERE board = 'coins' AND n > 0").fetchall())
-        truth = dict(c.execute("SELECT lb_bucket(coins), count(*) FROM unified_users WHERE merged_into IS NULL "
-                               "GROUP BY 1").fetchall())
+        truth = dict(
+            c.execute(
+                "SELECT lb_bucket(coins), count(*) FROM unified_users WHERE merged_into IS NULL GROUP BY 1"
+            ).fetchall()
+        )
     assert hist == truth
 
 
@@ -97,8 +105,10 @@ def test_simulators_against_running_server(server, fresh_db, tmp_path, monkeypat
     from functions.cli import main as cli
 
     env = tmp_path / "dev.env"
-    env.write_text(f"DISCORD_SIGNING_SEED={bytes(SIGNING_KEY).hex()}\nDISCORD_PUBLIC_KEY={PUBLIC_KEY}\n"
-                   f"DISCORD_APPLICATION_ID={APP_ID}\nTELEGRAM_WEBHOOK_SECRET={TG_SECRET}\n")
+    env.write_text(
+        f"DISCORD_SIGNING_SEED={bytes(SIGNING_KEY).hex()}\nDISCORD_PUBLIC_KEY={PUBLIC_KEY}\n"
+        f"DISCORD_APPLICATION_ID={APP_ID}\nTELEGRAM_WEBHOOK_SECRET={TG_SECRET}\n"
+    )
     monkeypatch.setattr(devkeys, "DEV_ENV", env)
     assert cli(["simulate", "discord", "/daily", "--user", "42", "--guild", "1", "--url", server]) == 0
     out = capsys.readouterr().out
@@ -124,5 +134,7 @@ def test_dev_keys_are_created_private_and_reused(tmp_path: Path) -> None:
     assert devkeys.load_or_create(path) == first
     from nacl.signing import SigningKey
 
-    assert SigningKey(bytes.fromhex(first["DISCORD_SIGNING_SEED"])).verify_key.encode().hex() == first[
-        "DISCORD_PUBLIC_KEY"]
+    assert (
+        SigningKey(bytes.fromhex(first["DISCORD_SIGNING_SEED"])).verify_key.encode().hex()
+        == first["DISCORD_PUBLIC_KEY"]
+    )

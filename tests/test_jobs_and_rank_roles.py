@@ -61,13 +61,18 @@ def test_long_429_reschedules_and_permanent_403_goes_dead(app_env, fresh_db) -> 
         j1 = jobs.enqueue(conn, "discord.rank_roles", {"guild_id": 1, "discord_id": 2, "add": 3, "remove": []})
         j2 = jobs.enqueue(conn, "discord.rank_roles", {"guild_id": 1, "discord_id": 5, "add": 6, "remove": []})
     app_env.discord.rate_limit_next("PUT", r"/guilds/1/members/2/roles/3", retry_after=120)
-    app_env.discord.fail_next("PUT", r"/guilds/1/members/5/roles/6", 403,
-                              {"message": "Missing Permissions", "code": 50013})
+    app_env.discord.fail_next(
+        "PUT", r"/guilds/1/members/5/roles/6", 403, {"message": "Missing Permissions", "code": 50013}
+    )
     stats = jobs.run_due()
     assert stats.as_dict() == {"done": 0, "retried": 1, "dead": 1}
     with psycopg.connect(fresh_db) as c:
-        rows = {r[0]: r[1:] for r in c.execute(
-            "SELECT id, status, attempts, last_error, run_at > now() + interval '100 seconds' FROM jobs")}
+        rows = {
+            r[0]: r[1:]
+            for r in c.execute(
+                "SELECT id, status, attempts, last_error, run_at > now() + interval '100 seconds' FROM jobs"
+            )
+        }
     assert rows[j1][0] == "pending" and rows[j1][1] == 1 and rows[j1][3] is True  # honours retry_after
     assert rows[j2][0] == "dead" and "Missing Permissions" in rows[j2][2]
 
@@ -87,8 +92,9 @@ def test_job_dies_after_max_attempts_keeping_error(fresh_db) -> None:
         with db.transaction() as conn:
             conn.execute("UPDATE jobs SET run_at = now() WHERE id = %s", (job,))
     with psycopg.connect(fresh_db) as c:
-        status, attempts, error = c.execute("SELECT status, attempts, last_error FROM jobs WHERE id = %s",
-                                            (job,)).fetchone()
+        status, attempts, error = c.execute(
+            "SELECT status, attempts, last_error FROM jobs WHERE id = %s", (job,)
+        ).fetchone()
     assert (status, attempts) == ("dead", 3) and "still broken" in error and len(calls) == 3
 
 

@@ -48,7 +48,7 @@ def test_new_migration_applies_in_a_transaction(fresh_db, tmp_path) -> None:
 
 def test_misnamed_migration_is_an_error(tmp_path) -> None:
     (tmp_path / "add_stuff.sql").write_text("SELECT 1")
-    with pytest.raises(db.MigrationError, match="NNNN_name.sql"):
+    with pytest.raises(db.MigrationError, match=r"NNNN_name\.sql"):
         db.discover(tmp_path)
 
 

@@ -17,8 +17,16 @@ from ttfd.settings import Settings
 def test_definitions_are_valid_discord_commands() -> None:
     defs = root.definitions()
     names = [d["name"] for d in defs]
-    assert names == sorted(names) and {"ping", "profile", "rank", "daily", "leaderboard", "link", "help",
-                                        "setup"} == set(names)
+    assert names == sorted(names) and {
+        "ping",
+        "profile",
+        "rank",
+        "daily",
+        "leaderboard",
+        "link",
+        "help",
+        "setup",
+    } == set(names)
     setup = next(d for d in defs if d["name"] == "setup")
     assert setup["default_member_permissions"] == str(1 << 28) and setup["contexts"] == [0]
     assert setup["options"][0]["type"] == 1 and setup["options"][0]["name"] == "rank-role"
@@ -57,8 +65,10 @@ def test_simulator_parses_options_and_subcommands() -> None:
     assert data == {"name": "leaderboard", "type": 1, "options": [{"name": "board", "type": 3, "value": "coins"}]}
     data, _ = parse_command("/setup rank-role rank:A+ role:<@&99>", root.definitions())
     assert data["options"][0]["name"] == "rank-role"
-    assert data["options"][0]["options"] == [{"name": "rank", "type": 3, "value": "A+"},
-                                             {"name": "role", "type": 8, "value": "99"}]
+    assert data["options"][0]["options"] == [
+        {"name": "rank", "type": 3, "value": "A+"},
+        {"name": "role", "type": 8, "value": "99"},
+    ]
     data, resolved = parse_command("/profile <@12>", root.definitions())
     assert data["options"][0]["value"] == "12" and "12" in resolved["users"]
     with pytest.raises(ValueError, match="unknown command"):

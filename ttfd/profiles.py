@@ -9,7 +9,6 @@ from ttfd import economy
 from ttfd.accounts import User
 from ttfd.db import Conn
 
-
 # Both positions in one round trip (lb_rank: sql/0001).
 _POSITIONS = """
 SELECT CASE WHEN u.merged_into IS NULL THEN lb_rank('xp', %(epoch)s, u.xp) END AS xp_position, w.xp AS week_xp

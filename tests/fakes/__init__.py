@@ -6,8 +6,10 @@ starts them for tests.
 
 from __future__ import annotations
 
-from functions.devserver.fake_discord import DiscordState, create_app as discord_app
-from functions.devserver.fake_telegram import TelegramState, create_app as telegram_app
+from functions.devserver.fake_discord import DiscordState
+from functions.devserver.fake_discord import create_app as discord_app
+from functions.devserver.fake_telegram import TelegramState
+from functions.devserver.fake_telegram import create_app as telegram_app
 from functions.devserver.wsgi_server import RunningServer
 
 __all__ = ["DiscordState", "RunningServer", "TelegramState", "discord_app", "telegram_app"]

@@ -52,5 +52,5 @@ def install() -> None:
         return result
 
     BaseModel.model_rebuild = classmethod(model_rebuild)  # type: ignore[assignment,method-assign]
-    import aiogram.methods  # noqa: F401
+    import aiogram.methods
     import aiogram.types  # noqa: F401

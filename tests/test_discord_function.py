@@ -215,3 +215,22 @@ def test_unexpected_error_answers_generic_ephemeral_and_writes_nothing(client, f
     with psycopg.connect(fresh_db) as c:
         assert c.execute("SELECT count(*) FROM idempotency_keys").fetchone()[0] == 0
         assert c.execute("SELECT count(*) FROM daily_claims").fetchone()[0] == 0
+
+
+def test_refusal_rolls_back_whole_attempt_and_replays_the_same(client, fresh_db) -> None:
+    made = _post(client, interaction("/link", user=300)).get_json()["data"]["content"]
+    code = made.split("`")[1]
+    own = interaction(f"/link code:{code}", user=300, iid=4242)
+    refused = _post(client, own).get_json()
+    assert refused["data"]["flags"] == 64 and "already linked" in refused["data"]["content"]
+    assert _post(client, own).get_json() == refused  # redelivery: same refusal
+    import psycopg
+
+    with psycopg.connect(fresh_db) as c:
+        used = c.execute("SELECT used_at FROM link_codes WHERE code = %s", (code,)).fetchone()[0]
+    assert used is None  # the refused redeem did not burn the code
+    from ttfd import accounts, db
+
+    with db.transaction() as conn:
+        linked = accounts.redeem_link_code(conn, code, "telegram", 301)
+    assert linked.user.discord_id == 300 and linked.user.telegram_id == 301

@@ -16,7 +16,7 @@ from ttfd.errors import DomainError
 
 Platform = Literal["discord", "telegram", "website"]
 PLATFORMS: tuple[Platform, ...] = ("discord", "telegram", "website")
-_IDENTITY = {"discord": "discord_id", "telegram": "telegram_id", "website": "website_email"}
+IDENTITY_COLUMNS = {"discord": "discord_id", "telegram": "telegram_id", "website": "website_email"}
 # No 0/O/1/I/L: codes are read off one screen and typed on another.
 _CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 10
@@ -53,7 +53,7 @@ class User:
 
 
 def _ident(platform: Platform) -> sql.Identifier:
-    return sql.Identifier(_IDENTITY[platform])
+    return sql.Identifier(IDENTITY_COLUMNS[platform])
 
 
 _FIND = sql.SQL("SELECT * FROM unified_users WHERE {col} = %(ext)s")
@@ -163,7 +163,7 @@ def redeem_link_code(
     target = get_user(conn, int(row["user_id"]))
     if caller and caller.id == target.id:
         raise DomainError("This account is already linked here — nothing to do.")
-    if getattr(target, _IDENTITY[platform]) is not None:
+    if getattr(target, IDENTITY_COLUMNS[platform]) is not None:
         raise DomainError(f"That account already has a different {platform.title()} identity linked.")
     if caller is None:
         user = _attach(conn, target.id, platform, ext_id, username, display_name)
@@ -253,7 +253,7 @@ def merge_accounts(conn: Conn, keep_id: int, gone_id: int, platform: Platform) -
     if keep is None or gone is None or keep["merged_into"] or gone["merged_into"]:
         raise DomainError("One of these accounts no longer exists; nothing was changed.")
     for p in PLATFORMS:
-        col = _IDENTITY[p]
+        col = IDENTITY_COLUMNS[p]
         if keep[col] is not None and gone[col] is not None:
             raise DomainError(
                 f"Both accounts already have a {p.title()} identity, so they cannot be merged automatically."

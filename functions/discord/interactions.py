@@ -14,7 +14,7 @@ from functions.discord.models import Interaction
 from functions.discord.router import Ctx, Reply, reply
 from functions.discord.verify import is_valid
 from functions.http import json_response, problem
-from ttfd import accounts, db, guilds, idempotency
+from ttfd import db, idempotency, inbound
 from ttfd.errors import DomainError
 from ttfd.settings import get_settings
 
@@ -45,6 +45,10 @@ def discord_interactions(request: Request) -> Response:
         return problem(400, "malformed interaction: neither member.user nor user present")
     try:
         return json_response(db.run(lambda conn: handle(conn, interaction)))
+    except DomainError as exc:
+        # The refused attempt rolled back whole; remember the refusal so a redelivery answers the same.
+        refusal = reply(f"⚠️ {exc.message}", ephemeral=True)
+        return json_response(db.run(lambda conn: remember(conn, interaction, refusal)))
     except Exception:
         log.exception("interaction %s failed (type %s)", interaction.id, interaction.type)
         return json_response(reply(GENERIC_ERROR, ephemeral=True))
@@ -53,23 +57,29 @@ def discord_interactions(request: Request) -> Response:
 def handle(conn: db.Conn, interaction: Interaction) -> Reply:
     """Claim `discord:<id>` and produce the reply; a redelivery returns the first reply unchanged."""
     key = f"discord:{interaction.id}"
+    invoker = interaction.invoker
+    assert invoker is not None
+    start = inbound.begin(
+        conn, key, "discord", invoker.id, invoker.username, invoker.global_name, guild_id=interaction.guild_id
+    )
+    if not start.fresh:
+        stored: Reply = start.stored_response
+        return stored
+    assert start.user is not None
+    result = _route(Ctx(conn, get_settings(), interaction, invoker, start.user))  # DomainError: caller rolls back
+    idempotency.store_response(conn, key, result)
+    return result
+
+
+def remember(conn: db.Conn, interaction: Interaction, refusal: Reply) -> Reply:
+    """Claim the interaction for a refusal; if a twin delivery got there first, answer what it answered."""
+    key = f"discord:{interaction.id}"
     claim = idempotency.claim(conn, key, ttl_s=86400)
     if not claim.fresh:
         stored: Reply = claim.response
         return stored
-    invoker = interaction.invoker
-    assert invoker is not None
-    user = accounts.ensure_user(conn, "discord", invoker.id, invoker.username, invoker.global_name)
-    if interaction.guild_id:
-        guilds.touch_member(conn, interaction.guild_id, user.id)
-    ctx = Ctx(conn, get_settings(), interaction, invoker, user)
-    try:
-        with conn.transaction():  # savepoint: a refused action leaves nothing half-done
-            result = _route(ctx)
-    except DomainError as exc:
-        result = reply(f"⚠️ {exc.message}", ephemeral=True)
-    idempotency.store_response(conn, key, result)
-    return result
+    idempotency.store_response(conn, key, refusal)
+    return refusal
 
 
 def _route(ctx: Ctx) -> Reply:

@@ -8,12 +8,12 @@ import logging
 from typing import Any
 
 from aiogram.methods import TelegramMethod
-from aiogram.types import Update
+from aiogram.types import Update, User
 from flask import Request, Response
 from pydantic import ValidationError
 
 from functions.http import json_response, problem
-from ttfd import db, idempotency
+from ttfd import db, idempotency, inbound
 from ttfd.settings import get_settings
 from webhooks.telegram import runtime
 
@@ -53,11 +53,17 @@ def handle(conn: db.Conn, update: Update) -> dict[str, Any] | None:
     """Claim the update once and return the webhook-reply body (stored for redeliveries)."""
     bot = runtime.bot()
     key = f"tg:{bot.id}:{update.update_id}"
-    claim = idempotency.claim(conn, key, ttl_s=2 * 86400)
-    if not claim.fresh:
-        stored: dict[str, Any] | None = claim.response
+    sender = _sender(update)
+    if sender is None:  # not from a person (channel post, edited message, …): claim it and do nothing
+        idempotency.claim(conn, key, ttl_s=2 * 86400)
+        return None
+    name = " ".join(p for p in (sender.first_name, sender.last_name) if p) or None
+    start = inbound.begin(conn, key, "telegram", sender.id, sender.username, name, ttl_s=2 * 86400)
+    if not start.fresh:
+        stored: dict[str, Any] | None = start.stored_response
         return stored
-    result = runtime.run(runtime.dispatcher().feed_update(bot, update, conn=conn, settings=get_settings()))
+    feed = runtime.dispatcher().feed_update(bot, update, conn=conn, settings=get_settings(), user=start.user)
+    result = runtime.run(feed)
     body = reply_body(result)
     idempotency.store_response(conn, key, body)
     return body
@@ -73,6 +79,14 @@ def reply_body(result: Any) -> dict[str, Any] | None:
     bot = runtime.bot()
     params = bot.session.prepare_value(result.model_dump(warnings=False), bot=bot, files={}, _dumps_json=False)
     return {"method": method, **params}
+
+
+def _sender(update: Update) -> User | None:
+    """The person behind a message or button press; bots earn nothing and get no reply."""
+    who = update.message.from_user if update.message else None
+    if update.callback_query:
+        who = update.callback_query.from_user
+    return who if who and not who.is_bot else None
 
 
 def _chat_id(update: Update) -> int | None:

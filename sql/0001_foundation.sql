@@ -86,21 +86,24 @@ CREATE INDEX xp_weekly_board ON xp_weekly (week, xp DESC, user_id);
 
 -- Leaderboard histogram: how many users sit in each log-scale score bucket, so a user's position is
 -- a sum over ~1000 small rows plus a count inside one bucket instead of a count over every user.
+-- Each bucket is split into 16 shards (user id % 16) so concurrent moves into the same bucket (new players
+-- all earning the same first reward) rarely wait on one row. Scores of 0 are not on any board.
 CREATE TABLE lb_buckets (
     board  text NOT NULL CHECK (board IN ('xp', 'coins', 'week')),
     period date NOT NULL DEFAULT '1970-01-01',
     bucket integer NOT NULL,
+    shard  smallint NOT NULL CHECK (shard BETWEEN 0 AND 15),
     n      bigint NOT NULL CHECK (n >= 0),
-    PRIMARY KEY (board, period, bucket)
+    PRIMARY KEY (board, period, bucket, shard)
 );
 CREATE FUNCTION lb_bucket(v bigint) RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$ SELECT floor(16 * ln(v + 1) / ln(2))::integer $$;
 
-CREATE FUNCTION lb_move(p_board text, p_period date, p_old bigint, p_new bigint) RETURNS void
+CREATE FUNCTION lb_move(p_board text, p_period date, p_shard integer, p_old bigint, p_new bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    b_old integer := CASE WHEN p_old IS NULL THEN NULL ELSE lb_bucket(p_old) END;
-    b_new integer := CASE WHEN p_new IS NULL THEN NULL ELSE lb_bucket(p_new) END;
+    b_old integer := CASE WHEN p_old > 0 THEN lb_bucket(p_old) END;
+    b_new integer := CASE WHEN p_new > 0 THEN lb_bucket(p_new) END;
     b integer;
 BEGIN
     IF b_old IS NOT DISTINCT FROM b_new THEN
@@ -108,9 +111,9 @@ BEGIN
     END IF;
     -- Touch bucket rows in ascending order so two concurrent moves cannot deadlock on each other.
     FOREACH b IN ARRAY ARRAY(SELECT x FROM unnest(ARRAY[b_old, b_new]) AS x WHERE x IS NOT NULL ORDER BY x) LOOP
-        INSERT INTO lb_buckets AS t (board, period, bucket, n)
-        VALUES (p_board, p_period, b, CASE WHEN b = b_new THEN 1 ELSE 0 END)
-        ON CONFLICT (board, period, bucket)
+        INSERT INTO lb_buckets AS t (board, period, bucket, shard, n)
+        VALUES (p_board, p_period, b, p_shard, CASE WHEN b = b_new THEN 1 ELSE 0 END)
+        ON CONFLICT (board, period, bucket, shard)
         DO UPDATE SET n = t.n + CASE WHEN b = b_new THEN 1 ELSE -1 END;
     END LOOP;
 END $$;
@@ -119,10 +122,11 @@ CREATE FUNCTION unified_users_lb() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     live_old boolean := TG_OP <> 'INSERT' AND OLD.merged_into IS NULL;
     live_new boolean := TG_OP <> 'DELETE' AND NEW.merged_into IS NULL;
+    shard integer := (CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END) % 16;
 BEGIN
-    PERFORM lb_move('xp', '1970-01-01',
+    PERFORM lb_move('xp', '1970-01-01', shard,
         CASE WHEN live_old THEN OLD.xp END, CASE WHEN live_new THEN NEW.xp END);
-    PERFORM lb_move('coins', '1970-01-01',
+    PERFORM lb_move('coins', '1970-01-01', shard,
         CASE WHEN live_old THEN OLD.coins END, CASE WHEN live_new THEN NEW.coins END);
     RETURN NULL;
 END $$;
@@ -132,9 +136,10 @@ CREATE TRIGGER unified_users_lb AFTER INSERT OR DELETE OR UPDATE OF xp, coins, m
 CREATE FUNCTION xp_weekly_lb() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
-        PERFORM lb_move('week', OLD.week, OLD.xp, NULL);
+        PERFORM lb_move('week', OLD.week, (OLD.user_id % 16)::integer, OLD.xp, NULL);
     ELSE
-        PERFORM lb_move('week', NEW.week, CASE WHEN TG_OP = 'UPDATE' THEN OLD.xp END, NEW.xp);
+        PERFORM lb_move('week', NEW.week, (NEW.user_id % 16)::integer,
+            CASE WHEN TG_OP = 'UPDATE' THEN OLD.xp END, NEW.xp);
     END IF;
     RETURN NULL;
 END $$;
@@ -144,14 +149,14 @@ CREATE TRIGGER xp_weekly_lb AFTER INSERT OR DELETE OR UPDATE OF xp ON xp_weekly
 -- Rebuilds the histogram from scratch (after bulk loads with triggers off, or as a repair).
 CREATE FUNCTION lb_rebuild() RETURNS void LANGUAGE sql AS $$
     DELETE FROM lb_buckets;
-    INSERT INTO lb_buckets (board, period, bucket, n)
-        SELECT 'xp', date '1970-01-01', lb_bucket(xp), count(*) FROM unified_users
-        WHERE merged_into IS NULL GROUP BY 2, 3;
-    INSERT INTO lb_buckets (board, period, bucket, n)
-        SELECT 'coins', date '1970-01-01', lb_bucket(coins), count(*) FROM unified_users
-        WHERE merged_into IS NULL GROUP BY 2, 3;
-    INSERT INTO lb_buckets (board, period, bucket, n)
-        SELECT 'week', week, lb_bucket(xp), count(*) FROM xp_weekly GROUP BY 2, 3;
+    INSERT INTO lb_buckets (board, period, bucket, shard, n)
+        SELECT 'xp', date '1970-01-01', lb_bucket(xp), id % 16, count(*) FROM unified_users
+        WHERE merged_into IS NULL AND xp > 0 GROUP BY 3, 4;
+    INSERT INTO lb_buckets (board, period, bucket, shard, n)
+        SELECT 'coins', date '1970-01-01', lb_bucket(coins), id % 16, count(*) FROM unified_users
+        WHERE merged_into IS NULL AND coins > 0 GROUP BY 3, 4;
+    INSERT INTO lb_buckets (board, period, bucket, shard, n)
+        SELECT 'week', week, lb_bucket(xp), user_id % 16, count(*) FROM xp_weekly WHERE xp > 0 GROUP BY 2, 3, 4;
 $$;
 
 -- Position on a board with competition ranking: 1 + entries scoring strictly more. Buckets above are summed

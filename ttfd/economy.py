@@ -230,15 +230,15 @@ class Entry:
 _TOP = {
     "xp": """
         SELECT id AS user_id, coalesce(display_name, username, 'User ' || id) AS name, xp AS value
-        FROM unified_users WHERE merged_into IS NULL
+        FROM unified_users WHERE merged_into IS NULL AND xp > 0
         ORDER BY xp DESC, id LIMIT %(limit)s OFFSET %(offset)s""",
     "coins": """
         SELECT id AS user_id, coalesce(display_name, username, 'User ' || id) AS name, coins AS value
-        FROM unified_users WHERE merged_into IS NULL
+        FROM unified_users WHERE merged_into IS NULL AND coins > 0
         ORDER BY coins DESC, id LIMIT %(limit)s OFFSET %(offset)s""",
     "week": """
         SELECT w.user_id, coalesce(u.display_name, u.username, 'User ' || u.id) AS name, w.xp AS value
-        FROM (SELECT user_id, xp FROM xp_weekly WHERE week = %(period)s
+        FROM (SELECT user_id, xp FROM xp_weekly WHERE week = %(period)s AND xp > 0
               ORDER BY xp DESC, user_id LIMIT %(limit)s OFFSET %(offset)s) w
         JOIN unified_users u ON u.id = w.user_id
         ORDER BY w.xp DESC, w.user_id""",
@@ -246,11 +246,11 @@ _TOP = {
 _RANK_OF_VALUE = "SELECT lb_rank(%(board)s, %(period)s, %(value)s) AS position"
 _POSITION = {
     "xp": """SELECT xp AS value, lb_rank('xp', %(period)s, xp) AS position
-             FROM unified_users WHERE id = %(user_id)s AND merged_into IS NULL""",
+             FROM unified_users WHERE id = %(user_id)s AND merged_into IS NULL AND xp > 0""",
     "coins": """SELECT coins AS value, lb_rank('coins', %(period)s, coins) AS position
-                FROM unified_users WHERE id = %(user_id)s AND merged_into IS NULL""",
+                FROM unified_users WHERE id = %(user_id)s AND merged_into IS NULL AND coins > 0""",
     "week": """SELECT xp AS value, lb_rank('week', %(period)s, xp) AS position
-               FROM xp_weekly WHERE week = %(period)s AND user_id = %(user_id)s""",
+               FROM xp_weekly WHERE week = %(period)s AND user_id = %(user_id)s AND xp > 0""",
 }
 _TOTAL = "SELECT coalesce(sum(n), 0) AS n FROM lb_buckets WHERE board = %(board)s AND period = %(period)s"
 

@@ -234,3 +234,20 @@ def test_refusal_rolls_back_whole_attempt_and_replays_the_same(client, fresh_db)
     with db.transaction() as conn:
         linked = accounts.redeem_link_code(conn, code, "telegram", 301)
     assert linked.user.discord_id == 300 and linked.user.telegram_id == 301
+
+
+def test_guild_membership_is_learned_from_interactions(client, fresh_db) -> None:
+    _post(client, interaction("/ping", user=808, guild=10))  # first contact creates the account
+    _post(client, interaction("/ping", user=808, guild=11))  # known account, new guild
+    _post(client, interaction("/ping", user=808, guild=None))  # DMs teach nothing
+    import psycopg
+
+    with psycopg.connect(fresh_db) as c:
+        guilds = [
+            r[0]
+            for r in c.execute(
+                "SELECT guild_id FROM guild_members m JOIN unified_users u ON u.id = m.user_id "
+                "WHERE u.discord_id = 808 ORDER BY 1"
+            )
+        ]
+    assert guilds == [10, 11]

@@ -21,6 +21,11 @@ WITH claim AS (
     VALUES (%(key)s, now() + make_interval(secs => %(ttl)s))
     ON CONFLICT (key) DO NOTHING
     RETURNING key
+), touch AS (  -- same upsert as guilds.touch_member, folded in to save a round trip per interaction
+    INSERT INTO guild_members (guild_id, user_id)
+    SELECT %(guild)s, id FROM unified_users WHERE {col} = %(ext)s AND %(guild)s::bigint IS NOT NULL
+    ON CONFLICT (guild_id, user_id) DO UPDATE SET last_seen = now()
+    WHERE guild_members.last_seen < now() - interval '1 hour'
 )
 SELECT EXISTS (SELECT 1 FROM claim) AS fresh, u.*
 FROM (SELECT 1) AS one LEFT JOIN unified_users u ON u.{col} = %(ext)s
@@ -49,16 +54,19 @@ def begin(
 ) -> Inbound:
     """Claim `key` and find-or-create the caller (and remember their guild) inside the caller's transaction."""
     col = sql.Identifier(accounts.IDENTITY_COLUMNS[platform])
-    row = conn.execute(_BEGIN.format(col=col), {"key": key, "ttl": ttl_s, "ext": ext_id}).fetchone()
+    row = conn.execute(_BEGIN.format(col=col), {"key": key, "ttl": ttl_s, "ext": ext_id, "guild": guild_id}).fetchone()
     assert row is not None
     if not row["fresh"]:
         # Another delivery holds the key: ask again now that it has committed (or rolled back and freed it).
         again = idempotency.claim(conn, key, ttl_s)
         if not again.fresh:
             return Inbound(False, None, again.response)
-    user = User.from_row(row) if row["id"] is not None else None
-    if user is None or (username and user.username != username) or (display_name and user.display_name != display_name):
+    if row["id"] is None:  # first contact: create the account, then remember the guild
         user = accounts.ensure_user(conn, platform, ext_id, username, display_name)
-    if guild_id is not None:
-        guilds.touch_member(conn, guild_id, user.id)
+        if guild_id is not None:
+            guilds.touch_member(conn, guild_id, user.id)
+        return Inbound(True, user)
+    user = User.from_row(row)
+    if (username and user.username != username) or (display_name and user.display_name != display_name):
+        user = accounts.ensure_user(conn, platform, ext_id, username, display_name)
     return Inbound(True, user)

@@ -11,7 +11,8 @@ from ttfd.db import Conn
 
 # Both positions in one round trip (lb_rank: sql/0001).
 _POSITIONS = """
-SELECT CASE WHEN u.merged_into IS NULL AND u.xp > 0 THEN lb_rank('xp', %(epoch)s, u.xp) END AS xp_position, w.xp AS week_xp
+SELECT CASE WHEN u.merged_into IS NULL AND u.xp > 0 THEN lb_rank('xp', %(epoch)s, u.xp) END AS xp_position,
+       w.xp AS week_xp
 FROM unified_users u LEFT JOIN xp_weekly w ON w.user_id = u.id AND w.week = %(week)s
 WHERE u.id = %(user_id)s
 """

@@ -47,7 +47,6 @@ class Settings(BaseModel):
             raise ConfigError(f"environment variable {name.upper()} is required but not set")
         return str(value)
 
-
     @classmethod
     def from_env(cls) -> Settings:
         """Validate the environment (an invalid number fails loudly, naming the field)."""

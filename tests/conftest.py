@@ -25,6 +25,14 @@ def _admin_url() -> str:
     return db.embedded_admin_url()
 
 
+def pytest_report_header() -> str:
+    if os.environ.get("TEST_DATABASE_URL"):
+        return "postgres: TEST_DATABASE_URL"
+    if db._answers(db.LOCAL_ADMIN_URL):
+        return "postgres: local server 127.0.0.1:5432 (per-run template + per-test databases)"
+    return f"postgres: embedded under {db.EMBEDDED_DIR}"
+
+
 def _drop(admin: str, name: str) -> None:
     with psycopg.connect(admin, autocommit=True) as c:
         c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -67,3 +67,24 @@ def test_serverless_yml_holds_no_secret_values() -> None:
     doc = yaml.safe_load((ROOT / "serverless.yml").read_text())
     for key, value in doc["provider"]["environment"].items():
         assert str(value).startswith("${env:"), key
+
+
+def test_database_selection_prefers_env(monkeypatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://example/elsewhere")
+    chosen = db.select_database()
+    assert chosen.url == "postgresql://example/elsewhere" and "DATABASE_URL" in chosen.source
+
+
+def test_embedded_server_starts_without_root_and_migrates(tmp_path) -> None:
+    import os
+    import pwd
+
+    admin = db.embedded_admin_url(tmp_path / "pg")
+    db.ensure_database(admin, "ttfd")
+    url = db.with_dbname(admin, "ttfd")
+    assert db.migrate(url) == [p.name for p in sorted(db.SQL_DIR.glob("*.sql"))]
+    with psycopg.connect(url) as c:
+        assert c.execute("SELECT count(*) FROM ranks").fetchone()[0] == 20
+        assert c.execute("SHOW server_version").fetchone()[0].startswith("16")
+    owner = pwd.getpwuid((tmp_path / "pg" / "PG_VERSION").stat().st_uid).pw_name
+    assert owner != "root" or os.geteuid() != 0

@@ -66,12 +66,12 @@ def with_dbname(url: str, name: str) -> str:
     return psycopg.conninfo.make_conninfo("", **info)
 
 
-def embedded_admin_url() -> str:
+def embedded_admin_url(path: Path = EMBEDDED_DIR) -> str:
     """Start (or reuse) the embedded PostgreSQL 16 under .ttfd/pg; pgserver drops root to a 'pgserver' user."""
     from pgserver.postgres_server import get_server  # only needed when no server answers
 
-    EMBEDDED_DIR.mkdir(parents=True, exist_ok=True)
-    server = get_server(EMBEDDED_DIR, cleanup_mode="stop")
+    path.mkdir(parents=True, exist_ok=True)
+    server = get_server(path, cleanup_mode="stop")
     return str(server.get_uri("postgres"))
 
 

@@ -205,6 +205,11 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'ledger_grant: no user %', p_user;
     END IF;
+    -- A retry of a movement that already happened is a duplicate, whatever the balance is now.
+    IF EXISTS (SELECT 1 FROM ledger WHERE source_key = p_key AND currency = p_currency) THEN
+        RETURN QUERY SELECT 'duplicate'::text, v_old, NULL::smallint, NULL::smallint;
+        RETURN;
+    END IF;
     v_new := v_old + p_delta;
     IF v_new < 0 THEN
         RETURN QUERY SELECT 'insufficient'::text, v_old, NULL::smallint, NULL::smallint;

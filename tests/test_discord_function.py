@@ -251,3 +251,33 @@ def test_guild_membership_is_learned_from_interactions(client, fresh_db) -> None
             )
         ]
     assert guilds == [10, 11]
+
+
+def test_rank_role_may_not_carry_moderation_power(client) -> None:
+    def setup(role: dict) -> dict:
+        payload = interaction("/setup rank-role rank:F role:777", permissions=1 << 3)
+        payload["data"]["resolved"] = {"roles": {"777": {"id": "777", "name": "r", "permissions": "0", **role}}}
+        return _post(client, payload).get_json()["data"]
+
+    refused = setup({"permissions": str(1 << 3)})
+    assert refused["flags"] == 64 and "Administrator" in refused["content"]
+    assert "Ban Members" in setup({"permissions": str(1 << 2)})["content"]
+    assert "managed" in setup({"managed": True})["content"]
+    assert "<@&777>" in setup({"permissions": str(1 << 10 | 1 << 11)})["content"]  # view + send is fine
+
+
+def test_someone_elses_leaderboard_pages_privately(client) -> None:
+    for u in range(1, 13):
+        _post(client, interaction("/daily", user=2000 + u))
+    board = _post(client, interaction("/leaderboard", user=2001)).get_json()
+    nxt = board["data"]["components"][0]["components"][1]["custom_id"]
+
+    def click(user):
+        payload = interaction("/ping", user=user)
+        payload.update(type=3, data={"custom_id": nxt, "component_type": 2}, message={"id": "5"})
+        return _post(client, payload).get_json()
+
+    mine, theirs = click(2001), click(2002)
+    assert mine["type"] == 7 and "flags" not in mine["data"]
+    assert theirs["type"] == 4 and theirs["data"]["flags"] == 64
+    assert theirs["data"]["embeds"][0]["footer"]["text"].startswith("Page 2/2")

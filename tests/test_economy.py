@@ -147,3 +147,21 @@ def test_bucket_positions_exact_across_scales(conn) -> None:
     for uid, v in zip(ids, values, strict=True):
         expected = 1 + sum(1 for w in values if w > v) + sum(1 for r in others if r["coins"] > v)
         assert economy.position(conn, "coins", uid) == ((expected, v) if v else None)
+
+
+def test_retried_debit_is_a_duplicate_not_insufficient(conn) -> None:
+    u = accounts.ensure_user(conn, "discord", 31337)
+    economy.grant(conn, u.id, "coins", 50, reason="t", platform="discord", source_key="in")
+    assert economy.grant(conn, u.id, "coins", -50, reason="buy", platform="discord", source_key="buy1")
+    assert economy.grant(conn, u.id, "coins", -50, reason="buy", platform="discord", source_key="buy1") is None
+
+
+def test_settings_validate_ranges() -> None:
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError, match="MESSAGE_XP_MIN"):
+        Settings(message_xp_min=30, message_xp_max=20)
+
+
+def test_rank_codes_constant_matches_table(conn) -> None:
+    assert tuple(r.code for r in economy.ranks(conn)) == economy.RANK_CODES

@@ -22,10 +22,11 @@ def _run_schedules() -> None:
 
 def test_plan_rank_roles() -> None:
     mapping = {1: 11, 2: 12, 4: 14}
-    assert notify.plan_rank_roles(mapping, 1, 2) == (12, [11])
-    assert notify.plan_rank_roles(mapping, 0, 4) == (14, [11, 12])
-    assert notify.plan_rank_roles(mapping, 2, 3) == (None, [12])
-    assert notify.plan_rank_roles({}, 0, 1) == (None, [])
+    assert notify.plan_rank_roles(mapping, 2) == (12, [11])
+    assert notify.plan_rank_roles(mapping, 4) == (14, [11, 12])
+    assert notify.plan_rank_roles(mapping, 3) == (12, [11])  # between mapped ranks: keep the highest reached
+    assert notify.plan_rank_roles({5: 15}, 3) == (None, [])
+    assert notify.plan_rank_roles({}, 1) == (None, [])
 
 
 def test_rank_up_assigns_role_and_messages_telegram(app_env, fresh_db) -> None:
@@ -133,5 +134,17 @@ def test_cleanup_purges_expired_and_runs_once_per_hour(app_env, fresh_db) -> Non
         conn.execute("UPDATE link_codes SET expires_at = now() - interval '2 days' WHERE code = %s", (code.code,))
     client = create_app("cleanup", "main.py").test_client()
     first = client.post("/").get_json()
-    assert first == {"idempotency_keys": 1, "link_codes": 1, "jobs": 0}
+    assert first == {"idempotency_keys": 1, "link_codes": 1, "jobs": 0, "events": 0}
     assert client.post("/").get_json() == {"skipped": True}
+
+
+def test_deleted_role_is_skipped_and_departed_member_ends_the_job(app_env, fresh_db) -> None:
+    with db.transaction() as conn:
+        gone_role = jobs.enqueue(conn, "discord.rank_roles", {"guild_id": 1, "discord_id": 2, "add": 3, "remove": [4]})
+        left = jobs.enqueue(conn, "discord.rank_roles", {"guild_id": 1, "discord_id": 5, "add": 6, "remove": [7]})
+    app_env.discord.fail_next("PUT", r"/guilds/1/members/2/roles/3", 404, {"message": "Unknown Role", "code": 10011})
+    app_env.discord.fail_next("PUT", r"/guilds/1/members/5/roles/6", 404, {"message": "Unknown Member", "code": 10007})
+    assert jobs.run_due().as_dict() == {"done": 2, "retried": 0, "dead": 0}
+    assert app_env.discord.calls_to("DELETE", r"/guilds/1/members/2/roles/4")  # went on after the missing role
+    assert not app_env.discord.calls_to("DELETE", r"/guilds/1/members/5/roles/7")  # member left: stop
+    assert gone_role and left

@@ -79,7 +79,8 @@ def test_embedded_server_starts_without_root_and_migrates(tmp_path) -> None:
     import os
     import pwd
 
-    admin = db.embedded_admin_url(tmp_path / "pg")
+    server = db.embedded_server(tmp_path / "pg")
+    admin = server.get_uri("postgres")
     db.ensure_database(admin, "ttfd")
     url = db.with_dbname(admin, "ttfd")
     assert db.migrate(url) == [p.name for p in sorted(db.SQL_DIR.glob("*.sql"))]
@@ -87,4 +88,5 @@ def test_embedded_server_starts_without_root_and_migrates(tmp_path) -> None:
         assert c.execute("SELECT count(*) FROM ranks").fetchone()[0] == 20
         assert c.execute("SHOW server_version").fetchone()[0].startswith("16")
     owner = pwd.getpwuid((tmp_path / "pg" / "PG_VERSION").stat().st_uid).pw_name
+    server.cleanup()
     assert owner != "root" or os.geteuid() != 0

@@ -44,13 +44,19 @@ def test_secret_rejections(client, fresh_db, secret) -> None:
         ("{oops", "malformed update"),
         ("[]", "update_id"),
         ('{"update_id": "7"}', "update_id"),
-        ('{"update_id": 7, "message": {"text": "hi"}}', "message"),
     ],
 )
 def test_malformed_bodies_are_400(client, body, reason) -> None:
     resp = client.post("/", data=body, headers=HEADERS)
     assert resp.status_code == 400
     assert reason in resp.get_json()["title"]
+
+
+def test_authentic_but_unreadable_update_is_skipped_with_200(client, fresh_db) -> None:
+    # A 4xx would make Telegram retry it for a day and block the chat's later updates.
+    resp = client.post("/", data='{"update_id": 7, "message": {"text": "hi"}}', headers=HEADERS)
+    assert resp.status_code == 200 and resp.get_json() == {}
+    assert _q(fresh_db, "SELECT count(*) FROM unified_users")[0][0] == 0
 
 
 def test_start_replies_in_response_body(client, fresh_db) -> None:
@@ -117,3 +123,12 @@ def test_handler_exception_is_200_with_nothing_written(client, fresh_db, monkeyp
     assert resp.get_json()["method"] == "sendMessage" and "kaboom" not in resp.get_json()["text"]
     assert _q(fresh_db, "SELECT count(*) FROM unified_users")[0][0] == 0  # account creation rolled back too
     assert _q(fresh_db, "SELECT count(*) FROM idempotency_keys")[0][0] == 0
+
+
+def test_service_messages_in_groups_earn_nothing(client, fresh_db) -> None:
+    update = telegram_update(None, user=13, chat=-100600, update_id=300)
+    del update["message"]["text"]
+    update["message"]["new_chat_members"] = [update["message"]["from"]]
+    assert _send(client, update).status_code == 200
+    rows = _q(fresh_db, "SELECT xp, messages_sent FROM unified_users WHERE telegram_id = 13")
+    assert rows in ([], [(0, 0)])

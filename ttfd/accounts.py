@@ -180,7 +180,7 @@ UPDATE unified_users
 SET {col} = %(ext)s, platforms = array_append(array_remove(platforms, %(platform)s), %(platform)s),
     username = coalesce(username, %(username)s), display_name = coalesce(display_name, %(display_name)s),
     updated_at = now()
-WHERE id = %(id)s
+WHERE id = %(id)s AND {col} IS NULL AND merged_into IS NULL
 RETURNING *
 """)
 
@@ -201,7 +201,8 @@ def _attach(
         "display_name": display_name,
     }
     row = conn.execute(_ATTACH.format(col=_ident(platform)), params).fetchone()
-    assert row is not None
+    if row is None:
+        raise DomainError(f"That account already has a {platform.title()} identity linked.")
     return User.from_row(row)
 
 
@@ -285,6 +286,7 @@ def merge_accounts(conn: Conn, keep_id: int, gone_id: int, platform: Platform) -
             )
     conn.execute(_MOVE_WEEKLY, {"gone": gone_id, "keep": keep_id})
     conn.execute(_MOVE_MEMBERSHIPS, {"gone": gone_id, "keep": keep_id})
+    conn.execute(_DROP_OLD_CODES, {"user_id": gone_id})
     # Free the identities first: each column is unique, and the kept row takes them next.
     conn.execute(_RETIRE, {"gone": gone_id, "keep": keep_id})
     params = {

@@ -66,13 +66,20 @@ def with_dbname(url: str, name: str) -> str:
     return psycopg.conninfo.make_conninfo("", **info)
 
 
-def embedded_admin_url(path: Path = EMBEDDED_DIR) -> str:
-    """Start (or reuse) the embedded PostgreSQL 16 under .ttfd/pg; pgserver drops root to a 'pgserver' user."""
+def embedded_server(path: Path = EMBEDDED_DIR) -> Any:
+    """Start (or reuse) the embedded PostgreSQL 16; pgserver runs it as a 'pgserver' user when we are root.
+
+    It stops when the last process using it exits (or on `.cleanup()`).
+    """
     from pgserver.postgres_server import get_server  # only needed when no server answers
 
     path.mkdir(parents=True, exist_ok=True)
-    server = get_server(path, cleanup_mode="stop")
-    return str(server.get_uri("postgres"))
+    return get_server(path, cleanup_mode="stop")
+
+
+def embedded_admin_url(path: Path = EMBEDDED_DIR) -> str:
+    """URL of the embedded server's maintenance database."""
+    return str(embedded_server(path).get_uri("postgres"))
 
 
 def select_database(dbname: str = "ttfd", env_var: str = "DATABASE_URL") -> Database:
@@ -110,9 +117,11 @@ def pool() -> ConnectionPool[Conn]:
                     database_url(),
                     min_size=1,
                     max_size=int(os.environ.get("TTFD_POOL_SIZE", "8")),
-                    kwargs={"row_factory": dict_row, "autocommit": False},
+                    # A runaway statement must not hold a function instance (or a Telegram webhook) for long.
+                    kwargs={"row_factory": dict_row, "autocommit": False, "options": "-c statement_timeout=15000"},
                     open=False,
                     name="ttfd",
+                    max_idle=120,  # managed Postgres and frozen instances drop idle connections
                 )
                 p.open(wait=True, timeout=10)
                 _pool = p
@@ -139,7 +148,11 @@ _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 
 
 def run(fn: Callable[[Conn], T], attempts: int = 3) -> T:
-    """Run fn in one transaction, retrying whole on serialization failure or deadlock."""
+    """Run fn in one transaction, retrying whole on serialization failure, deadlock or a dead connection.
+
+    Retrying is safe because every inbound event claims its key inside the transaction: if a lost
+    connection had in fact committed, the retry finds the claim and returns the stored reply.
+    """
     for attempt in range(1, attempts + 1):
         try:
             with transaction() as conn:
@@ -148,6 +161,10 @@ def run(fn: Callable[[Conn], T], attempts: int = 3) -> T:
             if attempt == attempts:
                 raise
             log.warning("transaction retry %d after conflict", attempt)
+        except psycopg.OperationalError:
+            if attempt == attempts:
+                raise
+            log.warning("transaction retry %d after a lost connection", attempt)  # the pool discards it
     raise AssertionError("unreachable")
 
 
@@ -223,8 +240,3 @@ def migrate(url: str, sql_dir: Path = SQL_DIR) -> list[str]:
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtext('ttfd.migrate'))")
     return applied
-
-
-def execute_script(conn: psycopg.Connection[Any], text: str) -> None:
-    """Run a multi-statement SQL script (seed data, migrations)."""
-    conn.execute(text.encode())

@@ -19,6 +19,30 @@ EPOCH_PERIOD = date(1970, 1, 1)
 
 # --- ranks and levels ------------------------------------------------------------------------------
 
+# Mirrors the ranks table (sql/0001; a test keeps them equal): Discord needs the choices at registration time.
+RANK_CODES = (
+    "F-",
+    "F",
+    "F+",
+    "E-",
+    "E",
+    "E+",
+    "D-",
+    "D",
+    "D+",
+    "C-",
+    "C",
+    "C+",
+    "B-",
+    "B",
+    "B+",
+    "A-",
+    "A",
+    "A+",
+    "S-",
+    "S",
+)
+
 
 @dataclass(frozen=True)
 class Rank:
@@ -211,8 +235,9 @@ def claim_daily(conn: Conn, settings: Settings, user_id: int, platform: str, now
     params = {"user_id": user_id, "day": today, "streak": streak, "coins": coins, "xp": xp, "platform": platform}
     conn.execute(_RECORD_CLAIM, {**params, "data": data})
     key = f"daily:{user_id}:{today.isoformat()}"
-    grant(conn, user_id, "coins", coins, reason="daily", platform=platform, source_key=key, now=now)
+    # XP before coins, as in merges: one lock order across the histogram rows means no deadlocks.
     mv = grant(conn, user_id, "xp", xp, reason="daily", platform=platform, source_key=key, now=now)
+    grant(conn, user_id, "coins", coins, reason="daily", platform=platform, source_key=key, now=now)
     return DailyResult(True, streak, coins, xp, bonus, next_at, mv)
 
 
@@ -294,3 +319,20 @@ def top(conn: Conn, board: Board, limit: int = 10, offset: int = 0, now: datetim
             pos = offset + i + 1
         entries.append(Entry(pos, int(r["user_id"]), str(r["name"]), value))
     return entries
+
+
+@dataclass(frozen=True)
+class BoardPage:
+    board: Board
+    page: int  # 0-based, clamped to the board
+    pages: int
+    entries: list[Entry]
+    mine: tuple[int, int] | None  # the viewer's (position, score), if on the board
+
+
+def board_page(conn: Conn, board: Board, page: int, viewer_id: int, page_size: int = 10) -> BoardPage:
+    """One page of a board for a viewer, as every platform shows it."""
+    pages = max(1, -(-board_size(conn, board) // page_size))
+    page = max(0, min(page, pages - 1))
+    entries = top(conn, board, page_size, page * page_size)
+    return BoardPage(board, page, pages, entries, position(conn, board, viewer_id))

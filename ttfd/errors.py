@@ -11,9 +11,5 @@ class DomainError(Exception):
         self.message = message
 
 
-class NotFound(DomainError):
-    """The thing asked for does not exist (or is not visible to the caller)."""
-
-
 class ConfigError(RuntimeError):
     """A required setting is missing; raised loudly at first use, never shown to end users."""

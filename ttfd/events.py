@@ -22,6 +22,7 @@ ORDER BY created_at
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED
 """
+_PURGE_PROCESSED = "DELETE FROM cross_platform_events WHERE processed AND processed_at < now() - interval '7 days'"
 _MARK_PROCESSED = """
 UPDATE cross_platform_events SET processed = true, processed_at = now() WHERE id = ANY(%(ids)s)
 """
@@ -41,3 +42,8 @@ def mark_processed(conn: Conn, ids: list[Any]) -> None:
     """Mark events consumed in the same transaction as the jobs they produced."""
     if ids:
         conn.execute(_MARK_PROCESSED, {"ids": ids})
+
+
+def purge_processed(conn: Conn) -> int:
+    """Delete events consumed more than a week ago; returns how many."""
+    return conn.execute(_PURGE_PROCESSED).rowcount

@@ -8,6 +8,7 @@ from typing import Any
 
 from ttfd import accounts, events, guilds, jobs
 from ttfd.clients.discord_rest import DiscordREST
+from ttfd.clients.http import NotFoundError
 from ttfd.clients.telegram import TelegramAPI
 from ttfd.db import Conn
 from ttfd.settings import get_settings
@@ -15,20 +16,22 @@ from ttfd.settings import get_settings
 log = logging.getLogger(__name__)
 
 
-def plan_rank_roles(mapping: dict[int, int], from_id: int, to_id: int) -> tuple[int | None, list[int]]:
-    """Role to add for the new rank and roles to drop for every rank passed through (from_id..to_id-1)."""
-    add = mapping.get(to_id)
-    remove = sorted({mapping[r] for r in range(from_id, to_id) if r in mapping and mapping[r] != add})
-    return add, remove
+def plan_rank_roles(mapping: dict[int, int], to_id: int) -> tuple[int | None, list[int]]:
+    """Keep exactly one rank role: the highest mapped rank at or below the new rank; drop the lower ones."""
+    reached = [r for r in mapping if r <= to_id]
+    if not reached:
+        return None, []
+    best = max(reached)
+    return mapping[best], sorted({mapping[r] for r in reached if r != best and mapping[r] != mapping[best]})
 
 
 def _on_rank_up(conn: Conn, event: dict[str, Any]) -> None:
     user = accounts.get_user(conn, int(event["user_id"]))
     data = event["data"]
-    from_id, to_id = int(data["from_id"]), int(data["to_id"])
+    to_id = int(data["to_id"])
     if user.discord_id:
         for guild_id in guilds.guilds_with_rank_roles(conn, user.id):
-            add, remove = plan_rank_roles(guilds.rank_roles(conn, guild_id), from_id, to_id)
+            add, remove = plan_rank_roles(guilds.rank_roles(conn, guild_id), to_id)
             if add is None and not remove:
                 continue
             jobs.enqueue(
@@ -87,15 +90,25 @@ def telegram_api() -> TelegramAPI:
     return TelegramAPI.from_settings(get_settings())
 
 
+UNKNOWN_MEMBER = 10007
+
+
 @jobs.handler("discord.rank_roles")
 def apply_rank_roles(payload: dict[str, Any]) -> None:
-    """Give the new rank's role first, then drop the passed ranks' roles (a 404 role is already gone)."""
+    """Give the new rank's role, then drop lower ones; a deleted role is skipped, a departed member ends it."""
     rest, guild, member = discord_rest(), int(payload["guild_id"]), int(payload["discord_id"])
     reason = f"TTFD rank up to {payload.get('rank')}"
-    if payload.get("add"):
-        rest.add_member_role(guild, member, int(payload["add"]), reason=reason)
-    for role in payload.get("remove", []):
-        rest.remove_member_role(guild, member, int(role), reason=reason)
+    calls = [(rest.add_member_role, payload.get("add"))] + [(rest.remove_member_role, r) for r in payload["remove"]]
+    for call, role in calls:
+        if not role:
+            continue
+        try:
+            call(guild, member, int(role), reason=reason)
+        except NotFoundError as exc:
+            if exc.code == UNKNOWN_MEMBER:
+                log.info("member %s left guild %s; rank roles skipped", member, guild)
+                return
+            log.warning("role %s in guild %s is gone (%s); skipped", role, guild, exc)
 
 
 @jobs.handler("telegram.send")

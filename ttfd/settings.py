@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ttfd.errors import ConfigError
 
@@ -38,7 +38,12 @@ class Settings(BaseModel):
     message_xp_max: int = Field(25, ge=0)
     message_xp_cooldown_s: int = Field(60, ge=0)
     link_code_ttl_s: int = Field(600, ge=60)
-    job_max_attempts: int = Field(6, ge=1)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Settings:
+        if self.message_xp_min > self.message_xp_max:
+            raise ValueError("MESSAGE_XP_MIN must not exceed MESSAGE_XP_MAX")
+        return self
 
     def require(self, name: str) -> str:
         """Return a secret/setting that must be present, naming its env var if it is not."""

@@ -17,6 +17,7 @@ class LeaderboardPage(CustomId):
     prefix = "lb"
     board: Literal["xp", "week", "coins"]
     page: int
+    owner: int  # who asked for this message: only they page it in place
 
 
 @router.command("daily", "Claim your daily reward (once per UTC day, on any platform)")
@@ -39,39 +40,29 @@ def daily(ctx: Ctx) -> Reply:
     )
 
 
-def leaderboard_message(ctx: Ctx, board: economy.Board, page: int, update: bool) -> Reply:
-    total = economy.board_size(ctx.conn, board)
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = max(0, min(page, pages - 1))
-    entries = economy.top(ctx.conn, board, PAGE_SIZE, page * PAGE_SIZE)
+def leaderboard_message(ctx: Ctx, board: economy.Board, page: int, *, update: bool, private: bool = False) -> Reply:
+    """A board page; its buttons remember who asked, so other people's clicks open their own copy."""
+    view = economy.board_page(ctx.conn, board, page, ctx.user.id, PAGE_SIZE)
     medal = {1: "🥇", 2: "🥈", 3: "🥉"}
     unit = "coins" if board == "coins" else "XP"
-    lines = [f"{medal.get(e.position, f'`#{e.position}`')} **{e.name}** — {e.value:,} {unit}" for e in entries]
-    mine = economy.position(ctx.conn, board, ctx.user.id)
-    footer = f"You: #{mine[0]} with {mine[1]:,} {unit}" if mine else "You are not on this board yet"
+    lines = [f"{medal.get(e.position, f'`#{e.position}`')} **{e.name}** — {e.value:,} {unit}" for e in view.entries]
+    mine = f"You: #{view.mine[0]} with {view.mine[1]:,} {unit}" if view.mine else "You are not on this board yet"
     embed = {
         "title": f"🏆 {BOARD_TITLES[board]}",
         "description": "\n".join(lines) or "Nobody here yet — be the first!",
         "color": 0xF1C40F,
-        "footer": {"text": f"Page {page + 1}/{pages} · {footer}"},
+        "footer": {"text": f"Page {view.page + 1}/{view.pages} · {mine}"},
     }
+
+    def button(label: str, target: int, disabled: bool) -> dict[str, object]:
+        cid = LeaderboardPage(board=board, page=target, owner=ctx.invoker.id).pack()
+        return {"type": 2, "style": 2, "label": label, "disabled": disabled, "custom_id": cid}
+
     buttons = [
-        {
-            "type": 2,
-            "style": 2,
-            "label": "◀ Prev",
-            "disabled": page == 0,
-            "custom_id": LeaderboardPage(board=board, page=page - 1).pack(),
-        },
-        {
-            "type": 2,
-            "style": 2,
-            "label": "Next ▶",
-            "disabled": page >= pages - 1,
-            "custom_id": LeaderboardPage(board=board, page=page + 1).pack(),
-        },
+        button("◀ Prev", view.page - 1, view.page == 0),
+        button("Next ▶", view.page + 1, view.page >= view.pages - 1),
     ]
-    return reply(embeds=[embed], components=[{"type": 1, "components": buttons}], update=update)
+    return reply(embeds=[embed], components=[{"type": 1, "components": buttons}], update=update, ephemeral=private)
 
 
 @router.command(
@@ -92,4 +83,7 @@ def leaderboard(ctx: Ctx) -> Reply:
 
 @router.component(LeaderboardPage)
 def leaderboard_page(ctx: Ctx, cid: LeaderboardPage) -> Reply:
-    return leaderboard_message(ctx, cid.board, cid.page, update=True)
+    if cid.owner == ctx.invoker.id:
+        return leaderboard_message(ctx, cid.board, cid.page, update=True)
+    # Someone else's board: page a private copy instead of changing what everyone sees.
+    return leaderboard_message(ctx, cid.board, cid.page, update=False, private=True)

@@ -13,13 +13,12 @@ from functions.discord.app import root
 from functions.discord.models import Interaction
 from functions.discord.router import Ctx, Reply, reply
 from functions.discord.verify import is_valid
-from functions.http import json_response, problem
+from functions.http import GENERIC_ERROR, bad_input_reason, json_response, problem
 from ttfd import db, idempotency, inbound
 from ttfd.errors import DomainError
 from ttfd.settings import get_settings
 
 log = logging.getLogger(__name__)
-GENERIC_ERROR = "😵 Something went wrong on our side. Please try again in a moment."
 
 
 def discord_interactions(request: Request) -> Response:
@@ -38,7 +37,7 @@ def discord_interactions(request: Request) -> Response:
     try:
         interaction = Interaction.model_validate(json.loads(body))
     except (ValueError, ValidationError) as exc:  # JSONDecodeError is a ValueError
-        return problem(400, f"malformed interaction: {_reason(exc)}")
+        return problem(400, f"malformed interaction: {bad_input_reason(exc)}")
     if interaction.type == InteractionType.PING:
         return json_response({"type": InteractionResponseType.PONG})
     if interaction.invoker is None:
@@ -91,10 +90,3 @@ def _route(ctx: Ctx) -> Reply:
     if ctx.interaction.type == InteractionType.MESSAGE_COMPONENT and data.custom_id:
         return root.dispatch_component(ctx, data.custom_id)
     raise DomainError("That kind of interaction is not supported yet.")
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-    return str(exc)

@@ -22,9 +22,15 @@ from ttfd.settings import Settings, get_settings
 Reply = dict[str, Any]
 
 # Permission bits (Discord's bitfield)
+KICK_MEMBERS = 1 << 1
+BAN_MEMBERS = 1 << 2
 ADMINISTRATOR = 1 << 3
+MANAGE_CHANNELS = 1 << 4
 MANAGE_GUILD = 1 << 5
+MANAGE_MESSAGES = 1 << 13
 MANAGE_ROLES = 1 << 28
+MANAGE_WEBHOOKS = 1 << 29
+MODERATE_MEMBERS = 1 << 40
 
 
 class OptionType(IntEnum):
@@ -85,13 +91,20 @@ class Ctx:
         if not (self.permissions & ADMINISTRATOR or self.permissions & bit):
             raise DomainError(f"You need the **{name}** permission to do that.")
 
-    def resolved_user(self, option: str) -> DiscordUser | None:
-        """A USER option's value looked up in data.resolved.users."""
+    def resolved(self, kind: str, option: str) -> dict[str, Any] | None:
+        """The data.resolved entry (users, roles, channels, …) for an option's snowflake value."""
         value = self.options.get(option)
         data = self.interaction.data
         if value is None or data is None:
             return None
-        raw = data.resolved.get("users", {}).get(str(value))
+        return data.resolved.get(kind, {}).get(str(value))
+
+    def resolved_user(self, option: str) -> DiscordUser | None:
+        """A USER option's value looked up in data.resolved.users."""
+        value = self.options.get(option)
+        if value is None:
+            return None
+        raw = self.resolved("users", option)
         return DiscordUser.model_validate(raw) if raw else DiscordUser(id=int(value))
 
 

@@ -2,37 +2,41 @@
 
 from __future__ import annotations
 
-from functions.discord.router import MANAGE_ROLES, Ctx, Option, OptionType, Reply, Router, reply
+from functions.discord.router import (
+    ADMINISTRATOR,
+    BAN_MEMBERS,
+    KICK_MEMBERS,
+    MANAGE_CHANNELS,
+    MANAGE_GUILD,
+    MANAGE_MESSAGES,
+    MANAGE_ROLES,
+    MANAGE_WEBHOOKS,
+    MODERATE_MEMBERS,
+    Ctx,
+    Option,
+    OptionType,
+    Reply,
+    Router,
+    reply,
+)
 from ttfd import economy, guilds
 from ttfd.errors import DomainError
 
 router = Router("setup")
 router.group("setup", "Configure TTFD for this server", default_member_permissions=MANAGE_ROLES)
-RANK_CHOICES = tuple(
-    (c, c)
-    for c in [
-        "F-",
-        "F",
-        "F+",
-        "E-",
-        "E",
-        "E+",
-        "D-",
-        "D",
-        "D+",
-        "C-",
-        "C",
-        "C+",
-        "B-",
-        "B",
-        "B+",
-        "A-",
-        "A",
-        "A+",
-        "S-",
-        "S",
-    ]
-)
+RANK_CHOICES = tuple((code, code) for code in economy.RANK_CODES)
+# A rank role is handed out automatically for chatting; it must never carry moderation power.
+DANGEROUS = {
+    ADMINISTRATOR: "Administrator",
+    MANAGE_GUILD: "Manage Server",
+    MANAGE_ROLES: "Manage Roles",
+    MANAGE_CHANNELS: "Manage Channels",
+    MANAGE_MESSAGES: "Manage Messages",
+    MANAGE_WEBHOOKS: "Manage Webhooks",
+    KICK_MEMBERS: "Kick Members",
+    BAN_MEMBERS: "Ban Members",
+    MODERATE_MEMBERS: "Timeout Members",
+}
 
 
 @router.subcommand(
@@ -51,6 +55,13 @@ def rank_role(ctx: Ctx) -> Reply:
     role_id = int(ctx.options["role"])
     if role_id == ctx.guild_id:
         raise DomainError("@everyone cannot be a rank role.")
+    role = ctx.resolved("roles", "role") or {}
+    if role.get("managed"):
+        raise DomainError("That role is managed by an integration or bot and cannot be handed out.")
+    granted = int(role.get("permissions") or 0)
+    risky = [name for bit, name in DANGEROUS.items() if granted & bit]
+    if risky:
+        raise DomainError(f"Rank roles are earned by chatting, so they may not grant {', '.join(risky)}.")
     guilds.set_rank_role(ctx.conn, ctx.guild_id, rank.id, role_id, ctx.user.id)
     mapping = guilds.rank_roles(ctx.conn, ctx.guild_id)
     ranks = {r.id: r.code for r in economy.ranks(ctx.conn)}

@@ -7,7 +7,7 @@ import logging
 from flask import Request, Response
 
 from functions.http import json_response
-from ttfd import accounts, db, idempotency, jobs, notify
+from ttfd import accounts, db, events, idempotency, jobs, notify
 from ttfd.economy import utc_now
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,8 @@ def process_events(request: Request) -> Response:
 
 def run_jobs(request: Request) -> Response:
     """Run due jobs; each job in its own transaction, failed ones rescheduled with backoff."""
-    stats = jobs.run_due(max_jobs=int(request.args.get("max", 100)))
+    limit = request.args.get("max", "100")
+    stats = jobs.run_due(max_jobs=int(limit) if limit.isdigit() else 100)
     return json_response(stats.as_dict())
 
 
@@ -39,6 +40,7 @@ def cleanup(request: Request) -> Response:
             "idempotency_keys": idempotency.purge_expired(conn),
             "link_codes": accounts.purge_expired_codes(conn),
             "jobs": jobs.purge_finished(conn),
+            "events": events.purge_processed(conn),
         }
 
     return json_response(db.run(work))

@@ -64,9 +64,3 @@ class DiscordREST:
         resp = self.request("PUT", self._commands_path(application_id, guild_id), json=commands)
         result: list[dict[str, Any]] = resp.json()
         return result
-
-    def edit_original(self, application_id: str, token: str, message: dict[str, Any]) -> dict[str, Any]:
-        """PATCH the deferred reply of an interaction (valid for 15 minutes)."""
-        resp = self.request("PATCH", f"/webhooks/{application_id}/{token}/messages/@original", json=message)
-        result: dict[str, Any] = resp.json()
-        return result

@@ -74,7 +74,9 @@ def send(
         try:
             resp = client.request(method, url, **kwargs)
         except httpx.TransportError as exc:
-            if attempt >= max_retries:
+            # A POST that may have reached the server (read timeout) is not repeated: it could act twice.
+            sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+            if attempt >= max_retries or (sent and method.upper() == "POST"):
                 raise HTTPError(0, f"network error: {type(exc).__name__}") from exc
             sleep(0.2 * 2**attempt)
             attempt += 1

@@ -8,6 +8,7 @@ the HTTP response is written (no work survives the response).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Coroutine
 from functools import lru_cache
@@ -38,15 +39,26 @@ def loop() -> asyncio.AbstractEventLoop:
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 25.0) -> T:
-    """Run a coroutine on the aiogram loop and wait for it (Telegram times out webhooks at ~60 s)."""
-    return asyncio.run_coroutine_threadsafe(coro, loop()).result(timeout)
+    """Run a coroutine on the aiogram loop and wait for it (Telegram times out webhooks at ~60 s).
+
+    On timeout the coroutine is cancelled and awaited before we give up, so it can never go on using the
+    caller's database connection after the caller's transaction has ended.
+    """
+    future = asyncio.run_coroutine_threadsafe(coro, loop())
+    try:
+        return future.result(timeout)
+    except concurrent.futures.TimeoutError:
+        future.cancel()
+        concurrent.futures.wait([future])  # bounded: handlers only do SQL, capped by statement_timeout
+        raise
 
 
 @lru_cache(maxsize=1)
 def bot() -> Bot:
     """One Bot per process: building its SSL context costs ~35 ms."""
     s = get_settings()
-    session = AiohttpSession(api=TelegramAPIServer.from_base(s.telegram_api_base))
+    # Bot API calls happen after our transaction commits; keep them well inside Telegram's webhook wait.
+    session = AiohttpSession(api=TelegramAPIServer.from_base(s.telegram_api_base), timeout=10)
     return Bot(
         s.require("telegram_bot_token"),
         session=session,

@@ -12,13 +12,12 @@ from aiogram.types import Update, User
 from flask import Request, Response
 from pydantic import ValidationError
 
-from functions.http import json_response, problem
+from functions.http import GENERIC_ERROR, bad_input_reason, json_response, problem
 from ttfd import db, idempotency, inbound
 from ttfd.settings import get_settings
 from webhooks.telegram import runtime
 
 log = logging.getLogger(__name__)
-GENERIC_ERROR = "😵 Something went wrong on our side. Please try again in a moment."
 # Methods a webhook reply may not carry (Telegram ignores them there).
 _NOT_IN_REPLY = ("get", "setwebhook", "deletewebhook", "close", "logout")
 
@@ -35,18 +34,34 @@ def telegram_webhook(request: Request) -> Response:
         payload = json.loads(request.get_data(cache=False))
         if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
             raise ValueError("body must be a JSON object with an integer update_id")
-        bot = runtime.bot()
-        update = Update.model_validate(payload, context={"bot": bot})
-    except (ValueError, ValidationError) as exc:
-        return problem(400, f"malformed update: {_reason(exc)}")
+    except ValueError as exc:
+        return problem(400, f"malformed update: {bad_input_reason(exc)}")
     try:
-        return json_response(db.run(lambda conn: handle(conn, update)) or {})
+        update = Update.model_validate(payload, context={"bot": runtime.bot()})
+    except ValidationError as exc:
+        # Authentic (secret matched) but a shape we cannot read: a non-2xx would make Telegram retry it for
+        # a day and hold back the chat's later updates, so log it and let it go.
+        log.warning("unreadable update %s skipped: %s", payload["update_id"], bad_input_reason(exc))
+        return json_response({})
+    try:
+        body = db.run(lambda conn: handle(conn, update)) or {}
     except Exception:
         # 200, or Telegram retries forever; the transaction rolled back, so nothing is half-done.
         log.exception("update %s failed", update.update_id)
         chat_id = _chat_id(update)
         body = {"method": "sendMessage", "chat_id": chat_id, "text": GENERIC_ERROR} if chat_id else {}
-        return json_response(body)
+    if update.callback_query:
+        _stop_spinner(update.callback_query.id)
+    return json_response(body)
+
+
+def _stop_spinner(callback_query_id: str) -> None:
+    """Answer a button press after the transaction committed: a deadlock retry never repeats it."""
+    bot = runtime.bot()
+    try:
+        runtime.run(bot.answer_callback_query(callback_query_id), timeout=12)
+    except Exception as exc:  # cosmetic: the button's spinner times out on its own
+        log.warning("answerCallbackQuery failed: %s", type(exc).__name__)
 
 
 def handle(conn: db.Conn, update: Update) -> dict[str, Any] | None:
@@ -95,10 +110,3 @@ def _chat_id(update: Update) -> int | None:
     if update.callback_query and update.callback_query.message:
         return update.callback_query.message.chat.id
     return None
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-    return str(exc)

@@ -43,7 +43,6 @@ async def daily(message: Message, user: User, conn: Conn, settings: Settings) ->
 
 @router.callback_query(MenuAction.filter(F.action == "daily"))
 async def daily_button(query: CallbackQuery, user: User, conn: Conn, settings: Settings) -> SendMessage | None:
-    await query.answer()
     if query.message is None:
         return None
     return SendMessage(chat_id=query.message.chat.id, text=daily_text(conn, settings, user))

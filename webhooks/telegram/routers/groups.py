@@ -16,7 +16,7 @@ router = Router(name="groups")
 router.message.filter(F.chat.type.in_({"group", "supergroup"}))
 
 
-@router.message()
+@router.message(F.text | F.caption)  # joins, pins and other service messages are not chat
 async def group_message(message: Message, user: User, conn: Conn, settings: Settings) -> None:
     # The update id makes the ledger key: a redelivered update can never pay twice.
     key = f"tg:msgxp:{message.chat.id}:{message.message_id}"

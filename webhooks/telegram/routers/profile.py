@@ -41,7 +41,6 @@ async def profile(message: Message, user: User, conn: Conn) -> SendMessage:
 
 @router.callback_query(MenuAction.filter(F.action == "profile"))
 async def profile_button(query: CallbackQuery, user: User, conn: Conn) -> EditMessageText | None:
-    await query.answer()
     if not isinstance(query.message, Message):
         return None  # too old: Telegram sends an inaccessible stub
     return EditMessageText(

@@ -21,26 +21,21 @@ TITLES = {"xp": "All-time XP", "week": "This week", "coins": "Coins"}
 
 def top_view(conn: Conn, user: User, board: economy.Board, page: int) -> tuple[str, InlineKeyboardMarkup]:
     """Text and keyboard for one page of a board."""
-    pages = max(1, -(-economy.board_size(conn, board) // PAGE_SIZE))
-    page = max(0, min(page, pages - 1))
+    view = economy.board_page(conn, board, page, user.id, PAGE_SIZE)
     unit = "coins" if board == "coins" else "XP"
     medal = {1: "🥇", 2: "🥈", 3: "🥉"}
-    lines = [
-        f"{medal.get(e.position, f'{e.position}.')} {escape(e.name)} — {e.value:,} {unit}"
-        for e in economy.top(conn, board, PAGE_SIZE, page * PAGE_SIZE)
-    ]
-    mine = economy.position(conn, board, user.id)
-    me = f"You: #{mine[0]} with {mine[1]:,} {unit}" if mine else "You are not on this board yet"
+    lines = [f"{medal.get(e.position, f'{e.position}.')} {escape(e.name)} — {e.value:,} {unit}" for e in view.entries]
+    me = f"You: #{view.mine[0]} with {view.mine[1]:,} {unit}" if view.mine else "You are not on this board yet"
     text = (
-        f"🏆 <b>{TITLES[board]}</b> · page {page + 1}/{pages}\n\n"
+        f"🏆 <b>{TITLES[board]}</b> · page {view.page + 1}/{view.pages}\n\n"
         + ("\n".join(lines) or "Nobody here yet.")
         + f"\n\n{me}"
     )
     nav = []
-    if page > 0:
-        nav.append(InlineKeyboardButton(text="◀", callback_data=TopPage(board=board, page=page - 1).pack()))
-    if page < pages - 1:
-        nav.append(InlineKeyboardButton(text="▶", callback_data=TopPage(board=board, page=page + 1).pack()))
+    if view.page > 0:
+        nav.append(InlineKeyboardButton(text="◀", callback_data=TopPage(board=board, page=view.page - 1).pack()))
+    if view.page < view.pages - 1:
+        nav.append(InlineKeyboardButton(text="▶", callback_data=TopPage(board=board, page=view.page + 1).pack()))
     boards = [
         InlineKeyboardButton(
             text=("• " if b == board else "") + TITLES[b], callback_data=TopPage(board=b, page=0).pack()
@@ -60,7 +55,6 @@ async def top(message: Message, command: CommandObject, user: User, conn: Conn) 
 
 @router.callback_query(TopPage.filter())
 async def top_page(query: CallbackQuery, callback_data: TopPage, user: User, conn: Conn) -> EditMessageText | None:
-    await query.answer()
     if not isinstance(query.message, Message):
         return None  # too old: Telegram sends an inaccessible stub
     text, kb = top_view(conn, user, callback_data.board, callback_data.page)
@@ -71,7 +65,6 @@ async def top_page(query: CallbackQuery, callback_data: TopPage, user: User, con
 
 @router.callback_query(MenuAction.filter(F.action == "top"))
 async def top_button(query: CallbackQuery, user: User, conn: Conn) -> SendMessage | None:
-    await query.answer()
     if query.message is None:
         return None
     text, kb = top_view(conn, user, "xp", 0)

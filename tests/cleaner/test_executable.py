@@ -1,0 +1,71 @@
+"""The PyInstaller one-file build (`make cleaner-exe` -> dist/ttfd-cleaner): --version and a JSON scan."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from cleaner_fixtures import FixtureHome, tree_state
+
+from cleaner import __version__
+
+EXE = Path(__file__).resolve().parents[2] / "dist" / ("ttfd-cleaner.exe" if os.name == "nt" else "ttfd-cleaner")
+
+pytestmark = pytest.mark.skipif(
+    not EXE.is_file(), reason=f"{EXE} not built; run `make cleaner-exe` first (CI does, then runs this file)"
+)
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(EXE), *args], capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_version() -> None:
+    r = _run("--version")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"ttfd-cleaner {__version__}"
+
+
+def test_unknown_option_fails() -> None:
+    assert _run("--definitely-not-an-option").returncode == 2
+
+
+def test_json_scan_of_fixture_home(fx: FixtureHome) -> None:
+    env = {**os.environ, "HOME": str(fx.home)}
+    before = tree_state(fx.base)
+    r = _run(
+        "scan-cleaning",
+        "--categories",
+        "temp,cache,browsers,apps",
+        "--root",
+        str(fx.root),
+        "--max-items",
+        "-1",
+        "--json",
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["ok"] is True and data["command"] == "scan-cleaning" and data["schema"] == 1
+    cats = {c["name"]: c for c in data["categories"]}
+    assert set(cats) == {"temp", "cache", "browsers", "apps"}
+    listed = {i["path"] for c in data["categories"] for i in c["items"]}
+    assert str(fx.home / ".cache" / "pip" / "http" / "0" / "a" / "b" / "blob0.bin") in listed
+    assert str(fx.home / ".npm" / "_cacache" / "index-v5" / "aa" / "bb") in listed
+    assert str(fx.root / "tmp" / "old.tmp") in listed
+    assert not any(p.startswith(str(fx.outside)) for p in listed)
+    assert not any("/dconf/" in p for p in listed)
+    assert data["total_bytes"] > 0
+    assert tree_state(fx.base) == before  # a scan changes nothing
+
+
+def test_apply_refuses_without_yes(fx: FixtureHome) -> None:
+    env = {**os.environ, "HOME": str(fx.home)}
+    before = tree_state(fx.base)
+    r = _run("apply-cleaning", "--categories", "cache", "--root", str(fx.root), "--json", env=env)
+    assert r.returncode == 3
+    assert json.loads(r.stdout)["error"]["code"] == "confirmation_required"
+    assert tree_state(fx.base) == before

@@ -1,4 +1,6 @@
 # Every target bootstraps .venv itself from the pinned requirements files.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,7 +10,8 @@ STAMP := $(VENV)/.installed-stamp
 
 $(STAMP): requirements.txt requirements-dev.txt cleaner/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt 2>&1 \
+		| { grep -v '^WARNING: Location' || true; }  # this machine's pip.conf lists absent mirrors
 	touch $(STAMP)
 
 # Debian packages the tests drive (Xvfb for the Cleaner window, Chromium for the site); installed when root.

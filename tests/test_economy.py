@@ -22,28 +22,7 @@ def test_level_curve_matches_mee6() -> None:
 
 def test_twenty_ranks_at_every_third_level(conn) -> None:
     ranks = economy.ranks(conn)
-    assert [r.code for r in ranks] == [
-        "F-",
-        "F",
-        "F+",
-        "E-",
-        "E",
-        "E+",
-        "D-",
-        "D",
-        "D+",
-        "C-",
-        "C",
-        "C+",
-        "B-",
-        "B",
-        "B+",
-        "A-",
-        "A",
-        "A+",
-        "S-",
-        "S",
-    ]
+    assert " ".join(r.code for r in ranks) == "F- F F+ E- E E+ D- D D+ C- C C+ B- B B+ A- A A+ S- S"
     for i, r in enumerate(ranks):
         assert level_for_xp(r.min_xp).level == 3 * i
         if r.min_xp:

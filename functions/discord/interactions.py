@@ -43,11 +43,12 @@ def discord_interactions(request: Request) -> Response:
     if interaction.invoker is None:
         return problem(400, "malformed interaction: neither member.user nor user present")
     try:
-        return json_response(db.run(lambda conn: handle(conn, interaction)))
-    except DomainError as exc:
-        # The refused attempt rolled back whole; remember the refusal so a redelivery answers the same.
-        refusal = reply(f"⚠️ {exc.message}", ephemeral=True)
-        return json_response(db.run(lambda conn: remember(conn, interaction, refusal)))
+        try:
+            return json_response(db.run(lambda conn: handle(conn, interaction)))
+        except DomainError as exc:
+            # The refused attempt rolled back whole; remember the refusal so a redelivery answers the same.
+            refusal = reply(f"⚠️ {exc.message}", ephemeral=True)
+            return json_response(db.run(lambda conn: remember(conn, interaction, refusal)))
     except Exception:
         log.exception("interaction %s failed (type %s)", interaction.id, interaction.type)
         return json_response(reply(GENERIC_ERROR, ephemeral=True))

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import psycopg
 from nacl.signing import SigningKey
+from psycopg import sql
 
 from functions.devserver import simulate
 from ttfd import db
@@ -156,7 +157,7 @@ def _table(title: str, header: list[str], rows: list[list[str]]) -> None:
 
 def _fresh_db(admin: str, name: str) -> str:
     with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # fixed bench name
+        c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     db.ensure_database(admin, name)
     url = db.with_dbname(admin, name)
     db.migrate(url)
@@ -289,7 +290,7 @@ SELECT lb_rebuild();
 
 
 def _explain_ms(conn: psycopg.Connection[Any], query: str, params: dict[str, Any]) -> float:
-    plan = conn.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {query}", params).fetchone()
+    plan = conn.execute(sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + sql.SQL(query), params).fetchone()
     assert plan is not None
     return float(plan["QUERY PLAN"][0]["Execution Time"])
 

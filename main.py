@@ -33,6 +33,12 @@ def run_jobs(request: Request) -> Response:
     return fn(request)
 
 
+def poll_messages(request: Request) -> Response:
+    from functions.scheduled.core import poll_messages as fn
+
+    return fn(request)
+
+
 def cleanup(request: Request) -> Response:
     from functions.scheduled.core import cleanup as fn
 

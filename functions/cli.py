@@ -52,7 +52,8 @@ TTFD is running on {base}
   migrations applied now: {len(applied)} · demo accounts: {seeded} · site pages: {len(pages)}
   Discord interactions:  POST {base}/discord/interactions   (public key {os.environ["DISCORD_PUBLIC_KEY"]})
   Telegram webhook:      POST {base}/telegram/webhook       (secret in {devkeys.DEV_ENV})
-  Schedules:             process_events, run_jobs (every minute and right after each event), cleanup (hourly)
+  Schedules:             process_events, run_jobs (every minute and right after each event),
+                         poll_messages (every minute), cleanup (hourly)
   Fake Discord REST:     {os.environ["DISCORD_API_BASE"]}
   Fake Telegram Bot API: {os.environ["TELEGRAM_API_BASE"]}
 Try, in another terminal:
@@ -81,6 +82,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.platform == "discord":
         from functions.discord.app import root
 
+        if args.say is not None:
+            import httpx
+
+            author = {"id": str(args.user), "username": f"user{args.user}", "global_name": f"User {args.user}"}
+            base = os.environ.get("DISCORD_API_BASE", f"{args.url}/_fake/discord/api/v10")
+            resp = httpx.post(f"{base}/_dev/channels/{args.channel}/say", json={"author": author, "content": args.say})
+            print(f"HTTP {resp.status_code}: posted in <#{args.channel}>; poll_messages pays XP within a minute")
+            return 0 if resp.status_code == 200 else 1
         if args.button:
             data: dict[str, Any] = {"custom_id": args.button, "component_type": 2}
             payload = sim.discord_payload(
@@ -169,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     simp.add_argument("--guild", type=int, help="Discord guild id (omit for a DM)")
     simp.add_argument("--permissions", type=int, default=0, help="member permission bitfield (Discord)")
     simp.add_argument("--button", help="Discord: click a component with this custom_id")
+    simp.add_argument("--say", help="Discord: post this message in --channel of the fake Discord (message XP)")
+    simp.add_argument("--channel", type=int, default=700, help="Discord channel id for --say")
     simp.add_argument("--chat", type=int, help="Telegram: group chat id (negative) instead of a private chat")
     simp.add_argument("--callback", help="Telegram: press an inline button with this callback_data")
     simp.add_argument("--url", default=os.environ.get("TTFD_URL", "http://127.0.0.1:8080"))

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from ttfd import economy
 from ttfd.db import Conn
 from ttfd.settings import Settings
 
 _COUNT = "UPDATE unified_users SET messages_sent = messages_sent + 1 WHERE id = %(user_id)s"
 # Take the cooldown only if it has expired; the row lock makes concurrent messages agree on one winner.
+# `at` is when the message was written: polled Discord messages arrive in batches, minutes after the fact.
 _TAKE_COOLDOWN = """
 INSERT INTO cooldowns AS c (user_id, key, until)
-VALUES (%(user_id)s, %(key)s, now() + make_interval(secs => %(seconds)s))
-ON CONFLICT (user_id, key) DO UPDATE SET until = EXCLUDED.until WHERE c.until <= now()
+VALUES (%(user_id)s, %(key)s, coalesce(%(at)s, now()) + make_interval(secs => %(seconds)s))
+ON CONFLICT (user_id, key) DO UPDATE SET until = EXCLUDED.until WHERE c.until <= coalesce(%(at)s, now())
 RETURNING until
 """
 
@@ -21,16 +24,23 @@ def count_message(conn: Conn, user_id: int) -> None:
     conn.execute(_COUNT, {"user_id": user_id})
 
 
-def take_cooldown(conn: Conn, user_id: int, key: str, seconds: int) -> bool:
-    """True if the cooldown was free (and is now taken for `seconds`)."""
-    return conn.execute(_TAKE_COOLDOWN, {"user_id": user_id, "key": key, "seconds": seconds}).fetchone() is not None
+def take_cooldown(conn: Conn, user_id: int, key: str, seconds: int, at: datetime | None = None) -> bool:
+    """True if the cooldown was free at `at` (default now) and is now taken for `seconds` from then."""
+    params = {"user_id": user_id, "key": key, "seconds": seconds, "at": at}
+    return conn.execute(_TAKE_COOLDOWN, params).fetchone() is not None
 
 
 def message_xp(
-    conn: Conn, settings: Settings, user_id: int, platform: str, xp: int, source_key: str
+    conn: Conn,
+    settings: Settings,
+    user_id: int,
+    platform: str,
+    xp: int,
+    source_key: str,
+    at: datetime | None = None,
 ) -> economy.Movement | None:
     """Count the message, and pay `xp` unless the user earned message XP within the cooldown."""
     count_message(conn, user_id)
-    if not take_cooldown(conn, user_id, f"msgxp:{platform}", settings.message_xp_cooldown_s):
+    if not take_cooldown(conn, user_id, f"msgxp:{platform}", settings.message_xp_cooldown_s, at):
         return None
     return economy.grant(conn, user_id, "xp", xp, reason="message", platform=platform, source_key=source_key)

@@ -12,6 +12,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, request
@@ -33,6 +34,7 @@ class DiscordState:
     commands: dict[tuple[str, str | None], list[dict[str, Any]]] = field(default_factory=dict)
     member_roles: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     originals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    channel_messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     calls: list[tuple[str, str, Any]] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -63,6 +65,27 @@ class DiscordState:
         }
         self.fail_next(method, path_re, 429, body, headers, times)
 
+    def add_message(
+        self, channel_id: int, author: dict[str, Any], content: str, at: float | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """Someone posts in a channel (what the gateway-less poller will find); `at` is a unix time."""
+        ts = at if at is not None else time.time()
+        ms = int(ts * 1000)
+        msg_id = ((ms - 1420070400000) << 22) | (next(self.ids) & 0x3FFFFF)
+        iso = datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+        msg = {
+            "id": str(msg_id),
+            "channel_id": str(channel_id),
+            "type": 0,
+            "content": content,
+            "author": author,
+            "timestamp": iso,
+            **extra,
+        }
+        with self.lock:
+            self.channel_messages.setdefault(str(channel_id), []).append(msg)
+        return msg
+
     def calls_to(self, method: str, path_re: str) -> list[tuple[str, str, Any]]:
         return [c for c in self.calls if c[0] == method and re.fullmatch(path_re, c[1])]
 
@@ -85,7 +108,8 @@ def create_app(state: DiscordState, prefix: str = "/api/v10") -> Flask:
                 if f.times > 0 and f.method == request.method and re.fullmatch(f.path_re, path):
                     f.times -= 1
                     return Response(json.dumps(f.body), f.status, headers=f.headers, mimetype="application/json")
-        if not path.startswith("/webhooks/") and request.headers.get("Authorization") != f"Bot {state.token}":
+        public = path.startswith(("/webhooks/", "/_dev/"))
+        if not public and request.headers.get("Authorization") != f"Bot {state.token}":
             return _error(401, 0, "401: Unauthorized")
         return None
 
@@ -150,6 +174,33 @@ def create_app(state: DiscordState, prefix: str = "/api/v10") -> Flask:
         if token not in state.originals:
             return _error(404, 10008, "Unknown Message")
         return Response(json.dumps(state.originals[token]), 200, mimetype="application/json")
+
+    @app.get(f"{prefix}/channels/<channel_id>/messages")
+    def messages(channel_id: str) -> Response:
+        try:
+            limit = int(request.args.get("limit", 50))
+            after = int(request.args.get("after", 0))
+        except ValueError:
+            return _error(400, 50035, "Invalid Form Body")
+        if not 1 <= limit <= 100:
+            return _error(400, 50035, "Invalid Form Body")
+        if channel_id not in state.channel_messages:
+            return _error(404, 10003, "Unknown Channel")
+        newer = sorted(
+            (m for m in state.channel_messages[channel_id] if int(m["id"]) > after), key=lambda m: int(m["id"])
+        )[:limit]
+        return Response(json.dumps(newer[::-1]), 200, mimetype="application/json")  # newest first
+
+    @app.post(f"{prefix}/_dev/channels/<channel_id>/say")
+    def say(channel_id: str) -> Response:
+        """Dev only (not a Discord route): a member posts a message, for `simulate discord --say`."""
+        body = request.get_json(silent=True) or {}
+        author = body.get("author") or {}
+        if not author.get("id") or not isinstance(body.get("content"), str):
+            return _error(400, 50035, "Invalid Form Body")
+        return Response(
+            json.dumps(state.add_message(int(channel_id), author, body["content"])), 200, mimetype="application/json"
+        )
 
     @app.errorhandler(404)
     def not_found(_: Exception) -> Response:

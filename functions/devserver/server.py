@@ -21,7 +21,7 @@ from ttfd.db import ROOT
 
 log = logging.getLogger(__name__)
 HTTP_FUNCTIONS = {"discord_interactions": "/discord/interactions", "telegram_webhook": "/telegram/webhook"}
-SCHEDULED = ("process_events", "run_jobs", "cleanup")
+SCHEDULED = ("process_events", "run_jobs", "poll_messages", "cleanup")
 FAKE_DISCORD_PREFIX = "/_fake/discord"
 FAKE_TELEGRAM_PREFIX = "/_fake/telegram"
 

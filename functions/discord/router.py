@@ -53,6 +53,7 @@ class Option:
     description: str
     required: bool = False
     choices: tuple[tuple[str, str | int], ...] = ()
+    channel_types: tuple[int, ...] = ()
 
     def definition(self) -> dict[str, Any]:
         d: dict[str, Any] = {"type": int(self.type), "name": self.name, "description": self.description}
@@ -60,6 +61,8 @@ class Option:
             d["required"] = True
         if self.choices:
             d["choices"] = [{"name": n, "value": v} for n, v in self.choices]
+        if self.channel_types:
+            d["channel_types"] = list(self.channel_types)
         return d
 
 

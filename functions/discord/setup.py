@@ -19,7 +19,7 @@ from functions.discord.router import (
     Router,
     reply,
 )
-from ttfd import economy, guilds
+from ttfd import discord_activity, economy, guilds
 from ttfd.errors import DomainError
 
 router = Router("setup")
@@ -70,3 +70,21 @@ def rank_role(ctx: Ctx) -> Reply:
         f"✅ Members reaching **{rank.code}** will get <@&{role_id}>.\n\nRank roles here:\n{listing}",
         ephemeral=True,
     )
+
+
+@router.subcommand(
+    "setup",
+    "xp-channel",
+    "Earn message XP in a channel (polled every minute; the bot needs Read Message History there)",
+    Option("channel", OptionType.CHANNEL, "Text channel", required=True, channel_types=(0, 5, 11, 12)),
+    Option("enabled", OptionType.BOOLEAN, "Turn XP on (default) or off for this channel"),
+)
+def xp_channel(ctx: Ctx) -> Reply:
+    ctx.require_permission(MANAGE_GUILD, "Manage Server")
+    assert ctx.guild_id is not None
+    channel_id = int(ctx.options["channel"])
+    enabled = ctx.options.get("enabled") is not False
+    channels = discord_activity.set_channel(ctx.conn, ctx.guild_id, channel_id, ctx.user.id, enabled)
+    state = "now earns" if enabled else "no longer earns"
+    listing = ", ".join(f"<#{c}>" for c in channels) or "none"
+    return reply(f"✅ <#{channel_id}> {state} message XP.\nXP channels here: {listing}", ephemeral=True)

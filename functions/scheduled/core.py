@@ -7,8 +7,9 @@ import logging
 from flask import Request, Response
 
 from functions.http import json_response
-from ttfd import accounts, db, events, idempotency, jobs, notify
+from ttfd import accounts, db, discord_activity, events, idempotency, jobs, notify
 from ttfd.economy import utc_now
+from ttfd.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,12 @@ def run_jobs(request: Request) -> Response:
     """Run due jobs; each job in its own transaction, failed ones rescheduled with backoff."""
     limit = request.args.get("max", "100")
     stats = jobs.run_due(max_jobs=int(limit) if limit.isdigit() else 100)
+    return json_response(stats.as_dict())
+
+
+def poll_messages(request: Request) -> Response:
+    """Give message XP for new messages in the channels admins opted in (/setup xp-channel)."""
+    stats = discord_activity.poll_channels(get_settings(), notify.discord_rest())
     return json_response(stats.as_dict())
 
 

@@ -64,3 +64,9 @@ class DiscordREST:
         resp = self.request("PUT", self._commands_path(application_id, guild_id), json=commands)
         result: list[dict[str, Any]] = resp.json()
         return result
+
+    def get_messages(self, channel_id: int, *, after: int, limit: int = 100) -> list[dict[str, Any]]:
+        """Up to `limit` messages newer than the snowflake `after` (needs VIEW_CHANNEL + READ_MESSAGE_HISTORY)."""
+        resp = self.request("GET", f"/channels/{channel_id}/messages", params={"after": str(after), "limit": limit})
+        result: list[dict[str, Any]] = resp.json()
+        return result

@@ -135,6 +135,7 @@ def week_start(day: date) -> date:
 
 
 def utc_now() -> datetime:
+    """The current time in UTC (one place to read the clock)."""
     return datetime.now(UTC)
 
 

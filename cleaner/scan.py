@@ -5,14 +5,21 @@ from __future__ import annotations
 import contextlib
 import gc
 import glob
+import marshal
+import mmap
 import os
 import re
+import select
+import signal
 import stat
+import struct
+import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from cleaner.platforms import Env
 from cleaner.rules import Category, Rule
@@ -24,6 +31,9 @@ from cleaner.safety import (
     read_mount_points,
     root_problem,
 )
+
+if sys.platform != "win32":
+    import fcntl  # parallel walks only: they need fork, which Windows does not have
 
 # One candidate: (path, disk usage in bytes, kind, st_dev, st_ino, st_mtime_ns). A plain tuple because a
 # scan may hold millions of them and this is the cheapest record Python has.
@@ -40,6 +50,14 @@ _O_DIR = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW",
 _HAVE_BLOCKS = hasattr(os.stat_result, "st_blocks")
 _REPARSE = 0x400  # FILE_ATTRIBUTE_REPARSE_POINT: junctions and Windows symlinks are never entered
 PROGRESS_EVERY = 2048
+
+# Parallel walks (see Scanner._walk_split): a walk is shared among worker processes once its top levels
+# hold at least PARALLEL_MIN_DIRS sub-directories; the parent expands up to EXPAND_MAX directories
+# breadth-first looking for TASKS_PER_WORKER subtrees per worker.
+PARALLEL_MIN_DIRS = 16
+TASKS_PER_WORKER = 32
+EXPAND_MAX = 256
+MAX_WORKERS = 4
 
 
 _gc_lock = threading.Lock()
@@ -203,7 +221,10 @@ class Scanner:
         mounts: set[str] | None = None,
         progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
+        workers: int | None = None,
+        parallel_min_dirs: int = PARALLEL_MIN_DIRS,
     ) -> None:
+        """``workers``: processes per large walk; None picks auto_workers() (1 where forking is unsafe)."""
         self.env = env
         self.protect = protector
         self.force = force
@@ -220,6 +241,12 @@ class Scanner:
         self._rules_total = 0
         self._uid = os.getuid() if hasattr(os, "getuid") else -1
         self._roots: list[str] = []
+        self._rule_bytes = 0  # bytes claimed by the rule being scanned
+        self.workers = auto_workers() if workers is None else max(1, workers)
+        if not hasattr(os, "fork"):
+            self.workers = 1
+        self.parallel_min_dirs = max(1, parallel_min_dirs)
+        self.forked_walks = 0  # walks that were shared with worker processes (tests and diagnostics)
 
     def scan(self, categories: list[Category]) -> ScanResult:
         """Scan categories in order; a path claimed by an earlier category is not counted again."""
@@ -241,9 +268,12 @@ class Scanner:
         self._emit()
         return ScanResult(out, started, time.perf_counter() - t0, self.force, cancelled)
 
-    def _emit(self) -> None:
+    def _emit(self, files: int = 0, nbytes: int = 0) -> None:
+        """Report progress; ``files``/``nbytes`` are what the running walk found so far."""
         if self.progress is not None:
-            self.progress(Progress(self._cat, self.count, self.bytes, self._rules_done, self._rules_total))
+            self.progress(
+                Progress(self._cat, self.count + files, self.bytes + nbytes, self._rules_done, self._rules_total)
+            )
 
     def _scan_category(self, cat: Category) -> CategoryResult:
         res = CategoryResult(cat.name, cat.label, notes=list(cat.notes), warning=cat.warning)
@@ -265,23 +295,25 @@ class Scanner:
                     self._rules_done += 1
                     continue
             rr = RuleResult(rule.label, os.path.normpath(rule.allowed_root), rule.never_trash, rule.own_files_only)
+            self._rule_bytes = 0
             try:
                 self._run_rule(rule, rr, res)
             except Cancelled:
-                self._add(res, rr)
+                self._add(res, rr, self._rule_bytes)
                 raise
-            self._add(res, rr)
+            self._add(res, rr, self._rule_bytes)
             self._rules_done += 1
             self._emit()
         return res
 
     @staticmethod
-    def _add(res: CategoryResult, rr: RuleResult) -> None:
+    def _add(res: CategoryResult, rr: RuleResult, nbytes: int) -> None:
+        """Count a rule's candidates; ``nbytes`` is their total (kept as they were claimed)."""
         if rr.entries or rr.dirs:
             res.rules.append(rr)
             res.files += len(rr.entries)
             res.dirs += len(rr.dirs)
-            res.bytes += sum(e[1] for e in rr.entries) + sum(e[1] for e in rr.dirs)
+            res.bytes += nbytes
 
     # -- rules -----------------------------------------------------------------------------------------
 
@@ -395,6 +427,7 @@ class Scanner:
         (rr.dirs if kind == KIND_DIR else rr.entries).append(entry)
         self.count += 1
         self.bytes += du
+        self._rule_bytes += du
 
     def _walk(self, rule: Rule, top: str, rr: RuleResult, res: CategoryResult) -> None:
         """Depth-first walk that never follows symlinks, never crosses mounts and prunes kept subtrees."""
@@ -422,133 +455,23 @@ class Scanner:
         accept, cutoff = self._filters(rule)
         include_dirs = rule.search != "walk.files"
         own_uid = self._uid if (rule.own_files_only and self._uid >= 0) else -1
-        root_dev = st.st_dev
-        mounts = self.mounts
-        seen = self.seen
-        seen_inodes = self.seen_inodes
-        entries = rr.entries
-        dirs = rr.dirs
-        errors = res.errors
-        cancel = self.cancel
-        sep = os.sep
-        have_blocks = _HAVE_BLOCKS
-        check_reparse = os.name == "nt"
-        # Only rules whose roots overlap another rule of this scan can meet a path twice.
-        dedupe = self._overlaps(top)
-        # Files that need no per-file decision beyond their type take the short path below.
-        simple = not (dedupe or accept is not None or cutoff)
-        append = entries.append
-        nbytes = self.bytes
-        next_emit = len(entries) + PROGRESS_EVERY
-        base_count = self.count - len(entries)
-
+        w = _Walk(protector, pruned, accept, cutoff, include_dirs, own_uid, st.st_dev, self.mounts)
         top_entry: Entry | None = None
         if rule.search == "walk.top" and top != rr.allowed_root:
             top_entry = (top, _du(st), KIND_DIR, st.st_dev, st.st_ino, st.st_mtime_ns)
-        stack = [_Dir(top, top_entry, None)]
+        root = _Dir(top, top_entry, None)
+        found = _Found()
         try:
-            while stack:
-                rec = stack.pop()
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled
-                dpath = rec.path
-                prefix = dpath if dpath.endswith(sep) else dpath + sep
-                # Exclusions that cannot match anything in this directory cost nothing per file.
-                protect = protector.for_dir(dpath)
-                checks = protect is not None or own_uid >= 0 or check_reparse
-                subdirs = 0
-                fd = -1
+            if self.workers > 1:
+                self._walk_split(w, root, found)
+            else:
                 try:
-                    if USE_DIR_FD:
-                        # O_NOFOLLOW: if the directory was replaced by a symlink since we saw it, fail here
-                        fd = os.open(dpath, _O_DIR)
-                        it = os.scandir(fd)
-                    else:
-                        it = os.scandir(dpath)
-                except OSError as exc:
-                    errors.append(f"{dpath}: {exc.strerror}")
-                    rec.full = False
-                    it = None
-                if it is not None:
-                    try:
-                        with it:
-                            for e in it:
-                                name = e.name
-                                p = prefix + name
-                                try:
-                                    st = e.stat(follow_symlinks=False)
-                                except OSError:
-                                    rec.full = False
-                                    continue
-                                # Inline S_IFMT tests: this loop runs once per file and dominates scan time.
-                                fmt = st.st_mode & 0o170000
-                                if checks:
-                                    if protect is not None and protect(p, name):
-                                        rec.full = False
-                                        continue
-                                    if own_uid >= 0 and st.st_uid != own_uid:
-                                        rec.full = False
-                                        continue
-                                    if check_reparse and getattr(st, "st_file_attributes", 0) & _REPARSE:
-                                        fmt = 0o120000
-                                if fmt == 0o100000 and simple and have_blocks and st.st_nlink == 1:
-                                    du = st.st_blocks * 512
-                                    append((p, du, KIND_FILE, st.st_dev, st.st_ino, st.st_mtime_ns))
-                                    nbytes += du
-                                    continue
-                                if fmt == 0o040000:
-                                    if st.st_dev != root_dev or p in mounts or p in pruned:
-                                        rec.full = False  # another file system, or a running app's dir
-                                        continue
-                                    ent: Entry | None = None
-                                    # Age applies to directories too: a fresh empty dir in /tmp is someone's.
-                                    young = cutoff and st.st_mtime_ns >= cutoff
-                                    if include_dirs and not young and (accept is None or accept(p, name)):
-                                        du = st.st_blocks * 512 if have_blocks else st.st_size
-                                        ent = (p, du, KIND_DIR, st.st_dev, st.st_ino, st.st_mtime_ns)
-                                    stack.append(_Dir(p, ent, rec))
-                                    subdirs += 1
-                                    continue
-                                if fmt == 0o100000:
-                                    kind = KIND_FILE
-                                    if cutoff and st.st_mtime_ns >= cutoff:
-                                        rec.full = False
-                                        continue
-                                elif fmt == 0o120000:
-                                    kind = KIND_LINK
-                                else:
-                                    rec.full = False  # sockets, fifos, devices stay
-                                    continue
-                                if accept is not None and not accept(p, name):
-                                    rec.full = False
-                                    continue
-                                if dedupe:
-                                    if p in seen:
-                                        continue  # another rule already claims it (and will delete it)
-                                    seen.add(p)
-                                du = st.st_blocks * 512 if have_blocks else st.st_size
-                                if st.st_nlink > 1:
-                                    key = (st.st_dev, st.st_ino)
-                                    if key in seen_inodes:
-                                        du = 0  # hard link: its blocks are already counted
-                                    seen_inodes.add(key)
-                                append((p, du, kind, st.st_dev, st.st_ino, st.st_mtime_ns))
-                                nbytes += du
-                    except OSError as exc:
-                        errors.append(f"{dpath}: {exc.strerror}")
-                        rec.full = False
-                    finally:
-                        if fd >= 0:
-                            os.close(fd)
-                rec.pending = subdirs
-                if subdirs == 0:
-                    self._finish(rec, include_dirs, dirs)
-                if len(entries) >= next_emit:  # progress once per directory, not per file
-                    next_emit = len(entries) + PROGRESS_EVERY
-                    self.count, self.bytes = base_count + len(entries), nbytes
-                    self._emit()
+                    w.walk(root, found, self.cancel, lambda: self._emit(w.nfiles, w.nbytes))
+                finally:
+                    found.nbytes = w.nbytes
         finally:
-            self.count, self.bytes = base_count + len(entries), nbytes
+            # Only rules whose roots overlap another rule of this scan can meet a path twice.
+            self._claim(rr, res, found, self._overlaps(top))
 
     def _overlaps(self, root: str) -> bool:
         """True when another rule root of this scan is inside, equal to or above ``root``."""
@@ -558,23 +481,615 @@ class Scanner:
                 hits += 1
         return hits > 1 or not self._roots
 
-    def _finish(self, rec: _Dir, include_dirs: bool, dirs: list[Entry]) -> None:
-        """A directory is done: keep it as a candidate if it will be empty, then tell its parent."""
-        node: _Dir | None = rec
-        while node is not None:
-            ok = include_dirs and node.full and node.entry is not None
-            if ok and node.entry is not None and node.path not in self.seen:
-                self.seen.add(node.path)
-                dirs.append(node.entry)
-            parent = node.parent
-            if parent is None:
-                return
-            if not ok:
-                parent.full = False
-            parent.pending -= 1
-            if parent.pending > 0:
-                return
-            node = parent
+    def _claim(self, rr: RuleResult, res: CategoryResult, found: _Found, dedupe: bool) -> None:
+        """Keep what a walk found, in walk order, minus paths and hard-linked blocks earlier rules claimed.
+
+        A walk (or its worker processes) knows nothing of other rules: claiming happens here, in the
+        order a single depth-first walk produces, so the first finder of a path or inode keeps it.
+        """
+        entries = found.entries
+        removed = 0
+        seen = self.seen
+        seen_inodes = self.seen_inodes
+        if dedupe:
+            hard = set(found.hard)
+            kept: list[Entry] = []
+            keep = kept.append
+            for i, e in enumerate(entries):
+                p = e[0]
+                if p in seen:
+                    removed += e[1]
+                    continue  # another rule already claims it (and will delete it)
+                seen.add(p)
+                if i in hard:
+                    key = (e[3], e[4])
+                    if key in seen_inodes:
+                        removed += e[1]
+                        e = (p, 0, e[2], e[3], e[4], e[5])  # hard link: its blocks are already counted
+                    seen_inodes.add(key)
+                keep(e)
+            entries = kept
+        else:
+            for i in found.hard:
+                e = entries[i]
+                key = (e[3], e[4])
+                if key in seen_inodes:
+                    removed += e[1]
+                    entries[i] = (e[0], 0, e[2], e[3], e[4], e[5])
+                seen_inodes.add(key)
+        if rr.entries:
+            rr.entries.extend(entries)
+        else:
+            rr.entries = entries
+        dir_bytes = 0
+        for d in found.dirs:
+            if d[0] not in seen:
+                seen.add(d[0])
+                rr.dirs.append(d)
+                dir_bytes += d[1]
+        res.errors.extend(found.errors)
+        self.count += len(entries)
+        self.bytes += found.nbytes - removed
+        self._rule_bytes += found.nbytes - removed + dir_bytes
+
+    # -- parallel walk ---------------------------------------------------------------------------------
+
+    def _walk_split(self, w: _Walk, root: _Dir, found: _Found) -> None:
+        """The same walk with its subtrees shared among worker processes, merged back into walk order.
+
+        The parent expands the top of the tree breadth-first until there are enough subtrees to share,
+        then it and ``workers - 1`` forked children take subtrees from a common queue. Each subtree's
+        result is exactly what the depth-first walk produces for it, so stitching the blocks back in
+        depth-first order reproduces the single-process result entry for entry.
+        """
+        cancel = self.cancel
+        plan = _Plan(root, None)
+        queue: deque[_Plan] = deque([plan])
+        target = max(self.parallel_min_dirs, TASKS_PER_WORKER * self.workers)
+        expanded = 0
+        results: list[_TaskResult | None] = []
+        next_emit = w.nfiles + PROGRESS_EVERY
+        try:
+            while queue and len(queue) < target and expanded < EXPAND_MAX:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled
+                node = queue.popleft()
+                b0 = w.nbytes
+                subs = w.scan_dir(node.rec, node.files, node.errors, node.hard)
+                node.nbytes = w.nbytes - b0
+                node.scanned = True
+                node.children = [_Plan(s, node) for s in subs]
+                queue.extend(node.children)
+                expanded += 1
+                if w.nfiles >= next_emit:
+                    next_emit = w.nfiles + PROGRESS_EVERY
+                    self._emit(w.nfiles, w.nbytes)
+            tasks = list(queue)
+            results = [None] * len(tasks)
+            for i, t in enumerate(tasks):
+                t.task = i
+            if len(tasks) >= self.parallel_min_dirs:
+                self._run_forked(w, tasks, results)
+            else:
+                for i, t in enumerate(tasks):
+                    results[i] = self._run_task(w, t, cancel)
+        finally:
+            _assemble(plan, results, w.include_dirs, found)
+
+    def _run_task(self, w: _Walk, node: _Plan, cancel: threading.Event | None) -> _TaskResult:
+        """Walk one subtree (in the calling process); progress goes to the scan's callback."""
+        return _walk_task(w, node, cancel, lambda: self._emit(w.nfiles, w.nbytes))
+
+    def _run_forked(self, w: _Walk, tasks: list[_Plan], results: list[_TaskResult | None]) -> None:
+        """Share ``tasks`` with forked workers; fills ``results`` (all of it unless cancelled).
+
+        Workers send each subtree's result as soon as it is walked; the parent takes them in between
+        its own subtrees, so decoding them overlaps with the walk instead of trailing it.
+        """
+        n = len(tasks)
+        ntok = min(n, _MAX_TOKENS)
+        chunks = [(k * n // ntok, (k + 1) * n // ntok) for k in range(ntok)]
+        nchild = self.workers - 1
+        shm = mmap.mmap(-1, _PROGRESS.size * nchild)  # per child: files and bytes walked so far
+        tok_r, tok_w = os.pipe()
+        children: list[tuple[int, int]] = []  # (pid, read end of its result pipe)
+        inboxes: dict[int, _Inbox] = {}
+        received: list[int] = []  # tasks whose results came from a worker
+        cancel = self.cancel
+        done = False
+        try:
+            # Every token fits in the pipe before anyone reads (<= 4096 bytes, the smallest pipe buffer).
+            os.write(tok_w, b"".join(_TOKEN.pack(k) for k in range(ntok)))
+            os.close(tok_w)
+            tok_w = -1
+            for slot in range(nchild):
+                try:
+                    res_r, res_w = os.pipe()
+                except OSError:
+                    break  # out of file descriptors: fewer workers (or none: the parent walks it all)
+                try:
+                    pid = os.fork()
+                except OSError:
+                    os.close(res_r)
+                    os.close(res_w)
+                    break  # out of processes or memory: likewise
+                if pid == 0:  # pragma: no cover - runs in the child, which never returns from here
+                    _child_main(w, tasks, chunks, tok_r, res_w, shm, slot)
+                os.close(res_w)
+                children.append((pid, res_r))
+                inboxes[res_r] = _Inbox()
+                if slot == 0:
+                    self.forked_walks += 1
+                with contextlib.suppress(OSError, AttributeError):
+                    fcntl.fcntl(res_r, fcntl.F_SETPIPE_SZ, 1 << 20)  # workers rarely wait for the parent
+
+            def emit() -> None:
+                cf, cb = _shm_totals(shm, nchild)
+                self._emit(w.nfiles + cf, w.nbytes + cb)
+
+            while (k := _take(tok_r)) >= 0:
+                lo, hi = chunks[k]
+                for i in range(lo, hi):
+                    results[i] = _walk_task(w, tasks[i], cancel, emit)
+                _drain(inboxes, results, received, 0)
+            # The queue is empty: wait for the workers' last subtrees, cancellable, progress moving.
+            last = (-1, -1)
+            while inboxes:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled
+                _drain(inboxes, results, received, 0.05)
+                now = _shm_totals(shm, nchild)
+                if now != last:
+                    last = now
+                    emit()
+            done = True
+        finally:
+            if tok_w >= 0:
+                os.close(tok_w)
+            os.close(tok_r)
+            _reap(children, kill=not done)  # cancelled or failed: stop the workers right away
+            shm.close()
+            for i in received:  # complete subtrees count, also in a cancelled scan's partial result
+                r = results[i]
+                if r is not None:
+                    w.nfiles += len(r[0])
+                    w.nbytes += r[5]
+        # A worker that died (killed, out of memory...) loses nothing: its subtrees are walked here.
+        for i, r in enumerate(results):
+            if r is None:
+                results[i] = self._run_task(w, tasks[i], cancel)
+
+
+class _Found:
+    """What one rule's walk found, in depth-first walk order, before other rules' claims are applied."""
+
+    __slots__ = ("dirs", "entries", "errors", "hard", "nbytes")
+
+    def __init__(self) -> None:
+        self.nbytes = 0  # sum of the entries' sizes
+        self.entries: list[Entry] = []
+        self.dirs: list[Entry] = []
+        self.errors: list[str] = []
+        self.hard: list[int] = []  # indices into entries of files/links with more than one hard link
+
+
+class _Walk:
+    """One rule's walk: the per-directory scan and the depth-first order every walk of a scan follows.
+
+    Its attributes are fixed before the walk starts, so a forked worker inherits everything it needs.
+    """
+
+    def __init__(
+        self,
+        protector: Protector,
+        pruned: set[str],
+        accept: Callable[[str, str], bool] | None,
+        cutoff: int,
+        include_dirs: bool,
+        own_uid: int,
+        root_dev: int,
+        mounts: set[str],
+    ) -> None:
+        self.protector = protector
+        self.pruned = pruned
+        self.accept = accept
+        self.cutoff = cutoff
+        self.include_dirs = include_dirs
+        self.own_uid = own_uid
+        self.root_dev = root_dev
+        self.mounts = mounts
+        # Files that need no per-file decision beyond their type take the short path in scan_dir.
+        self.simple = accept is None and not cutoff
+        self.nfiles = 0  # progress: files and links found by this process (before other rules' claims)
+        self.nbytes = 0
+
+    def scan_dir(self, rec: _Dir, entries: list[Entry], errors: list[str], hard: list[int]) -> list[_Dir]:
+        """List one directory: append its files and links, return its sub-directories in listing order."""
+        protector = self.protector
+        pruned = self.pruned
+        accept = self.accept
+        cutoff = self.cutoff
+        include_dirs = self.include_dirs
+        own_uid = self.own_uid
+        root_dev = self.root_dev
+        mounts = self.mounts
+        have_blocks = _HAVE_BLOCKS
+        fast = self.simple and have_blocks
+        kind_file = KIND_FILE
+        check_reparse = os.name == "nt"
+        append = entries.append
+        n0 = len(entries)
+        nbytes = 0
+        subs: list[_Dir] = []
+        dpath = rec.path
+        prefix = dpath if dpath.endswith(os.sep) else dpath + os.sep
+        # Exclusions that cannot match anything in this directory cost nothing per file.
+        protect = protector.for_dir(dpath)
+        checks = protect is not None or own_uid >= 0 or check_reparse
+        fd = -1
+        try:
+            if USE_DIR_FD:
+                # O_NOFOLLOW: if the directory was replaced by a symlink since we saw it, fail here
+                fd = os.open(dpath, _O_DIR)
+                it = os.scandir(fd)
+            else:
+                it = os.scandir(dpath)
+        except OSError as exc:
+            errors.append(f"{dpath}: {exc.strerror}")
+            rec.full = False
+            it = None
+        if it is not None:
+            try:
+                with it:
+                    for e in it:
+                        name = e.name
+                        p = prefix + name
+                        try:
+                            st = e.stat(follow_symlinks=False)
+                        except OSError:
+                            rec.full = False
+                            continue
+                        # Inline S_IFMT tests: this loop runs once per file and dominates scan time.
+                        fmt = st.st_mode & 0o170000
+                        if checks:
+                            if protect is not None and protect(p, name):
+                                rec.full = False
+                                continue
+                            if own_uid >= 0 and st.st_uid != own_uid:
+                                rec.full = False
+                                continue
+                            if check_reparse and getattr(st, "st_file_attributes", 0) & _REPARSE:
+                                fmt = 0o120000
+                        if fmt == 0o100000 and fast and st.st_nlink == 1:
+                            du = st.st_blocks * 512
+                            append((p, du, kind_file, st.st_dev, st.st_ino, st.st_mtime_ns))
+                            nbytes += du
+                            continue
+                        if fmt == 0o040000:
+                            if st.st_dev != root_dev or p in mounts or p in pruned:
+                                rec.full = False  # another file system, or a running app's dir
+                                continue
+                            ent: Entry | None = None
+                            # Age applies to directories too: a fresh empty dir in /tmp is someone's.
+                            young = cutoff and st.st_mtime_ns >= cutoff
+                            if include_dirs and not young and (accept is None or accept(p, name)):
+                                du = st.st_blocks * 512 if have_blocks else st.st_size
+                                ent = (p, du, KIND_DIR, st.st_dev, st.st_ino, st.st_mtime_ns)
+                            subs.append(_Dir(p, ent, rec))
+                            continue
+                        if fmt == 0o100000:
+                            kind = KIND_FILE
+                            if cutoff and st.st_mtime_ns >= cutoff:
+                                rec.full = False
+                                continue
+                        elif fmt == 0o120000:
+                            kind = KIND_LINK
+                        else:
+                            rec.full = False  # sockets, fifos, devices stay
+                            continue
+                        if accept is not None and not accept(p, name):
+                            rec.full = False
+                            continue
+                        du = st.st_blocks * 512 if have_blocks else st.st_size
+                        if st.st_nlink > 1:
+                            hard.append(len(entries))  # its blocks may be counted already (see _claim)
+                        append((p, du, kind, st.st_dev, st.st_ino, st.st_mtime_ns))
+                        nbytes += du
+            except OSError as exc:
+                errors.append(f"{dpath}: {exc.strerror}")
+                rec.full = False
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+        self.nfiles += len(entries) - n0
+        self.nbytes += nbytes
+        return subs
+
+    def walk(self, root: _Dir, found: _Found, cancel: threading.Event | None, tick: Callable[[], None] | None) -> None:
+        """Depth-first walk of ``root``'s subtree (the order of every result); ``tick`` reports progress."""
+        entries, dirs, errors, hard = found.entries, found.dirs, found.errors, found.hard
+        scan_dir = self.scan_dir
+        include_dirs = self.include_dirs
+        every = PROGRESS_EVERY
+        next_emit = self.nfiles + every
+        stack = [root]
+        while stack:
+            rec = stack.pop()
+            if cancel is not None and cancel.is_set():
+                raise Cancelled
+            subs = scan_dir(rec, entries, errors, hard)
+            if subs:
+                rec.pending = len(subs)
+                stack.extend(subs)  # the last one listed is walked first
+            else:
+                _finish(rec, include_dirs, dirs)
+            if self.nfiles >= next_emit:  # progress once per directory, not per file
+                next_emit = self.nfiles + every
+                if tick is not None:
+                    tick()
+
+
+def _finish(rec: _Dir, include_dirs: bool, dirs: list[Entry]) -> None:
+    """A directory is done: keep it as a candidate if it will be empty, then tell its parent."""
+    node: _Dir | None = rec
+    while node is not None:
+        entry = node.entry
+        ok = include_dirs and node.full and entry is not None
+        if ok and entry is not None:
+            dirs.append(entry)
+        parent = node.parent
+        if parent is None:
+            return
+        if not ok:
+            parent.full = False
+        parent.pending -= 1
+        if parent.pending > 0:
+            return
+        node = parent
+
+
+# -- parallel walk: subtrees shared among forked workers ---------------------------------------------------
+
+# One subtree's result: (entries, dirs, errors, hard-link indices, root will be empty, bytes).
+_TaskResult = tuple[list[Entry], list[Entry], list[str], list[int], bool, int]
+_TOKEN = struct.Struct("<I")
+_MAX_TOKENS = 1024  # 4096 bytes of tokens: always fits in a pipe, so the queue is filled before forking
+
+
+class _Plan:
+    """A directory of the parallel walk's plan: expanded by the parent, or a subtree given to a worker."""
+
+    __slots__ = ("children", "errors", "files", "hard", "nbytes", "rec", "scanned", "task", "up")
+
+    def __init__(self, rec: _Dir, up: _Plan | None) -> None:
+        self.rec = rec
+        self.up = up
+        self.task = -1  # index into the task list when a worker walks this subtree
+        self.scanned = False
+        self.files: list[Entry] = []
+        self.errors: list[str] = []
+        self.hard: list[int] = []
+        self.nbytes = 0
+        self.children: list[_Plan] = []
+
+
+def _walk_task(w: _Walk, node: _Plan, cancel: threading.Event | None, tick: Callable[[], None] | None) -> _TaskResult:
+    """Walk one planned subtree on its own; its root's fate (empty or not) is decided by the merge."""
+    rec = node.rec
+    rec.parent = None  # the walk of this subtree ends at its root
+    found = _Found()
+    b0 = w.nbytes
+    w.walk(rec, found, cancel, tick)
+    return found.entries, found.dirs, found.errors, found.hard, rec.full, w.nbytes - b0
+
+
+def _assemble(plan: _Plan, results: list[_TaskResult | None], include_dirs: bool, found: _Found) -> None:
+    """Stitch the plan's pieces together in exactly the order one depth-first walk produces.
+
+    A depth-first walk lists a directory's files, then walks its sub-directories last-listed first, and
+    finishes (adds the directory itself) after all of them. Missing pieces (a cancelled scan) count as
+    'not empty', so a partial result never holds a directory with unlisted contents.
+    """
+    entries, dirs, errors, hard = found.entries, found.dirs, found.errors, found.hard
+    stack: list[tuple[_Plan, bool]] = [(plan, False)]
+    while stack:
+        node, finished = stack.pop()
+        rec = node.rec
+        if finished:
+            ok = include_dirs and rec.full and rec.entry is not None
+            if ok and rec.entry is not None:
+                dirs.append(rec.entry)
+        elif node.task >= 0 or not node.scanned:
+            r = results[node.task] if node.task >= 0 else None
+            if r is None:
+                ok = False
+            else:
+                t_entries, t_dirs, t_errors, t_hard, full, t_bytes = r
+                found.nbytes += t_bytes
+                if t_hard:
+                    base = len(entries)
+                    hard.extend(base + i for i in t_hard)
+                entries.extend(t_entries)
+                dirs.extend(t_dirs)  # ends with the subtree's root when it will be empty
+                errors.extend(t_errors)
+                ok = include_dirs and full and rec.entry is not None
+        else:
+            if node.hard:
+                base = len(entries)
+                hard.extend(base + i for i in node.hard)
+            entries.extend(node.files)
+            errors.extend(node.errors)
+            found.nbytes += node.nbytes
+            stack.append((node, True))
+            stack.extend((c, False) for c in node.children)  # the last one listed comes first
+            continue
+        if not ok and node.up is not None:
+            node.up.rec.full = False
+
+
+def _take(fd: int) -> int:
+    """Next token from the shared queue, or -1 when it is empty."""
+    data = b""
+    while len(data) < _TOKEN.size:
+        chunk = os.read(fd, _TOKEN.size - len(data))
+        if not chunk:
+            return -1
+        data += chunk
+    return int(_TOKEN.unpack(data)[0])
+
+
+def _shm_totals(shm: mmap.mmap, nchild: int) -> tuple[int, int]:
+    files = nbytes = 0
+    for slot in range(nchild):
+        f, b = _PROGRESS.unpack_from(shm, slot * _PROGRESS.size)
+        files += f
+        nbytes += b
+    return files, nbytes
+
+
+_PROGRESS = struct.Struct("<qq")
+
+
+def _child_main(
+    w: _Walk,
+    tasks: list[_Plan],
+    chunks: list[tuple[int, int]],
+    tok_r: int,
+    res_w: int,
+    shm: mmap.mmap,
+    slot: int,
+) -> NoReturn:
+    """A forked worker: walk subtrees from the queue, send each result to the parent, exit.
+
+    It only lists directories and writes its pipe, never touching what the parent shares with others
+    (callbacks, GUI, stdio), and leaves with os._exit so no inherited cleanup runs twice.
+    """
+    code = 1
+    try:
+        w.nfiles = w.nbytes = 0
+        offset = slot * _PROGRESS.size
+
+        def tick() -> None:
+            _PROGRESS.pack_into(shm, offset, w.nfiles, w.nbytes)
+
+        while (k := _take(tok_r)) >= 0:
+            lo, hi = chunks[k]
+            for i in range(lo, hi):
+                blob = marshal.dumps((i, *_walk_task(w, tasks[i], None, tick)))
+                data = memoryview(_FRAME.pack(len(blob)) + blob)
+                while data:  # blocks while the parent's pipe is full; it drains between its own subtrees
+                    data = data[os.write(res_w, data) :]
+                tick()
+        code = 0
+    except BaseException:  # noqa: S110 - the parent walks whatever a failed worker did not deliver
+        pass
+    finally:
+        os._exit(code)
+
+
+_FRAME = struct.Struct("<Q")
+
+
+class _Inbox:
+    """Bytes from one worker, cut into complete result frames."""
+
+    __slots__ = ("bad", "buf")
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.bad = False
+
+    def frames(self, chunk: bytes) -> list[bytes]:
+        """Add ``chunk``; return the frames it completed."""
+        buf = self.buf
+        buf += chunk
+        out: list[bytes] = []
+        pos = 0
+        while len(buf) - pos >= _FRAME.size:
+            (size,) = _FRAME.unpack_from(buf, pos)
+            end = pos + _FRAME.size + size
+            if len(buf) < end:
+                break
+            out.append(bytes(buf[pos + _FRAME.size : end]))
+            pos = end
+        del buf[:pos]
+        return out
+
+
+def _drain(inboxes: dict[int, _Inbox], results: list[_TaskResult | None], received: list[int], timeout: float) -> None:
+    """Take whatever the workers have sent (waiting up to ``timeout``); a closed pipe leaves ``inboxes``."""
+    if not inboxes:
+        return
+    poller = select.poll()  # not select(): a GUI or a long-lived process may hold fds above FD_SETSIZE
+    for fd in inboxes:
+        poller.register(fd, select.POLLIN)
+    for fd, _events in poller.poll(int(timeout * 1000)):
+        box = inboxes[fd]
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            del inboxes[fd]
+            continue
+        for blob in box.frames(chunk):
+            if not box.bad:
+                box.bad = not _take_result(blob, results, received)
+
+
+def _take_result(blob: bytes, results: list[_TaskResult | None], received: list[int]) -> bool:
+    """Store one worker result; False (and nothing stored) when it is malformed."""
+    try:
+        i, entries, dirs, errors, hard, full, nbytes = marshal.loads(blob)  # noqa: S302 - from our own worker
+    except (ValueError, TypeError, EOFError):
+        return False
+    if not (isinstance(i, int) and 0 <= i < len(results)) or results[i] is not None:
+        return False
+    if not (isinstance(entries, list) and isinstance(dirs, list) and isinstance(errors, list)):
+        return False
+    if not (isinstance(hard, list) and isinstance(nbytes, int)):
+        return False
+    results[i] = (entries, dirs, errors, hard, bool(full), nbytes)
+    received.append(i)
+    return True
+
+
+def _reap(children: list[tuple[int, int]], *, kill: bool) -> None:
+    """Close the workers' pipes and wait for them (killed first when the scan stopped early)."""
+    for pid, fd in children:
+        if kill:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        with contextlib.suppress(ChildProcessError):  # already reaped when SIGCHLD is ignored
+            os.waitpid(pid, 0)
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def fork_is_safe() -> bool:
+    """True when forking worker processes cannot inherit another thread's half-held state.
+
+    Only on Linux, and only while this process runs a single thread (counted by the kernel, so threads
+    started by C libraries such as Tcl/Tk count too). The GUI scans in a worker thread next to Tk's main
+    loop, so its scans stay single-process; the CLI and the benchmark fork.
+    """
+    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
+def auto_workers() -> int:
+    """Processes a large walk uses when the caller does not say: every CPU (up to MAX_WORKERS) if safe."""
+    if not fork_is_safe():
+        return 1
+    return max(1, min(MAX_WORKERS, _cpus()))
 
 
 def _du(st: os.stat_result) -> int:
@@ -596,7 +1111,17 @@ def scan(
     mounts: set[str] | None = None,
     progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
+    workers: int | None = None,
 ) -> ScanResult:
-    """Scan categories and return the preview that apply() executes."""
-    scanner = Scanner(env, protector, force=force, running=running, mounts=mounts, progress=progress, cancel=cancel)
+    """Scan categories and return the preview that apply() executes (same result for any ``workers``)."""
+    scanner = Scanner(
+        env,
+        protector,
+        force=force,
+        running=running,
+        mounts=mounts,
+        progress=progress,
+        cancel=cancel,
+        workers=workers,
+    )
     return scanner.scan(categories)

@@ -148,7 +148,7 @@ def fakes(_fake_servers: tuple[RunningServer, RunningServer]) -> Fakes:
 @pytest.fixture
 def app_env(fresh_db: str, fakes: Fakes, monkeypatch: pytest.MonkeyPatch) -> Fakes:
     """A fresh database plus every env var the functions read, pointing outgoing HTTP at the fakes."""
-    from ttfd import notify
+    from ttfd.clients import discord_rest, telegram
 
     env = {
         "DISCORD_PUBLIC_KEY": PUBLIC_KEY,
@@ -162,8 +162,8 @@ def app_env(fresh_db: str, fakes: Fakes, monkeypatch: pytest.MonkeyPatch) -> Fak
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     get_settings.cache_clear()
-    notify.discord_rest.cache_clear()
-    notify.telegram_api.cache_clear()
+    discord_rest.shared.cache_clear()
+    telegram.shared.cache_clear()
     return fakes
 
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from typing import Any
 
 from ttfd import accounts, events, guilds, jobs
-from ttfd.clients.discord_rest import DiscordREST
+from ttfd.clients import discord_rest, telegram
 from ttfd.clients.http import NotFoundError
-from ttfd.clients.telegram import TelegramAPI
 from ttfd.db import Conn
-from ttfd.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -80,23 +77,13 @@ def process_pending(conn: Conn, limit: int = 200) -> int:
 # --- job handlers ----------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def discord_rest() -> DiscordREST:
-    return DiscordREST.from_settings(get_settings())
-
-
-@lru_cache(maxsize=1)
-def telegram_api() -> TelegramAPI:
-    return TelegramAPI.from_settings(get_settings())
-
-
-UNKNOWN_MEMBER = 10007
+UNKNOWN_MEMBER = 10007  # Discord error code: the member left the guild
 
 
 @jobs.handler("discord.rank_roles")
 def apply_rank_roles(payload: dict[str, Any]) -> None:
     """Give the new rank's role, then drop lower ones; a deleted role is skipped, a departed member ends it."""
-    rest, guild, member = discord_rest(), int(payload["guild_id"]), int(payload["discord_id"])
+    rest, guild, member = discord_rest.shared(), int(payload["guild_id"]), int(payload["discord_id"])
     reason = f"TTFD rank up to {payload.get('rank')}"
     calls = [(rest.add_member_role, payload.get("add"))] + [(rest.remove_member_role, r) for r in payload["remove"]]
     for call, role in calls:
@@ -114,4 +101,4 @@ def apply_rank_roles(payload: dict[str, Any]) -> None:
 @jobs.handler("telegram.send")
 def send_telegram(payload: dict[str, Any]) -> None:
     """Send a Telegram message (a blocked bot gives 403, which is permanent)."""
-    telegram_api().send_message(int(payload["chat_id"]), str(payload["text"]))
+    telegram.shared().send_message(int(payload["chat_id"]), str(payload["text"]))

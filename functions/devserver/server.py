@@ -59,15 +59,12 @@ def create_app(site_dir: Path, after_inbound: Callable[[], None] = lambda: None)
     return app
 
 
-def build_wsgi(
-    site_dir: Path,
-    discord: fake_discord.DiscordState,
-    telegram: fake_telegram.TelegramState,
-    after_inbound: Callable[[], None] = lambda: None,
+def with_fakes(
+    app: Flask, discord: fake_discord.DiscordState, telegram: fake_telegram.TelegramState
 ) -> DispatcherMiddleware:
     """Functions + site at /, the Discord and Telegram API fakes under /_fake/…"""
     return DispatcherMiddleware(
-        create_app(site_dir, after_inbound),
+        app,
         {
             FAKE_DISCORD_PREFIX: fake_discord.create_app(discord),
             FAKE_TELEGRAM_PREFIX: fake_telegram.create_app(telegram),
@@ -95,10 +92,9 @@ def serve(port: int) -> None:
     base = f"http://127.0.0.1:{port}"
     discord = fake_discord.DiscordState(token=os.environ["DISCORD_BOT_TOKEN"])
     telegram = fake_telegram.TelegramState(token=os.environ["TELEGRAM_BOT_TOKEN"])
-    scheduler_box: list[Scheduler] = []
-    wsgi = build_wsgi(DIST, discord, telegram, lambda: scheduler_box[0].kick() if scheduler_box else None)
-    scheduler = Scheduler(load_schedules(ROOT / "serverless.yml"), fire_in_process(wsgi.app))  # type: ignore[arg-type]
-    scheduler_box.append(scheduler)
+    # The lambda reads `scheduler` when a request ends, by which time it exists.
+    app = create_app(DIST, after_inbound=lambda: scheduler.kick())
+    scheduler = Scheduler(load_schedules(ROOT / "serverless.yml"), fire_in_process(app))
     scheduler.start()
     log.info("serving on %s", base)
-    run_simple("127.0.0.1", port, wsgi, threaded=True, use_reloader=False)
+    run_simple("127.0.0.1", port, with_fakes(app, discord, telegram), threaded=True, use_reloader=False)

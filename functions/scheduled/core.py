@@ -8,6 +8,7 @@ from flask import Request, Response
 
 from functions.http import json_response
 from ttfd import accounts, db, discord_activity, events, idempotency, jobs, notify
+from ttfd.clients import discord_rest
 from ttfd.economy import utc_now
 from ttfd.settings import get_settings
 
@@ -33,7 +34,7 @@ def run_jobs(request: Request) -> Response:
 
 def poll_messages(request: Request) -> Response:
     """Give message XP for new messages in the channels admins opted in (/setup xp-channel)."""
-    stats = discord_activity.poll_channels(get_settings(), notify.discord_rest())
+    stats = discord_activity.poll_channels(get_settings(), discord_rest.shared())
     return json_response(stats.as_dict())
 
 

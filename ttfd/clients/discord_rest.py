@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import httpx
 
 from ttfd.clients.http import DEFAULT_TIMEOUT, send
-from ttfd.settings import Settings
+from ttfd.settings import Settings, get_settings
 
 USER_AGENT = "DiscordBot (https://github.com/ttfd/ttfd, 0.1)"
 
@@ -70,3 +71,9 @@ class DiscordREST:
         resp = self.request("GET", f"/channels/{channel_id}/messages", params={"after": str(after), "limit": limit})
         result: list[dict[str, Any]] = resp.json()
         return result
+
+
+@lru_cache(maxsize=1)
+def shared() -> DiscordREST:
+    """The process-wide client built from settings (keeps its connections alive between invocations)."""
+    return DiscordREST.from_settings(get_settings())

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import httpx
 
 from ttfd.clients.http import DEFAULT_TIMEOUT, HTTPError, send
-from ttfd.settings import Settings
+from ttfd.settings import Settings, get_settings
 
 
 def _parse_error(resp: httpx.Response) -> tuple[str, int | None, float | None]:
@@ -40,3 +41,9 @@ class TelegramAPI:
 
     def send_message(self, chat_id: int, text: str, **extra: Any) -> Any:
         return self.call("sendMessage", chat_id=chat_id, text=text, **extra)
+
+
+@lru_cache(maxsize=1)
+def shared() -> TelegramAPI:
+    """The process-wide client built from settings."""
+    return TelegramAPI.from_settings(get_settings())

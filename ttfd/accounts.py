@@ -69,6 +69,39 @@ RETURNING *
 _GET = "SELECT * FROM unified_users WHERE id = %(id)s"
 
 
+# Merges can chain (a → b, later b → c): follow merged_into to the account that is still live.
+_LIVE_ID = """
+WITH RECURSIVE chain AS (
+    SELECT id, merged_into, 0 AS depth FROM unified_users WHERE id = %(id)s
+    UNION ALL
+    SELECT u.id, u.merged_into, c.depth + 1 FROM unified_users u JOIN chain c ON u.id = c.merged_into
+    WHERE c.depth < 32
+)
+SELECT id FROM chain WHERE merged_into IS NULL
+"""
+# Several platforms may share a username; the oldest live account answers to it.
+_BY_USERNAME = """
+SELECT * FROM unified_users WHERE lower(username) = lower(%(name)s) AND merged_into IS NULL
+ORDER BY id LIMIT 1
+"""
+
+
+def live_id(conn: Conn, user_id: int) -> int | None:
+    """The live account an id is (or was merged into); None if there is no such account."""
+    row = conn.execute(_LIVE_ID, {"id": user_id}).fetchone()
+    return int(row["id"]) if row else None
+
+
+def find_by_ref(conn: Conn, ref: str) -> User | None:
+    """An account by id (old ids of merged accounts lead to the survivor) or by username."""
+    ref = ref.strip()
+    if ref.isdigit() and len(ref) <= 18:
+        found = live_id(conn, int(ref))
+        return get_user(conn, found) if found is not None else None
+    row = conn.execute(_BY_USERNAME, {"name": ref.removeprefix("@")}).fetchone()
+    return User.from_row(row) if row else None
+
+
 def find_user(conn: Conn, platform: Platform, ext_id: int | str) -> User | None:
     """The live account that owns a platform identity, if any."""
     row = conn.execute(_FIND.format(col=_ident(platform)), {"ext": ext_id}).fetchone()
@@ -160,17 +193,30 @@ def redeem_link_code(
     row = conn.execute(_REDEEM, {"code": normalize_code(code), "by": caller.id if caller else None}).fetchone()
     if row is None:
         raise DomainError("That link code is invalid, expired or already used. Make a new one with /link.")
-    target = get_user(conn, int(row["user_id"]))
-    if caller and caller.id == target.id:
+    return link_identity(conn, int(row["user_id"]), platform, ext_id, username, display_name)
+
+
+def link_identity(
+    conn: Conn,
+    user_id: int,
+    platform: Platform,
+    ext_id: int | str,
+    username: str | None = None,
+    display_name: str | None = None,
+) -> LinkResult:
+    """Give account `user_id` this platform identity; if the identity has an account of its own, merge it in."""
+    target = get_user(conn, user_id)
+    owner = find_user(conn, platform, ext_id)
+    if owner and owner.id == target.id:
         raise DomainError("This account is already linked here — nothing to do.")
     if getattr(target, IDENTITY_COLUMNS[platform]) is not None:
         raise DomainError(f"That account already has a different {platform.title()} identity linked.")
-    if caller is None:
+    if owner is None:
         user = _attach(conn, target.id, platform, ext_id, username, display_name)
         merged_from = None
     else:
-        user = merge_accounts(conn, keep_id=target.id, gone_id=caller.id, platform=platform)
-        merged_from = caller.id
+        user = merge_accounts(conn, keep_id=target.id, gone_id=owner.id, platform=platform)
+        merged_from = owner.id
     events.emit(conn, user.id, "account_linked", platform, {"platform": platform, "merged_from": merged_from})
     return LinkResult(user, merged_from, platform)
 

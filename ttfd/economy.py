@@ -251,19 +251,23 @@ class Entry:
     user_id: int
     name: str
     value: int
+    public: bool = True  # False: the player hides their stats (the website lists them anonymously)
 
 
 _TOP = {
     "xp": """
-        SELECT id AS user_id, coalesce(display_name, username, 'User ' || id) AS name, xp AS value
+        SELECT id AS user_id, coalesce(display_name, username, 'User ' || id) AS name, xp AS value,
+               show_stats AS public
         FROM unified_users WHERE merged_into IS NULL AND xp > 0
         ORDER BY xp DESC, id LIMIT %(limit)s OFFSET %(offset)s""",
     "coins": """
-        SELECT id AS user_id, coalesce(display_name, username, 'User ' || id) AS name, coins AS value
+        SELECT id AS user_id, coalesce(display_name, username, 'User ' || id) AS name, coins AS value,
+               show_stats AS public
         FROM unified_users WHERE merged_into IS NULL AND coins > 0
         ORDER BY coins DESC, id LIMIT %(limit)s OFFSET %(offset)s""",
     "week": """
-        SELECT w.user_id, coalesce(u.display_name, u.username, 'User ' || u.id) AS name, w.xp AS value
+        SELECT w.user_id, coalesce(u.display_name, u.username, 'User ' || u.id) AS name, w.xp AS value,
+               u.show_stats AS public
         FROM (SELECT user_id, xp FROM xp_weekly WHERE week = %(period)s AND xp > 0
               ORDER BY xp DESC, user_id LIMIT %(limit)s OFFSET %(offset)s) w
         JOIN unified_users u ON u.id = w.user_id
@@ -318,7 +322,7 @@ def top(conn: Conn, board: Board, limit: int = 10, offset: int = 0, now: datetim
             pos = rank_of_value(conn, board, value, period)
         else:
             pos = offset + i + 1
-        entries.append(Entry(pos, int(r["user_id"]), str(r["name"]), value))
+        entries.append(Entry(pos, int(r["user_id"]), str(r["name"]), value, bool(r["public"])))
     return entries
 
 
@@ -329,11 +333,14 @@ class BoardPage:
     pages: int
     entries: list[Entry]
     mine: tuple[int, int] | None  # the viewer's (position, score), if on the board
+    total: int = 0
 
 
-def board_page(conn: Conn, board: Board, page: int, viewer_id: int, page_size: int = 10) -> BoardPage:
-    """One page of a board for a viewer, as every platform shows it."""
-    pages = max(1, -(-board_size(conn, board) // page_size))
+def board_page(conn: Conn, board: Board, page: int, viewer_id: int | None, page_size: int = 10) -> BoardPage:
+    """One page of a board for a viewer (None: anonymous), as every platform shows it."""
+    total = board_size(conn, board)
+    pages = max(1, -(-total // page_size))
     page = max(0, min(page, pages - 1))
     entries = top(conn, board, page_size, page * page_size)
-    return BoardPage(board, page, pages, entries, position(conn, board, viewer_id))
+    mine = position(conn, board, viewer_id) if viewer_id is not None else None
+    return BoardPage(board, page, pages, entries, mine, total)

@@ -13,6 +13,14 @@ INSERT INTO guild_members (guild_id, user_id) VALUES (%(guild_id)s, %(user_id)s)
 ON CONFLICT (guild_id, user_id) DO UPDATE SET last_seen = now()
 WHERE guild_members.last_seen < now() - interval '1 hour'
 """
+# From a website login's guild list, only guilds TTFD is set up in are worth remembering.
+_TOUCH_CONFIGURED = """
+INSERT INTO guild_members (guild_id, user_id)
+SELECT g, %(user_id)s FROM unnest(%(guild_ids)s::bigint[]) AS g
+WHERE EXISTS (SELECT 1 FROM guild_rank_roles r WHERE r.guild_id = g)
+   OR EXISTS (SELECT 1 FROM guild_xp_channels c WHERE c.guild_id = g)
+ON CONFLICT (guild_id, user_id) DO UPDATE SET last_seen = now()
+"""
 _SET_RANK_ROLE = """
 INSERT INTO guild_rank_roles (guild_id, rank_id, role_id) VALUES (%(guild_id)s, %(rank_id)s, %(role_id)s)
 ON CONFLICT (guild_id, rank_id) DO UPDATE SET role_id = EXCLUDED.role_id
@@ -31,6 +39,12 @@ INSERT INTO audit_logs (guild_id, actor_id, action, data) VALUES (%(guild_id)s, 
 def touch_member(conn: Conn, guild_id: int, user_id: int) -> None:
     """Remember that a user is in a guild (written at most hourly per member to spare the table)."""
     conn.execute(_TOUCH_MEMBER, {"guild_id": guild_id, "user_id": user_id})
+
+
+def touch_configured_guilds(conn: Conn, user_id: int, guild_ids: list[int]) -> None:
+    """Remember the user in every guild of `guild_ids` that has TTFD configured (rank roles reach them)."""
+    if guild_ids:
+        conn.execute(_TOUCH_CONFIGURED, {"user_id": user_id, "guild_ids": guild_ids})
 
 
 def set_rank_role(conn: Conn, guild_id: int, rank_id: int, role_id: int, actor_id: int) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any
+
+from psycopg import sql
 
 from ttfd import economy
 from ttfd.accounts import User
@@ -61,3 +64,49 @@ def until(moment: datetime, now: datetime) -> str:
     minutes = max(0, int((moment - now).total_seconds() // 60))
     hours, mins = divmod(minutes, 60)
     return f"{hours}h {mins:02d}m" if hours else f"{mins}m"
+
+
+# --- settings and customisation (edited on the website) ---------------------------------------------
+
+EDITABLE = frozenset(
+    {"theme", "primary_color", "background_image", "music_url", "bio", "show_email", "show_stats", "notifications"}
+)
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    theme: str
+    primary_color: str
+    background_image: str | None
+    music_url: str | None
+    bio: str | None
+    show_email: bool
+    show_stats: bool
+    notifications: bool
+    website_email: str | None
+
+
+_SETTINGS = sql.SQL("SELECT {cols} FROM unified_users WHERE id = %(id)s").format(
+    cols=sql.SQL(", ").join(sql.Identifier(f.name) for f in fields(ProfileSettings))
+)
+
+
+def load_settings(conn: Conn, user_id: int) -> ProfileSettings:
+    """Appearance and privacy of one account."""
+    row = conn.execute(_SETTINGS, {"id": user_id}).fetchone()
+    assert row is not None, "load_settings on a missing user"
+    return ProfileSettings(**{f.name: row[f.name] for f in fields(ProfileSettings)})
+
+
+def update_settings(conn: Conn, user_id: int, changes: dict[str, Any]) -> ProfileSettings:
+    """Write already-validated settings (only EDITABLE columns; the table's CHECKs guard the rest)."""
+    unknown = set(changes) - EDITABLE
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    if changes:
+        assignments = sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in sorted(changes)
+        )
+        stmt = sql.SQL("UPDATE unified_users SET {}, updated_at = now() WHERE id = %(id)s AND merged_into IS NULL")
+        conn.execute(stmt.format(assignments), {**changes, "id": user_id})
+    return load_settings(conn, user_id)

@@ -26,6 +26,17 @@ class Settings(BaseModel):
     telegram_bot_token: str | None = None
     telegram_webhook_secret: str | None = None
     telegram_api_base: str = "https://api.telegram.org"
+    # Website (Discord OAuth2 login, sessions)
+    discord_client_id: str | None = None
+    discord_client_secret: str | None = None
+    discord_oauth_base: str = "https://discord.com/api/v10"
+    site_url: str = "http://127.0.0.1:8080"
+    session_secret: str | None = None
+    session_ttl_s: int = Field(30 * 86400, ge=300)  # absolute lifetime of a login
+    session_idle_s: int = Field(7 * 86400, ge=300)  # unused this long → logged out
+    session_rotate_s: int = Field(3600, ge=60)  # a session's token is replaced this often while in use
+    auth_rate_limit: int = Field(20, ge=1)  # auth requests per client IP per window
+    auth_rate_window_s: int = Field(60, ge=1)
 
     # Daily reward: coins = min(base + step * (streak - 1), cap); every `bonus_every`-th day adds the bonus.
     daily_base_coins: int = Field(100, ge=0)
@@ -44,6 +55,18 @@ class Settings(BaseModel):
         if self.message_xp_min > self.message_xp_max:
             raise ValueError("MESSAGE_XP_MIN must not exceed MESSAGE_XP_MAX")
         return self
+
+    @property
+    def discord_authorize_url(self) -> str:
+        """Discord's authorize page lives beside the API, not under it: …/api/v10 → …/oauth2/authorize."""
+        base = self.discord_oauth_base.rstrip("/")
+        root = base.rsplit("/api", 1)[0] if "/api" in base else base
+        return f"{root}/oauth2/authorize"
+
+    @property
+    def site_is_https(self) -> bool:
+        """Cookies are marked Secure whenever the site is served over https (always, deployed)."""
+        return self.site_url.startswith("https://")
 
     def require(self, name: str) -> str:
         """Return a secret/setting that must be present, naming its env var if it is not."""

@@ -7,7 +7,7 @@ import logging
 from flask import Request, Response
 
 from functions.http import json_response
-from ttfd import accounts, db, discord_activity, events, idempotency, jobs, notify
+from ttfd import accounts, db, discord_activity, events, idempotency, jobs, notify, ratelimit, sessions
 from ttfd.clients import discord_rest
 from ttfd.economy import utc_now
 from ttfd.settings import get_settings
@@ -39,7 +39,8 @@ def poll_messages(request: Request) -> Response:
 
 
 def cleanup(request: Request) -> Response:
-    """Hourly: drop expired idempotency keys, old link codes and finished jobs (once per hour)."""
+    """Hourly: drop expired idempotency keys, link codes, sessions, OAuth states, rate-limit windows and
+    finished jobs (once per hour)."""
 
     def work(conn: db.Conn) -> dict[str, int | bool]:
         if not idempotency.claim(conn, f"cron:cleanup:{utc_now():%Y-%m-%dT%H}", ttl_s=3 * 86400).fresh:
@@ -49,6 +50,8 @@ def cleanup(request: Request) -> Response:
             "link_codes": accounts.purge_expired_codes(conn),
             "jobs": jobs.purge_finished(conn),
             "events": events.purge_processed(conn),
+            "sessions": sessions.purge(conn, get_settings().session_idle_s),
+            "rate_limits": ratelimit.purge(conn),
         }
 
     return json_response(db.run(work))

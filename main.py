@@ -43,3 +43,51 @@ def cleanup(request: Request) -> Response:
     from functions.scheduled.core import cleanup as fn
 
     return fn(request)
+
+
+def auth_discord_login(request: Request) -> Response:
+    from functions.site.auth import auth_discord_login as fn
+
+    return fn(request)
+
+
+def auth_discord_callback(request: Request) -> Response:
+    from functions.site.auth import auth_discord_callback as fn
+
+    return fn(request)
+
+
+def auth_logout(request: Request) -> Response:
+    from functions.site.auth import auth_logout as fn
+
+    return fn(request)
+
+
+def auth_telegram(request: Request) -> Response:
+    from functions.site.auth import auth_telegram as fn
+
+    return fn(request)
+
+
+def api_me(request: Request) -> Response:
+    from functions.site.api import api_me as fn
+
+    return fn(request)
+
+
+def api_profile(request: Request) -> Response:
+    from functions.site.api import api_profile as fn
+
+    return fn(request)
+
+
+def api_leaderboard(request: Request) -> Response:
+    from functions.site.api import api_leaderboard as fn
+
+    return fn(request)
+
+
+def api_link_code(request: Request) -> Response:
+    from functions.site.api import api_link_code as fn
+
+    return fn(request)

@@ -42,6 +42,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     base = f"http://127.0.0.1:{args.port}"
     os.environ.setdefault("DISCORD_API_BASE", f"{base}{server.FAKE_DISCORD_PREFIX}/api/v10")
     os.environ.setdefault("TELEGRAM_API_BASE", f"{base}{server.FAKE_TELEGRAM_PREFIX}")
+    # The website logs in through the fake Discord OAuth provider and links Telegram with the fake's widget.
+    os.environ.setdefault("DISCORD_OAUTH_BASE", f"{base}{server.FAKE_DISCORD_PREFIX}/api/v10")
+    os.environ.setdefault("SITE_URL", base)
+    os.environ.setdefault("TELEGRAM_BOT_USERNAME", "ttfd_dev_bot")
+    os.environ.setdefault("SITE_DEV_TELEGRAM_LOGIN", f"{server.FAKE_TELEGRAM_PREFIX}/_dev/login-widget")
     get_settings.cache_clear()
     with db.transaction() as conn:
         seeded = demo.seed(conn)
@@ -56,6 +61,7 @@ TTFD is running on {base}
                          poll_messages (every minute), cleanup (hourly)
   Fake Discord REST:     {os.environ["DISCORD_API_BASE"]}
   Fake Telegram Bot API: {os.environ["TELEGRAM_API_BASE"]}
+  Website:               {base}/  (log in at {base}/login through the fake Discord; no Discord app needed)
 Try, in another terminal:
   .venv/bin/python -m ttfd simulate discord "/daily" --user 42 --guild 1
   .venv/bin/python -m ttfd simulate discord "/leaderboard board:coins" --user 42

@@ -23,3 +23,10 @@ def seed(conn: Conn) -> int:
         economy.grant(conn, user.id, "xp", xp, reason="demo", platform=platform, source_key=f"demo:{ext}")
         economy.grant(conn, user.id, "coins", coins, reason="demo", platform=platform, source_key=f"demo:{ext}")
     return len(DEMO)
+
+
+def discord_logins() -> list[tuple[int, str, str]]:
+    """(discord id, username, name) of the demo players who can log in at the fake Discord authorize page,
+    plus a brand-new person (a first login creates their account)."""
+    known = [(ext, username, name) for platform, ext, username, name, _, _ in DEMO if platform == "discord"]
+    return [*known, (900100, "newcomer", "Newcomer")]

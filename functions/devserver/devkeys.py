@@ -22,16 +22,22 @@ def _generate() -> dict[str, str]:
         "DISCORD_BOT_TOKEN": "dev." + secrets.token_urlsafe(32),
         "TELEGRAM_BOT_TOKEN": f"{7_000_000_000 + secrets.randbelow(10**8)}:{secrets.token_urlsafe(26)[:35]}",
         "TELEGRAM_WEBHOOK_SECRET": secrets.token_urlsafe(32),
+        "DISCORD_CLIENT_ID": str(1_200_000_000_000_000_000 + secrets.randbelow(10**15)),
+        "DISCORD_CLIENT_SECRET": secrets.token_urlsafe(24),
+        "SESSION_SECRET": secrets.token_urlsafe(48),
     }
 
 
 def load_or_create(path: Path | None = None) -> dict[str, str]:
-    """Read the dev keys, creating them (mode 0600) the first time."""
+    """Read the dev keys, creating them (mode 0600) the first time and adding keys newer code needs."""
     path = path or DEV_ENV
+    keys = _generate()
     if path.exists():
         pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-        return {k.strip(): v.strip() for k, v in pairs}
-    keys = _generate()
+        known = {k.strip(): v.strip() for k, v in pairs}
+        if set(keys) <= set(known):
+            return known
+        keys.update(known)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

@@ -6,14 +6,17 @@ bulk PUT replaces all commands, 429 carries `retry_after` in the body and `Retry
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
 import re
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from flask import Flask, Response, request
 
@@ -39,6 +42,28 @@ class DiscordState:
     failures: list[Failure] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    # OAuth2 provider: client_id → secret, people who can log in, codes and tokens handed out
+    oauth_clients: dict[str, str] = field(default_factory=dict)
+    oauth_users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    oauth_guilds: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    oauth_codes: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # code → (client, redirect, user)
+    oauth_tokens: dict[str, str] = field(default_factory=dict)  # access token → user id
+
+    def add_oauth_user(
+        self, user_id: int, username: str, global_name: str | None = None, guilds: tuple[int, ...] = ()
+    ) -> None:
+        """Someone who can log in at the fake authorize page (and the guilds /users/@me/guilds lists)."""
+        self.oauth_users[str(user_id)] = {
+            "id": str(user_id),
+            "username": username,
+            "discriminator": "0",
+            "global_name": global_name,
+            "avatar": None,
+        }
+        self.oauth_guilds[str(user_id)] = [
+            {"id": str(g), "name": f"Guild {g}", "icon": None, "owner": False, "permissions": "0", "features": []}
+            for g in guilds
+        ]
 
     def fail_next(
         self,
@@ -108,7 +133,8 @@ def create_app(state: DiscordState, prefix: str = "/api/v10") -> Flask:
                 if f.times > 0 and f.method == request.method and re.fullmatch(f.path_re, path):
                     f.times -= 1
                     return Response(json.dumps(f.body), f.status, headers=f.headers, mimetype="application/json")
-        public = path.startswith(("/webhooks/", "/_dev/"))
+        # Interaction webhooks need no auth; OAuth routes check client credentials or a Bearer token themselves.
+        public = path.startswith(("/webhooks/", "/_dev/", "/oauth2/", "/users/@me"))
         if not public and request.headers.get("Authorization") != f"Bot {state.token}":
             return _error(401, 0, "401: Unauthorized")
         return None
@@ -201,6 +227,109 @@ def create_app(state: DiscordState, prefix: str = "/api/v10") -> Flask:
         return Response(
             json.dumps(state.add_message(int(channel_id), author, body["content"])), 200, mimetype="application/json"
         )
+
+    # --- OAuth2 (protocols.md §2 "OAuth2"): authorize page, token exchange, /users/@me[/guilds] ---------
+
+    @app.route("/oauth2/authorize", methods=["GET", "POST"])
+    def authorize() -> Response:
+        """The consent page: pick who to log in as (dev), or cancel; then back to redirect_uri."""
+        args = request.values
+        client_id, redirect_uri, state_param = (
+            args.get("client_id", ""),
+            args.get("redirect_uri", ""),
+            args.get("state"),
+        )
+        if args.get("response_type") != "code" or client_id not in state.oauth_clients or not redirect_uri:
+            return Response("<h1>Invalid OAuth2 request</h1>", 400, mimetype="text/html")
+        sep = "&" if "?" in redirect_uri else "?"
+        tail = f"&state={quote(state_param)}" if state_param else ""
+        if request.method == "POST":
+            if args.get("action") == "cancel":
+                return Response(
+                    status=302,
+                    headers={"Location": f"{redirect_uri}{sep}error=access_denied&error_description=cancelled{tail}"},
+                )
+            user_id = args.get("user_id", "")
+            if user_id not in state.oauth_users:
+                if not user_id.isdigit():
+                    return Response("<h1>Pick a user</h1>", 400, mimetype="text/html")
+                state.add_oauth_user(int(user_id), args.get("username") or f"user{user_id}", args.get("username"))
+            code = secrets.token_urlsafe(16)
+            with state.lock:
+                state.oauth_codes[code] = (client_id, redirect_uri, user_id)
+            return Response(status=302, headers={"Location": f"{redirect_uri}{sep}code={code}{tail}"})
+        hidden = "".join(
+            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in args.items()
+        )
+        options = "".join(
+            f'<option value="{html.escape(u["id"])}">{html.escape(u["global_name"] or u["username"])}'
+            f" (@{html.escape(u['username'])})</option>"
+            for u in state.oauth_users.values()
+        )
+        page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Authorize · fake Discord</title>
+<style>body{{font:16px system-ui;background:#313338;color:#f2f3f5;display:grid;place-items:center;min-height:100vh;
+margin:0}}form{{background:#2b2d31;padding:2rem;border-radius:8px;width:22rem}}select,input,button{{font:inherit;
+width:100%;margin:.3rem 0 1rem;padding:.5rem;box-sizing:border-box}}button{{background:#5865f2;color:#fff;border:0;
+border-radius:4px}}button.secondary{{background:#4e5058}}</style></head><body><form method="post">
+<h1>Fake Discord</h1><p>An application wants to know who you are and which servers you are in
+(<code>{html.escape(args.get("scope", ""))}</code>). Local development only.</p>{hidden}
+<label for="user_id">Log in as</label><select id="user_id" name="user_id">{options}</select>
+<button id="authorize" name="action" value="authorize">Authorize</button>
+<button id="cancel" class="secondary" name="action" value="cancel">Cancel</button></form></body></html>"""
+        return Response(page, 200, mimetype="text/html")
+
+    def _client_credentials() -> tuple[str, str] | None:
+        if request.authorization and request.authorization.type == "basic":
+            return request.authorization.username or "", request.authorization.password or ""
+        if "client_id" in request.form:
+            return request.form["client_id"], request.form.get("client_secret", "")
+        return None
+
+    def _oauth_error(status: int, error: str, description: str) -> Response:
+        body = {"error": error, "error_description": description}
+        return Response(json.dumps(body), status, mimetype="application/json")
+
+    @app.post(f"{prefix}/oauth2/token")
+    def token() -> Response:
+        creds = _client_credentials()
+        if creds is None or state.oauth_clients.get(creds[0]) != creds[1]:
+            return _oauth_error(401, "invalid_client", "Invalid client")
+        if request.form.get("grant_type") != "authorization_code":
+            return _oauth_error(400, "unsupported_grant_type", "Unsupported grant type")
+        with state.lock:
+            issued = state.oauth_codes.pop(request.form.get("code", ""), None)  # a code works once
+        if issued is None or issued[0] != creds[0]:
+            return _oauth_error(400, "invalid_grant", 'Invalid "code" in request.')
+        if issued[1] != request.form.get("redirect_uri"):
+            return _oauth_error(400, "invalid_grant", 'Invalid "redirect_uri" in request.')
+        access = secrets.token_urlsafe(24)
+        state.oauth_tokens[access] = issued[2]
+        body = {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": 604800,
+            "refresh_token": secrets.token_urlsafe(24),
+            "scope": "identify guilds",
+        }
+        return Response(json.dumps(body), 200, mimetype="application/json")
+
+    def _bearer_user() -> str | None:
+        auth = request.headers.get("Authorization", "")
+        return state.oauth_tokens.get(auth.removeprefix("Bearer ")) if auth.startswith("Bearer ") else None
+
+    @app.get(f"{prefix}/users/@me")
+    def me() -> Response:
+        user_id = _bearer_user()
+        if user_id is None:
+            return _error(401, 0, "401: Unauthorized")
+        return Response(json.dumps(state.oauth_users[user_id]), 200, mimetype="application/json")
+
+    @app.get(f"{prefix}/users/@me/guilds")
+    def my_guilds() -> Response:
+        user_id = _bearer_user()
+        if user_id is None:
+            return _error(401, 0, "401: Unauthorized")
+        return Response(json.dumps(state.oauth_guilds.get(user_id, [])), 200, mimetype="application/json")
 
     @app.errorhandler(404)
     def not_found(_: Exception) -> Response:

@@ -114,4 +114,22 @@ def create_app(state: TelegramState, prefix: str = "") -> Flask:
             )
         return _err(404, "Not Found: method not found")
 
+    @app.get(f"{prefix}/_dev/login-widget")
+    def login_widget() -> Response:
+        """Dev only (not a Telegram route): what the Login Widget hands the page after a person signs in,
+        signed with this bot's token exactly as Telegram signs it."""
+        from ttfd.telegram_login import sign
+
+        if not str(request.args.get("id", "")).isdigit() or not request.args.get("first_name"):
+            return _err(400, "Bad Request: id and first_name are required")
+        fields: dict[str, Any] = {"id": int(request.args["id"]), "first_name": request.args["first_name"]}
+        for optional in ("last_name", "username"):
+            if request.args.get(optional):
+                fields[optional] = request.args[optional]
+        fields["auth_date"] = int(time.time())
+        fields["hash"] = sign(fields, state.token)
+        resp = Response(json.dumps(fields), 200, mimetype="application/json")
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+
     return app

@@ -13,14 +13,38 @@ from pathlib import Path
 
 from flask import Flask, Response, request, send_from_directory
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.routing import BaseConverter
 
 import main
-from functions.devserver import fake_discord, fake_telegram
+from functions.devserver import demo, fake_discord, fake_telegram
 from functions.devserver.scheduler import Scheduler, load_schedules
+from functions.http import problem
 from ttfd.db import ROOT
 
 log = logging.getLogger(__name__)
 HTTP_FUNCTIONS = {"discord_interactions": "/discord/interactions", "telegram_webhook": "/telegram/webhook"}
+# The website's functions, on the paths the site calls (functions/site/openapi.yaml).
+SITE_FUNCTIONS = {
+    "auth_discord_login": "/auth/discord/login",
+    "auth_discord_callback": "/auth/discord/callback",
+    "auth_logout": "/auth/logout",
+    "auth_telegram": "/auth/telegram",
+    "api_me": "/api/me",
+    "api_profile": "/api/profile/<anything:ref>",
+    "api_leaderboard": "/api/leaderboard",
+    "api_link_code": "/api/link-code",
+}
+# As deployed, a function receives every method and answers 405 (with Allow) to the ones it does not take.
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+class _Anything(BaseConverter):
+    """Any rest of the path, newlines and odd bytes included: the function decides what is valid."""
+
+    regex = r"[\s\S]+"
+    part_isolating = False
+
+
 SCHEDULED = ("process_events", "run_jobs", "poll_messages", "cleanup")
 FAKE_DISCORD_PREFIX = "/_fake/discord"
 FAKE_TELEGRAM_PREFIX = "/_fake/telegram"
@@ -29,26 +53,37 @@ FAKE_TELEGRAM_PREFIX = "/_fake/telegram"
 def create_app(site_dir: Path, after_inbound: Callable[[], None] = lambda: None) -> Flask:
     """The functions and the static site under one Flask app."""
     app = Flask("ttfd-local", static_folder=None)
+    app.url_map.converters["anything"] = _Anything
 
-    def mount(name: str, path: str, methods: list[str], kick: bool) -> None:
+    def mount(name: str, path: str, methods: list[str], kick: bool, options: bool = True) -> None:
         fn = getattr(main, name)
 
-        def view() -> Response:
+        def view(**_: str) -> Response:  # path parameters: the function reads request.path itself
             resp: Response = fn(request)
             if kick:
                 after_inbound()
             return resp
 
-        app.add_url_rule(path, endpoint=name, view_func=view, methods=methods)
+        # Site functions answer only their documented methods: anything else is a 405 with an Allow header.
+        app.add_url_rule(path, endpoint=name, view_func=view, methods=methods, provide_automatic_options=options)
 
     for name, path in HTTP_FUNCTIONS.items():
         mount(name, path, ["POST", "GET"], kick=True)
     for name in SCHEDULED:
         mount(name, f"/scheduled/{name}", ["POST", "GET"], kick=False)
+    for name, path in SITE_FUNCTIONS.items():
+        mount(name, path, ALL_METHODS, kick=name == "auth_telegram", options=False)  # linking emits an event
+
+    @app.get("/u/<path:ref>")
+    def public_profile(ref: str) -> Response:
+        """A static host rewrites /u/* to the one profile page, which reads the ref from the URL."""
+        return send_from_directory(site_dir, "u.html")
 
     @app.get("/")
     @app.get("/<path:path>")
     def site(path: str = "index.html") -> Response:
+        if path.startswith(("api/", "auth/")):
+            return problem(404, "No such function.")
         target = site_dir / path
         if target.is_dir():
             path = f"{path.rstrip('/')}/index.html"
@@ -91,6 +126,9 @@ def serve(port: int) -> None:
 
     base = f"http://127.0.0.1:{port}"
     discord = fake_discord.DiscordState(token=os.environ["DISCORD_BOT_TOKEN"])
+    discord.oauth_clients[os.environ["DISCORD_CLIENT_ID"]] = os.environ["DISCORD_CLIENT_SECRET"]
+    for user_id, username, display_name in demo.discord_logins():
+        discord.add_oauth_user(user_id, username, display_name, guilds=(1,))
     telegram = fake_telegram.TelegramState(token=os.environ["TELEGRAM_BOT_TOKEN"])
     # The lambda reads `scheduler` when a request ends, by which time it exists.
     app = create_app(DIST, after_inbound=lambda: scheduler.kick())

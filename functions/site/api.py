@@ -1,0 +1,198 @@
+"""`api_me`, `api_profile`, `api_leaderboard`, `api_link_code`: the website's JSON functions."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from flask import Request, Response
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError
+
+from functions.http import bad_input_reason, json_response
+from functions.site import views
+from functions.site.web import Ctx, Problem, endpoint
+from ttfd import accounts, economy, profiles
+from ttfd.rank_card import render_card
+
+URL_MAX = 500
+BIO_MAX = 500
+_UNSAFE_URL_CHARS = re.compile(r"[\s\"'<>\\`]")
+
+
+def _https_url(raw: Any) -> str | None:
+    """An https URL a page can put in CSS or an <audio> safely; empty clears the field."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if not isinstance(raw, str):
+        raise ValueError("must be a string")
+    value = raw.strip()
+    if len(value) > URL_MAX:
+        raise ValueError(f"at most {URL_MAX} characters")
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError("must be an https:// URL")
+    if _UNSAFE_URL_CHARS.search(value) or any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise ValueError("must not contain spaces, quotes, backslashes or angle brackets (percent-encode them)")
+    return value
+
+
+def _bio(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise ValueError("must be a string")
+    value = raw.strip()
+    if len(value) > BIO_MAX:
+        raise ValueError(f"at most {BIO_MAX} characters")
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in value):
+        raise ValueError("must not contain control characters")
+    return value or None
+
+
+class MePatch(BaseModel):
+    """Editable settings; only the fields sent are changed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    theme: Literal["dark", "light"] = "dark"
+    primary_color: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")] = "#5865f2"
+    background_image: Annotated[str | None, BeforeValidator(_https_url)] = None
+    music_url: Annotated[str | None, BeforeValidator(_https_url)] = None
+    bio: Annotated[str | None, BeforeValidator(_bio)] = None
+    show_email: StrictBool = False
+    show_stats: StrictBool = True
+    notifications: StrictBool = True
+
+
+def _json_body(request: Request) -> Any:
+    if not request.is_json:
+        raise Problem(400, "Send a JSON body (Content-Type: application/json).")
+    try:
+        return json.loads(request.get_data(cache=True))
+    except ValueError as exc:
+        raise Problem(400, f"The body is not valid JSON: {exc}") from exc
+
+
+# --- /api/me ---------------------------------------------------------------------------------------
+
+
+def _get_me(ctx: Ctx) -> Response:
+    return json_response(views.profile_json(ctx.conn, accounts.get_user(ctx.conn, ctx.user_id), owner=True))
+
+
+def _patch_me(ctx: Ctx) -> Response:
+    body = _json_body(ctx.request)
+    if not isinstance(body, dict) or not body:
+        raise Problem(400, "Send an object with at least one setting to change.")
+    try:
+        patch = MePatch.model_validate(body)
+    except ValidationError as exc:
+        raise Problem(400, f"Invalid setting: {bad_input_reason(exc)}") from exc
+    changes = {k: getattr(patch, k) for k in patch.model_fields_set}
+    if "primary_color" in changes:
+        changes["primary_color"] = changes["primary_color"].lower()
+    profiles.update_settings(ctx.conn, ctx.user_id, changes)
+    return _get_me(ctx)
+
+
+def api_me(request: Request) -> Response:
+    """GET the logged-in account; PATCH its settings and customisation."""
+    return endpoint(request, {"GET": _get_me, "PATCH": _patch_me})
+
+
+# --- /api/profile/<ref>[/card.png] -----------------------------------------------------------------
+
+
+def _profile_ref(request: Request) -> tuple[str, bool]:
+    """The id or username at the end of the path (works at / alone and mounted under /api/profile)."""
+    segments = [s for s in request.path.split("/") if s]
+    card = bool(segments) and segments[-1] == "card.png"
+    if card:
+        segments = segments[:-1]
+    ref = request.args.get("user") or (segments[-1] if segments and segments[-1] != "profile" else "")
+    if not ref or len(ref) > 64:
+        raise Problem(400 if not ref else 404, "Which profile? Use /api/profile/<id or username>.")
+    return ref, card
+
+
+def _get_profile(ctx: Ctx) -> Response:
+    ref, card = _profile_ref(ctx.request)
+    user = accounts.find_by_ref(ctx.conn, ref)
+    if user is None:
+        raise Problem(404, "No such player.")
+    if card:
+        data, version = views.card_data(ctx.conn, user)
+        etag = f'"{version}"'
+        cache = {"Cache-Control": "public, max-age=300", "ETag": etag}
+        if ctx.request.headers.get("If-None-Match") == etag:
+            return Response(status=304, headers=cache)
+        return Response(render_card(data), mimetype="image/png", headers=cache)
+    owner = ctx.session is not None and ctx.session.user_id == user.id
+    resp = json_response(views.profile_json(ctx.conn, user, owner=owner))
+    resp.headers["Cache-Control"] = "private, max-age=15"
+    return resp
+
+
+def api_profile(request: Request) -> Response:
+    """GET a public profile (privacy settings honoured) or its PNG rank card."""
+    return endpoint(request, {"GET": _get_profile})
+
+
+# --- /api/leaderboard ------------------------------------------------------------------------------
+
+PAGE_SIZE = 10
+MAX_PAGE = 100_000
+
+
+def _get_board(ctx: Ctx) -> Response:
+    board = ctx.request.args.get("board", "xp")
+    if board not in economy.BOARDS:
+        raise Problem(400, "board must be one of xp, week, coins.")
+    raw_page = ctx.request.args.get("page", "1")
+    if not raw_page.isdigit() or not 1 <= int(raw_page) <= MAX_PAGE:
+        raise Problem(400, f"page must be a whole number from 1 to {MAX_PAGE}.")
+    viewer = ctx.session.user_id if ctx.session else None
+    bp = economy.board_page(ctx.conn, board, int(raw_page) - 1, viewer, PAGE_SIZE)
+    resp = json_response(
+        {
+            "board": bp.board,
+            "page": bp.page + 1,
+            "pages": bp.pages,
+            "page_size": PAGE_SIZE,
+            "total": bp.total,
+            "entries": [
+                {
+                    "position": e.position,
+                    "user_id": e.user_id if e.public else None,
+                    "name": e.name if e.public else "Hidden player",
+                    "value": e.value,
+                }
+                for e in bp.entries
+            ],
+            "mine": {"position": bp.mine[0], "value": bp.mine[1]} if bp.mine else None,
+        }
+    )
+    resp.headers["Cache-Control"] = "private, max-age=15"
+    return resp
+
+
+def api_leaderboard(request: Request) -> Response:
+    """GET one page of the XP, weekly or coins board (and the viewer's place when logged in)."""
+    return endpoint(request, {"GET": _get_board})
+
+
+# --- /api/link-code --------------------------------------------------------------------------------
+
+
+def _new_link_code(ctx: Ctx) -> Response:
+    ttl = ctx.settings.link_code_ttl_s
+    code = accounts.create_link_code(ctx.conn, ctx.user_id, "website", ttl)
+    return json_response({"code": code.code, "expires_at": code.expires_at.isoformat(), "ttl_s": ttl}, status=201)
+
+
+def api_link_code(request: Request) -> Response:
+    """POST: a one-time code to type as /link CODE on Discord or Telegram."""
+    return endpoint(request, {"POST": _new_link_code}, rate_limited=True)

@@ -1,0 +1,95 @@
+"""Profiles as the website shows them (JSON per openapi.yaml) and as a rank card, privacy applied."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal
+
+from ttfd import economy
+from ttfd.accounts import User
+from ttfd.db import Conn
+from ttfd.profiles import ProfileSettings, ProfileView, load_settings, profile_view
+from ttfd.rank_card import CardData
+
+
+def _rank(rank: economy.Rank | None) -> dict[str, Any] | None:
+    return {"id": rank.id, "code": rank.code, "min_xp": rank.min_xp} if rank else None
+
+
+def _stats(view: ProfileView) -> dict[str, Any]:
+    u, lv = view.user, view.level
+    return {
+        "rank": _rank(view.rank),
+        "next_rank": _rank(view.next_rank),
+        "level": {"level": lv.level, "xp_into_level": lv.xp_into_level, "xp_for_next": lv.xp_for_next},
+        "xp": u.xp,
+        "coins": u.coins,
+        "xp_position": view.xp_position,
+        "week_xp": view.week_xp,
+        "daily_streak": u.daily_streak,
+        "games_played": u.games_played,
+        "games_won": u.games_won,
+        "messages_sent": u.messages_sent,
+    }
+
+
+def card_version(view: ProfileView, settings: ProfileSettings) -> str:
+    """Changes whenever the card would look different, so its URL can be cached by browsers and CDNs."""
+    u = view.user
+    seed = f"{u.name}|{u.xp}|{u.coins}|{view.xp_position}|{view.week_xp}|{settings.primary_color}|{settings.theme}"
+    return hashlib.sha256(f"{seed}|{settings.show_stats}".encode()).hexdigest()[:12]
+
+
+def profile_json(conn: Conn, user: User, *, owner: bool) -> dict[str, Any]:
+    """A profile; its owner also gets stats they hide from others and their privacy settings."""
+    view = profile_view(conn, user)
+    settings = load_settings(conn, user.id)
+    body: dict[str, Any] = {
+        "id": user.id,
+        "name": user.name,
+        "username": user.username,
+        "member_since": user.created_at.isoformat(),
+        "linked": view.linked,
+        "appearance": {
+            "theme": settings.theme,
+            "primary_color": settings.primary_color,
+            "background_image": settings.background_image,
+            "music_url": settings.music_url,
+            "bio": settings.bio,
+        },
+        "stats": _stats(view) if owner or settings.show_stats else None,
+        "email": settings.website_email if owner or settings.show_email else None,
+        "card_url": f"/api/profile/{user.id}/card.png?v={card_version(view, settings)}",
+    }
+    if owner:
+        body["privacy"] = {
+            "show_email": settings.show_email,
+            "show_stats": settings.show_stats,
+            "notifications": settings.notifications,
+        }
+    return body
+
+
+def card_data(conn: Conn, user: User) -> tuple[CardData, str]:
+    """What the rank card shows (nothing numeric when stats are hidden) and its version for the ETag."""
+    view = profile_view(conn, user)
+    settings = load_settings(conn, user.id)
+    theme: Literal["dark", "light"] = "light" if settings.theme == "light" else "dark"
+    lv, nxt = view.level, view.next_rank
+    data = CardData(
+        name=user.name,
+        primary_color=settings.primary_color,
+        theme=theme,
+        hidden=not settings.show_stats,
+        rank_code=view.rank.code,
+        level=lv.level,
+        xp_into_level=lv.xp_into_level,
+        xp_for_next=lv.xp_for_next,
+        xp=user.xp,
+        position=view.xp_position,
+        coins=user.coins,
+        week_xp=view.week_xp,
+        next_rank=nxt.code if nxt else None,
+        xp_to_next_rank=nxt.min_xp - user.xp if nxt else None,
+    )
+    return data, card_version(view, settings)

@@ -1,4 +1,5 @@
-"""`make bench`: platform throughput/latency/cold start/leaderboards, then the Cleaner scan/apply bench."""
+"""`make bench [platform|site|cleaner]`: platform throughput/latency/cold start/leaderboards, the website
+functions, then the Cleaner scan/apply bench."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from bench import platform_bench
 
 
 def main() -> int:
-    only = sys.argv[1:] or ["platform", "cleaner"]
+    only = sys.argv[1:] or ["platform", "site", "cleaner"]
     if "platform" in only:
         platform_bench.main()
+    if "site" in only:
+        from bench import site_bench
+
+        site_bench.main()
     if "cleaner" in only:
         try:
             from bench import cleaner_bench

@@ -20,3 +20,8 @@ def bare(request: Request) -> Response:
     except (BadSignatureError, ValueError):
         return Response("invalid request signature", 401)
     return Response(json.dumps({"type": 1}), 200, mimetype="application/json")
+
+
+def bare_json(request: Request) -> Response:
+    """Baseline for the website functions: a GET answered with a small JSON body, no database."""
+    return Response(json.dumps({"ok": True}), 200, mimetype="application/json")

@@ -36,6 +36,7 @@ APP_ID = "1100000000000000009"
 TG_TOKEN = "7000000009:AAHbenchTOKENbenchTOKENbenchTOKENbe"
 TG_SECRET = "bench-secret"
 CONCURRENCY = 8
+Call = tuple[str, str, bytes, dict[str, str]]  # method, path under the function's URL, body, headers
 
 
 def _free_port() -> int:
@@ -89,43 +90,49 @@ def _function(target: str, source: str, env: dict[str, str]) -> Iterator[tuple[s
         proc.wait(10)
 
 
-def _signed(payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+def _signed(payload: dict[str, Any]) -> Call:
     body = json.dumps(payload).encode()
     ts = str(int(time.time()))
-    return body, {
-        "X-Signature-Ed25519": SEED.sign(ts.encode() + body).signature.hex(),
-        "X-Signature-Timestamp": ts,
-        "Content-Type": "application/json",
-    }
+    return (
+        "POST",
+        "/",
+        body,
+        {
+            "X-Signature-Ed25519": SEED.sign(ts.encode() + body).signature.hex(),
+            "X-Signature-Timestamp": ts,
+            "Content-Type": "application/json",
+        },
+    )
 
 
-def _wait_ready(url: str, request: tuple[bytes, dict[str, str]], timeout: float = 60) -> float:
+def _wait_ready(url: str, call: Call, timeout: float = 60) -> float:
     """Poll until the function answers 200; returns the moment it did."""
+    method, path, body, headers = call
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
         try:
-            if httpx.post(url, content=request[0], headers=request[1], timeout=30).status_code == 200:
+            if httpx.request(method, url + path, content=body, headers=headers, timeout=30).status_code == 200:
                 return time.perf_counter()
         except httpx.TransportError:
             time.sleep(0.005)
     raise RuntimeError(f"{url} never answered 200")
 
 
-def _load(url: str, requests: list[tuple[bytes, dict[str, str]]]) -> dict[str, float]:
+def _load(url: str, requests: list[Call]) -> dict[str, float]:
     """Send every request with CONCURRENCY keep-alive clients; latency per request, throughput overall."""
     latencies: list[float] = []
     lock = threading.Lock()
     chunks = [requests[i::CONCURRENCY] for i in range(CONCURRENCY)]
     errors = [0]
 
-    def worker(chunk: list[tuple[bytes, dict[str, str]]]) -> None:
+    def worker(chunk: list[Call]) -> None:
         mine = []
         with httpx.Client(timeout=30) as client:
-            for body, headers in chunk:
+            for method, path, body, headers in chunk:
                 t0 = time.perf_counter()
-                resp = client.post(url, content=body, headers=headers)
+                resp = client.request(method, url + path, content=body, headers=headers)
                 mine.append(time.perf_counter() - t0)
-                if resp.status_code != 200:
+                if not 200 <= resp.status_code < 300:
                     errors[0] += 1
         with lock:
             latencies.extend(mine)
@@ -179,7 +186,7 @@ def bench_http(admin: str, n: int = 2000) -> None:
             c.execute("INSERT INTO unified_users (discord_id, username) VALUES (%s, %s)", (u, f"u{u}"))
         c.execute("UPDATE unified_users SET xp = (id * 37) % 50000, coins = (id * 11) % 4000")
 
-    def payloads(command: str, user_of: Callable[[int], int]) -> list[tuple[bytes, dict[str, str]]]:
+    def payloads(command: str, user_of: Callable[[int], int]) -> list[Call]:
         data, _ = simulate.parse_command(command, [{"name": command.strip("/"), "options": []}])
         return [_signed(simulate.discord_payload(app_id=APP_ID, user=user_of(i), guild=1, data=data)) for i in range(n)]
 
@@ -230,14 +237,19 @@ def bench_cold_start(admin: str, runs: int = 3) -> None:
     ping = {"id": "1", "application_id": APP_ID, "type": 1, "token": "t", "version": 1}
     profile_data = {"name": "profile", "type": 1, "options": []}
 
-    def tg_request() -> tuple[bytes, dict[str, str]]:
+    def tg_request() -> Call:
         upd = simulate.telegram_update("/start", user=random.randint(1, 10**9))
-        return json.dumps(upd).encode(), {
-            "Content-Type": "application/json",
-            "X-Telegram-Bot-Api-Secret-Token": TG_SECRET,
-        }
+        return (
+            "POST",
+            "/",
+            json.dumps(upd).encode(),
+            {
+                "Content-Type": "application/json",
+                "X-Telegram-Bot-Api-Secret-Token": TG_SECRET,
+            },
+        )
 
-    cases: list[tuple[str, str, str, Callable[[], tuple[bytes, dict[str, str]]]]] = [
+    cases: list[tuple[str, str, str, Callable[[], Call]]] = [
         ("bare function (PONG)", "bare", "bench/bare.py", lambda: _signed(ping)),
         (
             "discord_interactions (/profile)",

@@ -39,6 +39,7 @@ def call(make_client, target: str, method: str = "GET", path: str = "/", login: 
     headers = dict(kw.pop("headers", {}))
     if login:
         client.set_cookie("ttfd_session", login.session)
+        client.set_cookie("csrf_token", login.csrf)
         if method != "GET" and kw.pop("csrf", True):
             headers.setdefault("X-CSRF-Token", login.csrf)
     return client.open(path, method=method, headers=headers, **kw)
@@ -199,6 +200,12 @@ def test_csrf_and_session_are_required_for_changes(site, ada, fresh_db) -> None:
     assert _settings(fresh_db) == before
     ok = call(site, "api_me", "PATCH", login=ada, json=body, headers={"Origin": "http://localhost"})
     assert ok.status_code == 200 and ok.get_json()["appearance"]["theme"] == "light"
+
+
+def test_a_lost_csrf_cookie_is_given_back(site, ada) -> None:
+    client = site("api_me")
+    client.set_cookie("ttfd_session", ada.session)
+    assert set_cookies(client.get("/"))["csrf_token"].value == ada.csrf
 
 
 def test_forged_or_missing_session_is_logged_out(site, ada) -> None:

@@ -11,6 +11,7 @@ from psycopg import sql
 from ttfd import economy
 from ttfd.accounts import User
 from ttfd.db import Conn
+from ttfd.errors import DomainError
 
 # Both positions in one round trip (lb_rank: sql/0001).
 _POSITIONS = """
@@ -85,20 +86,23 @@ class ProfileSettings:
     notifications: bool
     website_email: str | None
 
-
-_SETTINGS = sql.SQL("SELECT {cols} FROM unified_users WHERE id = %(id)s").format(
-    cols=sql.SQL(", ").join(sql.Identifier(f.name) for f in fields(ProfileSettings))
-)
-
-
-def load_settings(conn: Conn, user_id: int) -> ProfileSettings:
-    """Appearance and privacy of one account."""
-    row = conn.execute(_SETTINGS, {"id": user_id}).fetchone()
-    assert row is not None, "load_settings on a missing user"
-    return ProfileSettings(**{f.name: row[f.name] for f in fields(ProfileSettings)})
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ProfileSettings:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
 
 
-def update_settings(conn: Conn, user_id: int, changes: dict[str, Any]) -> ProfileSettings:
+_PROFILE = "SELECT * FROM unified_users WHERE id = %(id)s"
+
+
+def load_profile(conn: Conn, user_id: int) -> tuple[User, ProfileSettings]:
+    """An account and its appearance/privacy settings in one query."""
+    row = conn.execute(_PROFILE, {"id": user_id}).fetchone()
+    if row is None:
+        raise DomainError("That account does not exist.")
+    return User.from_row(row), ProfileSettings.from_row(row)
+
+
+def update_settings(conn: Conn, user_id: int, changes: dict[str, Any]) -> None:
     """Write already-validated settings (only EDITABLE columns; the table's CHECKs guard the rest)."""
     unknown = set(changes) - EDITABLE
     if unknown:
@@ -109,4 +113,3 @@ def update_settings(conn: Conn, user_id: int, changes: dict[str, Any]) -> Profil
         )
         stmt = sql.SQL("UPDATE unified_users SET {}, updated_at = now() WHERE id = %(id)s AND merged_into IS NULL")
         conn.execute(stmt.format(assignments), {**changes, "id": user_id})
-    return load_settings(conn, user_id)

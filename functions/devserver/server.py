@@ -89,6 +89,10 @@ def create_app(site_dir: Path, after_inbound: Callable[[], None] = lambda: None)
             path = f"{path.rstrip('/')}/index.html"
         elif not target.exists() and (site_dir / f"{path}.html").exists():
             path = f"{path}.html"
+        elif not target.exists() and (site_dir / "404.html").exists():  # as static hosts serve 404.html
+            resp = send_from_directory(site_dir, "404.html")
+            resp.status_code = 404
+            return resp
         return send_from_directory(site_dir, path)
 
     return app

@@ -15,7 +15,6 @@ from functions.http import bad_input_reason, json_response
 from functions.site import views
 from functions.site.web import Ctx, Problem, endpoint
 from ttfd import accounts, economy, profiles
-from ttfd.rank_card import render_card
 
 URL_MAX = 500
 BIO_MAX = 500
@@ -80,7 +79,7 @@ def _json_body(request: Request) -> Any:
 
 
 def _get_me(ctx: Ctx) -> Response:
-    return json_response(views.profile_json(ctx.conn, accounts.get_user(ctx.conn, ctx.user_id), owner=True))
+    return json_response(views.profile_json(ctx.conn, ctx.user_id, owner=True))
 
 
 def _patch_me(ctx: Ctx) -> Response:
@@ -124,14 +123,14 @@ def _get_profile(ctx: Ctx) -> Response:
     if user is None:
         raise Problem(404, "No such player.")
     if card:
-        data, version = views.card_data(ctx.conn, user)
+        data, version = views.card_data(ctx.conn, user.id)
         etag = f'"{version}"'
         cache = {"Cache-Control": "public, max-age=300", "ETag": etag}
         if ctx.request.headers.get("If-None-Match") == etag:
             return Response(status=304, headers=cache)
-        return Response(render_card(data), mimetype="image/png", headers=cache)
+        return Response(views.card_png(data), mimetype="image/png", headers=cache)
     owner = ctx.session is not None and ctx.session.user_id == user.id
-    resp = json_response(views.profile_json(ctx.conn, user, owner=owner))
+    resp = json_response(views.profile_json(ctx.conn, user.id, owner=owner))
     resp.headers["Cache-Control"] = "private, max-age=15"
     return resp
 

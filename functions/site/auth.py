@@ -155,7 +155,7 @@ def _link_telegram(ctx: Ctx) -> Response:
     if not idempotency.claim(ctx.conn, f"tglogin:{tg.hash}", ttl_s=2 * telegram_login.MAX_AGE_S).fresh:
         raise Problem(409, "This Telegram login was already used. Sign in with Telegram again.")
     result = accounts.link_identity(ctx.conn, ctx.user_id, "telegram", tg.id, tg.username, tg.display_name)
-    me = views.profile_json(ctx.conn, result.user, owner=True)
+    me = views.profile_json(ctx.conn, result.user.id, owner=True)
     return json_response({"merged": result.merged_from is not None, "me": me})
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Literal
 
 from ttfd import economy
-from ttfd.accounts import User
 from ttfd.db import Conn
-from ttfd.profiles import ProfileSettings, ProfileView, load_settings, profile_view
-from ttfd.rank_card import CardData
+from ttfd.profiles import ProfileSettings, ProfileView, load_profile, profile_view
+
+if TYPE_CHECKING:  # Pillow loads only when a card is drawn (cold starts of the JSON functions stay lean)
+    from ttfd.rank_card import CardData
 
 
 def _rank(rank: economy.Rank | None) -> dict[str, Any] | None:
@@ -40,10 +42,10 @@ def card_version(view: ProfileView, settings: ProfileSettings) -> str:
     return hashlib.sha256(f"{seed}|{settings.show_stats}".encode()).hexdigest()[:12]
 
 
-def profile_json(conn: Conn, user: User, *, owner: bool) -> dict[str, Any]:
+def profile_json(conn: Conn, user_id: int, *, owner: bool) -> dict[str, Any]:
     """A profile; its owner also gets stats they hide from others and their privacy settings."""
+    user, settings = load_profile(conn, user_id)
     view = profile_view(conn, user)
-    settings = load_settings(conn, user.id)
     body: dict[str, Any] = {
         "id": user.id,
         "name": user.name,
@@ -70,10 +72,12 @@ def profile_json(conn: Conn, user: User, *, owner: bool) -> dict[str, Any]:
     return body
 
 
-def card_data(conn: Conn, user: User) -> tuple[CardData, str]:
+def card_data(conn: Conn, user_id: int) -> tuple[CardData, str]:
     """What the rank card shows (nothing numeric when stats are hidden) and its version for the ETag."""
+    from ttfd.rank_card import CardData
+
+    user, settings = load_profile(conn, user_id)
     view = profile_view(conn, user)
-    settings = load_settings(conn, user.id)
     theme: Literal["dark", "light"] = "light" if settings.theme == "light" else "dark"
     lv, nxt = view.level, view.next_rank
     data = CardData(
@@ -93,3 +97,11 @@ def card_data(conn: Conn, user: User) -> tuple[CardData, str]:
         xp_to_next_rank=nxt.min_xp - user.xp if nxt else None,
     )
     return data, card_version(view, settings)
+
+
+@lru_cache(maxsize=256)
+def card_png(data: CardData) -> bytes:
+    """The rendered card; drawing costs ~15 ms of CPU, so a warm instance keeps recent ones (~35 KB each)."""
+    from ttfd.rank_card import render_card
+
+    return render_card(data)

@@ -45,8 +45,13 @@ class Problem(Exception):
 # --- cookies ---------------------------------------------------------------------------------------
 
 
+def session_signer(secret: str) -> Signer:
+    """HMAC-SHA256 over the session token: a cookie we did not issue is refused without a database query."""
+    return Signer(secret, salt="ttfd.session", digest_method=hashlib.sha256)
+
+
 def _signer(settings: Settings) -> Signer:
-    return Signer(settings.require("session_secret"), salt="ttfd.session", digest_method=hashlib.sha256)
+    return session_signer(settings.require("session_secret"))
 
 
 def session_token(request: Request, settings: Settings) -> str | None:
@@ -199,8 +204,11 @@ def endpoint(request: Request, routes: dict[str, Handler], *, rate_limited: bool
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return problem(500, "Something went wrong on our side. Please try again in a moment.")
-    if session and session.new_token and not _sets_session_cookie(resp):
-        set_session_cookies(resp, settings, session.new_token, session.csrf_token)
+    if session and not _sets_session_cookie(resp):
+        if session.new_token:
+            set_session_cookies(resp, settings, session.new_token, session.csrf_token)
+        elif request.cookies.get(CSRF_COOKIE) != session.csrf_token:  # lost or stale: the page needs it back
+            set_cookie(resp, settings, CSRF_COOKIE, session.csrf_token, settings.session_ttl_s, httponly=False)
     resp.headers.setdefault("Cache-Control", "no-store")
     resp.headers.setdefault("Vary", "Cookie")
     return resp

@@ -1,0 +1,225 @@
+"""`make site` output without a browser: pages, hashed assets, embedded config, CSP-safe markup, labels."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from static_site.build import HERE, OPENAPI, SiteConfig, build
+
+PAGES = ("index", "login", "me", "u", "settings", "customize", "leaderboard", "link", "404")
+CONFIG = SiteConfig(
+    telegram_bot="ttfd_test_bot",
+    discord_invite_url="https://discord.gg/ttfd-example",
+    dev_telegram_login="/_fake/telegram/_dev/login-widget",
+)
+
+
+class Page(HTMLParser):
+    """The bits of a page the checks need: every start tag with its attributes, and script bodies."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.scripts: list[tuple[dict[str, str | None], str]] = []
+        self._script: dict[str, str | None] | None = None
+        self._text: list[str] = []
+        self._label_depth = 0
+        self.wrapped_ids: set[str] = set()  # controls nested inside a <label>
+        self.unlabelled_wrapped = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        self.tags.append((tag, a))
+        if tag == "label":
+            self._label_depth += 1
+        elif tag in ("input", "select", "textarea") and self._label_depth and a.get("id"):
+            self.wrapped_ids.add(a["id"] or "")
+        if tag == "script":
+            self._script, self._text = a, []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label":
+            self._label_depth -= 1
+        if tag == "script" and self._script is not None:
+            self.scripts.append((self._script, "".join(self._text)))
+            self._script = None
+
+    def handle_data(self, data: str) -> None:
+        if self._script is not None:
+            self._text.append(data)
+
+    def find(self, tag: str) -> list[dict[str, str | None]]:
+        return [a for t, a in self.tags if t == tag]
+
+    def by_id(self, element_id: str) -> tuple[str, dict[str, str | None]]:
+        found = [(t, a) for t, a in self.tags if a.get("id") == element_id]
+        assert len(found) == 1, f"#{element_id}: {len(found)} elements"
+        return found[0]
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("site") / "dist"
+    build(out, CONFIG)
+    return out
+
+
+def parse(dist: Path, page: str) -> Page:
+    parser = Page()
+    parser.feed((dist / f"{page}.html").read_text(encoding="utf-8"))
+    return parser
+
+
+def test_every_page_is_built_with_its_page_name(dist: Path) -> None:
+    assert sorted(p.stem for p in dist.glob("*.html")) == sorted(PAGES)
+    for page in PAGES:
+        html = parse(dist, page)
+        (body,) = html.find("body")
+        assert body["data-page"] == page
+        (root,) = html.find("html")
+        assert root["lang"] == "en"
+
+
+def test_assets_are_content_hashed_and_every_reference_resolves(dist: Path) -> None:
+    built = {p.name for p in (dist / "assets").iterdir()}
+    for source in (HERE / "assets").iterdir():
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:10]
+        assert f"{source.stem}.{digest}{source.suffix}" in built
+    for page in PAGES:
+        html = parse(dist, page)
+        refs = [a["href"] for a in html.find("link") if a.get("rel") in ("stylesheet", "icon")]
+        refs += [a["src"] for a in html.find("script") if a.get("src")]
+        assert any(r and r.endswith(".css") for r in refs) and any(r and r.endswith(".js") for r in refs), page
+        for ref in refs:
+            assert ref and re.fullmatch(r"/assets/[\w-]+\.[0-9a-f]{10}\.\w+", ref), ref
+            assert (dist / ref.lstrip("/")).is_file(), ref
+
+
+def test_the_config_is_embedded_as_json_in_every_page(dist: Path) -> None:
+    for page in PAGES:
+        configs = [text for attrs, text in parse(dist, page).scripts if attrs.get("id") == "ttfd-config"]
+        assert len(configs) == 1, page
+        assert json.loads(configs[0]) == {
+            "telegram_bot": "ttfd_test_bot",
+            "discord_invite_url": "https://discord.gg/ttfd-example",
+            "dev_telegram_login": "/_fake/telegram/_dev/login-widget",
+        }
+
+
+def test_config_from_env_and_defaults(tmp_path: Path) -> None:
+    env = {
+        "TELEGRAM_BOT_USERNAME": "@some_bot",
+        "DISCORD_INVITE_URL": " https://discord.gg/x ",
+        "SITE_DEV_TELEGRAM_LOGIN": "",
+    }
+    assert SiteConfig.from_env(env) == SiteConfig("some_bot", "https://discord.gg/x", None)
+    assert SiteConfig.from_env({}) == SiteConfig(None, None, None)
+    build(tmp_path / "bare", SiteConfig())
+    html = parse(tmp_path / "bare", "link")
+    (text,) = [t for a, t in html.scripts if a.get("id") == "ttfd-config"]
+    assert json.loads(text) == {"telegram_bot": None, "discord_invite_url": None, "dev_telegram_login": None}
+    assert not [a for _, a in html.tags if a.get("id", "") and str(a.get("id")).startswith("dev-tg")]
+    home = parse(tmp_path / "bare", "index")
+    assert not [a for a in home.find("a") if a.get("id") in ("discord-link", "telegram-link")]
+
+
+def test_config_links_render_when_configured(dist: Path) -> None:
+    home = parse(dist, "index")
+    assert home.by_id("discord-link")[1]["href"] == "https://discord.gg/ttfd-example"
+    assert home.by_id("telegram-link")[1]["href"] == "https://t.me/ttfd_test_bot"
+    link = parse(dist, "link")
+    for element_id in ("dev-tg-id", "dev-tg-name", "dev-tg-login", "link-code-btn", "link-code", "tg-status"):
+        link.by_id(element_id)
+
+
+def test_csp_is_strict_and_pages_have_no_inline_code_or_styles(dist: Path) -> None:
+    for page in PAGES:
+        html = parse(dist, page)
+        (csp,) = [a["content"] for a in html.find("meta") if a.get("http-equiv") == "Content-Security-Policy"]
+        assert csp and "script-src 'self' https://telegram.org;" in csp and "style-src 'self';" in csp
+        assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+        for attrs, text in html.scripts:
+            if attrs.get("type") == "application/json":
+                continue
+            assert attrs.get("src") and not text.strip(), f"{page}: inline <script>"
+        assert not html.find("style"), f"{page}: <style> element"
+        for tag, attrs in html.tags:
+            assert "style" not in attrs, f"{page}: style attribute on <{tag}>"
+            handlers = [k for k in attrs if k.startswith("on")]
+            assert not handlers, f"{page}: inline handler {handlers} on <{tag}>"
+            for key in ("href", "src", "action"):
+                assert not (attrs.get(key) or "").strip().lower().startswith("javascript:"), page
+
+
+def test_every_form_control_has_a_label(dist: Path) -> None:
+    for page in PAGES:
+        html = parse(dist, page)
+        label_for = {a.get("for") for a in html.find("label")}
+        for tag, attrs in html.tags:
+            if tag not in ("input", "select", "textarea") or attrs.get("type") == "hidden":
+                continue
+            control_id = attrs.get("id")
+            labelled = (
+                (control_id and (control_id in label_for or control_id in html.wrapped_ids))
+                or attrs.get("aria-label")
+                or attrs.get("aria-labelledby")
+            )
+            assert labelled, f"{page}: <{tag} id={control_id}> has no label"
+
+
+def test_ids_are_unique_and_the_briefed_ones_exist(dist: Path) -> None:
+    expected = {
+        "login": ["login-discord", "login-error"],
+        "me": ["profile-name", "profile-bio", "rank-card", "level-progress", "profile-music", "public-link"],
+        "u": ["profile-name", "profile-private", "profile-error", "rank-card"],
+        "settings": ["show_email", "show_stats", "notifications", "save-settings", "status"],
+        "customize": [
+            "theme",
+            "primary_color",
+            "background_image",
+            "music_url",
+            "bio",
+            "bio-count",
+            "save-customize",
+            "status",
+            "preview",
+        ],
+        "leaderboard": ["tab-xp", "tab-week", "tab-coins", "lb-table", "lb-prev", "lb-next", "lb-page", "lb-mine"],
+    }
+    for page in PAGES:
+        html = parse(dist, page)
+        ids = [a["id"] for _, a in html.tags if a.get("id")]
+        assert len(ids) == len(set(ids)), f"{page}: duplicate ids"
+        for element_id in ("main", "logout", "login-link", *expected.get(page, [])):
+            html.by_id(element_id)
+    settings = parse(dist, "settings")
+    for box in ("show_email", "show_stats", "notifications"):
+        assert settings.by_id(box)[1]["type"] == "checkbox"
+    customize = parse(dist, "customize")
+    assert customize.by_id("primary_color")[1]["type"] == "color"
+    assert customize.by_id("background_image")[1]["type"] == "url"
+    assert customize.by_id("bio")[1]["maxlength"] == "500"
+    board = parse(dist, "leaderboard")
+    assert [board.by_id(f"tab-{b}")[1]["role"] for b in ("xp", "week", "coins")] == ["tab"] * 3
+
+
+def test_nav_marks_the_current_page(dist: Path) -> None:
+    for page, href in (("index", "/"), ("leaderboard", "/leaderboard"), ("me", "/me"), ("link", "/link")):
+        current = [a["href"] for a in parse(dist, page).find("a") if a.get("aria-current") == "page"]
+        assert current == [href], page
+
+
+def test_images_have_alt_text(dist: Path) -> None:
+    for page in PAGES:
+        for attrs in parse(dist, page).find("img"):
+            assert attrs.get("alt") is not None, page
+
+
+def test_openapi_contract_is_copied(dist: Path) -> None:
+    assert (dist / "openapi.yaml").read_bytes() == OPENAPI.read_bytes()

@@ -101,6 +101,8 @@ def test_a_person_uses_the_whole_site(browser, site_url, fresh_db) -> None:
     # Home: top players from the leaderboard function
     page.goto(f"{site_url}/")
     expect(page.locator("#top-players")).to_contain_text("Player 0")
+    expect(page.locator("#hero-who")).to_have_text("#1 · Player 0")  # real numbers, not a mock-up
+    expect(page.locator("#hero-xp")).to_have_text("3,000 XP")
     _shot(page, "01_home")
 
     # Log in through the fake Discord OAuth provider

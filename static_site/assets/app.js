@@ -255,6 +255,28 @@
   }
 
   // ---------------------------------------------------------------- home
+  // The hero card shows real numbers: yours when logged in, otherwise the top public player's.
+  async function heroCard(entries) {
+    const me = await getMe().catch(() => null);
+    let profile = me;
+    if (!profile) {
+      const top = entries.find((e) => e.user_id !== null);
+      if (!top) return;
+      profile = await api(`/api/profile/${top.user_id}`).catch(() => null);
+    }
+    if (!profile || !profile.stats) return;
+    const s = profile.stats;
+    rankBadge($('#hero-rank'), s.rank.code);
+    setText('#hero-level', `Level ${s.level.level}`);
+    setText('#hero-xp', `${s.xp.toLocaleString('en-US')} XP`);
+    setText('#hero-who', me ? 'You' : `#1 · ${profile.name}`);
+    const pct = Math.max(0, Math.min(100, (100 * s.level.xp_into_level) / s.level.xp_for_next));
+    $('#hero-bar').style.setProperty('width', `${pct.toFixed(1)}%`);
+    $('#hero-card').href = me ? '/me' : `/u/${profile.id}`;
+    $('#hero-card').setAttribute('aria-label', `${me ? 'Your' : profile.name + "'s"} profile: rank ${s.rank.code}, level ${s.level.level}`);
+    show($('#hero-art'), true);
+  }
+
   async function pageIndex() {
     const list = $('#top-players');
     try {
@@ -268,6 +290,7 @@
         list.append(li);
       }
       for (const e of entries) list.append(boardItem(e, 'XP'));
+      await heroCard(entries);
     } catch (e) {
       list.replaceChildren();
       const li = document.createElement('li');

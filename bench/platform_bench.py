@@ -206,12 +206,24 @@ def bench_http(admin: str, n: int = 2000) -> None:
             payloads("/daily", lambda i: 2_000_000 + i),
         ),
     ]
+    rows = measure([(title, target, source, _signed(ping), reqs) for title, target, source, reqs in scenarios], env)
+    _table(
+        f"HTTP through gunicorn (functions-framework, 1 worker, {(os.cpu_count() or 1) * 4} threads), "
+        f"concurrency {CONCURRENCY}, {n - n // 10} requests each",
+        ["scenario", "req/s", "p50 ms", "p99 ms", "vs baseline", "errors"],
+        rows,
+    )
+
+
+def measure(scenarios: list[tuple[str, str, str, Call, list[Call]]], env: dict[str, str]) -> list[list[str]]:
+    """Each (title, target, source, readiness probe, requests) behind its own server; the first row is the
+    baseline the others are compared with. The first tenth of the requests warms up (pool, imports)."""
     rows, base = [], 0.0
-    for title, target, source, reqs in scenarios:
+    for title, target, source, ready, reqs in scenarios:
         with _function(target, source, env) as (fn_url, _):
-            _wait_ready(fn_url, _signed(ping))
-            _load(fn_url, reqs[: n // 10])  # warm-up: pool, imports, prepared statements
-            result = _load(fn_url, reqs[n // 10 :])
+            _wait_ready(fn_url, ready)
+            _load(fn_url, reqs[: len(reqs) // 10])
+            result = _load(fn_url, reqs[len(reqs) // 10 :])
         base = base or result["rps"]
         rows.append(
             [
@@ -223,12 +235,7 @@ def bench_http(admin: str, n: int = 2000) -> None:
                 str(result["errors"]),
             ]
         )
-    _table(
-        f"HTTP through gunicorn (functions-framework, 1 worker, {(os.cpu_count() or 1) * 4} threads), "
-        f"concurrency {CONCURRENCY}, {n - n // 10} requests each",
-        ["scenario", "req/s", "p50 ms", "p99 ms", "vs baseline", "errors"],
-        rows,
-    )
+    return rows
 
 
 def bench_cold_start(admin: str, runs: int = 3) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import psycopg
 from psycopg.rows import dict_row
 
-from bench.platform_bench import CONCURRENCY, Call, _admin, _env, _fresh_db, _function, _load, _table, _wait_ready
+from bench.platform_bench import CONCURRENCY, Call, _admin, _env, _fresh_db, _function, _table, _wait_ready, measure
 from functions.site.web import session_signer
 from ttfd import sessions
 
@@ -82,24 +82,9 @@ def bench_site(n: int = 1500) -> None:
         ("api_profile (public JSON)", "api_profile", "main.py", profile(0), profile),
         ("api_profile card.png (render)", "api_profile", "main.py", card(0), card),
     ]
-    rows, base = [], 0.0
-    for title, target, source, ready, make in scenarios:
-        reqs = [make(i) for i in range(n)]
-        with _function(target, source, env) as (fn_url, _):
-            _wait_ready(fn_url, ready)
-            _load(fn_url, reqs[: n // 10])
-            result = _load(fn_url, reqs[n // 10 :])
-        base = base or result["rps"]
-        rows.append(
-            [
-                title,
-                f"{result['rps']:.0f}",
-                f"{result['p50']:.2f}",
-                f"{result['p99']:.2f}",
-                f"{result['rps'] / base:.2f}x",
-                str(result["errors"]),
-            ]
-        )
+    rows = measure(
+        [(t, target, source, ready, [make(i) for i in range(n)]) for t, target, source, ready, make in scenarios], env
+    )
     _table(
         f"Website functions through gunicorn, concurrency {CONCURRENCY}, {n - n // 10} requests each",
         ["scenario", "req/s", "p50 ms", "p99 ms", "vs baseline", "errors"],

@@ -8,21 +8,9 @@ from typing import Any
 
 import httpx
 
-from ttfd.clients.discord_rest import USER_AGENT
+from ttfd.clients.discord_rest import USER_AGENT, parse_error
 from ttfd.clients.http import DEFAULT_TIMEOUT, send
 from ttfd.settings import Settings, get_settings
-
-
-def _parse_error(resp: httpx.Response) -> tuple[str, int | None, float | None]:
-    """RFC 6749 errors (`{"error": "invalid_grant", …}`) and Discord's `{"message", "code"}` both."""
-    try:
-        body = resp.json()
-    except ValueError:
-        return resp.text[:200] or resp.reason_phrase, None, None
-    if not isinstance(body, dict):
-        return str(body)[:200], None, None
-    message = body.get("error") or body.get("message") or resp.reason_phrase
-    return str(message), body.get("code"), body.get("retry_after")
 
 
 @dataclass(frozen=True)
@@ -52,16 +40,16 @@ class DiscordOAuth:
     def exchange_code(self, code: str, redirect_uri: str) -> str:
         """Trade the callback's code for an access token (client credentials as HTTP Basic)."""
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
-        resp = send(self.client, "POST", f"{self.base}/oauth2/token", _parse_error, data=form, auth=self.auth)
+        resp = send(self.client, "POST", f"{self.base}/oauth2/token", parse_error, data=form, auth=self.auth)
         body: dict[str, Any] = resp.json()
         return str(body["access_token"])
 
     def identify(self, access_token: str) -> DiscordIdentity:
         """/users/@me and /users/@me/guilds with the user's token."""
         headers = {"Authorization": f"Bearer {access_token}"}
-        me: dict[str, Any] = send(self.client, "GET", f"{self.base}/users/@me", _parse_error, headers=headers).json()
+        me: dict[str, Any] = send(self.client, "GET", f"{self.base}/users/@me", parse_error, headers=headers).json()
         guilds: list[dict[str, Any]] = send(
-            self.client, "GET", f"{self.base}/users/@me/guilds", _parse_error, headers=headers
+            self.client, "GET", f"{self.base}/users/@me/guilds", parse_error, headers=headers
         ).json()
         return DiscordIdentity(
             int(me["id"]), str(me["username"]), me.get("global_name"), [int(g["id"]) for g in guilds]

@@ -13,14 +13,16 @@ from ttfd.settings import Settings, get_settings
 USER_AGENT = "DiscordBot (https://github.com/ttfd/ttfd, 0.1)"
 
 
-def _parse_error(resp: httpx.Response) -> tuple[str, int | None, float | None]:
+def parse_error(resp: httpx.Response) -> tuple[str, int | None, float | None]:
     try:
         body = resp.json()
     except ValueError:
         return resp.text[:200] or resp.reason_phrase, None, None
     if not isinstance(body, dict):
         return str(body)[:200], None, None
-    return str(body.get("message", resp.reason_phrase)), body.get("code"), body.get("retry_after")
+    # OAuth2 endpoints answer RFC 6749 errors (`{"error": "invalid_grant"}`), the rest `{"message", "code"}`.
+    message = body.get("message") or body.get("error") or resp.reason_phrase
+    return str(message), body.get("code"), body.get("retry_after")
 
 
 class DiscordREST:
@@ -42,7 +44,7 @@ class DiscordREST:
         headers = kwargs.pop("headers", {})
         if reason:
             headers["X-Audit-Log-Reason"] = reason
-        return send(self.client, method, self.base + path, _parse_error, headers=headers, **kwargs)
+        return send(self.client, method, self.base + path, parse_error, headers=headers, **kwargs)
 
     def add_member_role(self, guild_id: int, user_id: int, role_id: int, reason: str | None = None) -> None:
         self.request("PUT", f"/guilds/{guild_id}/members/{user_id}/roles/{role_id}", reason=reason)

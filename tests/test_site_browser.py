@@ -81,7 +81,19 @@ def _page(browser: Any, **kw: Any) -> tuple[Any, list[str]]:
 
 
 def _shot(page: Any, name: str) -> None:
+    """A full-page screenshot, and an axe-core audit of the page: no serious or critical WCAG violation."""
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    if "/_fake/" in page.url:
+        return  # the fake Discord's page is not ours
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"runOnly": ["wcag2a", "wcag2aa", "wcag21aa", "best-practice"]})
+    serious = [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert serious == [], f"{name}: {serious}"
 
 
 def _own_errors(problems: list[str]) -> list[str]:

@@ -52,9 +52,17 @@
   }
   /** Custom properties for an accent colour on a theme: the fill, text on the fill, and accent-as-text. */
   function accentVars(color, theme) {
-    const rgb = hexToRgb(color) || hexToRgb(DEFAULT_ACCENT);
-    // Text on an accent fill: whichever of white / near-black contrasts more.
-    const onAccent = contrast(rgb, [255, 255, 255]) >= contrast(rgb, [17, 19, 26]) ? '#ffffff' : '#11131a';
+    let rgb = hexToRgb(color) || hexToRgb(DEFAULT_ACCENT);
+    // Text on an accent fill: whichever of white / near-black contrasts more. Mid-tone colours (e.g. #e91e63)
+    // reach 4.5:1 with neither, so the fill itself is shaded towards black until white text does.
+    const white = [255, 255, 255];
+    const ink = [17, 19, 26];
+    let onAccent = contrast(rgb, white) >= contrast(rgb, ink) ? '#ffffff' : '#11131a';
+    if (Math.max(contrast(rgb, white), contrast(rgb, ink)) < 4.5) {
+      const base = rgb;
+      for (let t = 0.05; t <= 1.0001 && contrast(rgb, white) < 4.5; t += 0.05) rgb = mix(base, [0, 0, 0], t);
+      onAccent = '#ffffff';
+    }
     return {
       '--accent': rgbToHex(rgb),
       '--on-accent': onAccent,

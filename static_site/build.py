@@ -14,6 +14,13 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 HERE = Path(__file__).resolve().parent
 DIST = HERE / "dist"
 OPENAPI = HERE.parent / "functions" / "site" / "openapi.yaml"
+# Headers the static host must send with every page: a <meta> CSP cannot forbid framing (clickjacking).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,10 @@ def build(out: Path = DIST, config: SiteConfig | None = None) -> list[Path]:
     if OPENAPI.exists():
         shutil.copyfile(OPENAPI, out / "openapi.yaml")
         written.append(out / "openapi.yaml")
+    # The `_headers` file format (Netlify, Cloudflare Pages); other hosts take the same headers in their config.
+    headers = out / "_headers"
+    headers.write_text("/*\n" + "".join(f"  {k}: {v}\n" for k, v in SECURITY_HEADERS.items()), encoding="utf-8")
+    written.append(headers)
     return written
 
 

@@ -36,6 +36,7 @@ def configure_site(monkeypatch: pytest.MonkeyPatch, fakes: Any, site_url: str = 
     discord_oauth.shared.cache_clear()
     fakes.discord.oauth_clients.clear()
     fakes.discord.oauth_clients[CLIENT_ID] = CLIENT_SECRET
+    fakes.discord.oauth_redirect_uris[CLIENT_ID] = {f"{site_url}/auth/discord/callback"}
     fakes.discord.oauth_users.clear()
     fakes.discord.oauth_codes.clear()
 

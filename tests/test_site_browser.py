@@ -179,11 +179,25 @@ def test_a_person_uses_the_whole_site(browser, site_url, fresh_db) -> None:
     expect(page.locator("#lb-table tbody tr").first).to_contain_text("124")
     _shot(page, "09_leaderboard_coins")
 
-    # Link Telegram: the widget's redirect hands signed fields to /link, which posts them to auth_telegram
+    # A signed widget link this tab did not ask for (someone sent it) is never linked without asking
+    crafted = widget_payload(8899, "Mallory", username="mallory")
+    page.goto(f"{site_url}/link?{urlencode(crafted)}")
+    expect(page.locator("#tg-confirm")).to_be_visible()
+    expect(page.locator("#tg-confirm-text")).to_contain_text("@mallory (id 8899)")
+    _shot(page, "10a_link_confirm_foreign_payload")
+    page.click("#tg-confirm-no")
+    expect(page.locator("#tg-status")).to_have_text("Nothing was linked.")
+    assert _q(fresh_db, "SELECT telegram_id FROM unified_users WHERE id = %s", uid) == (None,)
+
+    # Link Telegram: the widget (started from this tab, so it carries the tab's nonce) redirects to /link
+    # with the signed fields, which the page posts to auth_telegram
+    nonce = "0123456789abcdef0123456789abcdef"
+    page.evaluate(f"sessionStorage.setItem('ttfd.tg_nonce', '{nonce}')")
     fields = widget_payload(8800, "Tele", username="tele_user")
-    page.goto(f"{site_url}/link?{urlencode(fields)}")
+    page.goto(f"{site_url}/link?tg_nonce={nonce}&{urlencode(fields)}")
     expect(page.locator("#tg-status")).to_contain_text(re.compile("linked", re.I))
-    assert "hash=" not in page.url  # the signed fields are not left in the address bar
+    expect(page.locator("#tg-confirm")).to_be_hidden()
+    assert "hash=" not in page.url and "tg_nonce" not in page.url  # nothing signed left in the address bar
     assert _q(fresh_db, "SELECT telegram_id FROM unified_users WHERE id = %s", uid) == (8800,)
     # the dev sign-in form goes through the same path; a second Telegram account is refused kindly
     page.fill("#dev-tg-id", "8801")
@@ -236,7 +250,9 @@ def test_a_person_uses_the_whole_site(browser, site_url, fresh_db) -> None:
 
 def test_a_forged_or_stale_login_reply_is_refused_in_the_browser(browser, site_url, fresh_db) -> None:
     page, _ = _page(browser)
-    page.goto(f"{site_url}/login")
+    first = page.goto(f"{site_url}/login")
+    assert first is not None and first.headers["x-frame-options"] == "DENY"  # no clickjacking of our pages
+    assert first.headers["content-security-policy"] == "frame-ancestors 'none'"
     page.click("#login-discord")
     page.wait_for_url(re.compile(r"/oauth2/authorize"))
     page.click("#cancel")

@@ -223,3 +223,12 @@ def test_images_have_alt_text(dist: Path) -> None:
 
 def test_openapi_contract_is_copied(dist: Path) -> None:
     assert (dist / "openapi.yaml").read_bytes() == OPENAPI.read_bytes()
+
+
+def test_hosts_get_the_headers_a_meta_tag_cannot_set(dist: Path) -> None:
+    from static_site.build import SECURITY_HEADERS
+
+    text = (dist / "_headers").read_text()
+    assert text.startswith("/*\n")
+    for name, value in SECURITY_HEADERS.items():
+        assert f"  {name}: {value}\n" in text

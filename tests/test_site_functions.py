@@ -284,8 +284,8 @@ def test_public_profile_honours_privacy(site, app_env, ada, fresh_db) -> None:
     hidden = by_name.get_json()
     assert hidden["stats"] is None and hidden["email"] == "ada@example.org"
     assert call(site, "api_profile", path=f"/{me['id']}", login=ada).get_json()["stats"] is not None
-    assert call(site, "api_profile", path="/nobody-here").status_code == 404
-    assert call(site, "api_profile", path="/").status_code == 400
+    for missing in ("/nobody-here", "/", "/api/profile/ada/extra", "/x/y/ada", "/" + "a" * 65, "/²"):
+        assert call(site, "api_profile", path=missing).status_code == 404, missing
     mounted = call(site, "api_profile", path=f"/api/profile/{me['id']}")  # as the local server mounts it
     assert mounted.get_json()["id"] == me["id"]
 
@@ -333,7 +333,7 @@ def test_leaderboard_pages_and_validation(site, fresh_db) -> None:
     assert last["page"] == 3 and len(last["entries"]) == 5 and last["entries"][-1]["position"] == 25
     week = call(site, "api_leaderboard", query_string={"board": "week", "page": "2"}).get_json()
     assert week["entries"][0]["position"] == 11
-    for bad in ({"board": "gold"}, {"page": "0"}, {"page": "-1"}, {"page": "two"}, {"page": "100001"}):
+    for bad in ({"board": "gold"}, {"page": "0"}, {"page": "-1"}, {"page": "two"}, {"page": "100001"}, {"page": "²"}):
         resp = call(site, "api_leaderboard", query_string=bad)
         assert resp.status_code == 400 and resp.mimetype == "application/problem+json"
 
@@ -378,10 +378,12 @@ def test_telegram_widget_links_and_merges(site, app_env, ada, fresh_db) -> None:
     assert replay.status_code == 409 and "already used" in replay.get_json()["title"]
 
 
-@pytest.mark.parametrize("case", ["bad_hash", "tampered", "old", "future", "malformed", "bool_id", "not_object"])
+@pytest.mark.parametrize(
+    "case", ["bad_hash", "tampered", "old", "future", "malformed", "bool_id", "nested_extra", "not_object"]
+)
 def test_telegram_widget_rejections_change_nothing(site, ada, fresh_db, case) -> None:
     payload: Any = widget_payload(8300)
-    expected = 401
+    expected = 400  # the session is fine; the Telegram data is not
     if case == "bad_hash":
         payload["hash"] = "0" * 64
     elif case == "tampered":
@@ -392,11 +394,12 @@ def test_telegram_widget_rejections_change_nothing(site, ada, fresh_db, case) ->
         payload = widget_payload(8300, age_s=-3600)
     elif case == "malformed":
         del payload["auth_date"]
-        expected = 400
     elif case == "bool_id":
-        payload["id"], expected = True, 400
+        payload["id"] = True
+    elif case == "nested_extra":
+        payload["extra"] = {"a": 1}
     else:
-        payload, expected = ["id", 8300], 400
+        payload = ["id", 8300]
     resp = call(site, "auth_telegram", "POST", login=ada, json=payload)
     assert resp.status_code == expected
     assert q(fresh_db, "SELECT count(*) FROM unified_users WHERE telegram_id IS NOT NULL")[0] == 0
@@ -473,3 +476,78 @@ def test_auth_rate_limit_is_shared_across_instances(site, monkeypatch, fresh_db)
 def test_wrong_methods_are_405(site) -> None:
     resp = call(site, "api_leaderboard", "DELETE")
     assert resp.status_code == 405 and resp.headers["Allow"] == "GET"
+
+
+def test_an_extra_signed_widget_field_is_verified_too(site, ada, fresh_db) -> None:
+    payload = widget_payload(8600, "New", allows_write_to_pm="true")  # a field Telegram may add later
+    assert call(site, "auth_telegram", "POST", login=ada, json=payload).status_code == 200
+    payload = widget_payload(8601, "New", allows_write_to_pm="true")
+    payload["allows_write_to_pm"] = "false"
+    assert call(site, "auth_telegram", "POST", login=ada, json=payload).status_code == 400
+
+
+def test_the_card_is_public_and_never_carries_cookies(site, ada, fresh_db) -> None:
+    uid = call(site, "api_me", login=ada).get_json()["id"]
+    with psycopg.connect(fresh_db) as c:  # a rotation would be due on any session-reading request
+        c.execute("UPDATE sessions SET rotated_at = now() - interval '2 hours'")
+    card = call(site, "api_profile", path=f"/{uid}/card.png", login=ada)
+    assert card.status_code == 200 and card.headers["Cache-Control"] == "public, max-age=300"
+    assert not card.headers.getlist("Set-Cookie") and "Vary" not in card.headers
+    assert q(fresh_db, "SELECT rotated_at < now() - interval '1 hour' FROM sessions") == (True,)
+
+
+def test_a_private_cards_version_reveals_no_numbers(site, ada, fresh_db) -> None:
+    call(site, "api_me", "PATCH", login=ada, json={"show_stats": False})
+    uid = call(site, "api_me", login=ada).get_json()["id"]
+    before = call(site, "api_profile", path=f"/{uid}").get_json()["card_url"]
+    with db.transaction() as conn:
+        economy.grant(conn, uid, "xp", 5000, reason="t", platform="discord", source_key="hidden:1")
+        economy.grant(conn, uid, "coins", 70, reason="t", platform="discord", source_key="hidden:1")
+    assert call(site, "api_profile", path=f"/{uid}").get_json()["card_url"] == before
+
+
+def test_a_stale_session_cookie_is_cleared(site, ada, fresh_db) -> None:
+    with psycopg.connect(fresh_db) as c:
+        c.execute("DELETE FROM sessions")
+    resp = call(site, "api_me", login=ada)
+    assert resp.status_code == 401 and set_cookies(resp)["ttfd_session"].value == ""
+
+
+def test_login_pages_take_only_get(site, fresh_db) -> None:
+    for target in ("auth_discord_login", "auth_discord_callback"):
+        resp = call(site, target, "HEAD")
+        assert resp.status_code == 405 and resp.headers["Allow"] == "GET"
+    assert q(fresh_db, "SELECT count(*) FROM oauth_states")[0] == 0
+
+
+def test_an_unregistered_redirect_uri_is_refused_by_discord(site, app_env, monkeypatch) -> None:
+    from ttfd.settings import get_settings
+
+    monkeypatch.setenv("SITE_URL", "https://not-registered.example")
+    get_settings.cache_clear()
+    authorize = call(site, "auth_discord_login").headers["Location"]
+    query = {k: v[0] for k, v in parse_qs(urlsplit(authorize).query).items()}
+    root = app_env.discord_url.rsplit("/api", 1)[0]
+    import httpx
+
+    assert httpx.get(f"{root}/oauth2/authorize", params=query).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("hops", "forwarded", "client"),
+    [
+        (1, "203.0.113.9", "203.0.113.9"),  # Cloud Functions' front end appended the client
+        (1, "1.2.3.4, 203.0.113.9", "203.0.113.9"),  # a spoofed entry on the left is ignored
+        (2, "1.2.3.4, 203.0.113.9, 35.191.0.1", "203.0.113.9"),  # behind an HTTPS load balancer
+        (2, "203.0.113.9", "127.0.0.1"),  # fewer entries than proxies: not from our front end
+        (0, "203.0.113.9", "127.0.0.1"),  # header ignored
+    ],
+)
+def test_client_ip_counts_trusted_hops_from_the_right(hops, forwarded, client) -> None:
+    from flask import Request
+    from werkzeug.test import EnvironBuilder
+
+    from functions.site.web import client_ip
+
+    env = EnvironBuilder(headers={"X-Forwarded-For": forwarded}, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert client_ip(Request(env.get_environ()), hops) == client

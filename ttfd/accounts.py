@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, fields
 from datetime import date, datetime
@@ -20,6 +21,7 @@ IDENTITY_COLUMNS = {"discord": "discord_id", "telegram": "telegram_id", "website
 # No 0/O/1/I/L: codes are read off one screen and typed on another.
 _CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 10
+ASCII_ID = re.compile(r"[0-9]{1,18}")  # str.isdigit() also accepts "²", which int() refuses
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def live_id(conn: Conn, user_id: int) -> int | None:
 def find_by_ref(conn: Conn, ref: str) -> User | None:
     """An account by id (old ids of merged accounts lead to the survivor) or by username."""
     ref = ref.strip()
-    if ref.isdigit() and len(ref) <= 18:
+    if ASCII_ID.fullmatch(ref):
         found = live_id(conn, int(ref))
         return get_user(conn, found) if found is not None else None
     row = conn.execute(_BY_USERNAME, {"name": ref.removeprefix("@")}).fetchone()
@@ -108,12 +110,17 @@ def find_user(conn: Conn, platform: Platform, ext_id: int | str) -> User | None:
     return User.from_row(row) if row else None
 
 
-def get_user(conn: Conn, user_id: int) -> User:
-    """An account by id (retired accounts included: history stays readable)."""
+def get_row(conn: Conn, user_id: int) -> dict[str, Any]:
+    """Every column of an account (retired accounts included: history stays readable)."""
     row = conn.execute(_GET, {"id": user_id}).fetchone()
     if row is None:
         raise DomainError("That account does not exist.")
-    return User.from_row(row)
+    return row
+
+
+def get_user(conn: Conn, user_id: int) -> User:
+    """An account by id (retired accounts included)."""
+    return User.from_row(get_row(conn, user_id))
 
 
 def ensure_user(

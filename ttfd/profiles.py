@@ -9,9 +9,8 @@ from typing import Any
 from psycopg import sql
 
 from ttfd import economy
-from ttfd.accounts import User
+from ttfd.accounts import User, get_row
 from ttfd.db import Conn
-from ttfd.errors import DomainError
 
 # Both positions in one round trip (lb_rank: sql/0001).
 _POSITIONS = """
@@ -91,14 +90,9 @@ class ProfileSettings:
         return cls(**{f.name: row[f.name] for f in fields(cls)})
 
 
-_PROFILE = "SELECT * FROM unified_users WHERE id = %(id)s"
-
-
 def load_profile(conn: Conn, user_id: int) -> tuple[User, ProfileSettings]:
     """An account and its appearance/privacy settings in one query."""
-    row = conn.execute(_PROFILE, {"id": user_id}).fetchone()
-    if row is None:
-        raise DomainError("That account does not exist.")
+    row = get_row(conn, user_id)
     return User.from_row(row), ProfileSettings.from_row(row)
 
 

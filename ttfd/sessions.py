@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ttfd import accounts
@@ -72,7 +72,7 @@ def consume_state(conn: Conn, state: str, browser_nonce: str | None) -> str | No
 _CREATE = """
 INSERT INTO sessions (user_id, token_hash, csrf_token, expires_at, user_agent)
 VALUES (%(user_id)s, %(hash)s, %(csrf)s, now() + make_interval(secs => %(ttl)s), %(ua)s)
-RETURNING id
+RETURNING id, expires_at
 """
 _LOAD = """
 SELECT s.id, s.user_id, s.csrf_token, s.expires_at, s.token_hash = %(hash)s AS current,
@@ -137,7 +137,7 @@ def create(conn: Conn, user_id: int, policy: Policy, user_agent: str | None) -> 
         },
     ).fetchone()
     assert row is not None
-    return Created(Session(int(row["id"]), user_id, csrf, datetime.max), token)
+    return Created(Session(int(row["id"]), user_id, csrf, row["expires_at"]), token)
 
 
 def load(conn: Conn, token: str, policy: Policy) -> Session | None:
@@ -157,13 +157,13 @@ def load(conn: Conn, token: str, policy: Policy) -> Session | None:
         if live is None:
             return None
         conn.execute(_MOVE, {"id": session.id, "user_id": live})
-        session = Session(session.id, live, session.csrf_token, session.expires_at)
+        session = replace(session, user_id=live)
     if row["current"] and row["rotate_due"]:
         fresh = new_token()
         # Two concurrent requests may both find rotation due: the first UPDATE wins, the other keeps the
         # old token, which stays valid for the grace period.
         if conn.execute(_ROTATE, {"id": session.id, "old": params["hash"], "new": token_hash(fresh)}).fetchone():
-            return Session(session.id, session.user_id, session.csrf_token, session.expires_at, fresh)
+            return replace(session, new_token=fresh)
     elif row["touch_due"]:
         conn.execute(_TOUCH, {"id": session.id})
     return session

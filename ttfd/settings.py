@@ -37,6 +37,9 @@ class Settings(BaseModel):
     session_rotate_s: int = Field(3600, ge=60)  # a session's token is replaced this often while in use
     auth_rate_limit: int = Field(20, ge=1)  # auth requests per client IP per window
     auth_rate_window_s: int = Field(60, ge=1)
+    # Which X-Forwarded-For entry, counted from the right, is the client: each proxy we run appends one.
+    # 1 = Cloud Functions' own front end; 2 = behind an external HTTPS load balancer; 0 = ignore the header.
+    forwarded_hops: int = Field(1, ge=0, le=10)
 
     # Daily reward: coins = min(base + step * (streak - 1), cap); every `bonus_every`-th day adds the bonus.
     daily_base_coins: int = Field(100, ge=0)

@@ -44,6 +44,7 @@ class DiscordState:
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     # OAuth2 provider: client_id → secret, people who can log in, codes and tokens handed out
     oauth_clients: dict[str, str] = field(default_factory=dict)
+    oauth_redirect_uris: dict[str, set[str]] = field(default_factory=dict)  # client_id → registered redirects
     oauth_users: dict[str, dict[str, Any]] = field(default_factory=dict)
     oauth_guilds: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     oauth_codes: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # code → (client, redirect, user)
@@ -241,6 +242,8 @@ def create_app(state: DiscordState, prefix: str = "/api/v10") -> Flask:
         )
         if args.get("response_type") != "code" or client_id not in state.oauth_clients or not redirect_uri:
             return Response("<h1>Invalid OAuth2 request</h1>", 400, mimetype="text/html")
+        if redirect_uri not in state.oauth_redirect_uris.get(client_id, set()):  # Discord checks the portal's list
+            return Response("<h1>Invalid OAuth2 redirect_uri</h1>", 400, mimetype="text/html")
         sep = "&" if "?" in redirect_uri else "?"
         tail = f"&state={quote(state_param)}" if state_param else ""
         if request.method == "POST":

@@ -74,6 +74,17 @@ def create_app(site_dir: Path, after_inbound: Callable[[], None] = lambda: None)
     for name, path in SITE_FUNCTIONS.items():
         mount(name, path, ALL_METHODS, kick=name == "auth_telegram", options=False)  # linking emits an event
 
+    @app.after_request
+    def security_headers(resp: Response) -> Response:
+        """What the static host sends in production (static_site/build.py SECURITY_HEADERS)."""
+        from static_site.build import SECURITY_HEADERS
+
+        if request.path.startswith(("/api/", "/auth/", "/discord/", "/telegram/", "/scheduled/")):
+            return resp
+        for k, v in SECURITY_HEADERS.items():
+            resp.headers.setdefault(k, v)
+        return resp
+
     @app.get("/u/<path:ref>")
     def public_profile(ref: str) -> Response:
         """A static host rewrites /u/* to the one profile page, which reads the ref from the URL."""
@@ -131,6 +142,7 @@ def serve(port: int) -> None:
     base = f"http://127.0.0.1:{port}"
     discord = fake_discord.DiscordState(token=os.environ["DISCORD_BOT_TOKEN"])
     discord.oauth_clients[os.environ["DISCORD_CLIENT_ID"]] = os.environ["DISCORD_CLIENT_SECRET"]
+    discord.oauth_redirect_uris[os.environ["DISCORD_CLIENT_ID"]] = {f"{os.environ['SITE_URL']}/auth/discord/callback"}
     for user_id, username, display_name in demo.discord_logins():
         discord.add_oauth_user(user_id, username, display_name, guilds=(1,))
     telegram = fake_telegram.TelegramState(token=os.environ["TELEGRAM_BOT_TOKEN"])

@@ -28,7 +28,7 @@ def process_events(request: Request) -> Response:
 def run_jobs(request: Request) -> Response:
     """Run due jobs; each job in its own transaction, failed ones rescheduled with backoff."""
     limit = request.args.get("max", "100")
-    stats = jobs.run_due(max_jobs=int(limit) if limit.isdigit() else 100)
+    stats = jobs.run_due(max_jobs=int(limit) if limit.isascii() and limit.isdigit() else 100)
     return json_response(stats.as_dict())
 
 

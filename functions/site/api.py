@@ -105,38 +105,39 @@ def api_me(request: Request) -> Response:
 # --- /api/profile/<ref>[/card.png] -----------------------------------------------------------------
 
 
-def _profile_ref(request: Request) -> tuple[str, bool]:
-    """The id or username at the end of the path (works at / alone and mounted under /api/profile)."""
-    segments = [s for s in request.path.split("/") if s]
-    card = bool(segments) and segments[-1] == "card.png"
-    if card:
-        segments = segments[:-1]
-    ref = request.args.get("user") or (segments[-1] if segments and segments[-1] != "profile" else "")
-    if not ref or len(ref) > 64:
-        raise Problem(400 if not ref else 404, "Which profile? Use /api/profile/<id or username>.")
-    return ref, card
+# Served alone at / or mounted under /api/profile: exactly <ref> or <ref>/card.png after that.
+_PROFILE_PATH = re.compile(r"(?:/api/profile)?/(?P<ref>[^/]{1,64})(?P<card>/card\.png)?/?")
+
+
+def _profile_user(ctx: Ctx) -> accounts.User:
+    match = _PROFILE_PATH.fullmatch(ctx.request.path)
+    user = accounts.find_by_ref(ctx.conn, match["ref"]) if match else None
+    if user is None:
+        raise Problem(404, "No such player. Profiles are at /api/profile/<id or username>.")
+    return user
 
 
 def _get_profile(ctx: Ctx) -> Response:
-    ref, card = _profile_ref(ctx.request)
-    user = accounts.find_by_ref(ctx.conn, ref)
-    if user is None:
-        raise Problem(404, "No such player.")
-    if card:
-        data, version = views.card_data(ctx.conn, user.id)
-        etag = f'"{version}"'
-        cache = {"Cache-Control": "public, max-age=300", "ETag": etag}
-        if ctx.request.headers.get("If-None-Match") == etag:
-            return Response(status=304, headers=cache)
-        return Response(views.card_png(data), mimetype="image/png", headers=cache)
+    user = _profile_user(ctx)
     owner = ctx.session is not None and ctx.session.user_id == user.id
     resp = json_response(views.profile_json(ctx.conn, user.id, owner=owner))
     resp.headers["Cache-Control"] = "private, max-age=15"
     return resp
 
 
+def _get_card(ctx: Ctx) -> Response:
+    data, version = views.card_data(ctx.conn, _profile_user(ctx).id)
+    etag = f'"{version}"'
+    cache = {"Cache-Control": "public, max-age=300", "ETag": etag}
+    if ctx.request.headers.get("If-None-Match") == etag:
+        return Response(status=304, headers=cache)
+    return Response(views.card_png(data), mimetype="image/png", headers=cache)
+
+
 def api_profile(request: Request) -> Response:
-    """GET a public profile (privacy settings honoured) or its PNG rank card."""
+    """GET a public profile (privacy settings honoured) or its PNG rank card (the same for everyone)."""
+    if request.path.rstrip("/").endswith("/card.png"):
+        return endpoint(request, {"GET": _get_card}, public=True)
     return endpoint(request, {"GET": _get_profile})
 
 
@@ -151,7 +152,7 @@ def _get_board(ctx: Ctx) -> Response:
     if board not in economy.BOARDS:
         raise Problem(400, "board must be one of xp, week, coins.")
     raw_page = ctx.request.args.get("page", "1")
-    if not raw_page.isdigit() or not 1 <= int(raw_page) <= MAX_PAGE:
+    if not re.fullmatch(r"[0-9]{1,6}", raw_page) or not 1 <= int(raw_page) <= MAX_PAGE:
         raise Problem(400, f"page must be a whole number from 1 to {MAX_PAGE}.")
     viewer = ctx.session.user_id if ctx.session else None
     bp = economy.board_page(ctx.conn, board, int(raw_page) - 1, viewer, PAGE_SIZE)

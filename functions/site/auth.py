@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from flask import Request, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from functions.http import bad_input_reason, json_response
 from functions.site import views, web
@@ -25,15 +25,24 @@ def _callback_url(settings: Settings) -> str:
     return f"{settings.site_url.rstrip('/')}/auth/discord/callback"
 
 
-def auth_discord_login(request: Request) -> Response:
-    """Redirect to Discord's authorize page with a one-time state bound to this browser by a cookie."""
-    if request.method not in ("GET", "HEAD"):
+def _browser_guard(request: Request, settings: Settings) -> Response | None:
+    """Login pages are top-level navigations: refusals are small HTML pages (GET only, rate-limited)."""
+    if request.method != "GET":  # HEAD too: these GETs write (a state, a session)
         return web.method_not_allowed("GET")
-    settings = get_settings()
     try:
         web.rate_limit(request, settings)
     except Problem as p:
-        return web.problem_response(p)
+        page = web.html_page(429, "Slow down", p.title)
+        page.headers.update(p.headers)
+        return page
+    return None
+
+
+def auth_discord_login(request: Request) -> Response:
+    """Redirect to Discord's authorize page with a one-time state bound to this browser by a cookie."""
+    settings = get_settings()
+    if refused := _browser_guard(request, settings):
+        return refused
     next_path = web.safe_next(request.args.get("next"))
     start = db.run(lambda conn: sessions.begin_login(conn, next_path))
     params = {
@@ -52,15 +61,17 @@ def auth_discord_login(request: Request) -> Response:
 
 def auth_discord_callback(request: Request) -> Response:
     """Check the state, exchange the code, find or create the account, start a session, go on."""
-    if request.method not in ("GET", "HEAD"):
-        return web.method_not_allowed("GET")
     settings = get_settings()
+    if refused := _browser_guard(request, settings):
+        return refused
     try:
-        web.rate_limit(request, settings)
-    except Problem as p:
-        page = web.html_page(429, "Slow down", p.title)
-        page.headers.update(p.headers)
-        return page
+        return _callback(request, settings)
+    except Exception:
+        log.exception("discord login callback failed")
+        return web.html_page(500, "Login failed", "Something went wrong on our side. Please try again in a moment.")
+
+
+def _callback(request: Request, settings: Settings) -> Response:
     state, code = request.args.get("state", ""), request.args.get("code", "")
     nonce = request.cookies.get(web.OAUTH_COOKIE)
     if request.args.get("error"):  # the person pressed Cancel on Discord: burn the state, back to login
@@ -123,9 +134,11 @@ def auth_logout(request: Request) -> Response:
 
 
 class TelegramLogin(BaseModel):
-    """Login Widget fields; unknown fields are kept, because the signature covers every field received."""
+    """Login Widget fields; unknown fields are kept (strings or whole numbers), because the signature
+    covers every field received."""
 
     model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, StrictStr | StrictInt]
 
     id: StrictInt
     first_name: str = Field(max_length=256)
@@ -144,13 +157,11 @@ def _link_telegram(ctx: Ctx) -> Response:
         TelegramLogin.model_validate(raw)
     except ValidationError as exc:
         raise Problem(400, f"Invalid Telegram login data: {bad_input_reason(exc)}") from exc
-    if any(not isinstance(v, str | int) or isinstance(v, bool) for v in raw.values()):
-        raise Problem(400, "Invalid Telegram login data: every field must be a string or a whole number.")
     fields: dict[str, Any] = raw
     try:
         tg = telegram_login.verify(fields, ctx.settings.require("telegram_bot_token"))
-    except telegram_login.InvalidLogin as exc:
-        raise Problem(401, str(exc)) from exc
+    except telegram_login.InvalidLogin as exc:  # 400, not 401: the site's session is fine, the payload is not
+        raise Problem(400, str(exc)) from exc
     # One signed login links once: a copied payload cannot be replayed into another account.
     if not idempotency.claim(ctx.conn, f"tglogin:{tg.hash}", ttl_s=2 * telegram_login.MAX_AGE_S).fresh:
         raise Problem(409, "This Telegram login was already used. Sign in with Telegram again.")

@@ -36,10 +36,15 @@ def _stats(view: ProfileView) -> dict[str, Any]:
 
 
 def card_version(view: ProfileView, settings: ProfileSettings) -> str:
-    """Changes whenever the card would look different, so its URL can be cached by browsers and CDNs."""
+    """Changes whenever the card would look different, so its URL can be cached by browsers and CDNs.
+    A private card's version covers only what it shows: no number can be guessed back from it."""
     u = view.user
-    seed = f"{u.name}|{u.xp}|{u.coins}|{view.xp_position}|{view.week_xp}|{settings.primary_color}|{settings.theme}"
-    return hashlib.sha256(f"{seed}|{settings.show_stats}".encode()).hexdigest()[:12]
+    seed = f"{u.name}|{settings.primary_color}|{settings.theme}"
+    if settings.show_stats:
+        seed += f"|{u.xp}|{u.coins}|{view.xp_position}|{view.week_xp}"
+    else:
+        seed += "|hidden"
+    return hashlib.sha256(seed.encode()).hexdigest()[:12]
 
 
 def profile_json(conn: Conn, user_id: int, *, owner: bool) -> dict[str, Any]:

@@ -97,17 +97,18 @@ def policy(settings: Settings) -> sessions.Policy:
 # --- request checks --------------------------------------------------------------------------------
 
 
-def client_ip(request: Request) -> str:
-    """The client address: the last X-Forwarded-For hop is the one the platform's front end appended
-    (earlier hops are whatever the client claimed)."""
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
-    return hops[-1] if hops else (request.remote_addr or "unknown")
+def client_ip(request: Request, forwarded_hops: int) -> str:
+    """The client address: the FORWARDED_HOPS-th X-Forwarded-For entry from the right, the one our own
+    front end appended (entries left of it are whatever the client claimed)."""
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    if forwarded_hops and len(hops) >= forwarded_hops:
+        return hops[-forwarded_hops]
+    return request.remote_addr or "unknown"
 
 
 def rate_limit(request: Request, settings: Settings) -> None:
     """Count this auth request for its client IP in its own short transaction (a refusal still counts)."""
-    key = f"auth:{client_ip(request)}"
+    key = f"auth:{client_ip(request, settings.forwarded_hops)}"
     decision = db.run(lambda conn: ratelimit.hit(conn, key, settings.auth_rate_limit, settings.auth_rate_window_s))
     if not decision.allowed:
         raise Problem(
@@ -170,19 +171,26 @@ def method_not_allowed(*methods: str) -> Response:
     return resp
 
 
-def endpoint(request: Request, routes: dict[str, Handler], *, rate_limited: bool = False) -> Response:
-    """Run the handler for this method in one transaction; refusals roll back and answer a problem."""
+def endpoint(
+    request: Request, routes: dict[str, Handler], *, rate_limited: bool = False, public: bool = False
+) -> Response:
+    """Run the handler for this method in one transaction; refusals roll back and answer a problem.
+
+    `public` responses are the same for everyone (a CDN may cache them): no session is read, so none is
+    rotated and no cookie is ever set on them."""
     handler = routes.get("GET" if request.method == "HEAD" else request.method)
     if handler is None:
         return method_not_allowed(*routes)
     settings = get_settings()
     unsafe = request.method in UNSAFE_METHODS
+    token = None if public else session_token(request, settings)
     session: sessions.Session | None = None
+    stale = False  # the cookie is ours but its session expired or was revoked
 
     def work(conn: db.Conn) -> Response:
-        nonlocal session
-        token = session_token(request, settings)
+        nonlocal session, stale
         session = sessions.load(conn, token, policy(settings)) if token else None
+        stale = token is not None and session is None
         if unsafe:
             if session is None:
                 raise Problem(401, "Log in first.")
@@ -191,24 +199,31 @@ def endpoint(request: Request, routes: dict[str, Handler], *, rate_limited: bool
                 raise Problem(403, f"Missing or wrong {CSRF_HEADER} header; reload the page and try again.")
         return handler(Ctx(conn, request, settings, session))
 
+    committed = False
     try:
         if rate_limited:
             rate_limit(request, settings)
         if unsafe:
             check_origin(request, settings)
         resp = db.run(work)
+        committed = True
     except Problem as p:
-        return problem_response(p)
+        resp = problem_response(p)
     except DomainError as exc:
-        return problem(409, exc.message)
+        resp = problem(409, exc.message)
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
-        return problem(500, "Something went wrong on our side. Please try again in a moment.")
-    if session and not _sets_session_cookie(resp):
-        if session.new_token:
-            set_session_cookies(resp, settings, session.new_token, session.csrf_token)
-        elif request.cookies.get(CSRF_COOKIE) != session.csrf_token:  # lost or stale: the page needs it back
-            set_cookie(resp, settings, CSRF_COOKIE, session.csrf_token, settings.session_ttl_s, httponly=False)
+        resp = problem(500, "Something went wrong on our side. Please try again in a moment.")
+    if public:
+        return resp
+    if not _sets_session_cookie(resp):
+        if stale:
+            clear_session_cookies(resp, settings)  # stop sending a cookie that names no session
+        elif session and committed:  # a rolled-back attempt rotated nothing
+            if session.new_token:
+                set_session_cookies(resp, settings, session.new_token, session.csrf_token)
+            elif request.cookies.get(CSRF_COOKIE) != session.csrf_token:  # lost or stale: the page needs it back
+                set_cookie(resp, settings, CSRF_COOKIE, session.csrf_token, settings.session_ttl_s, httponly=False)
     resp.headers.setdefault("Cache-Control", "no-store")
     resp.headers.setdefault("Vary", "Cookie")
     return resp

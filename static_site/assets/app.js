@@ -277,7 +277,7 @@
     rankBadge($('#hero-rank'), s.rank.code);
     setText('#hero-level', `Level ${s.level.level}`);
     setText('#hero-xp', `${s.xp.toLocaleString('en-US')} XP`);
-    setText('#hero-who', me ? 'You' : `#1 · ${profile.name}`);
+    setText('#hero-who', me ? 'You' : `#${entries.find((e) => e.user_id === profile.id).position} · ${profile.name}`);
     const pct = Math.max(0, Math.min(100, (100 * s.level.xp_into_level) / s.level.xp_for_next));
     $('#hero-bar').style.setProperty('width', `${pct.toFixed(1)}%`);
     $('#hero-card').href = me ? '/me' : `/u/${profile.id}`;
@@ -472,7 +472,7 @@
     try { me = await getMe(); } catch (e) { profileError("Couldn't load your profile", e.message); return; }
     if (!me) { redirectToLogin(); return; }
     renderProfile(me, true);
-    $('#public-link').href = `/u/${encodeURIComponent(me.username || String(me.id))}`;
+    $('#public-link').href = `/u/${me.id}`; // by id: usernames may be shared across platforms
     show('#me-actions', true);
   }
 
@@ -786,15 +786,17 @@
   }
 
   // ---------------------------------------------------------------- link accounts
-  const WIDGET_FIELDS = ['id', 'first_name', 'last_name', 'username', 'photo_url', 'auth_date', 'hash'];
+  const NUMERIC_WIDGET_FIELDS = ['id', 'auth_date'];
+  const TG_NONCE_PARAM = 'tg_nonce';
+  const TG_NONCE_KEY = 'ttfd.tg_nonce';
   /** Keep only the Login Widget fields; id and auth_date as numbers (the hash covers their decimal text). */
+  /** Widget fields as the server checks them: every field received, id and auth_date as numbers. */
   function widgetPayload(source) {
-    const get = (k) => (source instanceof URLSearchParams ? source.get(k) : source[k]);
+    const entries = source instanceof URLSearchParams ? [...source.entries()] : Object.entries(source);
     const out = {};
-    for (const k of WIDGET_FIELDS) {
-      const v = get(k);
+    for (const [k, v] of entries) {
       if (v === null || v === undefined) continue;
-      out[k] = k === 'id' || k === 'auth_date' ? Number(v) : String(v);
+      out[k] = NUMERIC_WIDGET_FIELDS.includes(k) ? Number(v) : String(v);
     }
     return out;
   }
@@ -849,11 +851,28 @@
     };
 
     if (fromWidget) {
+      // Every field Telegram sent is signed, so all of them go to the server (ours, tg_nonce, does not).
+      const nonce = params.get(TG_NONCE_PARAM);
+      params.delete(TG_NONCE_PARAM);
       const payload = widgetPayload(params);
-      for (const k of WIDGET_FIELDS) params.delete(k);
-      const rest = params.toString();
-      history.replaceState(null, '', `${location.pathname}${rest ? `?${rest}` : ''}${location.hash}`);
-      linkTelegram(payload);
+      history.replaceState(null, '', `${location.pathname}${location.hash}`);
+      const expected = sessionStorage.getItem(TG_NONCE_KEY);
+      sessionStorage.removeItem(TG_NONCE_KEY);
+      if (nonce && expected && nonce === expected) {
+        linkTelegram(payload); // the round trip this tab started with the widget
+      } else {
+        // A signed link can be copied and sent to someone else: never link one without asking.
+        const who = payload.username ? `@${payload.username}` : payload.first_name || 'a Telegram account';
+        setText('#tg-confirm-text', `Link the Telegram account ${who} (id ${payload.id}) to your TTFD account ${me.name}? ` +
+          'Only continue if you just signed in with Telegram yourself.');
+        show('#tg-confirm', true);
+        $('#tg-confirm-yes').addEventListener('click', () => { show('#tg-confirm', false); linkTelegram(payload); }, { once: true });
+        $('#tg-confirm-no').addEventListener('click', () => {
+          show('#tg-confirm', false);
+          setStatus(tgStatus, 'Nothing was linked.', 'ok');
+        }, { once: true });
+        $('#tg-confirm-yes').focus();
+      }
     }
 
     if (config.telegram_bot) {
@@ -863,7 +882,10 @@
       script.src = 'https://telegram.org/js/telegram-widget.js?22';
       script.dataset.telegramLogin = config.telegram_bot;
       script.dataset.size = 'large';
-      script.dataset.authUrl = `${location.origin}/link`;
+      // The widget comes back to /link with the signed fields; the nonce proves this tab asked for it.
+      const nonce = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+      sessionStorage.setItem(TG_NONCE_KEY, nonce);
+      script.dataset.authUrl = `${location.origin}/link?${TG_NONCE_PARAM}=${nonce}`;
       script.dataset.requestAccess = 'write';
       script.addEventListener('error', () => {
         const p = document.createElement('p');

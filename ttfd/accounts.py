@@ -83,7 +83,7 @@ SELECT id FROM chain WHERE merged_into IS NULL
 """
 # Several platforms may share a username; the oldest live account answers to it.
 _BY_USERNAME = """
-SELECT * FROM unified_users WHERE lower(username) = lower(%(name)s) AND merged_into IS NULL
+SELECT id FROM unified_users WHERE lower(username) = lower(%(name)s) AND merged_into IS NULL
 ORDER BY id LIMIT 1
 """
 
@@ -94,14 +94,13 @@ def live_id(conn: Conn, user_id: int) -> int | None:
     return int(row["id"]) if row else None
 
 
-def find_by_ref(conn: Conn, ref: str) -> User | None:
-    """An account by id (old ids of merged accounts lead to the survivor) or by username."""
+def id_by_ref(conn: Conn, ref: str) -> int | None:
+    """The live account an id (old ids of merged accounts lead to the survivor) or a username names."""
     ref = ref.strip()
     if ASCII_ID.fullmatch(ref):
-        found = live_id(conn, int(ref))
-        return get_user(conn, found) if found is not None else None
+        return live_id(conn, int(ref))
     row = conn.execute(_BY_USERNAME, {"name": ref.removeprefix("@")}).fetchone()
-    return User.from_row(row) if row else None
+    return int(row["id"]) if row else None
 
 
 def find_user(conn: Conn, platform: Platform, ext_id: int | str) -> User | None:

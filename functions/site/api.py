@@ -109,24 +109,25 @@ def api_me(request: Request) -> Response:
 _PROFILE_PATH = re.compile(r"(?:/api/profile)?/(?P<ref>[^/]{1,64})(?P<card>/card\.png)?/?")
 
 
-def _profile_user(ctx: Ctx) -> accounts.User:
+def _profile_id(ctx: Ctx) -> int:
+    """Which account the path names (the profile itself is then read once, by the view)."""
     match = _PROFILE_PATH.fullmatch(ctx.request.path)
-    user = accounts.find_by_ref(ctx.conn, match["ref"]) if match else None
-    if user is None:
+    user_id = accounts.id_by_ref(ctx.conn, match["ref"]) if match else None
+    if user_id is None:
         raise Problem(404, "No such player. Profiles are at /api/profile/<id or username>.")
-    return user
+    return user_id
 
 
 def _get_profile(ctx: Ctx) -> Response:
-    user = _profile_user(ctx)
-    owner = ctx.session is not None and ctx.session.user_id == user.id
-    resp = json_response(views.profile_json(ctx.conn, user.id, owner=owner))
+    user_id = _profile_id(ctx)
+    owner = ctx.session is not None and ctx.session.user_id == user_id
+    resp = json_response(views.profile_json(ctx.conn, user_id, owner=owner))
     resp.headers["Cache-Control"] = "private, max-age=15"
     return resp
 
 
 def _get_card(ctx: Ctx) -> Response:
-    data, version = views.card_data(ctx.conn, _profile_user(ctx).id)
+    data, version = views.card_data(ctx.conn, _profile_id(ctx))
     etag = f'"{version}"'
     cache = {"Cache-Control": "public, max-age=300", "ETag": etag}
     if ctx.request.headers.get("If-None-Match") == etag:
@@ -136,7 +137,8 @@ def _get_card(ctx: Ctx) -> Response:
 
 def api_profile(request: Request) -> Response:
     """GET a public profile (privacy settings honoured) or its PNG rank card (the same for everyone)."""
-    if request.path.rstrip("/").endswith("/card.png"):
+    match = _PROFILE_PATH.fullmatch(request.path)
+    if match and match["card"]:
         return endpoint(request, {"GET": _get_card}, public=True)
     return endpoint(request, {"GET": _get_profile})
 

@@ -327,14 +327,18 @@
     span.textContent = String(position);
     return span;
   }
+  /** The small initial-letter avatar of a leaderboard entry. */
+  function smallAvatar(name) {
+    const avatar = document.createElement('span');
+    avatar.className = `avatar avatar-small ${hueClass(name)}`;
+    avatar.setAttribute('aria-hidden', 'true');
+    avatar.textContent = initial(name);
+    return avatar;
+  }
   function boardItem(entry, unit) {
     const li = document.createElement('li');
     li.className = 'top-item';
-    const avatar = document.createElement('span');
-    avatar.className = 'avatar avatar-small';
-    avatar.setAttribute('aria-hidden', 'true');
-    avatar.textContent = initial(entry.name);
-    avatar.classList.add(hueClass(entry.name));
+    const avatar = smallAvatar(entry.name);
     const value = document.createElement('span');
     value.className = 'top-value';
     value.textContent = `${num(entry.value)} ${unit}`;
@@ -719,12 +723,7 @@
           const player = document.createElement('td');
           const wrap = document.createElement('span');
           wrap.className = 'player-cell';
-          const avatar = document.createElement('span');
-          avatar.className = 'avatar avatar-small';
-          avatar.setAttribute('aria-hidden', 'true');
-          avatar.textContent = initial(e.name);
-          avatar.classList.add(hueClass(e.name));
-          wrap.append(avatar, playerLink(e));
+          wrap.append(smallAvatar(e.name), playerLink(e));
           if (e.user_id === null) {
             const hidden = document.createElement('span');
             hidden.className = 'muted small';

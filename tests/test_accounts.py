@@ -16,6 +16,17 @@ def test_ensure_user_creates_once_and_refreshes_names(conn) -> None:
     assert b.platforms == ["discord"] and b.primary_platform == "discord"
 
 
+def test_names_follow_the_platform_the_account_was_made_on(conn) -> None:
+    made_on_tg = accounts.ensure_user(conn, "telegram", 31, "tg_name", "TG Name")
+    code = accounts.create_link_code(conn, made_on_tg.id, "telegram", 600)
+    accounts.redeem_link_code(conn, code.code, "discord", 32, "dc_name", "DC Name")
+    # every Discord path (interactions, message polling, website login) goes through ensure_user
+    again = accounts.ensure_user(conn, "discord", 32, "dc_renamed", "DC Renamed")
+    assert (again.id, again.username, again.display_name) == (made_on_tg.id, "tg_name", "TG Name")
+    renamed = accounts.ensure_user(conn, "telegram", 31, "tg_new", None)
+    assert (renamed.username, renamed.display_name) == ("tg_new", "TG Name")
+
+
 def test_link_attaches_identity_when_caller_has_no_account(conn) -> None:
     tg = accounts.ensure_user(conn, "telegram", 601, "t")
     code = accounts.create_link_code(conn, tg.id, "telegram", 600)

@@ -122,6 +122,14 @@ def get_user(conn: Conn, user_id: int) -> User:
     return User.from_row(get_row(conn, user_id))
 
 
+def names_outdated(user: User, platform: Platform, username: str | None, display_name: str | None) -> bool:
+    """Whether this platform's names should replace the account's. Names follow the platform the account
+    was made on, so a linked account's name does not flip-flop between platforms."""
+    if user.primary_platform != platform:
+        return False
+    return bool((username and user.username != username) or (display_name and user.display_name != display_name))
+
+
 def ensure_user(
     conn: Conn,
     platform: Platform,
@@ -129,13 +137,10 @@ def ensure_user(
     username: str | None = None,
     display_name: str | None = None,
 ) -> User:
-    """Find or create the account for a platform identity, refreshing names only when they changed."""
+    """Find or create the account for a platform identity, refreshing names only when they changed (and only
+    on the platform the account was made on)."""
     user = find_user(conn, platform, ext_id)
-    if (
-        user
-        and (username is None or user.username == username)
-        and (display_name is None or user.display_name == display_name)
-    ):
+    if user and not names_outdated(user, platform, username, display_name):
         return user
     params = {"ext": ext_id, "username": username, "display_name": display_name, "platform": platform}
     row = conn.execute(_UPSERT.format(col=_ident(platform)), params).fetchone()

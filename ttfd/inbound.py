@@ -67,8 +67,6 @@ def begin(
             guilds.touch_member(conn, guild_id, user.id)
         return Inbound(True, user)
     user = User.from_row(row)
-    # Names follow the platform the account was made on, so a linked account's name does not flip-flop.
-    renamed = (username and user.username != username) or (display_name and user.display_name != display_name)
-    if renamed and user.primary_platform == platform:
+    if accounts.names_outdated(user, platform, username, display_name):
         user = accounts.ensure_user(conn, platform, ext_id, username, display_name)
     return Inbound(True, user)

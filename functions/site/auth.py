@@ -102,9 +102,7 @@ def _callback(request: Request, settings: Settings) -> Response:
     def start_session(conn: db.Conn) -> sessions.Created:
         if old_token:  # a new login replaces whatever session this browser had (no session fixation)
             sessions.revoke_token(conn, old_token)
-        user = accounts.find_user(conn, "discord", identity.id)
-        if user is None or user.primary_platform == "discord":  # names follow the account's home platform
-            user = accounts.ensure_user(conn, "discord", identity.id, identity.username, identity.global_name)
+        user = accounts.ensure_user(conn, "discord", identity.id, identity.username, identity.global_name)
         guilds.touch_configured_guilds(conn, user.id, identity.guild_ids)
         return sessions.create(conn, user.id, web.policy(settings), user_agent)
 

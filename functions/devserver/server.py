@@ -74,21 +74,19 @@ def create_app(site_dir: Path, after_inbound: Callable[[], None] = lambda: None)
     for name, path in SITE_FUNCTIONS.items():
         mount(name, path, ALL_METHODS, kick=name == "auth_telegram", options=False)  # linking emits an event
 
-    @app.after_request
-    def security_headers(resp: Response) -> Response:
-        """What the static host sends in production (static_site/build.py SECURITY_HEADERS)."""
+    def static(name: str, status: int = 200) -> Response:
+        """A file of the built site, with the headers the static host sends in production."""
         from static_site.build import SECURITY_HEADERS
 
-        if request.path.startswith(("/api/", "/auth/", "/discord/", "/telegram/", "/scheduled/")):
-            return resp
-        for k, v in SECURITY_HEADERS.items():
-            resp.headers.setdefault(k, v)
+        resp = send_from_directory(site_dir, name)
+        resp.status_code = status
+        resp.headers.update(SECURITY_HEADERS)
         return resp
 
     @app.get("/u/<path:ref>")
     def public_profile(ref: str) -> Response:
         """A static host rewrites /u/* to the one profile page, which reads the ref from the URL."""
-        return send_from_directory(site_dir, "u.html")
+        return static("u.html")
 
     @app.get("/")
     @app.get("/<path:path>")
@@ -101,10 +99,8 @@ def create_app(site_dir: Path, after_inbound: Callable[[], None] = lambda: None)
         elif not target.exists() and (site_dir / f"{path}.html").exists():
             path = f"{path}.html"
         elif not target.exists() and (site_dir / "404.html").exists():  # as static hosts serve 404.html
-            resp = send_from_directory(site_dir, "404.html")
-            resp.status_code = 404
-            return resp
-        return send_from_directory(site_dir, path)
+            return static("404.html", 404)
+        return static(path)
 
     return app
 

@@ -6,11 +6,14 @@ import contextlib
 import hashlib
 import logging
 import os
+import random
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +21,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 Conn = psycopg.Connection[DictRow]
 T = TypeVar("T")
@@ -94,10 +97,26 @@ def select_database(dbname: str = "ttfd", env_var: str = "DATABASE_URL") -> Data
     return Database(with_dbname(admin, dbname), f"embedded PostgreSQL under {EMBEDDED_DIR}, database {dbname}")
 
 
-# --- pool -------------------------------------------------------------------------------------------
+# --- pool and transactions -------------------------------------------------------------------------
+#
+# Every function reaches Postgres through this pool, and deployed fleets put a transaction-mode pooler
+# (PgBouncer, RDS Proxy, a provider's own) in front of it. So a connection carries no session state from
+# one transaction to the next: no server-side prepared statements, and each transaction sets its own
+# limits in the statement that opens it (`BEGIN; SET LOCAL …`, one round trip, the one BEGIN costs anyway).
 
 _pool: ConnectionPool[Conn] | None = None
 _pool_lock = threading.Lock()
+DEFAULT_TIMEOUT_S = 15.0
+
+
+class Unavailable(Exception):
+    """The database could not serve this request in time (pool exhausted, unreachable, connections lost,
+    statement timeout, repeated conflicts). Transient: the same request may succeed later, and nothing of
+    it was committed — unless the commit itself was cut off, which the inbound claim makes safe to repeat."""
+
+
+class ConnectionLost(Unavailable):
+    """The connection died under us (server restart, terminated backend, network)."""
 
 
 def database_url() -> str:
@@ -117,8 +136,9 @@ def pool() -> ConnectionPool[Conn]:
                     database_url(),
                     min_size=1,
                     max_size=int(os.environ.get("TTFD_POOL_SIZE", "8")),
-                    # A runaway statement must not hold a function instance (or a Telegram webhook) for long.
-                    kwargs={"row_factory": dict_row, "autocommit": False, "options": "-c statement_timeout=15000"},
+                    # autocommit: `transaction` opens each transaction itself, with its settings in the same
+                    # statement; prepare_threshold=None: transaction poolers cannot keep prepared statements.
+                    kwargs={"row_factory": dict_row, "autocommit": True, "prepare_threshold": None},
                     open=False,
                     name="ttfd",
                     max_idle=120,  # managed Postgres and frozen instances drop idle connections
@@ -137,34 +157,79 @@ def close_pool() -> None:
             _pool = None
 
 
+@lru_cache(maxsize=256)
+def _begin(timeout_ms: int) -> bytes:
+    # A statement (or lock wait) may not outlive the caller's deadline; a transaction left idle by a frozen
+    # or dying instance is ended by the server instead of holding its row locks.
+    stmt = sql.SQL(
+        "BEGIN; SET LOCAL statement_timeout = {}; SET LOCAL idle_in_transaction_session_timeout = {}"
+    ).format(sql.Literal(timeout_ms), sql.Literal(max(timeout_ms, 10_000)))
+    return stmt.as_string().encode()
+
+
+def _is_lost(conn: Conn) -> bool:
+    return conn.closed or conn.broken
+
+
 @contextmanager
-def transaction() -> Iterator[Conn]:
-    """One transaction on a pooled connection: commit on success, roll back on any exception."""
-    with pool().connection() as conn:
+def transaction(timeout_s: float = DEFAULT_TIMEOUT_S) -> Iterator[Conn]:
+    """One transaction on a pooled connection: commit on success, roll back on any exception.
+
+    `timeout_s` bounds both the wait for a pooled connection and every statement in the transaction.
+    Raises Unavailable when no connection comes in time or a statement times out, and ConnectionLost
+    when the connection died (the pool discards it).
+    """
+    try:
+        conn = pool().getconn(timeout=timeout_s)
+    except PoolTimeout as exc:
+        raise Unavailable(f"no database connection within {timeout_s:g} s") from exc
+    try:
+        conn.execute(_begin(max(1, round(timeout_s * 10)) * 100))  # 100 ms steps: few distinct statements
         yield conn
+        conn.commit()
+    except BaseException as exc:
+        if not _is_lost(conn):
+            with contextlib.suppress(psycopg.Error):
+                conn.rollback()
+        if isinstance(exc, psycopg.OperationalError):
+            if _is_lost(conn):
+                raise ConnectionLost(str(exc)) from exc
+            if isinstance(exc, pg_errors.QueryCanceled):
+                raise Unavailable("a statement ran past the deadline") from exc
+        raise
+    finally:
+        pool().putconn(conn)  # a broken connection is discarded and replaced by the pool
 
 
-_RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
+_CONFLICTS = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 
 
-def run(fn: Callable[[Conn], T], attempts: int = 3) -> T:
-    """Run fn in one transaction, retrying whole on serialization failure, deadlock or a dead connection.
+def run(fn: Callable[[Conn], T], *, timeout_s: float = DEFAULT_TIMEOUT_S, attempts: int = 3) -> T:
+    """Run fn in one transaction within `timeout_s` in all, retrying it whole after a conflict, or on a
+    fresh connection after a lost one. A full pool or a statement past the deadline is not retried: the
+    caller's time is spent, and Unavailable says so.
 
     Retrying is safe because every inbound event claims its key inside the transaction: if a lost
     connection had in fact committed, the retry finds the claim and returns the stored reply.
     """
+    deadline = time.monotonic() + timeout_s
     for attempt in range(1, attempts + 1):
+        left = deadline - time.monotonic()
+        if left < 0.05:
+            raise Unavailable(f"no time left after {attempt - 1} attempt(s)")
         try:
-            with transaction() as conn:
+            with transaction(left) as conn:
                 return fn(conn)
-        except _RETRYABLE:
+        except _CONFLICTS as exc:
+            if attempt == attempts:
+                raise Unavailable(f"gave up after {attempts} conflicting attempts") from exc
+            log.warning("transaction retry %d after %s", attempt, type(exc).__name__)
+            time.sleep(random.uniform(0.001, 0.01 * attempt))
+        except ConnectionLost:
             if attempt == attempts:
                 raise
-            log.warning("transaction retry %d after conflict", attempt)
-        except psycopg.OperationalError:
-            if attempt == attempts:
-                raise
-            log.warning("transaction retry %d after a lost connection", attempt)  # the pool discards it
+            log.warning("transaction retry %d on a fresh connection after a lost one", attempt)
+            pool().check()  # test the idle connections now, so the retry does not draw another dead one
     raise AssertionError("unreachable")
 
 

@@ -31,9 +31,9 @@ class TelegramAPI:
     def from_settings(cls, settings: Settings) -> TelegramAPI:
         return cls(settings.telegram_api_base, settings.require("telegram_bot_token"))
 
-    def call(self, method: str, **params: Any) -> Any:
-        """Invoke a Bot API method and return its `result`."""
-        resp = send(self.client, "POST", self._url + method, _parse_error, json=params)
+    def call(self, method: str, /, *, retries: int = 3, **params: Any) -> Any:
+        """Invoke a Bot API method and return its `result` (`retries`: how often 429/5xx are retried)."""
+        resp = send(self.client, "POST", self._url + method, _parse_error, max_retries=retries, json=params)
         body = resp.json()
         if not body.get("ok"):
             raise HTTPError(resp.status_code, str(body.get("description")), code=body.get("error_code"))

@@ -1,14 +1,16 @@
-"""Process-wide aiogram objects and the one event loop they live on.
+"""Process-wide aiogram objects, and an event loop per request thread to run updates on.
 
-aiogram's HTTP session belongs to one loop, and closing it costs ~250 ms, so instead of asyncio.run per
-request we keep one loop in a daemon thread and submit each update to it, waiting for the result before
-the HTTP response is written (no work survives the response).
+Handlers do blocking database work. On one loop shared by every request, a handler waiting for a row
+lock would block the very loop that the lock's holder needs to finish: a deadlock broken only by the
+statement timeout. So each request thread runs its update on a loop of its own, and no update's
+transaction ever depends on another update's progress. The loops never open aiogram's HTTP session
+(replies go back in the webhook body; other Bot API calls use the plain client in ttfd.clients), so a
+loop is cheap to keep per thread (~10 µs per update) and to close when its thread ends.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import threading
 from collections.abc import Coroutine
 from functools import lru_cache
@@ -16,54 +18,39 @@ from typing import Any, TypeVar
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 
 from ttfd.settings import get_settings
 
 T = TypeVar("T")
-_loop: asyncio.AbstractEventLoop | None = None
-_lock = threading.Lock()
 
 
-def loop() -> asyncio.AbstractEventLoop:
-    """The process's aiogram loop, started on first use."""
-    global _loop
-    with _lock:
-        if _loop is None:
-            new = asyncio.new_event_loop()
-            threading.Thread(target=new.run_forever, name="aiogram-loop", daemon=True).start()
-            _loop = new
-    return _loop
+class _OwnLoop:
+    """A thread's loop, held in that thread's locals: closed when the thread ends and drops them."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def __del__(self) -> None:
+        if not self.loop.is_running():
+            self.loop.close()
 
 
-def run(coro: Coroutine[Any, Any, T], timeout: float = 25.0) -> T:
-    """Run a coroutine on the aiogram loop and wait for it (Telegram times out webhooks at ~60 s).
+_local = threading.local()
 
-    On timeout the coroutine is cancelled and awaited before we give up, so it can never go on using the
-    caller's database connection after the caller's transaction has ended.
-    """
-    future = asyncio.run_coroutine_threadsafe(coro, loop())
-    try:
-        return future.result(timeout)
-    except concurrent.futures.TimeoutError:
-        future.cancel()
-        concurrent.futures.wait([future])  # bounded: handlers only do SQL, capped by statement_timeout
-        raise
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion on the calling thread's own loop."""
+    own: _OwnLoop | None = getattr(_local, "own", None)
+    if own is None:
+        own = _local.own = _OwnLoop()
+    return own.loop.run_until_complete(coro)
 
 
 @lru_cache(maxsize=1)
 def bot() -> Bot:
-    """One Bot per process: building its SSL context costs ~35 ms."""
-    s = get_settings()
-    # Bot API calls happen after our transaction commits; keep them well inside Telegram's webhook wait.
-    session = AiohttpSession(api=TelegramAPIServer.from_base(s.telegram_api_base), timeout=10)
-    return Bot(
-        s.require("telegram_bot_token"),
-        session=session,
-        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
-    )
+    """One Bot per process (building it costs ~35 ms); used for its id and to mount updates, never to send."""
+    return Bot(get_settings().require("telegram_bot_token"), default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 
 @lru_cache(maxsize=1)

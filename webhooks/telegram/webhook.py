@@ -1,9 +1,16 @@
-"""`telegram_webhook`: secret check, claim `tg:<bot>:<update_id>`, aiogram `feed_update`, reply in the body."""
+"""`telegram_webhook`: secret check, claim `tg:<bot>:<update_id>`, aiogram `feed_update`, reply in the body.
+
+What Telegram is told decides whether an update can be lost. A 200 means "delivered, never send it
+again"; anything else makes Telegram redeliver it (with backoff, for about a day). So:
+- done, or refused with a reason → 200 with the reply (a refusal is stored, so a redelivery answers the same);
+- a transient database failure (pool exhausted, connections lost, deadline passed) → 503: Telegram
+  redelivers, and the claim makes the redelivery safe even if the first attempt did commit;
+- a bug in a handler → 200 with a generic message, logged once: redelivering would fail the same way.
+"""
 
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from typing import Any
 
@@ -13,13 +20,18 @@ from flask import Request, Response
 from pydantic import ValidationError
 
 from functions.http import GENERIC_ERROR, bad_input_reason, json_response, problem
-from ttfd import db, idempotency, inbound
+from ttfd import db, idempotency, inbound, inputs
+from ttfd.clients import telegram
+from ttfd.errors import DomainError
 from ttfd.settings import get_settings
 from webhooks.telegram import runtime
 
 log = logging.getLogger(__name__)
 # Methods a webhook reply may not carry (Telegram ignores them there).
 _NOT_IN_REPLY = ("get", "setwebhook", "deletewebhook", "close", "logout")
+# Telegram waits ~60 s for a webhook answer; leave room for the button answer after the transaction.
+TIMEOUT_S = 20.0
+KEY_TTL_S = 2 * 86400  # longer than Telegram keeps redelivering
 
 
 def telegram_webhook(request: Request) -> Response:
@@ -31,57 +43,77 @@ def telegram_webhook(request: Request) -> Response:
     if not hmac.compare_digest(given.encode(), expected.encode()):
         return problem(401, "invalid secret token")
     try:
-        payload = json.loads(request.get_data(cache=False))
-        if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
-            raise ValueError("body must be a JSON object with an integer update_id")
-    except ValueError as exc:
-        return problem(400, f"malformed update: {bad_input_reason(exc)}")
+        payload = inputs.load_json(request.get_data(cache=False))
+        if not isinstance(payload, dict) or type(payload.get("update_id")) is not int or payload["update_id"] < 0:
+            raise inputs.InputError("body must be a JSON object with a non-negative integer update_id")
+    except inputs.InputError as exc:
+        return problem(400, f"malformed update: {exc}")
     try:
-        update = Update.model_validate(payload, context={"bot": runtime.bot()})
+        update = Update.model_validate(inputs.scrub(payload), context={"bot": runtime.bot()})
     except ValidationError as exc:
         # Authentic (secret matched) but a shape we cannot read: a non-2xx would make Telegram retry it for
         # a day and hold back the chat's later updates, so log it and let it go.
         log.warning("unreadable update %s skipped: %s", payload["update_id"], bad_input_reason(exc))
         return json_response({})
+    body: dict[str, Any] | None
     try:
-        body = db.run(lambda conn: handle(conn, update)) or {}
+        try:
+            body = db.run(lambda conn: handle(conn, update), timeout_s=TIMEOUT_S)
+        except DomainError as exc:
+            # The refused attempt rolled back whole; remember the refusal so a redelivery answers the same.
+            refusal = _message(update, f"⚠️ {exc.message}")
+            body = db.run(lambda conn: remember(conn, update, refusal), timeout_s=TIMEOUT_S)
+    except db.Unavailable as exc:
+        log.warning("update %s deferred to Telegram's redelivery: %s", update.update_id, exc)
+        resp = problem(503, "temporarily unavailable; redeliver this update")
+        resp.headers["Retry-After"] = "5"
+        return resp
     except Exception:
-        # 200, or Telegram retries forever; the transaction rolled back, so nothing is half-done.
         log.exception("update %s failed", update.update_id)
-        chat_id = _chat_id(update)
-        body = {"method": "sendMessage", "chat_id": chat_id, "text": GENERIC_ERROR} if chat_id else {}
+        body = _message(update, GENERIC_ERROR)
     if update.callback_query:
         _stop_spinner(update.callback_query.id)
-    return json_response(body)
+    return json_response(body or {})
 
 
 def _stop_spinner(callback_query_id: str) -> None:
     """Answer a button press after the transaction committed: a deadlock retry never repeats it."""
-    bot = runtime.bot()
     try:
-        runtime.run(bot.answer_callback_query(callback_query_id), timeout=12)
+        telegram.shared().call("answerCallbackQuery", retries=0, callback_query_id=callback_query_id)
     except Exception as exc:  # cosmetic: the button's spinner times out on its own
         log.warning("answerCallbackQuery failed: %s", type(exc).__name__)
 
 
+def _key(update: Update) -> str:
+    return f"tg:{runtime.bot().id}:{update.update_id}"
+
+
 def handle(conn: db.Conn, update: Update) -> dict[str, Any] | None:
     """Claim the update once and return the webhook-reply body (stored for redeliveries)."""
-    bot = runtime.bot()
-    key = f"tg:{bot.id}:{update.update_id}"
+    key = _key(update)
     sender = _sender(update)
     if sender is None:  # not from a person (channel post, edited message, …): claim it and do nothing
-        idempotency.claim(conn, key, ttl_s=2 * 86400)
+        idempotency.claim(conn, key, ttl_s=KEY_TTL_S)
         return None
     name = " ".join(p for p in (sender.first_name, sender.last_name) if p) or None
-    start = inbound.begin(conn, key, "telegram", sender.id, sender.username, name, ttl_s=2 * 86400)
+    start = inbound.begin(conn, key, "telegram", sender.id, sender.username, name, ttl_s=KEY_TTL_S)
     if not start.fresh:
         stored: dict[str, Any] | None = start.stored_response
         return stored
-    feed = runtime.dispatcher().feed_update(bot, update, conn=conn, settings=get_settings(), user=start.user)
-    result = runtime.run(feed)
-    body = reply_body(result)
+    feed = runtime.dispatcher().feed_update(runtime.bot(), update, conn=conn, settings=get_settings(), user=start.user)
+    body = reply_body(runtime.run(feed))
     idempotency.store_response(conn, key, body)
     return body
+
+
+def remember(conn: db.Conn, update: Update, refusal: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Claim the update for a refusal; if a twin delivery got there first, answer what it answered."""
+    claim = idempotency.claim(conn, _key(update), ttl_s=KEY_TTL_S)
+    if not claim.fresh:
+        stored: dict[str, Any] | None = claim.response
+        return stored
+    idempotency.store_response(conn, _key(update), refusal)
+    return refusal
 
 
 def reply_body(result: Any) -> dict[str, Any] | None:
@@ -104,9 +136,11 @@ def _sender(update: Update) -> User | None:
     return who if who and not who.is_bot else None
 
 
-def _chat_id(update: Update) -> int | None:
+def _message(update: Update, text: str) -> dict[str, Any] | None:
+    """A plain sendMessage reply into the chat the update came from, if it came from one."""
+    chat_id = None
     if update.message:
-        return update.message.chat.id
-    if update.callback_query and update.callback_query.message:
-        return update.callback_query.message.chat.id
-    return None
+        chat_id = update.message.chat.id
+    elif update.callback_query and update.callback_query.message:
+        chat_id = update.callback_query.message.chat.id
+    return {"method": "sendMessage", "chat_id": chat_id, "text": text} if chat_id is not None else None

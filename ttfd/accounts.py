@@ -11,7 +11,7 @@ from typing import Any, Literal
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from ttfd import economy, events
+from ttfd import economy, events, inputs
 from ttfd.db import Conn
 from ttfd.errors import DomainError
 
@@ -59,13 +59,19 @@ def _ident(platform: Platform) -> sql.Identifier:
 
 
 _FIND = sql.SQL("SELECT * FROM unified_users WHERE {col} = %(ext)s")
-_UPSERT = sql.SQL("""
+# Creating takes no lock on an existing row: a first contact must not hold the account row while it goes on
+# to touch its guild membership (every other path takes the membership first, then the account).
+_CREATE = sql.SQL("""
 INSERT INTO unified_users ({col}, username, display_name, platforms, primary_platform)
 VALUES (%(ext)s, %(username)s, %(display_name)s, ARRAY[%(platform)s], %(platform)s)
-ON CONFLICT ({col}) DO UPDATE
-SET username = coalesce(EXCLUDED.username, unified_users.username),
-    display_name = coalesce(EXCLUDED.display_name, unified_users.display_name),
+ON CONFLICT ({col}) DO NOTHING
+RETURNING *
+""")
+_RENAME = sql.SQL("""
+UPDATE unified_users
+SET username = coalesce(%(username)s, username), display_name = coalesce(%(display_name)s, display_name),
     updated_at = now()
+WHERE {col} = %(ext)s
 RETURNING *
 """)
 _GET = "SELECT * FROM unified_users WHERE id = %(id)s"
@@ -127,6 +133,7 @@ def names_outdated(user: User, platform: Platform, username: str | None, display
     was made on, so a linked account's name does not flip-flop between platforms."""
     if user.primary_platform != platform:
         return False
+    username, display_name = inputs.clean_name(username), inputs.clean_name(display_name)
     return bool((username and user.username != username) or (display_name and user.display_name != display_name))
 
 
@@ -138,12 +145,19 @@ def ensure_user(
     display_name: str | None = None,
 ) -> User:
     """Find or create the account for a platform identity, refreshing names only when they changed (and only
-    on the platform the account was made on)."""
-    user = find_user(conn, platform, ext_id)
-    if user and not names_outdated(user, platform, username, display_name):
-        return user
+    on the platform the account was made on). Names are cleaned of what may not be stored or shown."""
+    username, display_name = inputs.clean_name(username), inputs.clean_name(display_name)
     params = {"ext": ext_id, "username": username, "display_name": display_name, "platform": platform}
-    row = conn.execute(_UPSERT.format(col=_ident(platform)), params).fetchone()
+    user = find_user(conn, platform, ext_id)
+    if user is None:
+        row = conn.execute(_CREATE.format(col=_ident(platform)), params).fetchone()
+        if row is not None:
+            return User.from_row(row)
+        user = find_user(conn, platform, ext_id)  # a concurrent first contact created it and has committed
+        assert user is not None
+    if not names_outdated(user, platform, username, display_name):
+        return user
+    row = conn.execute(_RENAME.format(col=_ident(platform)), params).fetchone()
     assert row is not None
     return User.from_row(row)
 
@@ -216,6 +230,7 @@ def link_identity(
     display_name: str | None = None,
 ) -> LinkResult:
     """Give account `user_id` this platform identity; if the identity has an account of its own, merge it in."""
+    username, display_name = inputs.clean_name(username), inputs.clean_name(display_name)
     target = get_user(conn, user_id)
     owner = find_user(conn, platform, ext_id)
     if owner and owner.id == target.id:
@@ -265,7 +280,8 @@ def _attach(
 
 # --- merges ----------------------------------------------------------------------------------------
 
-_LOCK_PAIR = "SELECT * FROM unified_users WHERE id = ANY(%(ids)s) ORDER BY id FOR UPDATE"
+# NO KEY UPDATE: rows referencing an account (its ledger, guild memberships) take key-share locks on it.
+_LOCK_PAIR = "SELECT * FROM unified_users WHERE id = ANY(%(ids)s) ORDER BY id FOR NO KEY UPDATE"
 _RETIRE = """
 UPDATE unified_users
 SET telegram_id = NULL, discord_id = NULL, website_email = NULL,

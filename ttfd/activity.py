@@ -8,7 +8,12 @@ from ttfd import economy
 from ttfd.db import Conn
 from ttfd.settings import Settings
 
-_COUNT = "UPDATE unified_users SET messages_sent = messages_sent + 1 WHERE id = %(user_id)s"
+# On the live account (sql/0004): the sender may have been merged into another account meanwhile.
+_COUNT = """
+UPDATE unified_users SET messages_sent = messages_sent + 1
+WHERE id = (SELECT id FROM lock_live_user(%(user_id)s))
+RETURNING id
+"""
 # Take the cooldown only if it has expired; the row lock makes concurrent messages agree on one winner.
 # `at` is when the message was written: polled Discord messages arrive in batches, minutes after the fact.
 _TAKE_COOLDOWN = """
@@ -19,9 +24,11 @@ RETURNING until
 """
 
 
-def count_message(conn: Conn, user_id: int) -> None:
-    """One more message sent by this user."""
-    conn.execute(_COUNT, {"user_id": user_id})
+def count_message(conn: Conn, user_id: int) -> int:
+    """One more message sent by this user; returns the live account that counted it."""
+    row = conn.execute(_COUNT, {"user_id": user_id}).fetchone()
+    assert row is not None
+    return int(row["id"])
 
 
 def take_cooldown(conn: Conn, user_id: int, key: str, seconds: int, at: datetime | None = None) -> bool:
@@ -40,7 +47,7 @@ def message_xp(
     at: datetime | None = None,
 ) -> economy.Movement | None:
     """Count the message, and pay `xp` unless the user earned message XP within the cooldown."""
-    count_message(conn, user_id)
+    user_id = count_message(conn, user_id)
     if not take_cooldown(conn, user_id, f"msgxp:{platform}", settings.message_xp_cooldown_s, at):
         return None
     return economy.grant(conn, user_id, "xp", xp, reason="message", platform=platform, source_key=source_key)

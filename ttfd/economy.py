@@ -101,10 +101,10 @@ def rank_by_code(conn: Conn, code: str) -> Rank | None:
 
 # --- the ledger ------------------------------------------------------------------------------------
 
-# The ledger_grant function (sql/0001) locks, appends, updates balance/rank/season/weekly and writes the
-# xp_change / rank_up events in one round trip.
+# The ledger_grant function (sql/0004) locks the live account, appends, updates balance/rank/season/weekly
+# and writes the xp_change / rank_up events in one round trip.
 _GRANT = """
-SELECT status, balance_after, rank_before, rank_after
+SELECT status, user_id, balance_after, rank_before, rank_after
 FROM ledger_grant(%(user_id)s, %(currency)s, %(delta)s, %(reason)s, %(platform)s, %(key)s, %(earned)s, %(week)s)
 """
 
@@ -153,7 +153,9 @@ def grant(
 ) -> Movement | None:
     """Move XP or coins through the ledger; the same (source_key, currency) twice is a no-op (None).
 
-    `earned` XP counts towards this week's and this season's boards; transfers (merges) do not.
+    The movement lands on the live account: if `user_id` was merged away meanwhile, on the one it went
+    into (Movement.user_id says which). `earned` XP counts towards this week's and this season's boards;
+    transfers (merges) do not.
     """
     if delta == 0:
         return None
@@ -170,23 +172,24 @@ def grant(
             "week": week_start((now or utc_now()).date()),
         },
     ).fetchone()
-    if row is None:
-        raise ValueError(f"grant to missing user {user_id}")
+    assert row is not None
     if row["status"] == "duplicate":
         return None
     if row["status"] == "insufficient":
         raise InsufficientFunds(currency)
+    live = int(row["user_id"])
     if currency == "coins":
-        return Movement(user_id, currency, delta, int(row["balance_after"]))
+        return Movement(live, currency, delta, int(row["balance_after"]))
     by_id = {r.id: r for r in ranks(conn)}
     return Movement(
-        user_id, currency, delta, int(row["balance_after"]), by_id[row["rank_before"]], by_id[row["rank_after"]]
+        live, currency, delta, int(row["balance_after"]), by_id[row["rank_before"]], by_id[row["rank_after"]]
     )
 
 
 # --- daily -----------------------------------------------------------------------------------------
 
-_LOCK_DAILY = "SELECT daily_streak, last_daily_on FROM unified_users WHERE id = %(user_id)s FOR UPDATE"
+# The live account, locked (sql/0004): a /daily that loaded an account just before a merge pays the survivor.
+_LOCK_DAILY = "SELECT id, daily_streak, last_daily_on FROM lock_live_user(%(user_id)s)"
 # The claim row (its primary key is the once-per-day guarantee), the streak and the event in one statement.
 _RECORD_CLAIM = """
 WITH claim AS (
@@ -225,7 +228,8 @@ def claim_daily(conn: Conn, settings: Settings, user_id: int, platform: str, now
     today = now.astimezone(UTC).date()
     next_at = datetime.combine(today + timedelta(days=1), time(0), UTC)
     row = conn.execute(_LOCK_DAILY, {"user_id": user_id}).fetchone()
-    assert row is not None, "claim_daily on a missing user"
+    assert row is not None
+    user_id = int(row["id"])
     last: date | None = row["last_daily_on"]
     if last == today:
         return DailyResult(False, row["daily_streak"], 0, 0, False, next_at)

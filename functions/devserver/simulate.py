@@ -62,12 +62,19 @@ def parse_command(text: str, definitions: list[dict[str, Any]]) -> tuple[dict[st
             raise ValueError(f"unknown option {key!r}")
         v = _coerce(value, types[key])
         options.append({"name": key, "type": types[key], "value": v})
+        # Discord resolves every picked user, role and channel into data.resolved.
         if types[key] == 6:
-            resolved.setdefault("users", {})[str(v)] = {
+            resolved.setdefault("users", {})[str(v)] = {"id": str(v), "username": f"user{v}", "global_name": None}
+        elif types[key] == 8:
+            resolved.setdefault("roles", {})[str(v)] = {
                 "id": str(v),
-                "username": f"user{v}",
-                "global_name": None,
+                "name": f"role {v}",
+                "permissions": "0",
+                "managed": False,
+                "position": 1,
             }
+        elif types[key] == 7:
+            resolved.setdefault("channels", {})[str(v)] = {"id": str(v), "name": f"channel-{v}", "type": 0}
     if wrapper is not None:
         wrapper["options"] = options
         options = [wrapper]

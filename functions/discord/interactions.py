@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from discord_interactions import InteractionResponseType, InteractionType
@@ -14,11 +13,14 @@ from functions.discord.models import Interaction
 from functions.discord.router import Ctx, Reply, reply
 from functions.discord.verify import is_valid
 from functions.http import GENERIC_ERROR, bad_input_reason, json_response, problem
-from ttfd import db, idempotency, inbound
+from ttfd import db, idempotency, inbound, inputs
 from ttfd.errors import DomainError
 from ttfd.settings import get_settings
 
 log = logging.getLogger(__name__)
+# Discord shows "This interaction failed" 3 s after the click: leave time to answer that we are busy.
+TIMEOUT_S = 2.0
+BUSY = "⏳ TTFD is very busy right now and did not do that. Nothing changed; please try again in a few seconds."
 
 
 def discord_interactions(request: Request) -> Response:
@@ -35,8 +37,8 @@ def discord_interactions(request: Request) -> Response:
     ):
         return problem(401, "invalid request signature")
     try:
-        interaction = Interaction.model_validate(json.loads(body))
-    except (ValueError, ValidationError) as exc:  # JSONDecodeError is a ValueError
+        interaction = Interaction.model_validate(inputs.load_json(body))
+    except (inputs.InputError, ValidationError) as exc:
         return problem(400, f"malformed interaction: {bad_input_reason(exc)}")
     if interaction.type == InteractionType.PING:
         return json_response({"type": InteractionResponseType.PONG})
@@ -44,11 +46,15 @@ def discord_interactions(request: Request) -> Response:
         return problem(400, "malformed interaction: neither member.user nor user present")
     try:
         try:
-            return json_response(db.run(lambda conn: handle(conn, interaction)))
+            return json_response(db.run(lambda conn: handle(conn, interaction), timeout_s=TIMEOUT_S))
         except DomainError as exc:
             # The refused attempt rolled back whole; remember the refusal so a redelivery answers the same.
             refusal = reply(f"⚠️ {exc.message}", ephemeral=True)
-            return json_response(db.run(lambda conn: remember(conn, interaction, refusal)))
+            return json_response(db.run(lambda conn: remember(conn, interaction, refusal), timeout_s=TIMEOUT_S))
+    except db.Unavailable as exc:
+        # Discord never redelivers and waits 3 s: say so now; nothing was done, so trying again is safe.
+        log.warning("interaction %s not served: %s", interaction.id, exc)
+        return json_response(reply(BUSY, ephemeral=True))
     except Exception:
         log.exception("interaction %s failed (type %s)", interaction.id, interaction.type)
         return json_response(reply(GENERIC_ERROR, ephemeral=True))

@@ -6,15 +6,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ttfd.inputs import Snowflake
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
 class DiscordUser(_Model):
-    id: int
-    username: str = ""
-    global_name: str | None = None
+    id: Snowflake
+    username: str = Field("", max_length=100)
+    global_name: str | None = Field(None, max_length=100)
     bot: bool = False
 
     @property
@@ -25,12 +27,12 @@ class DiscordUser(_Model):
 class Member(_Model):
     user: DiscordUser | None = None
     nick: str | None = None
-    roles: list[int] = Field(default_factory=list)
-    permissions: int = 0  # Discord sends the bitfield as a decimal string
+    roles: list[Snowflake] = Field(default_factory=list)
+    permissions: int = Field(0, ge=0, lt=1 << 64)  # Discord sends the bitfield as a decimal string
 
 
 class CommandOption(_Model):
-    name: str
+    name: str = Field(max_length=32)
     type: int
     value: Any = None
     options: list[CommandOption] | None = None
@@ -38,8 +40,8 @@ class CommandOption(_Model):
 
 
 class InteractionData(_Model):
-    id: int | None = None
-    name: str | None = None
+    id: Snowflake | None = None
+    name: str | None = Field(None, max_length=32)
     type: int | None = None
     options: list[CommandOption] | None = None
     resolved: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -49,14 +51,14 @@ class InteractionData(_Model):
 
 
 class Interaction(_Model):
-    id: int
-    application_id: int
+    id: Snowflake
+    application_id: Snowflake
     type: int = Field(ge=1, le=5)
     token: str = ""
     version: int = 1
     data: InteractionData | None = None
-    guild_id: int | None = None
-    channel_id: int | None = None
+    guild_id: Snowflake | None = None
+    channel_id: Snowflake | None = None
     member: Member | None = None
     user: DiscordUser | None = None
     locale: str | None = None

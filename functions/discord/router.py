@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -17,6 +18,7 @@ from functions.discord.models import CommandOption, DiscordUser, Interaction
 from ttfd.accounts import User
 from ttfd.db import Conn
 from ttfd.errors import DomainError
+from ttfd.inputs import INT64_MAX, text_problem
 from ttfd.settings import Settings, get_settings
 
 Reply = dict[str, Any]
@@ -46,6 +48,10 @@ class OptionType(IntEnum):
     NUMBER = 10
 
 
+SNOWFLAKE_TYPES = frozenset({OptionType.USER, OptionType.CHANNEL, OptionType.ROLE, OptionType.MENTIONABLE})
+MAX_SAFE_INTEGER = 2**53  # Discord's INTEGER options are limited to ±2^53
+
+
 @dataclass(frozen=True)
 class Option:
     name: str
@@ -54,6 +60,9 @@ class Option:
     required: bool = False
     choices: tuple[tuple[str, str | int], ...] = ()
     channel_types: tuple[int, ...] = ()
+    min_value: int | None = None
+    max_value: int | None = None
+    max_length: int = 6000  # Discord's own limit for STRING options
 
     def definition(self) -> dict[str, Any]:
         d: dict[str, Any] = {"type": int(self.type), "name": self.name, "description": self.description}
@@ -63,7 +72,68 @@ class Option:
             d["choices"] = [{"name": n, "value": v} for n, v in self.choices]
         if self.channel_types:
             d["channel_types"] = list(self.channel_types)
+        if self.min_value is not None:
+            d["min_value"] = self.min_value
+        if self.max_value is not None:
+            d["max_value"] = self.max_value
+        if self.type == OptionType.STRING and self.max_length != 6000:
+            d["max_length"] = self.max_length
         return d
+
+    def check(self, sent_type: int, value: Any) -> Any:
+        """The value as the declared type, or DomainError saying what is wrong with it.
+
+        Discord enforces these on its side; a signed payload that breaks them is refused here, before
+        any handler or query sees it."""
+        if sent_type != self.type:
+            raise _bad(self, "has the wrong type")
+        if self.type == OptionType.STRING:
+            if not isinstance(value, str):
+                raise _bad(self, "must be text")
+            if len(value) > self.max_length:
+                raise _bad(self, f"is longer than {self.max_length} characters")
+            if problem := text_problem(value):
+                raise _bad(self, problem)
+        elif self.type == OptionType.INTEGER:
+            if type(value) is not int or not -MAX_SAFE_INTEGER < value < MAX_SAFE_INTEGER:
+                raise _bad(self, "must be a whole number")
+            if (self.min_value is not None and value < self.min_value) or (
+                self.max_value is not None and value > self.max_value
+            ):
+                raise _bad(self, f"must be between {self.min_value} and {self.max_value}")
+        elif self.type == OptionType.NUMBER:
+            if type(value) not in (int, float) or not math.isfinite(value):
+                raise _bad(self, "must be a number")
+        elif self.type == OptionType.BOOLEAN:
+            if type(value) is not bool:
+                raise _bad(self, "must be true or false")
+        elif self.type in SNOWFLAKE_TYPES:
+            text = str(value) if type(value) in (int, str) else ""
+            if not (text.isascii() and text.isdigit() and 0 < int(text) <= INT64_MAX):
+                raise _bad(self, "is not a valid id")
+            value = int(text)
+        if self.choices and value not in {v for _, v in self.choices}:
+            raise _bad(self, f"must be one of {', '.join(str(v) for _, v in self.choices)}")
+        return value
+
+
+def _bad(option: Option, problem: str) -> DomainError:
+    return DomainError(f"Option `{option.name}` {problem}.")
+
+
+def check_options(declared: tuple[Option, ...], sent: list[CommandOption]) -> dict[str, Any]:
+    """Options as {name: typed value}: unknown, repeated, mistyped or missing required ones are refused."""
+    by_name = {o.name: o for o in declared}
+    values: dict[str, Any] = {}
+    for o in sent:
+        option = by_name.get(o.name)
+        if option is None or o.name in values:
+            raise DomainError(f"Option `{o.name[:32]}` is not one this command takes.")
+        values[o.name] = option.check(o.type, o.value)
+    missing = [o.name for o in declared if o.required and o.name not in values]
+    if missing:
+        raise DomainError(f"Option `{missing[0]}` is required.")
+    return values
 
 
 @dataclass
@@ -100,7 +170,8 @@ class Ctx:
         data = self.interaction.data
         if value is None or data is None:
             return None
-        return data.resolved.get(kind, {}).get(str(value))
+        entry = data.resolved.get(kind, {}).get(str(value))
+        return entry if isinstance(entry, dict) else None
 
     def resolved_user(self, option: str) -> DiscordUser | None:
         """A USER option's value looked up in data.resolved.users."""
@@ -108,7 +179,10 @@ class Ctx:
         if value is None:
             return None
         raw = self.resolved("users", option)
-        return DiscordUser.model_validate(raw) if raw else DiscordUser(id=int(value))
+        try:
+            return DiscordUser.model_validate(raw) if raw else DiscordUser(id=int(value))
+        except ValueError as exc:  # pydantic's ValidationError
+            raise DomainError("I could not read that user; pick them from the list.") from exc
 
 
 def reply(
@@ -290,7 +364,7 @@ class Router:
             if not opts or opts[0].type != OptionType.SUB_COMMAND or opts[0].name not in cmd.subcommands:
                 raise DomainError("Pick one of this command's subcommands.")
             cmd, opts = cmd.subcommands[opts[0].name], opts[0].options or []
-        return cmd, {o.name: o.value for o in opts}
+        return cmd, check_options(cmd.options, opts)
 
     def dispatch_command(self, ctx: Ctx, name: str) -> Reply:
         data = ctx.interaction.data

@@ -52,13 +52,17 @@ def rank_role(ctx: Ctx) -> Reply:
     rank = economy.rank_by_code(ctx.conn, str(ctx.options.get("rank", "")))
     if rank is None:
         raise DomainError("Unknown rank. Pick one of F- … S.")
-    role_id = int(ctx.options["role"])
+    role_id: int = ctx.options["role"]
     if role_id == ctx.guild_id:
         raise DomainError("@everyone cannot be a rank role.")
-    role = ctx.resolved("roles", "role") or {}
+    # Discord sends the chosen role in data.resolved; without it we cannot check what it grants.
+    role = ctx.resolved("roles", "role")
+    permissions = str(role.get("permissions", "")) if role else ""
+    if role is None or not (permissions.isascii() and permissions.isdigit()):
+        raise DomainError("I could not see that role's permissions. Pick the role from Discord's list.")
     if role.get("managed"):
         raise DomainError("That role is managed by an integration or bot and cannot be handed out.")
-    granted = int(role.get("permissions") or 0)
+    granted = int(permissions)
     risky = [name for bit, name in DANGEROUS.items() if granted & bit]
     if risky:
         raise DomainError(f"Rank roles are earned by chatting, so they may not grant {', '.join(risky)}.")
@@ -82,7 +86,7 @@ def rank_role(ctx: Ctx) -> Reply:
 def xp_channel(ctx: Ctx) -> Reply:
     ctx.require_permission(MANAGE_GUILD, "Manage Server")
     assert ctx.guild_id is not None
-    channel_id = int(ctx.options["channel"])
+    channel_id: int = ctx.options["channel"]
     enabled = ctx.options.get("enabled") is not False
     channels = discord_activity.set_channel(ctx.conn, ctx.guild_id, channel_id, ctx.user.id, enabled)
     state = "now earns" if enabled else "no longer earns"

@@ -24,7 +24,8 @@ def is_valid(
     now: float | None = None,
 ) -> bool:
     """True only for a well-formed signature over timestamp+body made within MAX_SKEW_S of now."""
-    if not signature_hex or not timestamp:
+    # Unix seconds, ASCII digits only: int() would take "١٢٣" or 400 digits (too large for a float later).
+    if not signature_hex or not timestamp or len(timestamp) > 12 or not (timestamp.isascii() and timestamp.isdigit()):
         return False
     try:
         ts = int(timestamp)

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from flask import Request, Response
 
+from ttfd import logs
+
+logs.setup()  # one escaped line per record, whichever function this process serves
+
 
 def discord_interactions(request: Request) -> Response:
     from functions.discord.interactions import discord_interactions as fn

@@ -31,9 +31,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from functions.devserver import demo, devkeys, server
     from static_site import build as site
+    from ttfd import logs
     from ttfd.settings import get_settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     chosen = _use_database()
     applied = db.migrate(chosen.url)
@@ -45,6 +46,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     # The website logs in through the fake Discord OAuth provider and links Telegram with the fake's widget.
     os.environ.setdefault("DISCORD_OAUTH_BASE", f"{base}{server.FAKE_DISCORD_PREFIX}/api/v10")
     os.environ.setdefault("SITE_URL", base)
+    # Nothing runs in front of this server, so an X-Forwarded-For header is whatever the client made up.
+    os.environ.setdefault("FORWARDED_HOPS", "0")
     os.environ.setdefault("TELEGRAM_BOT_USERNAME", "ttfd_dev_bot")
     os.environ.setdefault("SITE_DEV_TELEGRAM_LOGIN", f"{server.FAKE_TELEGRAM_PREFIX}/_dev/login-widget")
     get_settings.cache_clear()

@@ -107,6 +107,8 @@ def select_database(dbname: str = "ttfd", env_var: str = "DATABASE_URL") -> Data
 _pool: ConnectionPool[Conn] | None = None
 _pool_lock = threading.Lock()
 DEFAULT_TIMEOUT_S = 15.0
+# Scheduled work holds a transaction across outgoing HTTP calls (each with its own retries).
+BACKGROUND_TIMEOUT_S = 120.0
 
 
 class Unavailable(Exception):

@@ -115,7 +115,7 @@ def poll_channels(settings: Settings, rest: DiscordREST, max_channels: int = 50,
     """Poll channels not polled for `interval_s`, each in its own transaction holding only that channel's row."""
     stats = PollStats()
     for _ in range(max_channels):
-        with db.transaction() as conn:
+        with db.transaction(db.BACKGROUND_TIMEOUT_S) as conn:
             if not _poll_one(conn, settings, rest, stats, interval_s):
                 break
     return stats

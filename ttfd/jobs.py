@@ -144,7 +144,7 @@ def run_due(max_jobs: int = 50) -> RunStats:
 
     stats = RunStats()
     for _ in range(max_jobs):
-        with db.transaction() as conn:
+        with db.transaction(db.BACKGROUND_TIMEOUT_S) as conn:
             if not _run_one(conn, stats):
                 break
     return stats

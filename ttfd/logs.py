@@ -40,14 +40,29 @@ def _indent(block: str) -> str:
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time (test runners swap it), like logging's last resort."""
+
+    _ttfd = True
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: object) -> None:
+        pass
+
+
 def setup(level: int = logging.INFO) -> None:
     """Route the root logger through SafeFormatter on stderr (idempotent; handlers others added, such as
     pytest's capture, stay as they are)."""
     root = logging.getLogger()
     if not any(getattr(h, "_ttfd", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler._ttfd = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
+        root.addHandler(_Stderr())
     for h in root.handlers:
         if getattr(h, "_ttfd", False):
             h.setFormatter(SafeFormatter(FORMAT))

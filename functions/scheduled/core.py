@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 
 from flask import Request, Response
 
-from functions.http import json_response
+from functions.http import json_response, problem
 from ttfd import accounts, db, discord_activity, events, idempotency, jobs, notify, ratelimit, sessions
 from ttfd.clients import discord_rest
 from ttfd.economy import utc_now
@@ -15,16 +17,32 @@ from ttfd.settings import get_settings
 log = logging.getLogger(__name__)
 
 
+def _transient(fn: Callable[[Request], Response]) -> Callable[[Request], Response]:
+    """A database that cannot serve now answers 503, so the scheduler's run is visibly failed and retried."""
+
+    @functools.wraps(fn)
+    def wrapper(request: Request) -> Response:
+        try:
+            return fn(request)
+        except db.Unavailable as exc:
+            log.warning("%s not run: %s", fn.__name__, exc)
+            return problem(503, "database unavailable; try again")
+
+    return wrapper
+
+
+@_transient
 def process_events(request: Request) -> Response:
     """Turn pending cross-platform events into jobs (rank-up roles, Telegram messages)."""
     total = 0
-    while (n := db.run(notify.process_pending)) > 0:
+    while (n := db.run(notify.process_pending, timeout_s=db.BACKGROUND_TIMEOUT_S)) > 0:
         total += n
         if total >= 5000:  # leave the rest for the next tick rather than run past the function timeout
             break
     return json_response({"processed": total})
 
 
+@_transient
 def run_jobs(request: Request) -> Response:
     """Run due jobs; each job in its own transaction, failed ones rescheduled with backoff."""
     limit = request.args.get("max", "100")
@@ -32,12 +50,14 @@ def run_jobs(request: Request) -> Response:
     return json_response(stats.as_dict())
 
 
+@_transient
 def poll_messages(request: Request) -> Response:
     """Give message XP for new messages in the channels admins opted in (/setup xp-channel)."""
     stats = discord_activity.poll_channels(get_settings(), discord_rest.shared())
     return json_response(stats.as_dict())
 
 
+@_transient
 def cleanup(request: Request) -> Response:
     """Hourly: drop expired idempotency keys, link codes, sessions, OAuth states, rate-limit windows and
     finished jobs (once per hour)."""

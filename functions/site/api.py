@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from typing import Annotated, Any, Literal
@@ -12,9 +11,9 @@ from flask import Request, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError
 
 from functions.http import bad_input_reason, json_response
-from functions.site import views
+from functions.site import views, web
 from functions.site.web import Ctx, Problem, endpoint
-from ttfd import accounts, economy, profiles
+from ttfd import accounts, economy, inputs, profiles
 
 URL_MAX = 500
 BIO_MAX = 500
@@ -35,6 +34,8 @@ def _https_url(raw: Any) -> str | None:
         raise ValueError("must be an https:// URL")
     if _UNSAFE_URL_CHARS.search(value) or any(unicodedata.category(ch) == "Cc" for ch in value):
         raise ValueError("must not contain spaces, quotes, backslashes or angle brackets (percent-encode them)")
+    if problem := inputs.text_problem(value):
+        raise ValueError(problem)
     return value
 
 
@@ -46,8 +47,8 @@ def _bio(raw: Any) -> str | None:
     value = raw.strip()
     if len(value) > BIO_MAX:
         raise ValueError(f"at most {BIO_MAX} characters")
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in value):
-        raise ValueError("must not contain control characters")
+    if problem := inputs.text_problem(value, multiline=True):
+        raise ValueError(problem)
     return value or None
 
 
@@ -66,15 +67,6 @@ class MePatch(BaseModel):
     notifications: StrictBool = True
 
 
-def _json_body(request: Request) -> Any:
-    if not request.is_json:
-        raise Problem(400, "Send a JSON body (Content-Type: application/json).")
-    try:
-        return json.loads(request.get_data(cache=True))
-    except ValueError as exc:
-        raise Problem(400, f"The body is not valid JSON: {exc}") from exc
-
-
 # --- /api/me ---------------------------------------------------------------------------------------
 
 
@@ -83,7 +75,7 @@ def _get_me(ctx: Ctx) -> Response:
 
 
 def _patch_me(ctx: Ctx) -> Response:
-    body = _json_body(ctx.request)
+    body = web.json_body(ctx.request)
     if not isinstance(body, dict) or not body:
         raise Problem(400, "Send an object with at least one setting to change.")
     try:
@@ -112,6 +104,8 @@ _PROFILE_PATH = re.compile(r"(?:/api/profile)?/(?P<ref>[^/]{1,64})(?P<card>/card
 def _profile_id(ctx: Ctx) -> int:
     """Which account the path names (the profile itself is then read once, by the view)."""
     match = _PROFILE_PATH.fullmatch(ctx.request.path)
+    if match and inputs.text_problem(match["ref"]):
+        raise Problem(400, "That is not a player id or username.")
     user_id = accounts.id_by_ref(ctx.conn, match["ref"]) if match else None
     if user_id is None:
         raise Problem(404, "No such player. Profiles are at /api/profile/<id or username>.")

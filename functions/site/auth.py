@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+import re
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from flask import Request, Response
@@ -12,13 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, Validat
 from functions.http import bad_input_reason, json_response
 from functions.site import views, web
 from functions.site.web import Ctx, Problem, endpoint
-from ttfd import accounts, db, guilds, idempotency, sessions, telegram_login
+from ttfd import accounts, db, guilds, idempotency, inputs, sessions, telegram_login
 from ttfd.clients import discord_oauth
 from ttfd.clients.http import HTTPError
 from ttfd.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 SCOPES = "identify guilds"
+_STATE = re.compile(r"[A-Za-z0-9_-]{20,100}")  # ours: secrets.token_urlsafe
+_CODE = re.compile(r"[\x21-\x7e]{1,200}")  # Discord's: printable ASCII
 
 
 def _callback_url(settings: Settings) -> str:
@@ -41,10 +44,13 @@ def _browser_guard(request: Request, settings: Settings) -> Response | None:
 def auth_discord_login(request: Request) -> Response:
     """Redirect to Discord's authorize page with a one-time state bound to this browser by a cookie."""
     settings = get_settings()
-    if refused := _browser_guard(request, settings):
-        return refused
-    next_path = web.safe_next(request.args.get("next"))
-    start = db.run(lambda conn: sessions.begin_login(conn, next_path))
+    try:
+        if refused := _browser_guard(request, settings):
+            return refused
+        next_path = web.safe_next(request.args.get("next"))
+        start = db.run(lambda conn: sessions.begin_login(conn, next_path), timeout_s=web.TIMEOUT_S)
+    except db.Unavailable:
+        return _busy()
     params = {
         "response_type": "code",
         "client_id": settings.require("discord_client_id"),
@@ -62,26 +68,37 @@ def auth_discord_login(request: Request) -> Response:
 def auth_discord_callback(request: Request) -> Response:
     """Check the state, exchange the code, find or create the account, start a session, go on."""
     settings = get_settings()
-    if refused := _browser_guard(request, settings):
-        return refused
     try:
+        if refused := _browser_guard(request, settings):
+            return refused
         return _callback(request, settings)
+    except db.Unavailable:
+        return _busy()
     except Exception:
         log.exception("discord login callback failed")
         return web.html_page(500, "Login failed", "Something went wrong on our side. Please try again in a moment.")
+
+
+def _busy() -> Response:
+    page = web.html_page(503, "We are very busy", "Nothing was changed. Please try again in a moment.")
+    page.headers["Retry-After"] = "2"
+    return page
 
 
 def _callback(request: Request, settings: Settings) -> Response:
     state, code = request.args.get("state", ""), request.args.get("code", "")
     nonce = request.cookies.get(web.OAUTH_COOKIE)
     if request.args.get("error"):  # the person pressed Cancel on Discord: burn the state, back to login
-        if state:
-            db.run(lambda conn: sessions.consume_state(conn, state, nonce))
+        if _STATE.fullmatch(state):
+            db.run(lambda conn: sessions.consume_state(conn, state, nonce), timeout_s=web.TIMEOUT_S)
         return _finish(web.redirect_to("/login?error=denied"), settings)
-    if not state or not code or len(state) > 100 or len(code) > 200:
+    if not state or not _CODE.fullmatch(code):
         return web.html_page(400, "Login failed", "The reply from Discord was incomplete. Please log in again.")
-    # The state is claimed (used once) before any call to Discord: a replayed callback stops here.
-    next_path = db.run(lambda conn: sessions.consume_state(conn, state, nonce))
+    # The state is claimed (used once) before any call to Discord: a replayed callback stops here. One we
+    # could not have made (wrong alphabet or length) is refused without asking the database.
+    next_path = None
+    if _STATE.fullmatch(state):
+        next_path = db.run(lambda conn: sessions.consume_state(conn, state, nonce), timeout_s=web.TIMEOUT_S)
     if next_path is None:
         return web.html_page(
             400,
@@ -106,7 +123,7 @@ def _callback(request: Request, settings: Settings) -> Response:
         guilds.touch_configured_guilds(conn, user.id, identity.guild_ids)
         return sessions.create(conn, user.id, web.policy(settings), user_agent)
 
-    created = db.run(start_session)
+    created = db.run(start_session, timeout_s=web.TIMEOUT_S)
     resp = web.redirect_to(next_path)
     web.set_session_cookies(resp, settings, created.token, created.session.csrf_token)
     return _finish(resp, settings)
@@ -138,7 +155,7 @@ class TelegramLogin(BaseModel):
     model_config = ConfigDict(extra="allow")
     __pydantic_extra__: dict[str, StrictStr | StrictInt]
 
-    id: StrictInt
+    id: Annotated[StrictInt, Field(gt=0, le=inputs.INT64_MAX)]
     first_name: str = Field(max_length=256)
     last_name: str | None = Field(None, max_length=256)
     username: str | None = Field(None, max_length=64)
@@ -148,7 +165,7 @@ class TelegramLogin(BaseModel):
 
 
 def _link_telegram(ctx: Ctx) -> Response:
-    raw = ctx.request.get_json(silent=True)
+    raw = web.json_body(ctx.request)
     if not isinstance(raw, dict):
         raise Problem(400, "Send the Telegram Login Widget fields as a JSON object.")
     try:

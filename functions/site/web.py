@@ -12,13 +12,14 @@ import html
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Request, Response
 from itsdangerous import BadSignature, Signer
 
 from functions.http import problem
-from ttfd import db, ratelimit, sessions
+from ttfd import db, inputs, ratelimit, sessions
 from ttfd.errors import DomainError
 from ttfd.settings import Settings, get_settings
 
@@ -28,6 +29,7 @@ SESSION_COOKIE = "ttfd_session"
 CSRF_COOKIE = "csrf_token"
 OAUTH_COOKIE = "ttfd_oauth"
 CSRF_HEADER = "X-CSRF-Token"
+TIMEOUT_S = 5.0  # a person is waiting for the page
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
@@ -109,7 +111,10 @@ def client_ip(request: Request, forwarded_hops: int) -> str:
 def rate_limit(request: Request, settings: Settings) -> None:
     """Count this auth request for its client IP in its own short transaction (a refusal still counts)."""
     key = f"auth:{client_ip(request, settings.forwarded_hops)}"
-    decision = db.run(lambda conn: ratelimit.hit(conn, key, settings.auth_rate_limit, settings.auth_rate_window_s))
+    decision = db.run(
+        lambda conn: ratelimit.hit(conn, key, settings.auth_rate_limit, settings.auth_rate_window_s),
+        timeout_s=TIMEOUT_S,
+    )
     if not decision.allowed:
         raise Problem(
             429, "Too many attempts; wait a minute and try again.", {"Retry-After": str(decision.retry_after_s)}
@@ -135,6 +140,16 @@ def safe_next(path: str | None) -> str:
     if any(ord(ch) < 0x21 or ch == "\\" for ch in path):
         return "/me"
     return path
+
+
+def json_body(request: Request) -> Any:
+    """The request's JSON body (bounded in size and depth), or a 400 saying what is wrong with it."""
+    if not request.is_json:
+        raise Problem(400, "Send a JSON body (Content-Type: application/json).")
+    try:
+        return inputs.load_json(request.get_data(cache=True))
+    except inputs.InputError as exc:
+        raise Problem(400, f"The body is not valid: {exc}") from exc
 
 
 # --- the router ------------------------------------------------------------------------------------
@@ -205,12 +220,16 @@ def endpoint(
             rate_limit(request, settings)
         if unsafe:
             check_origin(request, settings)
-        resp = db.run(work)
+        resp = db.run(work, timeout_s=TIMEOUT_S)
         committed = True
     except Problem as p:
         resp = problem_response(p)
     except DomainError as exc:
         resp = problem(409, exc.message)
+    except db.Unavailable as exc:
+        log.warning("%s %s not served: %s", request.method, request.path, exc)
+        resp = problem(503, "We are very busy right now; nothing was changed. Please try again in a moment.")
+        resp.headers["Retry-After"] = "2"
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         resp = problem(500, "Something went wrong on our side. Please try again in a moment.")

@@ -109,6 +109,9 @@ _pool_lock = threading.Lock()
 DEFAULT_TIMEOUT_S = 15.0
 # Scheduled work holds a transaction across outgoing HTTP calls (each with its own retries).
 BACKGROUND_TIMEOUT_S = 120.0
+# However long a transaction may take, waiting for a pooled connection longer than this means the instance
+# is overloaded: better to say so (Unavailable) than to queue.
+MAX_POOL_WAIT_S = 10.0
 
 
 class Unavailable(Exception):
@@ -145,7 +148,9 @@ def pool() -> ConnectionPool[Conn]:
                     name="ttfd",
                     max_idle=120,  # managed Postgres and frozen instances drop idle connections
                 )
-                p.open(wait=True, timeout=10)
+                # Not waiting here: an unreachable database then costs each request its own deadline
+                # (Unavailable), not an exception from pool creation.
+                p.open(wait=False)
                 _pool = p
     return _pool
 
@@ -177,14 +182,15 @@ def _is_lost(conn: Conn) -> bool:
 def transaction(timeout_s: float = DEFAULT_TIMEOUT_S) -> Iterator[Conn]:
     """One transaction on a pooled connection: commit on success, roll back on any exception.
 
-    `timeout_s` bounds both the wait for a pooled connection and every statement in the transaction.
-    Raises Unavailable when no connection comes in time or a statement times out, and ConnectionLost
-    when the connection died (the pool discards it).
+    `timeout_s` bounds every statement in the transaction and the wait for a pooled connection (which is
+    also capped at MAX_POOL_WAIT_S). Raises Unavailable when no connection comes in time or a statement
+    times out, and ConnectionLost when the connection died (the pool discards it).
     """
+    wait_s = min(timeout_s, MAX_POOL_WAIT_S)
     try:
-        conn = pool().getconn(timeout=timeout_s)
+        conn = pool().getconn(timeout=wait_s)
     except PoolTimeout as exc:
-        raise Unavailable(f"no database connection within {timeout_s:g} s") from exc
+        raise Unavailable(f"no database connection within {wait_s:g} s") from exc
     try:
         conn.execute(_begin(max(1, round(timeout_s * 10)) * 100))  # 100 ms steps: few distinct statements
         yield conn

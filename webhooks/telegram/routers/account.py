@@ -12,7 +12,6 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from ttfd import accounts
 from ttfd.accounts import User
 from ttfd.db import Conn
-from ttfd.errors import DomainError
 from ttfd.settings import Settings
 from webhooks.telegram.routers.menu import MenuAction
 
@@ -66,12 +65,9 @@ async def link(message: Message, command: CommandObject, user: User, conn: Conn,
         )
     sender = message.from_user
     assert sender is not None
-    try:
-        with conn.transaction():
-            result = accounts.redeem_link_code(
-                conn, command.args.strip(), "telegram", sender.id, sender.username, user.display_name
-            )
-    except DomainError as exc:
-        return message.answer(f"⚠️ {escape(exc.message)}")
+    # A DomainError (bad code, conflicting identity) rolls the update back; the webhook answers its message.
+    result = accounts.redeem_link_code(
+        conn, command.args.strip(), "telegram", sender.id, sender.username, user.display_name
+    )
     merged = " Your two accounts were merged: XP, coins and stats were combined." if result.merged_from else ""
     return message.answer(f"✅ Linked! This Telegram account now shares one TTFD profile.{merged}")

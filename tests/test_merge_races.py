@@ -173,11 +173,11 @@ def test_concurrent_merge_and_grants_never_leave_a_balance_on_the_retired_row(fr
             b = accounts.ensure_user(conn, "telegram", 970 + trial)
         start = threading.Barrier(9)
 
-        def grant(i: int, uid: int = a.id, t: int = trial) -> None:
+        def grant(i: int, uid: int = a.id, t: int = trial, start: threading.Barrier = start) -> None:
             start.wait()
             db.run(lambda c: economy.grant(c, uid, "coins", i + 1, reason="t", platform="x", source_key=f"r{t}:{i}"))
 
-        def merge(keep: int = b.id, gone: int = a.id) -> None:
+        def merge(keep: int = b.id, gone: int = a.id, start: threading.Barrier = start) -> None:
             start.wait()
             db.run(lambda c: accounts.merge_accounts(c, keep_id=keep, gone_id=gone, platform="discord"))
 

@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench lint fmt site cleaner-exe system-deps clean
+.PHONY: run test bench fuzz lint fmt site cleaner-exe system-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt cleaner/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP) system-deps
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# Longer, randomised runs of the property-based fuzz tests (make test runs a fixed 120 cases per surface).
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-2000} $(PY) -m pytest -q tests/test_fuzz.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .

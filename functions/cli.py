@@ -28,6 +28,21 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def dev_environment(base: str) -> None:
+    """Point every client at the fakes mounted on the local server (explicit env vars win)."""
+    from functions.devserver import server
+
+    os.environ.setdefault("DISCORD_API_BASE", f"{base}{server.FAKE_DISCORD_PREFIX}/api/v10")
+    os.environ.setdefault("TELEGRAM_API_BASE", f"{base}{server.FAKE_TELEGRAM_PREFIX}")
+    # The website logs in through the fake Discord OAuth provider and links Telegram with the fake's widget.
+    os.environ.setdefault("DISCORD_OAUTH_BASE", f"{base}{server.FAKE_DISCORD_PREFIX}/api/v10")
+    os.environ.setdefault("SITE_URL", base)
+    # Nothing runs in front of this server, so an X-Forwarded-For header is whatever the client made up.
+    os.environ.setdefault("FORWARDED_HOPS", "0")
+    os.environ.setdefault("TELEGRAM_BOT_USERNAME", "ttfd_dev_bot")
+    os.environ.setdefault("SITE_DEV_TELEGRAM_LOGIN", f"{server.FAKE_TELEGRAM_PREFIX}/_dev/login-widget")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from functions.devserver import demo, devkeys, server
     from static_site import build as site
@@ -41,15 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     keys = devkeys.load_or_create()
     devkeys.apply(keys)
     base = f"http://127.0.0.1:{args.port}"
-    os.environ.setdefault("DISCORD_API_BASE", f"{base}{server.FAKE_DISCORD_PREFIX}/api/v10")
-    os.environ.setdefault("TELEGRAM_API_BASE", f"{base}{server.FAKE_TELEGRAM_PREFIX}")
-    # The website logs in through the fake Discord OAuth provider and links Telegram with the fake's widget.
-    os.environ.setdefault("DISCORD_OAUTH_BASE", f"{base}{server.FAKE_DISCORD_PREFIX}/api/v10")
-    os.environ.setdefault("SITE_URL", base)
-    # Nothing runs in front of this server, so an X-Forwarded-For header is whatever the client made up.
-    os.environ.setdefault("FORWARDED_HOPS", "0")
-    os.environ.setdefault("TELEGRAM_BOT_USERNAME", "ttfd_dev_bot")
-    os.environ.setdefault("SITE_DEV_TELEGRAM_LOGIN", f"{server.FAKE_TELEGRAM_PREFIX}/_dev/login-widget")
+    dev_environment(base)
     get_settings.cache_clear()
     with db.transaction() as conn:
         seeded = demo.seed(conn)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from ttfd.inputs import safe_text
+
 
 class DomainError(Exception):
-    """A refusal the user caused and can understand; entrypoints show `message` privately."""
+    """A refusal the user caused and can understand; entrypoints show `message` privately.
+
+    Messages often quote what the user sent; they are stored for redeliveries and shown to others, so
+    whatever they quote is made safe here, once, for every refusal."""
 
     def __init__(self, message: str) -> None:
+        message = safe_text(message)
         super().__init__(message)
         self.message = message
 

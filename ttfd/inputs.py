@@ -30,6 +30,7 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")  # C0 controls and DEL, except \t and \n
 _BIDI = re.compile(f"[{_BIDI_CONTROLS}]")
 _UNSAFE_IN_NAME = re.compile(f"[\x00-\x1f\x7f\ud800-\udfff{_BIDI_CONTROLS}]")
+_UNSAFE_IN_TEXT = re.compile(f"[\x00-\x09\x0b-\x1f\x7f{_BIDI_CONTROLS}]")
 
 
 class InputError(ValueError):
@@ -96,6 +97,12 @@ def clean_name(value: str | None, max_len: int = 100) -> str | None:
         return None
     cleaned = _UNSAFE_IN_NAME.sub("", value).strip()[:max_len]
     return cleaned or None
+
+
+def safe_text(value: str) -> str:
+    """Text we compose from user input, made storable and displayable: controls (but newlines) and bidi
+    controls dropped, lone surrogates shown as U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", _UNSAFE_IN_TEXT.sub("", value))
 
 
 def scrub(value: Any) -> Any:

@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench fuzz lint fmt site cleaner-exe system-deps clean
+.PHONY: run test bench fuzz chaos lint fmt site cleaner-exe system-deps clean
 
 $(STAMP): requirements.txt requirements-dev.txt cleaner/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP) system-deps
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# Bursts of mixed writes, kill -9 and terminated connections mid-burst, resend, then the books checked.
+chaos: $(STAMP)
+	$(PY) -m tests.chaos $(CHAOS_ARGS)
 
 # Longer, randomised runs of the property-based fuzz tests (make test runs a fixed 120 cases per surface).
 fuzz: $(STAMP)

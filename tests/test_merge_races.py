@@ -16,6 +16,7 @@ import pytest
 from functions.devserver import simulate
 from functions.devserver.server import create_app
 from functions.devserver.wsgi_server import RunningServer
+from tests import chaos
 from tests.conftest import TG_SECRET, encode, interaction, sign
 from ttfd import accounts, db
 
@@ -62,31 +63,8 @@ def _wait_for(predicate, timeout: float = 10.0) -> None:
 
 
 def assert_consistent(url: str) -> None:
-    """Balances equal their ledger, retired rows hold nothing, one daily claim per person and day."""
-    assert (
-        _rows(
-            url,
-            """SELECT u.id FROM unified_users u
-           LEFT JOIN (SELECT user_id, sum(delta) FILTER (WHERE currency = 'xp') AS xp,
-                             sum(delta) FILTER (WHERE currency = 'coins') AS coins
-                      FROM ledger GROUP BY user_id) l ON l.user_id = u.id
-           WHERE u.xp <> coalesce(l.xp, 0) OR u.coins <> coalesce(l.coins, 0)""",
-        )
-        == []
-    )
-    assert _rows(url, "SELECT id FROM unified_users WHERE merged_into IS NOT NULL AND (xp <> 0 OR coins <> 0)") == []
-    # Nobody here claimed on two accounts before linking them, so each person claimed at most once a day.
-    assert (
-        _rows(
-            url,
-            """WITH RECURSIVE person(id, live) AS (
-               SELECT id, id FROM unified_users WHERE merged_into IS NULL
-               UNION ALL SELECT u.id, p.live FROM unified_users u JOIN person p ON u.merged_into = p.id)
-           SELECT p.live, d.day FROM daily_claims d JOIN person p ON p.id = d.user_id
-           GROUP BY 1, 2 HAVING count(*) > 1""",
-        )
-        == []
-    )
+    """Balances equal their ledger, retired rows hold nothing, one daily claim per person and day, …"""
+    assert chaos.consistency_problems(url) == []
 
 
 def test_daily_queued_behind_a_merge_pays_the_survivor(server, fresh_db) -> None:

@@ -1,5 +1,5 @@
-"""`make bench [platform|site|cleaner]`: platform throughput/latency/cold start/leaderboards, the website
-functions, then the Cleaner scan/apply bench."""
+"""`make bench [platform|bursts|site|cleaner]`: platform throughput/latency/cold start/leaderboards, bursts
+from one person, the website functions, then the Cleaner scan/apply bench."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ from bench import platform_bench
 
 
 def main() -> int:
-    only = sys.argv[1:] or ["platform", "site", "cleaner"]
+    only = sys.argv[1:] or ["platform", "bursts", "site", "cleaner"]
     if "platform" in only:
         platform_bench.main()
+    if "bursts" in only:
+        from bench import burst_bench
+
+        burst_bench.main()
     if "site" in only:
         from bench import site_bench
 

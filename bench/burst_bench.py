@@ -22,6 +22,7 @@ import psycopg
 from bench.platform_bench import TG_SECRET, Call, _admin, _env, _fresh_db, _function, _signed, _table, _wait_ready
 from functions.devserver import simulate
 
+MESSAGES_SENT = "SELECT messages_sent FROM unified_users WHERE telegram_id = %s"
 TG_HEADERS = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
 
 
@@ -100,7 +101,7 @@ def main() -> None:
         scenario(
             "Telegram: 30 group messages, one person",
             lambda k: [(tg, _tg(f"hi {i}", 500 + k, chat=-100778)) for i in range(30)],
-            lambda _: f"messages_sent={_one(url, 'SELECT messages_sent FROM unified_users WHERE telegram_id = 501')}",
+            lambda _: f"messages_sent={_one(url, MESSAGES_SENT, 501)}",
         )
         scenario(
             "Telegram: 60 /daily, one person",
@@ -111,7 +112,8 @@ def main() -> None:
         def linked(k: int) -> list[tuple[str, Call]]:
             with psycopg.connect(url) as c:
                 c.execute(
-                    "INSERT INTO unified_users (discord_id, telegram_id, platforms) VALUES (%s, %s, '{discord,telegram}')",
+                    "INSERT INTO unified_users (discord_id, telegram_id, platforms) "
+                    "VALUES (%s, %s, '{discord,telegram}')",
                     (70_000 + k, 700 + k),
                 )
             calls = [(dc, _discord("/daily", 70_000 + k)) for _ in range(50)]

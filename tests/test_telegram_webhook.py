@@ -132,3 +132,27 @@ def test_service_messages_in_groups_earn_nothing(client, fresh_db) -> None:
     assert _send(client, update).status_code == 200
     rows = _q(fresh_db, "SELECT xp, messages_sent FROM unified_users WHERE telegram_id = 13")
     assert rows in ([], [(0, 0)])
+
+
+def test_a_cold_instance_builds_its_dispatcher_once_under_concurrent_updates(app_env) -> None:
+    # A fresh process, as a cold instance: its first updates arrive on many threads at once.
+    import subprocess
+    import sys
+
+    code = """
+import threading
+from webhooks.telegram import runtime
+gate = threading.Barrier(16)
+built, errors = set(), []
+def first_update():
+    gate.wait()
+    try:
+        built.add(id(runtime.dispatcher())); runtime.bot()
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=first_update) for _ in range(16)]
+[t.start() for t in threads]; [t.join() for t in threads]
+assert not errors and len(built) == 1, (errors, built)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -47,15 +47,22 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return own.loop.run_until_complete(coro)
 
 
+_build_lock = threading.Lock()
+
+
 @lru_cache(maxsize=1)
-def bot() -> Bot:
-    """One Bot per process (building it costs ~35 ms); used for its id and to mount updates, never to send."""
+def _bot() -> Bot:
     return Bot(get_settings().require("telegram_bot_token"), default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 
+def bot() -> Bot:
+    """One Bot per process (building it costs ~35 ms); used for its id and to mount updates, never to send."""
+    with _build_lock:  # request threads of a cold instance arrive together; lru_cache would build twice
+        return _bot()
+
+
 @lru_cache(maxsize=1)
-def dispatcher() -> Dispatcher:
-    """The Dispatcher with every feature router included."""
+def _dispatcher() -> Dispatcher:
     from webhooks.telegram.middleware import AccountMiddleware
     from webhooks.telegram.routers import ROUTERS
 
@@ -63,5 +70,11 @@ def dispatcher() -> Dispatcher:
     dp.message.outer_middleware(AccountMiddleware())
     dp.callback_query.outer_middleware(AccountMiddleware())
     for router in ROUTERS:
-        dp.include_router(router)
+        dp.include_router(router)  # a router joins one dispatcher only: building twice would fail
     return dp
+
+
+def dispatcher() -> Dispatcher:
+    """The Dispatcher with every feature router included, built once however many threads ask at once."""
+    with _build_lock:
+        return _dispatcher()

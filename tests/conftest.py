@@ -195,3 +195,14 @@ def interaction(
 
 def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload).encode()
+
+
+@pytest.fixture
+def local_server(app_env, tmp_path) -> Iterator[str]:
+    """Every function (and a one-page site) on a real threaded HTTP server, as `make run` mounts them."""
+    from functions.devserver.server import create_app
+
+    (tmp_path / "index.html").write_text("<h1>TTFD</h1>")
+    running = RunningServer(create_app(tmp_path))
+    yield running.url
+    running.stop()

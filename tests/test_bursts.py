@@ -9,23 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import psycopg
-import pytest
 
 from functions.devserver import simulate
-from functions.devserver.server import create_app
-from functions.devserver.wsgi_server import RunningServer
 from functions.http import GENERIC_ERROR
 from tests.conftest import TG_SECRET, encode, interaction, sign
 from ttfd import accounts, db
 
 TG_HEADERS = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
-
-
-@pytest.fixture
-def server(app_env, tmp_path):
-    running = RunningServer(create_app(tmp_path))
-    yield running.url
-    running.stop()
 
 
 def _one(url: str, query: str, *args):
@@ -48,8 +38,8 @@ def burst(n: int, fn, *args) -> list[httpx.Response]:
         return list(pool.map(lambda _: fn(*args), range(n)))
 
 
-def test_thirty_group_messages_from_one_person_are_all_counted(server, fresh_db) -> None:
-    replies = burst(30, tg, server, "hello", 811, -100778)
+def test_thirty_group_messages_from_one_person_are_all_counted(local_server, fresh_db) -> None:
+    replies = burst(30, tg, local_server, "hello", 811, -100778)
     assert [r.status_code for r in replies] == [200] * 30
     assert all(r.json() == {} for r in replies)  # group chat XP answers nothing
     messages, xp = _one(fresh_db, "SELECT messages_sent, xp FROM unified_users WHERE telegram_id = 811")
@@ -59,25 +49,25 @@ def test_thirty_group_messages_from_one_person_are_all_counted(server, fresh_db)
     assert 15 <= xp <= 25
 
 
-def test_sixty_dailies_from_one_person_pay_once_and_answer_everyone(server, fresh_db) -> None:
-    texts = [r.json()["text"] for r in burst(60, tg, server, "/daily", 812)]
+def test_sixty_dailies_from_one_person_pay_once_and_answer_everyone(local_server, fresh_db) -> None:
+    texts = [r.json()["text"] for r in burst(60, tg, local_server, "/daily", 812)]
     assert sum("+100 coins" in t for t in texts) == 1
     assert sum("already claimed" in t for t in texts) == 59
     assert GENERIC_ERROR not in texts
     assert _one(fresh_db, "SELECT coins, xp FROM unified_users WHERE telegram_id = 812") == (100, 50)
 
 
-def test_linked_account_burst_from_both_platforms_pays_once(server, fresh_db) -> None:
+def test_linked_account_burst_from_both_platforms_pays_once(local_server, fresh_db) -> None:
     with db.transaction() as conn:
         user = accounts.ensure_user(conn, "discord", 813813)
         accounts.link_identity(conn, user.id, "telegram", 813)
 
     def one(i: int) -> str:
         if i % 2:
-            r = discord(server, "/daily", 813813)
+            r = discord(local_server, "/daily", 813813)
             assert r.status_code == 200
             return str(r.json()["data"]["content"])
-        r = tg(server, "/daily", 813)
+        r = tg(local_server, "/daily", 813)
         assert r.status_code == 200
         return str(r.json()["text"])
 
@@ -89,10 +79,10 @@ def test_linked_account_burst_from_both_platforms_pays_once(server, fresh_db) ->
     assert _one(fresh_db, "SELECT count(*) FROM daily_claims")[0] == 1
 
 
-def test_someone_else_is_answered_during_a_burst(server, fresh_db) -> None:
+def test_someone_else_is_answered_during_a_burst(local_server, fresh_db) -> None:
     with ThreadPoolExecutor(max_workers=61) as pool:
-        flood = [pool.submit(tg, server, "/daily", 814) for _ in range(60)]
-        other = pool.submit(tg, server, "/start", 815)
+        flood = [pool.submit(tg, local_server, "/daily", 814) for _ in range(60)]
+        other = pool.submit(tg, local_server, "/start", 815)
         welcome = other.result()
         assert welcome.status_code == 200 and "Welcome" in welcome.json()["text"]
         assert all(f.result().status_code == 200 for f in flood)

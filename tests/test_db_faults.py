@@ -16,6 +16,7 @@ from functions_framework import create_app
 from functions.devserver.simulate import telegram_update
 from functions.discord import interactions
 from functions.site import web
+from tests import chaos
 from tests.conftest import TG_SECRET, encode, interaction, sign
 from ttfd import db
 from ttfd.settings import get_settings
@@ -48,17 +49,6 @@ def _one(url: str, query: str, *args):
         return c.execute(query, args).fetchone()
 
 
-def _terminate_app_connections(url: str) -> int:
-    dbname = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    with psycopg.connect(url, autocommit=True) as c:
-        row = c.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
-            (dbname,),
-        ).fetchone()
-    return int(row[0])
-
-
 def test_every_pooled_connection_terminated_then_requests_still_succeed(clients, fresh_db, monkeypatch) -> None:
     monkeypatch.setenv("TTFD_POOL_SIZE", "4")
     db.close_pool()
@@ -68,7 +58,7 @@ def test_every_pooled_connection_terminated_then_requests_still_succeed(clients,
     [t.start() for t in threads]
     [t.join() for t in threads]
     assert db.pool().get_stats()["pool_size"] == 4
-    assert _terminate_app_connections(fresh_db) == 4
+    assert chaos.terminate_connections(fresh_db) == 4
     # Each surface is served on a fresh connection; nobody is told anything went wrong.
     assert "+100 coins" in _discord(clients["discord"], "/daily").get_json()["data"]["content"]
     assert "+100 coins" in _telegram(clients["telegram"], "/daily").get_json()["text"]
@@ -78,7 +68,7 @@ def test_every_pooled_connection_terminated_then_requests_still_succeed(clients,
 
 @pytest.fixture
 def one_busy_connection(app_env, monkeypatch):
-    """A pool of one connection, held by someone else until the test ends."""
+    """A pool of one connection, held by someone else until the test ends or calls the fixture's value."""
     monkeypatch.setenv("TTFD_POOL_SIZE", "1")
     db.close_pool()
     release, held = threading.Event(), threading.Event()
@@ -91,9 +81,13 @@ def one_busy_connection(app_env, monkeypatch):
     t = threading.Thread(target=hold)
     t.start()
     assert held.wait(5)
-    yield
-    release.set()
-    t.join()
+
+    def free() -> None:
+        release.set()
+        t.join()
+
+    yield free
+    free()
 
 
 def test_full_pool_answers_each_surface_quickly_and_changes_nothing(
@@ -112,24 +106,11 @@ def test_full_pool_answers_each_surface_quickly_and_changes_nothing(
     assert _one(fresh_db, "SELECT count(*) FROM unified_users")[0] == 0
 
 
-def test_a_redelivered_update_after_a_503_is_applied_once(clients, fresh_db, monkeypatch) -> None:
+def test_a_redelivered_update_after_a_503_is_applied_once(clients, fresh_db, one_busy_connection, monkeypatch) -> None:
     monkeypatch.setattr(webhook, "TIMEOUT_S", 0.5)
-    monkeypatch.setenv("TTFD_POOL_SIZE", "1")
-    db.close_pool()
-    release, held = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with db.transaction():
-            held.set()
-            release.wait(30)
-
-    t = threading.Thread(target=hold)
-    t.start()
-    held.wait(5)
     assert _telegram(clients["telegram"], "/daily", update_id=99).status_code == 503
-    release.set()
-    t.join()
-    first = _telegram(clients["telegram"], "/daily", update_id=99)  # Telegram's redelivery
+    one_busy_connection()  # the connection comes free; Telegram redelivers
+    first = _telegram(clients["telegram"], "/daily", update_id=99)
     again = _telegram(clients["telegram"], "/daily", update_id=99)
     assert "+100 coins" in first.get_json()["text"] and again.get_json() == first.get_json()
     assert _one(fresh_db, "SELECT count(*) FROM ledger")[0] == 2

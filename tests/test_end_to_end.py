@@ -8,21 +8,10 @@ from pathlib import Path
 
 import httpx
 import psycopg
-import pytest
 
 from functions.devserver import devkeys, simulate
-from functions.devserver.server import create_app
-from functions.devserver.wsgi_server import RunningServer
 from tests.conftest import APP_ID, PUBLIC_KEY, SIGNING_KEY, TG_SECRET, encode, interaction, sign
 from ttfd import accounts, db, economy
-
-
-@pytest.fixture
-def server(app_env, tmp_path):
-    (tmp_path / "index.html").write_text("<h1>TTFD</h1>")
-    running = RunningServer(create_app(tmp_path))
-    yield running.url
-    running.stop()
 
 
 def _one(url: str, sql: str, *args):
@@ -30,12 +19,12 @@ def _one(url: str, sql: str, *args):
         return c.execute(sql, args).fetchone()
 
 
-def test_fifty_concurrent_dailies_pay_exactly_once(server, fresh_db) -> None:
+def test_fifty_concurrent_dailies_pay_exactly_once(local_server, fresh_db) -> None:
     payloads = [interaction("/daily", user=4242, guild=1 + i % 3) for i in range(50)]
 
     def send(p):
         body = encode(p)
-        return httpx.post(f"{server}/discord/interactions", content=body, headers=sign(body), timeout=30)
+        return httpx.post(f"{local_server}/discord/interactions", content=body, headers=sign(body), timeout=30)
 
     with ThreadPoolExecutor(max_workers=50) as pool:
         replies = list(pool.map(send, payloads))
@@ -47,11 +36,11 @@ def test_fifty_concurrent_dailies_pay_exactly_once(server, fresh_db) -> None:
     assert _one(fresh_db, "SELECT count(*) FROM daily_claims")[0] == 1
 
 
-def test_same_interaction_delivered_concurrently_applies_once(server, fresh_db) -> None:
+def test_same_interaction_delivered_concurrently_applies_once(local_server, fresh_db) -> None:
     body = encode(interaction("/daily", user=5151, iid=777000111222333444))
 
     def send(_):
-        return httpx.post(f"{server}/discord/interactions", content=body, headers=sign(body), timeout=30).json()
+        return httpx.post(f"{local_server}/discord/interactions", content=body, headers=sign(body), timeout=30).json()
 
     with ThreadPoolExecutor(max_workers=10) as pool:
         replies = list(pool.map(send, range(10)))
@@ -101,7 +90,7 @@ def test_histogram_stays_exact_under_concurrency(fresh_db) -> None:
     assert hist == truth
 
 
-def test_simulators_against_running_server(server, fresh_db, tmp_path, monkeypatch, capsys) -> None:
+def test_simulators_against_running_server(local_server, fresh_db, tmp_path, monkeypatch, capsys) -> None:
     from functions.cli import main as cli
 
     env = tmp_path / "dev.env"
@@ -110,15 +99,15 @@ def test_simulators_against_running_server(server, fresh_db, tmp_path, monkeypat
         f"DISCORD_APPLICATION_ID={APP_ID}\nTELEGRAM_WEBHOOK_SECRET={TG_SECRET}\n"
     )
     monkeypatch.setattr(devkeys, "DEV_ENV", env)
-    assert cli(["simulate", "discord", "/daily", "--user", "42", "--guild", "1", "--url", server]) == 0
+    assert cli(["simulate", "discord", "/daily", "--user", "42", "--guild", "1", "--url", local_server]) == 0
     out = capsys.readouterr().out
     assert out.startswith("HTTP 200") and "+100 coins" in out
-    assert cli(["simulate", "telegram", "/link", "--user", "7", "--url", server]) == 0
+    assert cli(["simulate", "telegram", "/link", "--user", "7", "--url", local_server]) == 0
     code = json.loads(capsys.readouterr().out.split("\n", 1)[1])["text"].split("<code>")[1].split("</code>")[0]
-    assert cli(["simulate", "discord", f"/link code:{code}", "--user", "42", "--url", server]) == 0
+    assert cli(["simulate", "discord", f"/link code:{code}", "--user", "42", "--url", local_server]) == 0
     assert "merged" in capsys.readouterr().out
     assert _one(fresh_db, "SELECT count(*) FROM unified_users WHERE discord_id = 42 AND telegram_id = 7")[0] == 1
-    site = httpx.get(f"{server}/")
+    site = httpx.get(f"{local_server}/")
     assert site.status_code == 200 and "TTFD" in site.text
 
 

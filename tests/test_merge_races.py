@@ -11,23 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import psycopg
-import pytest
 
 from functions.devserver import simulate
-from functions.devserver.server import create_app
-from functions.devserver.wsgi_server import RunningServer
 from tests import chaos
 from tests.conftest import TG_SECRET, encode, interaction, sign
 from ttfd import accounts, db
 
 TG_HEADERS = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
-
-
-@pytest.fixture
-def server(app_env, tmp_path):
-    running = RunningServer(create_app(tmp_path))
-    yield running.url
-    running.stop()
 
 
 def _rows(url: str, query: str, *args):
@@ -67,17 +57,17 @@ def assert_consistent(url: str) -> None:
     assert chaos.consistency_problems(url) == []
 
 
-def test_daily_queued_behind_a_merge_pays_the_survivor(server, fresh_db) -> None:
+def test_daily_queued_behind_a_merge_pays_the_survivor(local_server, fresh_db) -> None:
     # Discord 920 has an account; Telegram 921 makes a link code; Discord redeems it → 920's row retires.
-    assert "+100 coins" not in _discord(server, "/rank", 920)
+    assert "+100 coins" not in _discord(local_server, "/rank", 920)
     gone = _rows(fresh_db, "SELECT id FROM unified_users WHERE discord_id = 920")[0][0]
-    code = _telegram(server, "/link", 921)["text"].split("<code>")[1].split("</code>")[0]
+    code = _telegram(local_server, "/link", 921)["text"].split("<code>")[1].split("</code>")[0]
     with psycopg.connect(fresh_db) as locker:
         locker.execute("SELECT 1 FROM unified_users WHERE id = %s FOR UPDATE", (gone,))
         with ThreadPoolExecutor(max_workers=2) as pool:
-            link = pool.submit(_discord, server, f"/link code:{code}", 920)
+            link = pool.submit(_discord, local_server, f"/link code:{code}", 920)
             _wait_for(lambda: _waiting_on_locks(fresh_db) >= 1)  # the merge queues first for the row …
-            daily = pool.submit(_discord, server, "/daily", 920)
+            daily = pool.submit(_discord, local_server, "/daily", 920)
             _wait_for(lambda: _waiting_on_locks(fresh_db) >= 2)  # … then the daily, which loaded it already
             locker.rollback()
             assert "merged" in link.result()
@@ -89,22 +79,22 @@ def test_daily_queued_behind_a_merge_pays_the_survivor(server, fresh_db) -> None
     ]
     assert _rows(fresh_db, "SELECT user_id FROM daily_claims") == [(keep,)]
     # The same person asking again today, from either platform, is told it is claimed.
-    assert "already claimed" in _discord(server, "/daily", 920)
-    assert "already claimed" in _telegram(server, "/daily", 921)["text"]
+    assert "already claimed" in _discord(local_server, "/daily", 920)
+    assert "already claimed" in _telegram(local_server, "/daily", 921)["text"]
     assert_consistent(fresh_db)
 
 
-def test_dailies_racing_a_merge_pay_one_person_once(server, fresh_db) -> None:
+def test_dailies_racing_a_merge_pay_one_person_once(local_server, fresh_db) -> None:
     for trial in range(8):
         discord_id, telegram_id = 930_000 + trial, 931_000 + trial
-        _discord(server, "/rank", discord_id)
-        code = _telegram(server, "/link", telegram_id)["text"].split("<code>")[1].split("</code>")[0]
+        _discord(local_server, "/rank", discord_id)
+        code = _telegram(local_server, "/link", telegram_id)["text"].split("<code>")[1].split("</code>")[0]
         with ThreadPoolExecutor(max_workers=11) as pool:
-            link = pool.submit(_discord, server, f"/link code:{code}", discord_id)
+            link = pool.submit(_discord, local_server, f"/link code:{code}", discord_id)
             dailies = []
             for _ in range(10):
                 time.sleep(random.uniform(0, 0.002))
-                dailies.append(pool.submit(_discord, server, "/daily", discord_id))
+                dailies.append(pool.submit(_discord, local_server, "/daily", discord_id))
             assert "Linked" in link.result()
             texts = [d.result() for d in dailies]
         assert sum("+100 coins" in t for t in texts) == 1, texts

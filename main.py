@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Request, Response
 
-from ttfd import logs
+from ttfd.core import logs
 
 logs.setup()  # one escaped line per record, whichever function this process serves
 

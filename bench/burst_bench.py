@@ -20,7 +20,7 @@ import httpx
 import psycopg
 
 from bench.platform_bench import TG_SECRET, Call, _admin, _env, _fresh_db, _function, _signed, _table, _wait_ready
-from functions.devserver import simulate
+from devtools import simulate
 
 MESSAGES_SENT = "SELECT messages_sent FROM unified_users WHERE telegram_id = %s"
 TG_HEADERS = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}

@@ -26,8 +26,8 @@ import psycopg
 from nacl.signing import SigningKey
 from psycopg import sql
 
-from functions.devserver import simulate
-from ttfd import db
+from devtools import simulate
+from ttfd.core import db
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable

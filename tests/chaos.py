@@ -31,12 +31,12 @@ import psycopg
 import psycopg.rows
 from nacl.signing import SigningKey
 
-from functions.devserver import simulate
-from functions.devserver.fake_discord import DiscordState
-from functions.devserver.fake_discord import create_app as discord_app
-from functions.devserver.fake_telegram import TelegramState
-from functions.devserver.fake_telegram import create_app as telegram_app
-from functions.devserver.wsgi_server import RunningServer
+from devtools import simulate
+from devtools.fake_discord import DiscordState
+from devtools.fake_discord import create_app as discord_app
+from devtools.fake_telegram import TelegramState
+from devtools.fake_telegram import create_app as telegram_app
+from devtools.wsgi_server import RunningServer
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = SigningKey(bytes(range(1, 33)))
@@ -49,7 +49,7 @@ BUSY_MARK = "very busy"
 
 def wsgi() -> Any:
     """The app gunicorn serves: every function mounted as `make run` mounts it (no fakes, no scheduler)."""
-    from functions.devserver.server import create_app
+    from devtools.server import create_app
 
     return create_app(Path(tempfile.mkdtemp(prefix="ttfd-chaos-site-")))
 
@@ -398,7 +398,7 @@ def run(db_url: str, users: int = 40, kills: int = 1, terminations: int = 2, out
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ttfd import db
+    from ttfd.core import db
 
     p = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__)
     p.add_argument("--users", type=int, default=120)

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ttfd import db
-from ttfd.settings import get_settings
+from ttfd.core import db
+from ttfd.core.settings import get_settings
 
 TEMPLATE = f"ttfd_test_tpl_{os.getpid()}"
 
@@ -181,7 +181,7 @@ def interaction(
     command: str, *, user: int = 42, guild: int | None = 1, permissions: int = 0, iid: int | None = None, **kw: Any
 ) -> dict[str, Any]:
     """A signed-ready slash command payload built the way the simulator builds it."""
-    from functions.devserver import simulate
+    from devtools import simulate
     from functions.discord.app import root
 
     data, resolved = simulate.parse_command(command, root.definitions())
@@ -200,7 +200,7 @@ def encode(payload: dict[str, Any]) -> bytes:
 @pytest.fixture
 def local_server(app_env, tmp_path) -> Iterator[str]:
     """Every function (and a one-page site) on a real threaded HTTP server, as `make run` mounts them."""
-    from functions.devserver.server import create_app
+    from devtools.server import create_app
 
     (tmp_path / "index.html").write_text("<h1>TTFD</h1>")
     running = RunningServer(create_app(tmp_path))

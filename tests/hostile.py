@@ -11,7 +11,7 @@ import psycopg
 from functions_framework import create_app as ff_app
 from psycopg import sql
 
-from functions.devserver.server import create_app
+from devtools.server import create_app
 from tests.conftest import TG_SECRET, encode, sign
 from tests.site_helpers import configure_site, login_via_functions
 

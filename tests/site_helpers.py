@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import TG_TOKEN
 from ttfd import telegram_login
-from ttfd.settings import get_settings
+from ttfd.core.settings import get_settings
 
 CLIENT_ID = "1200000000000000001"
 CLIENT_SECRET = "oauth-client-secret"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ttfd import accounts, economy
-from ttfd.errors import DomainError
-from ttfd.settings import Settings
+from ttfd.core.errors import DomainError
+from ttfd.core.settings import Settings
 
 
 def test_ensure_user_creates_once_and_refreshes_names(conn) -> None:

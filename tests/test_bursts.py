@@ -10,10 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import psycopg
 
-from functions.devserver import simulate
+from devtools import simulate
 from functions.http import GENERIC_ERROR
 from tests.conftest import TG_SECRET, encode, interaction, sign
-from ttfd import accounts, db
+from ttfd import accounts
+from ttfd.core import db
 
 TG_HEADERS = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
 

@@ -13,13 +13,13 @@ import psycopg
 import pytest
 from functions_framework import create_app
 
-from functions.devserver.simulate import telegram_update
+from devtools.simulate import telegram_update
 from functions.discord import interactions
 from functions.site import web
 from tests import chaos
 from tests.conftest import TG_SECRET, encode, interaction, sign
-from ttfd import db
-from ttfd.settings import get_settings
+from ttfd.core import db
+from ttfd.core.settings import get_settings
 from webhooks.telegram import webhook
 
 TG_HEADERS = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}

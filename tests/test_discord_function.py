@@ -229,7 +229,8 @@ def test_refusal_rolls_back_whole_attempt_and_replays_the_same(client, fresh_db)
     with psycopg.connect(fresh_db) as c:
         used = c.execute("SELECT used_at FROM link_codes WHERE code = %s", (code,)).fetchone()[0]
     assert used is None  # the refused redeem did not burn the code
-    from ttfd import accounts, db
+    from ttfd import accounts
+    from ttfd.core import db
 
     with db.transaction() as conn:
         linked = accounts.redeem_link_code(conn, code, "telegram", 301)

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ttfd import accounts, economy
+from ttfd.core.settings import Settings
 from ttfd.economy import level_for_xp, rank_for_xp, xp_to_next_level
-from ttfd.settings import Settings
 
 
 def test_level_curve_matches_mee6() -> None:

@@ -9,9 +9,10 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from functions.devserver import devkeys, simulate
+from devtools import devkeys, simulate
 from tests.conftest import APP_ID, PUBLIC_KEY, SIGNING_KEY, TG_SECRET, encode, interaction, sign
-from ttfd import accounts, db, economy
+from ttfd import accounts, economy
+from ttfd.core import db
 
 
 def _one(url: str, sql: str, *args):
@@ -91,7 +92,7 @@ def test_histogram_stays_exact_under_concurrency(fresh_db) -> None:
 
 
 def test_simulators_against_running_server(local_server, fresh_db, tmp_path, monkeypatch, capsys) -> None:
-    from functions.cli import main as cli
+    from devtools.cli import main as cli
 
     env = tmp_path / "dev.env"
     env.write_text(

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from functions.devserver import simulate
+from devtools import simulate
 from functions.discord.app import root
 from functions.http import GENERIC_ERROR
 from tests.conftest import APP_ID

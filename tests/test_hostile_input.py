@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from functions.devserver.simulate import telegram_update
+from devtools.simulate import telegram_update
 from functions.http import GENERIC_ERROR
 from tests.conftest import encode, interaction, sign
 from tests.hostile import fingerprint, surfaces
-from ttfd import logs
+from ttfd.core import logs
 
 
 @pytest.fixture
@@ -237,7 +237,7 @@ def test_telegram_login_with_an_id_out_of_range_is_400(s) -> None:
 
 
 def test_forwarded_for_is_ignored_by_the_local_server(monkeypatch) -> None:
-    from functions import cli
+    from devtools import cli
 
     env: dict[str, str] = {}
     monkeypatch.setattr(cli.os, "environ", env)

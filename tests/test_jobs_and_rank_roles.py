@@ -6,7 +6,8 @@ import psycopg
 from functions_framework import create_app
 
 from tests.conftest import encode, interaction, sign
-from ttfd import accounts, db, economy, jobs, notify
+from ttfd import accounts, economy, notify
+from ttfd.core import db, jobs
 
 
 def _post(client, payload):

@@ -12,10 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import psycopg
 
-from functions.devserver import simulate
+from devtools import simulate
 from tests import chaos
 from tests.conftest import TG_SECRET, encode, interaction, sign
-from ttfd import accounts, db
+from ttfd import accounts
+from ttfd.core import db
 
 TG_HEADERS = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
 
@@ -119,7 +120,7 @@ def test_grant_to_a_retired_id_lands_on_the_survivor(fresh_db) -> None:
 
 def test_messages_counted_after_a_merge_go_to_the_survivor(fresh_db) -> None:
     from ttfd import activity
-    from ttfd.settings import get_settings
+    from ttfd.core.settings import get_settings
 
     with db.transaction() as conn:
         a = accounts.ensure_user(conn, "discord", 950)

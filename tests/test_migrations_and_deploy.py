@@ -12,7 +12,7 @@ import yaml
 from croniter import croniter
 
 import main
-from ttfd import db
+from ttfd.core import db
 
 ROOT = Path(__file__).resolve().parent.parent
 

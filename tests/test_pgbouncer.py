@@ -17,12 +17,12 @@ import httpx
 import psycopg
 import pytest
 
-from functions.devserver.server import create_app
-from functions.devserver.wsgi_server import RunningServer
+from devtools.server import create_app
+from devtools.wsgi_server import RunningServer
 from functions.http import GENERIC_ERROR
 from tests.conftest import encode, interaction, sign
-from ttfd import db
-from ttfd.settings import get_settings
+from ttfd.core import db
+from ttfd.core.settings import get_settings
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 

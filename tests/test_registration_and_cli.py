@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from functions.cli import main as cli
-from functions.devserver.simulate import parse_command
+from devtools.cli import main as cli
+from devtools.simulate import parse_command
 from functions.discord.app import root
 from functions.discord.registration import sync_commands
 from tests.conftest import APP_ID
 from ttfd.clients.discord_rest import DiscordREST
-from ttfd.errors import ConfigError
-from ttfd.settings import Settings
+from ttfd.core.errors import ConfigError
+from ttfd.core.settings import Settings
 
 
 def test_definitions_are_valid_discord_commands() -> None:

@@ -15,13 +15,14 @@ import psycopg
 import pytest
 from playwright.sync_api import expect
 
-from functions.devserver import fake_discord, fake_telegram
-from functions.devserver.server import create_app, with_fakes
-from functions.devserver.wsgi_server import RunningServer
+from devtools import fake_discord, fake_telegram
+from devtools.server import create_app, with_fakes
+from devtools.wsgi_server import RunningServer
 from static_site.build import SiteConfig, build
 from tests.conftest import BOT_TOKEN, TG_TOKEN
 from tests.site_helpers import configure_site, widget_payload
-from ttfd import accounts, db, economy
+from ttfd import accounts, economy
+from ttfd.core import db
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "site"

@@ -18,7 +18,8 @@ from tests.site_helpers import (
     set_cookies,
     widget_payload,
 )
-from ttfd import accounts, db, economy
+from ttfd import accounts, economy
+from ttfd.core import db
 
 
 @pytest.fixture
@@ -65,7 +66,7 @@ def test_login_redirects_to_discord_with_a_browser_bound_state(site, fresh_db) -
 
 
 def test_cookies_are_secure_on_https(site, monkeypatch) -> None:
-    from ttfd.settings import get_settings
+    from ttfd.core.settings import get_settings
 
     monkeypatch.setenv("SITE_URL", "https://ttfd.example")
     get_settings.cache_clear()
@@ -454,7 +455,7 @@ def test_session_follows_its_account_into_a_merge(site, ada, fresh_db) -> None:
 
 
 def test_auth_rate_limit_is_shared_across_instances(site, monkeypatch, fresh_db) -> None:
-    from ttfd.settings import get_settings
+    from ttfd.core.settings import get_settings
 
     monkeypatch.setenv("AUTH_RATE_LIMIT", "3")
     get_settings.cache_clear()
@@ -521,7 +522,7 @@ def test_login_pages_take_only_get(site, fresh_db) -> None:
 
 
 def test_an_unregistered_redirect_uri_is_refused_by_discord(site, app_env, monkeypatch) -> None:
-    from ttfd.settings import get_settings
+    from ttfd.core.settings import get_settings
 
     monkeypatch.setenv("SITE_URL", "https://not-registered.example")
     get_settings.cache_clear()

@@ -10,10 +10,11 @@ import yaml
 from hypothesis import HealthCheck, settings
 
 import main
-from functions.devserver.server import SITE_FUNCTIONS, create_app
-from functions.devserver.wsgi_server import RunningServer
+from devtools.server import SITE_FUNCTIONS, create_app
+from devtools.wsgi_server import RunningServer
 from tests.site_helpers import configure_site, login_over_http
-from ttfd import accounts, db, economy
+from ttfd import accounts, economy
+from ttfd.core import db
 
 SPEC = Path(__file__).resolve().parent.parent / "functions" / "site" / "openapi.yaml"
 schema = schemathesis.openapi.from_path(str(SPEC))
@@ -40,7 +41,7 @@ def live(app_env, monkeypatch, tmp_path):
     running = RunningServer(create_app(tmp_path))
     configure_site(monkeypatch, app_env, site_url=running.url)
     monkeypatch.setenv("AUTH_RATE_LIMIT", "100000")
-    from ttfd.settings import get_settings
+    from ttfd.core.settings import get_settings
 
     get_settings.cache_clear()
     with db.transaction() as conn:

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from functions_framework import create_app
 
-from functions.devserver.simulate import telegram_update
+from devtools.simulate import telegram_update
 from tests.conftest import TG_SECRET
 
 HEADERS = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}

@@ -2,6 +2,6 @@
 
 import sys
 
-from functions.cli import main
+from devtools.cli import main
 
 sys.exit(main())

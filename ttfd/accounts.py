@@ -11,9 +11,10 @@ from typing import Any, Literal
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from ttfd import economy, events, inputs
-from ttfd.db import Conn
-from ttfd.errors import DomainError
+from ttfd import economy
+from ttfd.core import events, inputs
+from ttfd.core.db import Conn
+from ttfd.core.errors import DomainError
 
 Platform = Literal["discord", "telegram", "website"]
 PLATFORMS: tuple[Platform, ...] = ("discord", "telegram", "website")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from ttfd import economy
-from ttfd.db import Conn
-from ttfd.settings import Settings
+from ttfd.core.db import Conn
+from ttfd.core.settings import Settings
 
 # On the live account (sql/0004): the sender may have been merged into another account meanwhile.
 _COUNT = """

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ttfd import accounts, activity, db, guilds
+from ttfd import accounts, activity, guilds
 from ttfd.clients.discord_rest import DiscordREST
 from ttfd.clients.http import HTTPError, RateLimited
-from ttfd.db import Conn
-from ttfd.settings import Settings
+from ttfd.core import db
+from ttfd.core.db import Conn
+from ttfd.core.settings import Settings
 
 log = logging.getLogger(__name__)
 DISCORD_EPOCH_MS = 1420070400000

@@ -9,8 +9,8 @@ from typing import Literal
 
 from psycopg.types.json import Jsonb
 
-from ttfd.db import Conn
-from ttfd.settings import Settings
+from ttfd.core.db import Conn
+from ttfd.core.settings import Settings
 
 Currency = Literal["xp", "coins"]
 Board = Literal["xp", "week", "coins"]

@@ -6,7 +6,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from ttfd.db import Conn
+from ttfd.core.db import Conn
 
 _TOUCH_MEMBER = """
 INSERT INTO guild_members (guild_id, user_id) VALUES (%(guild_id)s, %(user_id)s)

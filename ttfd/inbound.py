@@ -11,9 +11,10 @@ from typing import Any
 
 from psycopg import sql
 
-from ttfd import accounts, guilds, idempotency
+from ttfd import accounts, guilds
 from ttfd.accounts import Platform, User
-from ttfd.db import Conn
+from ttfd.core import idempotency
+from ttfd.core.db import Conn
 
 _BEGIN = sql.SQL("""
 WITH claim AS (

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ttfd import accounts, events, guilds, jobs
+from ttfd import accounts, guilds
 from ttfd.clients import discord_rest, telegram
 from ttfd.clients.http import NotFoundError
-from ttfd.db import Conn
+from ttfd.core import events, jobs
+from ttfd.core.db import Conn
 
 log = logging.getLogger(__name__)
 

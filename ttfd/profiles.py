@@ -10,7 +10,7 @@ from psycopg import sql
 
 from ttfd import economy
 from ttfd.accounts import User, get_row
-from ttfd.db import Conn
+from ttfd.core.db import Conn
 
 # Both positions in one round trip (lb_rank: sql/0001).
 _POSITIONS = """

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ttfd import accounts
-from ttfd.db import Conn
+from ttfd.core.db import Conn
 
 OAUTH_STATE_TTL_S = 600
 # A rotated-out token keeps working this long, so requests a page already has in flight still pass.

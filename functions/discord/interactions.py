@@ -13,9 +13,10 @@ from functions.discord.models import Interaction
 from functions.discord.router import Ctx, Reply, reply
 from functions.discord.verify import is_valid
 from functions.http import GENERIC_ERROR, bad_input_reason, json_response, problem
-from ttfd import db, idempotency, inbound, inputs
-from ttfd.errors import DomainError
-from ttfd.settings import get_settings
+from ttfd import inbound
+from ttfd.core import db, idempotency, inputs
+from ttfd.core.errors import DomainError
+from ttfd.core.settings import get_settings
 
 log = logging.getLogger(__name__)
 # Discord shows "This interaction failed" 3 s after the click: leave time to answer that we are busy.

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ttfd.inputs import Snowflake
+from ttfd.core.inputs import Snowflake
 
 
 class _Model(BaseModel):

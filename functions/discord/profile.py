@@ -6,7 +6,7 @@ from typing import Any
 
 from functions.discord.router import Ctx, Option, OptionType, Reply, Router, reply
 from ttfd import accounts
-from ttfd.errors import DomainError
+from ttfd.core.errors import DomainError
 from ttfd.profiles import ProfileView, profile_view, progress_bar
 
 router = Router("profile")

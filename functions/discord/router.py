@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict
 
 from functions.discord.models import CommandOption, DiscordUser, Interaction
 from ttfd.accounts import User
-from ttfd.db import Conn
-from ttfd.errors import DomainError
-from ttfd.inputs import INT64_MAX, text_problem
-from ttfd.settings import Settings, get_settings
+from ttfd.core.db import Conn
+from ttfd.core.errors import DomainError
+from ttfd.core.inputs import INT64_MAX, text_problem
+from ttfd.core.settings import Settings, get_settings
 
 Reply = dict[str, Any]
 

@@ -20,7 +20,7 @@ from functions.discord.router import (
     reply,
 )
 from ttfd import discord_activity, economy, guilds
-from ttfd.errors import DomainError
+from ttfd.core.errors import DomainError
 
 router = Router("setup")
 router.group("setup", "Configure TTFD for this server", default_member_permissions=MANAGE_ROLES)

@@ -9,10 +9,11 @@ from collections.abc import Callable
 from flask import Request, Response
 
 from functions.http import json_response, problem
-from ttfd import accounts, db, discord_activity, events, idempotency, jobs, notify, ratelimit, sessions
+from ttfd import accounts, discord_activity, notify, sessions
 from ttfd.clients import discord_rest
+from ttfd.core import db, events, idempotency, jobs, ratelimit
+from ttfd.core.settings import get_settings
 from ttfd.economy import utc_now
-from ttfd.settings import get_settings
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 from functions.http import bad_input_reason, json_response
 from functions.site import views, web
 from functions.site.web import Ctx, Problem, endpoint
-from ttfd import accounts, economy, inputs, profiles
+from ttfd import accounts, economy, profiles
+from ttfd.core import inputs
 
 URL_MAX = 500
 BIO_MAX = 500

@@ -13,10 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, Validat
 from functions.http import bad_input_reason, json_response
 from functions.site import views, web
 from functions.site.web import Ctx, Problem, endpoint
-from ttfd import accounts, db, guilds, idempotency, inputs, sessions, telegram_login
+from ttfd import accounts, guilds, sessions, telegram_login
 from ttfd.clients import discord_oauth
 from ttfd.clients.http import HTTPError
-from ttfd.settings import Settings, get_settings
+from ttfd.core import db, idempotency, inputs
+from ttfd.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 SCOPES = "identify guilds"

@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from ttfd import economy
-from ttfd.db import Conn
+from ttfd.core.db import Conn
 from ttfd.profiles import ProfileSettings, ProfileView, load_profile, profile_view
 
 if TYPE_CHECKING:  # Pillow loads only when a card is drawn (cold starts of the JSON functions stay lean)

@@ -19,9 +19,10 @@ from flask import Request, Response
 from itsdangerous import BadSignature, Signer
 
 from functions.http import problem
-from ttfd import db, inputs, ratelimit, sessions
-from ttfd.errors import DomainError
-from ttfd.settings import Settings, get_settings
+from ttfd import sessions
+from ttfd.core import db, inputs, ratelimit
+from ttfd.core.errors import DomainError
+from ttfd.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import httpx
 
 from ttfd.clients.discord_rest import USER_AGENT, parse_error
 from ttfd.clients.http import DEFAULT_TIMEOUT, send
-from ttfd.settings import Settings, get_settings
+from ttfd.core.settings import Settings, get_settings
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from ttfd.clients.http import DEFAULT_TIMEOUT, send
-from ttfd.settings import Settings, get_settings
+from ttfd.core.settings import Settings, get_settings
 
 USER_AGENT = "DiscordBot (https://github.com/ttfd/ttfd, 0.1)"
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from ttfd.clients.http import DEFAULT_TIMEOUT, HTTPError, send
-from ttfd.settings import Settings, get_settings
+from ttfd.core.settings import Settings, get_settings
 
 
 def _parse_error(resp: httpx.Response) -> tuple[str, int | None, float | None]:

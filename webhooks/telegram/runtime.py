@@ -20,7 +20,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.enums import ParseMode
 
-from ttfd.settings import get_settings
+from ttfd.core.settings import get_settings
 
 T = TypeVar("T")
 

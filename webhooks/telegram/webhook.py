@@ -20,10 +20,11 @@ from flask import Request, Response
 from pydantic import ValidationError
 
 from functions.http import GENERIC_ERROR, bad_input_reason, json_response, problem
-from ttfd import db, idempotency, inbound, inputs
+from ttfd import inbound
 from ttfd.clients import telegram
-from ttfd.errors import DomainError
-from ttfd.settings import get_settings
+from ttfd.core import db, idempotency, inputs
+from ttfd.core.errors import DomainError
+from ttfd.core.settings import get_settings
 from webhooks.telegram import runtime
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from ttfd import accounts
 from ttfd.accounts import User
-from ttfd.db import Conn
-from ttfd.settings import Settings
+from ttfd.core.db import Conn
+from ttfd.core.settings import Settings
 from webhooks.telegram.routers.menu import MenuAction
 
 router = Router(name="account")

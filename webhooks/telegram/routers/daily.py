@@ -9,9 +9,9 @@ from aiogram.types import CallbackQuery, Message
 
 from ttfd import economy
 from ttfd.accounts import User
-from ttfd.db import Conn
+from ttfd.core.db import Conn
+from ttfd.core.settings import Settings
 from ttfd.profiles import until
-from ttfd.settings import Settings
 from webhooks.telegram.routers.menu import MenuAction
 
 router = Router(name="daily")

@@ -9,8 +9,8 @@ from aiogram.types import Message
 
 from ttfd import activity
 from ttfd.accounts import User
-from ttfd.db import Conn
-from ttfd.settings import Settings
+from ttfd.core.db import Conn
+from ttfd.core.settings import Settings
 
 router = Router(name="groups")
 router.message.filter(F.chat.type.in_({"group", "supergroup"}))

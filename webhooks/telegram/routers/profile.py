@@ -10,7 +10,7 @@ from aiogram.methods import EditMessageText, SendMessage
 from aiogram.types import CallbackQuery, Message
 
 from ttfd.accounts import User
-from ttfd.db import Conn
+from ttfd.core.db import Conn
 from ttfd.profiles import profile_view, progress_bar
 from webhooks.telegram.routers.menu import MenuAction
 

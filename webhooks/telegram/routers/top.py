@@ -11,7 +11,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from ttfd import economy
 from ttfd.accounts import User
-from ttfd.db import Conn
+from ttfd.core.db import Conn
 from webhooks.telegram.routers.menu import MenuAction, TopPage
 
 router = Router(name="top")

@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from ttfd.db import Conn
+from ttfd.core.db import Conn
 
 _CLAIM = """
 INSERT INTO idempotency_keys (key, expires_at)

@@ -16,10 +16,10 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.routing import BaseConverter
 
 import main
-from functions.devserver import demo, fake_discord, fake_telegram
-from functions.devserver.scheduler import Scheduler, load_schedules
+from devtools import demo, fake_discord, fake_telegram
+from devtools.scheduler import Scheduler, load_schedules
 from functions.http import problem
-from ttfd.db import ROOT
+from ttfd.core.db import ROOT
 
 log = logging.getLogger(__name__)
 HTTP_FUNCTIONS = {"discord_interactions": "/discord/interactions", "telegram_webhook": "/telegram/webhook"}

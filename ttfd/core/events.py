@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from psycopg.types.json import Jsonb
 
-from ttfd.db import Conn
+from ttfd.core.db import Conn
 
 EventType = Literal["xp_change", "rank_up", "daily_claimed", "account_linked"]
 

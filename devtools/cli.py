@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Any
 
-from ttfd import db
+from ttfd.core import db
 
 log = logging.getLogger("ttfd")
 
@@ -30,7 +30,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def dev_environment(base: str) -> None:
     """Point every client at the fakes mounted on the local server (explicit env vars win)."""
-    from functions.devserver import server
+    from devtools import server
 
     os.environ.setdefault("DISCORD_API_BASE", f"{base}{server.FAKE_DISCORD_PREFIX}/api/v10")
     os.environ.setdefault("TELEGRAM_API_BASE", f"{base}{server.FAKE_TELEGRAM_PREFIX}")
@@ -44,10 +44,10 @@ def dev_environment(base: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from functions.devserver import demo, devkeys, server
+    from devtools import demo, devkeys, server
     from static_site import build as site
-    from ttfd import logs
-    from ttfd.settings import get_settings
+    from ttfd.core import logs
+    from ttfd.core.settings import get_settings
 
     logs.setup()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -84,7 +84,7 @@ Try, in another terminal:
 
 
 def _dev_env() -> dict[str, str]:
-    from functions.devserver import devkeys
+    from devtools import devkeys
 
     if not devkeys.DEV_ENV.exists():
         raise SystemExit("no dev keys yet: start the platform with `make run` first")
@@ -92,7 +92,7 @@ def _dev_env() -> dict[str, str]:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from functions.devserver import simulate as sim
+    from devtools import simulate as sim
 
     keys = _dev_env()
     if args.platform == "discord":
@@ -150,7 +150,7 @@ def cmd_discord_register(args: argparse.Namespace) -> int:
     from functions.discord.app import root
     from functions.discord.registration import sync_commands
     from ttfd.clients.discord_rest import DiscordREST
-    from ttfd.settings import get_settings
+    from ttfd.core.settings import get_settings
 
     s = get_settings()
     result = sync_commands(
@@ -163,7 +163,7 @@ def cmd_discord_register(args: argparse.Namespace) -> int:
 
 def cmd_telegram_set_webhook(args: argparse.Namespace) -> int:
     from ttfd.clients.telegram import TelegramAPI
-    from ttfd.settings import get_settings
+    from ttfd.core.settings import get_settings
 
     s = get_settings()
     api = TelegramAPI.from_settings(s)

@@ -11,9 +11,9 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from ttfd import db
 from ttfd.clients.http import HTTPError
-from ttfd.db import Conn
+from ttfd.core import db
+from ttfd.core.db import Conn
 
 log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], None]

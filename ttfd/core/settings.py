@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ttfd.errors import ConfigError
+from ttfd.core.errors import ConfigError
 
 
 class Settings(BaseModel):

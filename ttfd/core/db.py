@@ -27,7 +27,7 @@ Conn = psycopg.Connection[DictRow]
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SQL_DIR = ROOT / "sql"
 LOCAL_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 EMBEDDED_DIR = ROOT / ".ttfd" / "pg"
@@ -126,7 +126,7 @@ class ConnectionLost(Unavailable):
 
 def database_url() -> str:
     """The URL functions use: DATABASE_URL is required in deployed functions."""
-    from ttfd.settings import get_settings
+    from ttfd.core.settings import get_settings
 
     return get_settings().require("database_url")
 

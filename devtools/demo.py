@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ttfd import accounts, economy
-from ttfd.db import Conn
+from ttfd.core.db import Conn
 
 DEMO = [
     ("discord", 900001, "nova", "Nova", 41_250, 2_400),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ttfd.db import Conn
+from ttfd.core.db import Conn
 
 # One upsert per hit; the window is aligned to multiples of its length so every instance agrees on it.
 _HIT = """

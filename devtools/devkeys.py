@@ -8,7 +8,7 @@ from pathlib import Path
 
 from nacl.signing import SigningKey
 
-from ttfd.db import ROOT
+from ttfd.core.db import ROOT
 
 DEV_ENV = ROOT / ".ttfd" / "dev.env"
 

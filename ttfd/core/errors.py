@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ttfd.inputs import safe_text
+from ttfd.core.inputs import safe_text
 
 
 class DomainError(Exception):

@@ -19,7 +19,7 @@ system-deps:
 	bash .ci/system-deps
 
 run: $(STAMP)
-	$(PY) -m ttfd run
+	$(PY) -m devtools run
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest

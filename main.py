@@ -1,7 +1,9 @@
-"""GCF source file: every entrypoint by its unique name (serverless.yml `handler:` values).
+"""GCF source file: every deployable function by its unique name (the names the deploy manifests use).
 
-Imports are deferred into each wrapper so a function pays only for its own modules at cold start —
-aiogram alone takes seconds to import and must never load for Discord or the schedules.
+Imports are deferred into each wrapper so a function pays only for its own modules at cold start:
+aiogram (seconds) loads only for Telegram, Pillow only for rank cards. A test checks that this file lists
+exactly the registry's functions (ttfd.features: every feature's routes and schedules, plus the two
+platform entrypoints).
 """
 
 from __future__ import annotations
@@ -25,73 +27,79 @@ def telegram_webhook(request: Request) -> Response:
     return fn(request)
 
 
-def process_events(request: Request) -> Response:
-    from functions.scheduled.core import process_events as fn
-
-    return fn(request)
-
-
-def run_jobs(request: Request) -> Response:
-    from functions.scheduled.core import run_jobs as fn
-
-    return fn(request)
-
-
-def poll_messages(request: Request) -> Response:
-    from functions.scheduled.core import poll_messages as fn
-
-    return fn(request)
-
-
-def cleanup(request: Request) -> Response:
-    from functions.scheduled.core import cleanup as fn
-
-    return fn(request)
-
-
-def auth_discord_login(request: Request) -> Response:
-    from functions.site.auth import auth_discord_login as fn
-
-    return fn(request)
-
-
-def auth_discord_callback(request: Request) -> Response:
-    from functions.site.auth import auth_discord_callback as fn
-
-    return fn(request)
-
-
-def auth_logout(request: Request) -> Response:
-    from functions.site.auth import auth_logout as fn
-
-    return fn(request)
-
-
-def auth_telegram(request: Request) -> Response:
-    from functions.site.auth import auth_telegram as fn
-
-    return fn(request)
-
-
 def api_me(request: Request) -> Response:
-    from functions.site.api import api_me as fn
+    from functions.site import handle
 
-    return fn(request)
+    return handle("api_me", request)
 
 
 def api_profile(request: Request) -> Response:
-    from functions.site.api import api_profile as fn
+    from functions.site import handle
 
-    return fn(request)
+    return handle("api_profile", request)
 
 
 def api_leaderboard(request: Request) -> Response:
-    from functions.site.api import api_leaderboard as fn
+    from functions.site import handle
 
-    return fn(request)
+    return handle("api_leaderboard", request)
 
 
 def api_link_code(request: Request) -> Response:
-    from functions.site.api import api_link_code as fn
+    from functions.site import handle
 
-    return fn(request)
+    return handle("api_link_code", request)
+
+
+def api_link_redeem(request: Request) -> Response:
+    from functions.site import handle
+
+    return handle("api_link_redeem", request)
+
+
+def auth_discord_login(request: Request) -> Response:
+    from functions.site import handle
+
+    return handle("auth_discord_login", request)
+
+
+def auth_discord_callback(request: Request) -> Response:
+    from functions.site import handle
+
+    return handle("auth_discord_callback", request)
+
+
+def auth_logout(request: Request) -> Response:
+    from functions.site import handle
+
+    return handle("auth_logout", request)
+
+
+def auth_telegram(request: Request) -> Response:
+    from functions.site import handle
+
+    return handle("auth_telegram", request)
+
+
+def process_events(request: Request) -> Response:
+    from functions.scheduled import run
+
+    return run("process_events", request)
+
+
+def run_jobs(request: Request) -> Response:
+    from functions.scheduled import run
+
+    return run("run_jobs", request)
+
+
+def cleanup(request: Request) -> Response:
+    from functions.scheduled import run
+
+    return run("cleanup", request)
+
+
+def poll_messages(request: Request) -> Response:
+    from functions.scheduled import run
+
+    return run("poll_messages", request)

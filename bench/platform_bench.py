@@ -317,7 +317,7 @@ def _explain_ms(conn: psycopg.Connection[Any], query: str, params: dict[str, Any
 def bench_leaderboard(admin: str, samples: int = 200) -> None:
     from psycopg.rows import dict_row
 
-    from ttfd import economy
+    from ttfd.features.leaderboards import service as economy
 
     url = _fresh_db(admin, "ttfd_bench_lb")
     t0 = time.perf_counter()

@@ -17,8 +17,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from bench.platform_bench import CONCURRENCY, Call, _admin, _env, _fresh_db, _function, _table, _wait_ready, measure
-from functions.site.web import session_signer
-from ttfd import sessions
+from ttfd.web import session_signer, sessions
 
 SESSION_SECRET = "bench-session-secret-0123456789abcdef"
 USERS = 500

@@ -1,4 +1,5 @@
-"""`python -m ttfd …`: migrate, run, simulate, discord register, telegram set-webhook."""
+"""`python -m devtools run | simulate`: the whole platform on one port, and signed test traffic for it.
+(Operator commands — migrate, discord register, telegram set-webhook — are `python -m ttfd`.)"""
 
 from __future__ import annotations
 
@@ -9,23 +10,10 @@ import os
 import sys
 from typing import Any
 
+from ttfd.cli import discord_definitions, use_database
 from ttfd.core import db
 
 log = logging.getLogger("ttfd")
-
-
-def _use_database(dbname: str = "ttfd") -> db.Database:
-    chosen = db.select_database(dbname)
-    os.environ["DATABASE_URL"] = chosen.url
-    print(f"database: {chosen.source}", file=sys.stderr)
-    return chosen
-
-
-def cmd_migrate(args: argparse.Namespace) -> int:
-    chosen = _use_database()
-    applied = db.migrate(chosen.url)
-    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'already up to date'}")
-    return 0
 
 
 def dev_environment(base: str) -> None:
@@ -51,7 +39,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     logs.setup()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    chosen = _use_database()
+    chosen = use_database()
     applied = db.migrate(chosen.url)
     keys = devkeys.load_or_create()
     devkeys.apply(keys)
@@ -73,9 +61,9 @@ TTFD is running on {base}
   Fake Telegram Bot API: {os.environ["TELEGRAM_API_BASE"]}
   Website:               {base}/  (log in at {base}/login through the fake Discord; no Discord app needed)
 Try, in another terminal:
-  .venv/bin/python -m ttfd simulate discord "/daily" --user 42 --guild 1
-  .venv/bin/python -m ttfd simulate discord "/leaderboard board:coins" --user 42
-  .venv/bin/python -m ttfd simulate telegram "/start" --user 7
+  .venv/bin/python -m devtools simulate discord "/daily" --user 42 --guild 1
+  .venv/bin/python -m devtools simulate discord "/coinflip bet:50 side:heads" --user 42
+  .venv/bin/python -m devtools simulate telegram "/start" --user 7
 """,
         flush=True,
     )
@@ -96,12 +84,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     keys = _dev_env()
     if args.platform == "discord":
-        from functions.discord.app import root
-
         if args.say is not None:
             import httpx
 
-            author = {"id": str(args.user), "username": f"user{args.user}", "global_name": f"User {args.user}"}
+            username, name = sim.names(args.user)
+            author = {"id": str(args.user), "username": username, "global_name": name}
             base = os.environ.get("DISCORD_API_BASE", f"{args.url}/_fake/discord/api/v10")
             resp = httpx.post(f"{base}/_dev/channels/{args.channel}/say", json={"author": author, "content": args.say})
             print(f"HTTP {resp.status_code}: posted in <#{args.channel}>; poll_messages pays XP within a minute")
@@ -118,7 +105,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 message={"id": str(sim.snowflake()), "content": ""},
             )
         else:
-            command, resolved = sim.parse_command(args.text or "", root.definitions())
+            try:
+                command, resolved = sim.parse_command(args.text or "", discord_definitions())
+            except ValueError as exc:
+                print(f"simulate: {exc}", file=sys.stderr)
+                return 2
             if resolved:
                 command["resolved"] = resolved
             payload = sim.discord_payload(
@@ -146,43 +137,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0 if status == 200 else 1
 
 
-def cmd_discord_register(args: argparse.Namespace) -> int:
-    from functions.discord.app import root
-    from functions.discord.registration import sync_commands
-    from ttfd.clients.discord_rest import DiscordREST
-    from ttfd.core.settings import get_settings
-
-    s = get_settings()
-    result = sync_commands(
-        DiscordREST.from_settings(s), s.require("discord_application_id"), root.definitions(), args.guild
-    )
-    where = f"guild {args.guild}" if args.guild else "globally"
-    print(f"{len(root.definitions())} commands {where}: {'updated (PUT)' if result else 'already up to date'}")
-    return 0
-
-
-def cmd_telegram_set_webhook(args: argparse.Namespace) -> int:
-    from ttfd.clients.telegram import TelegramAPI
-    from ttfd.core.settings import get_settings
-
-    s = get_settings()
-    api = TelegramAPI.from_settings(s)
-    ok = api.call(
-        "setWebhook",
-        url=args.url,
-        secret_token=s.require("telegram_webhook_secret"),
-        allowed_updates=["message", "callback_query"],
-        drop_pending_updates=args.drop_pending,
-        max_connections=args.max_connections,
-    )
-    print(f"setWebhook → {ok}: {args.url}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ttfd", description="TTFD platform tools")
+    p = argparse.ArgumentParser(prog="python -m devtools", description="TTFD local development tools")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("migrate", help="apply sql/NNNN_*.sql migrations").set_defaults(fn=cmd_migrate)
     run = sub.add_parser("run", help="run every function + site locally (make run)")
     run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     run.set_defaults(fn=cmd_run)
@@ -201,17 +158,6 @@ def build_parser() -> argparse.ArgumentParser:
     simp.add_argument("--url", default=os.environ.get("TTFD_URL", "http://127.0.0.1:8080"))
     simp.set_defaults(fn=cmd_simulate)
 
-    dc = sub.add_parser("discord", help="Discord tools").add_subparsers(dest="action", required=True)
-    reg = dc.add_parser("register", help="bulk-PUT slash commands if they differ from Discord's")
-    reg.add_argument("--guild", help="register in one guild (instant) instead of globally")
-    reg.set_defaults(fn=cmd_discord_register)
-
-    tg = sub.add_parser("telegram", help="Telegram tools").add_subparsers(dest="action", required=True)
-    wh = tg.add_parser("set-webhook", help="point the bot at our webhook with the secret token")
-    wh.add_argument("--url", required=True)
-    wh.add_argument("--drop-pending", action="store_true")
-    wh.add_argument("--max-connections", type=int, default=40)
-    wh.set_defaults(fn=cmd_telegram_set_webhook)
     return p
 
 

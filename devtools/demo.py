@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ttfd import accounts, economy
+from ttfd.core import ledger, users
 from ttfd.core.db import Conn
 
 DEMO = [
@@ -19,9 +19,9 @@ DEMO = [
 def seed(conn: Conn) -> int:
     """Create the demo accounts and balances; running it again changes nothing."""
     for platform, ext, username, name, xp, coins in DEMO:
-        user = accounts.ensure_user(conn, platform, ext, username, name)  # type: ignore[arg-type]
-        economy.grant(conn, user.id, "xp", xp, reason="demo", platform=platform, source_key=f"demo:{ext}")
-        economy.grant(conn, user.id, "coins", coins, reason="demo", platform=platform, source_key=f"demo:{ext}")
+        user = users.ensure_user(conn, platform, ext, username, name)  # type: ignore[arg-type]
+        ledger.grant(conn, user.id, "xp", xp, reason="demo", platform=platform, source_key=f"demo:{ext}")
+        ledger.grant(conn, user.id, "coins", coins, reason="demo", platform=platform, source_key=f"demo:{ext}")
     return len(DEMO)
 
 

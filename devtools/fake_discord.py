@@ -192,11 +192,25 @@ def create_app(state: DiscordState, prefix: str = "/api/v10") -> Flask:
             state.originals.pop(token, None)
             return Response(status=204)
         if request.method == "PATCH":
-            msg = {
-                "id": str(next(state.ids)),
-                "timestamp": time.time(),
-                **(request.get_json(silent=True) or {}),
-            }
+            if request.mimetype == "multipart/form-data":  # payload_json beside files[n], as Discord takes uploads
+                try:
+                    body = json.loads(request.form.get("payload_json", "{}"))
+                except ValueError:
+                    return _error(400, 50109, "The request body contains invalid JSON.")
+                body["attachments"] = [
+                    {
+                        "id": str(next(state.ids)),
+                        "filename": f.filename,
+                        "size": len(f.read()),
+                        "content_type": f.mimetype,
+                    }
+                    for f in request.files.values()
+                ]
+            else:
+                body = request.get_json(silent=True) or {}
+            if len(str(body.get("content", ""))) > 2000:
+                return _error(400, 50035, "Invalid Form Body")
+            msg = {"id": str(next(state.ids)), "timestamp": time.time(), **body}
             state.originals[token] = msg
         if token not in state.originals:
             return _error(404, 10008, "Unknown Message")

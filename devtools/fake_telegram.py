@@ -25,6 +25,9 @@ class TelegramState:
     failures: dict[str, list[tuple[int, str, int | None]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
+    # What the bot has sent, by (chat id, message id): edits and deletes of anything else fail as Telegram's do.
+    messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    commands: list[dict[str, Any]] = field(default_factory=list)
 
     def fail_next(self, method: str, code: int, description: str, retry_after: int | None = None) -> None:
         """The next call of `method` answers this error (e.g. 403 'Forbidden: bot was blocked by the user')."""
@@ -77,20 +80,68 @@ def create_app(state: TelegramState, prefix: str = "") -> Flask:
                 return _err(*queued.pop(0))
         if name == "getme":
             return _ok({"id": bot_id, "is_bot": True, "first_name": "TTFD", "username": "ttfd_dev_bot"})
-        if name in ("sendmessage", "editmessagetext"):
-            if not str(p.get("text", "")).strip():
+        if name in ("sendmessage", "editmessagetext", "sendphoto"):
+            chat_id = int(p.get("chat_id", 0))
+            text = str(p.get("text" if name != "sendphoto" else "caption", ""))
+            if name != "sendphoto" and not text.strip():
                 return _err(400, "Bad Request: message text is empty")
-            chat = {"id": int(p.get("chat_id", 0)), "type": "private"}
-            mid = int(p["message_id"]) if name == "editmessagetext" else next(state.message_ids)
-            return _ok(
-                {
-                    "message_id": mid,
-                    "date": int(time.time()),
-                    "chat": chat,
-                    "text": p["text"],
-                    "from": {"id": bot_id, "is_bot": True, "first_name": "TTFD"},
-                }
-            )
+            if len(text) > (1024 if name == "sendphoto" else 4096):
+                return _err(400, "Bad Request: message is too long")
+            if name == "editmessagetext":
+                mid = int(p.get("message_id", 0))
+                old = state.messages.get((chat_id, mid))
+                if old is None:
+                    return _err(400, "Bad Request: message to edit not found")
+                if old.get("text") == text and old.get("reply_markup") == p.get("reply_markup"):
+                    return _err(400, "Bad Request: message is not modified")
+            else:
+                mid = next(state.message_ids)
+            msg: dict[str, Any] = {
+                "message_id": mid,
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
+                "from": {"id": bot_id, "is_bot": True, "first_name": "TTFD"},
+                **({"reply_markup": p["reply_markup"]} if p.get("reply_markup") else {}),
+            }
+            if name == "sendphoto":
+                photo = request.files.get("photo")
+                if photo is None:
+                    return _err(400, "Bad Request: there is no photo in the request")
+                size = len(photo.read())
+                msg["photo"] = [
+                    {
+                        "file_id": f"photo{mid}",
+                        "file_unique_id": f"u{mid}",
+                        "width": 800,
+                        "height": 240,
+                        "file_size": size,
+                    }
+                ]
+                msg["caption"] = text
+            else:
+                msg["text"] = text
+            with state.lock:
+                state.messages[(chat_id, mid)] = msg
+            return _ok(msg)
+        if name == "deletemessage":
+            key = (int(p.get("chat_id", 0)), int(p.get("message_id", 0)))
+            with state.lock:
+                if state.messages.pop(key, None) is None:
+                    return _err(400, "Bad Request: message to delete not found")
+            return _ok(True)
+        if name == "setmycommands":
+            commands = p.get("commands")
+            if not isinstance(commands, list) or len(commands) > 100:
+                return _err(400, "Bad Request: commands must be a list of at most 100")
+            for c in commands:
+                if not (
+                    isinstance(c, dict)
+                    and re.fullmatch(r"[a-z0-9_]{1,32}", str(c.get("command", "")))
+                    and 1 <= len(str(c.get("description", ""))) <= 256
+                ):
+                    return _err(400, "Bad Request: BOT_COMMAND_INVALID")
+            state.commands = commands
+            return _ok(True)
         if name == "answercallbackquery":
             return _ok(True)
         if name == "setwebhook":
@@ -118,7 +169,7 @@ def create_app(state: TelegramState, prefix: str = "") -> Flask:
     def login_widget() -> Response:
         """Dev only (not a Telegram route): what the Login Widget hands the page after a person signs in,
         signed with this bot's token exactly as Telegram signs it."""
-        from ttfd.telegram_login import sign
+        from ttfd.features.auth.telegram_login import sign
 
         if not str(request.args.get("id", "")).isdigit() or not request.args.get("first_name"):
             return _err(400, "Bad Request: id and first_name are required")

@@ -1,4 +1,4 @@
-"""Fires the scheduled functions on their serverless.yml cron schedules, and right away when kicked."""
+"""Fires the scheduled functions on their registry cron schedules, and right away when kicked."""
 
 from __future__ import annotations
 
@@ -6,19 +6,10 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
-import yaml
 from croniter import croniter
 
 log = logging.getLogger(__name__)
-
-
-def load_schedules(path: Path) -> dict[str, str]:
-    """function name → cron expression, from serverless.yml `custom.schedules`."""
-    doc = yaml.safe_load(path.read_text())
-    schedules: dict[str, str] = doc["custom"]["schedules"]
-    return schedules
 
 
 class Scheduler:

@@ -17,23 +17,12 @@ from werkzeug.routing import BaseConverter
 
 import main
 from devtools import demo, fake_discord, fake_telegram
-from devtools.scheduler import Scheduler, load_schedules
+from devtools.scheduler import Scheduler
 from functions.http import problem
-from ttfd.core.db import ROOT
+from ttfd.features import REGISTRY
 
 log = logging.getLogger(__name__)
 HTTP_FUNCTIONS = {"discord_interactions": "/discord/interactions", "telegram_webhook": "/telegram/webhook"}
-# The website's functions, on the paths the site calls (functions/site/openapi.yaml).
-SITE_FUNCTIONS = {
-    "auth_discord_login": "/auth/discord/login",
-    "auth_discord_callback": "/auth/discord/callback",
-    "auth_logout": "/auth/logout",
-    "auth_telegram": "/auth/telegram",
-    "api_me": "/api/me",
-    "api_profile": "/api/profile/<anything:ref>",
-    "api_leaderboard": "/api/leaderboard",
-    "api_link_code": "/api/link-code",
-}
 # As deployed, a function receives every method and answers 405 (with Allow) to the ones it does not take.
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -45,7 +34,6 @@ class _Anything(BaseConverter):
     part_isolating = False
 
 
-SCHEDULED = ("process_events", "run_jobs", "poll_messages", "cleanup")
 FAKE_DISCORD_PREFIX = "/_fake/discord"
 FAKE_TELEGRAM_PREFIX = "/_fake/telegram"
 
@@ -69,10 +57,12 @@ def create_app(site_dir: Path, after_inbound: Callable[[], None] = lambda: None)
 
     for name, path in HTTP_FUNCTIONS.items():
         mount(name, path, ["POST", "GET"], kick=True)
-    for name in SCHEDULED:
+    for name in REGISTRY.schedules:
         mount(name, f"/scheduled/{name}", ["POST", "GET"], kick=False)
-    for name, path in SITE_FUNCTIONS.items():
-        mount(name, path, ALL_METHODS, kick=name == "auth_telegram", options=False)  # linking emits an event
+    # The website's functions on the paths the site calls (a trailing <ref> takes the rest of the path);
+    # any write may emit events or queue jobs, so the scheduler is kicked after each.
+    for name, route in REGISTRY.routes.items():
+        mount(name, route.path.replace("<ref>", "<anything:ref>"), ALL_METHODS, kick=True, options=False)
 
     def static(name: str, status: int = 200) -> Response:
         """A file of the built site, with the headers the static host sends in production."""
@@ -144,7 +134,7 @@ def serve(port: int) -> None:
     telegram = fake_telegram.TelegramState(token=os.environ["TELEGRAM_BOT_TOKEN"])
     # The lambda reads `scheduler` when a request ends, by which time it exists.
     app = create_app(DIST, after_inbound=lambda: scheduler.kick())
-    scheduler = Scheduler(load_schedules(ROOT / "serverless.yml"), fire_in_process(app))
+    scheduler = Scheduler({name: s.cron for name, s in REGISTRY.schedules.items()}, fire_in_process(app))
     scheduler.start()
     log.info("serving on %s", base)
     run_simple("127.0.0.1", port, with_fakes(app, discord, telegram), threaded=True, use_reloader=False)

@@ -20,6 +20,17 @@ def snowflake(now_ms: int | None = None) -> int:
     return ((ms - DISCORD_EPOCH_MS) << 22) | random.getrandbits(22)
 
 
+def names(user: int) -> tuple[str, str]:
+    """(username, display name) a simulated person sends: a demo player's own (so simulating as Mira never
+    renames her), else user<id> / User <id>."""
+    from devtools.demo import DEMO
+
+    for _, ext, username, name, _, _ in DEMO:
+        if ext == user:
+            return username, name
+    return f"user{user}", f"User {user}"
+
+
 def _coerce(value: str, option_type: int) -> Any:
     if option_type in (4,):
         return int(value)
@@ -93,10 +104,11 @@ def discord_payload(
     message: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A guild (member.user) or DM (user) interaction as Discord sends it."""
+    username, display = names(user)
     duser = {
         "id": str(user),
-        "username": name or f"user{user}",
-        "global_name": (name or f"User {user}").title(),
+        "username": name or username,
+        "global_name": (name or display).title(),
         "discriminator": "0",
         "avatar": None,
     }
@@ -151,11 +163,12 @@ def telegram_update(
     name: str | None = None,
 ) -> dict[str, Any]:
     """A message update (private chat unless `chat` is a group id < 0) or a callback_query."""
+    username, display = names(user)
     sender = {
         "id": user,
         "is_bot": False,
-        "first_name": name or f"User{user}",
-        "username": f"user{user}",
+        "first_name": name or display,
+        "username": username,
         "language_code": "en",
     }
     chat_obj: dict[str, Any] = (

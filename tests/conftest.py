@@ -182,9 +182,9 @@ def interaction(
 ) -> dict[str, Any]:
     """A signed-ready slash command payload built the way the simulator builds it."""
     from devtools import simulate
-    from functions.discord.app import root
+    from ttfd.cli import discord_definitions
 
-    data, resolved = simulate.parse_command(command, root.definitions())
+    data, resolved = simulate.parse_command(command, discord_definitions())
     if resolved:
         data["resolved"] = resolved
     body = simulate.discord_payload(app_id=APP_ID, user=user, guild=guild, data=data, permissions=permissions, **kw)

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from tests.conftest import TG_TOKEN
-from ttfd import telegram_login
 from ttfd.core.settings import get_settings
+from ttfd.features.auth import telegram_login
 
 CLIENT_ID = "1200000000000000001"
 CLIENT_SECRET = "oauth-client-secret"

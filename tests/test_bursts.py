@@ -13,8 +13,9 @@ import psycopg
 from devtools import simulate
 from functions.http import GENERIC_ERROR
 from tests.conftest import TG_SECRET, encode, interaction, sign
-from ttfd import accounts
-from ttfd.core import db
+from ttfd.core import db, users
+from ttfd.features import REGISTRY
+from ttfd.features.accounts import service as link
 
 TG_HEADERS = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
 
@@ -60,8 +61,8 @@ def test_sixty_dailies_from_one_person_pay_once_and_answer_everyone(local_server
 
 def test_linked_account_burst_from_both_platforms_pays_once(local_server, fresh_db) -> None:
     with db.transaction() as conn:
-        user = accounts.ensure_user(conn, "discord", 813813)
-        accounts.link_identity(conn, user.id, "telegram", 813)
+        user = users.ensure_user(conn, "discord", 813813)
+        link.link_identity(conn, user.id, "telegram", 813, REGISTRY.merge_hooks)
 
     def one(i: int) -> str:
         if i % 2:

@@ -15,9 +15,9 @@ from functions_framework import create_app
 
 from devtools.simulate import telegram_update
 from functions.discord import interactions
-from functions.site import web
 from tests import chaos
 from tests.conftest import TG_SECRET, encode, interaction, sign
+from ttfd import web
 from ttfd.core import db
 from ttfd.core.settings import get_settings
 from webhooks.telegram import webhook
@@ -143,7 +143,7 @@ def test_unreachable_database_is_transient(clients, monkeypatch) -> None:
 
 def test_a_deterministic_bug_is_answered_200_so_it_is_not_redelivered(clients, fresh_db, monkeypatch) -> None:
     from functions.http import GENERIC_ERROR
-    from ttfd import economy
+    from ttfd.features import daily as economy
 
     def boom(*args, **kwargs):
         raise KeyError("a bug")

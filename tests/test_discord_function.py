@@ -10,6 +10,8 @@ from functions_framework import create_app
 from nacl.signing import SigningKey
 
 from tests.conftest import encode, interaction, sign
+from ttfd.features import REGISTRY
+from ttfd.features.accounts import service as link
 
 
 @pytest.fixture
@@ -200,12 +202,12 @@ def test_setup_requires_manage_roles_from_bitfield(client, fresh_db) -> None:
 
 
 def test_unexpected_error_answers_generic_ephemeral_and_writes_nothing(client, fresh_db, monkeypatch) -> None:
-    from ttfd import economy
+    from ttfd.features import daily
 
     def boom(*a, **k):
         raise RuntimeError("database on fire")
 
-    monkeypatch.setattr(economy, "grant", boom)
+    monkeypatch.setattr(daily, "claim_daily", boom)
     resp = _post(client, interaction("/daily", iid=99))
     assert resp.status_code == 200
     assert resp.get_json()["data"]["flags"] == 64
@@ -229,11 +231,10 @@ def test_refusal_rolls_back_whole_attempt_and_replays_the_same(client, fresh_db)
     with psycopg.connect(fresh_db) as c:
         used = c.execute("SELECT used_at FROM link_codes WHERE code = %s", (code,)).fetchone()[0]
     assert used is None  # the refused redeem did not burn the code
-    from ttfd import accounts
     from ttfd.core import db
 
     with db.transaction() as conn:
-        linked = accounts.redeem_link_code(conn, code, "telegram", 301)
+        linked = link.redeem_link_code(conn, code, "telegram", 301, REGISTRY.merge_hooks)
     assert linked.user.discord_id == 300 and linked.user.telegram_id == 301
 
 

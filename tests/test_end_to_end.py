@@ -11,8 +11,7 @@ import psycopg
 
 from devtools import devkeys, simulate
 from tests.conftest import APP_ID, PUBLIC_KEY, SIGNING_KEY, TG_SECRET, encode, interaction, sign
-from ttfd import accounts, economy
-from ttfd.core import db
+from ttfd.core import db, ledger, users
 
 
 def _one(url: str, sql: str, *args):
@@ -51,10 +50,10 @@ def test_same_interaction_delivered_concurrently_applies_once(local_server, fres
 
 def test_sixty_four_concurrent_grants_sum_exactly(fresh_db) -> None:
     with db.transaction() as conn:
-        uid = accounts.ensure_user(conn, "discord", 6464).id
+        uid = users.ensure_user(conn, "discord", 6464).id
 
     def grant(i: int) -> None:
-        db.run(lambda c: economy.grant(c, uid, "xp", i + 1, reason="t", platform="discord", source_key=f"g{i}"))
+        db.run(lambda c: ledger.grant(c, uid, "xp", i + 1, reason="t", platform="discord", source_key=f"g{i}"))
 
     with ThreadPoolExecutor(max_workers=64) as pool:
         list(pool.map(grant, range(64)))
@@ -69,12 +68,12 @@ def test_sixty_four_concurrent_grants_sum_exactly(fresh_db) -> None:
 
 def test_histogram_stays_exact_under_concurrency(fresh_db) -> None:
     with db.transaction() as conn:
-        ids = [accounts.ensure_user(conn, "telegram", 9000 + i).id for i in range(16)]
+        ids = [users.ensure_user(conn, "telegram", 9000 + i).id for i in range(16)]
 
     def churn(i: int) -> None:
         for step in range(8):
             db.run(
-                lambda c, s=step: economy.grant(
+                lambda c, s=step: ledger.grant(
                     c, ids[i], "coins", (i + 1) * 7 * (s + 1), reason="t", platform="telegram", source_key=f"h{i}:{s}"
                 )
             )

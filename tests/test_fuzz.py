@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devtools import simulate
-from functions.discord.app import root
 from functions.http import GENERIC_ERROR
 from tests.conftest import APP_ID
 from tests.hostile import Surfaces, fingerprint, surfaces
+from ttfd.cli import discord_definitions
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "120"))
 FUZZ = settings(
@@ -92,7 +92,7 @@ def _check(s: Surfaces, caplog: pytest.LogCaptureFixture, send: Any, refused: An
 
 # --- Discord ----------------------------------------------------------------------------------------
 
-DEFINITIONS = root.definitions()
+DEFINITIONS = discord_definitions()
 COMMAND_NAMES = [d["name"] for d in DEFINITIONS]
 
 

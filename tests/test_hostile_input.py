@@ -61,13 +61,13 @@ def test_absurd_discord_timestamps_are_401(s, timestamp) -> None:
 
 
 def test_a_crash_logs_one_escaped_line(s, monkeypatch, capsys) -> None:
-    from ttfd import economy
+    from ttfd.features.leaderboards import service
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom\n2026-01-01 00:00:00,000 INFO forged: from the exception")
 
     logs.setup()
-    monkeypatch.setattr(economy, "board_page", boom)
+    monkeypatch.setattr(service, "board_page", boom)
     resp = s.client.get("/api/leaderboard?board=xp&page=1&x=%0a2026-01-01%20INFO%20forged")
     assert resp.status_code == 500 and "Traceback" not in resp.get_data(as_text=True)
     err = capsys.readouterr().err
@@ -120,7 +120,7 @@ def test_option_values_of_the_wrong_kind_are_refused_politely(s, command, option
         ([{"name": "rank", "type": 3, "value": "F"}, {"name": "role", "type": 8, "value": "-7"}], "valid id"),
         ([{"name": "rank", "type": 3, "value": "F"}, {"name": "role", "type": 8, "value": "1e5"}], "valid id"),
         ([{"name": "rank", "type": 3, "value": "F"}, {"name": "role", "type": 8, "value": "777"}], "permissions"),
-        ([{"name": "rank", "type": 3, "value": "F"}], "`role` is required"),
+        ([{"name": "rank", "type": 3, "value": "F"}], "'role' is required"),
         ([{"name": "channel", "type": 7, "value": "abc"}], "not one this command takes"),
     ],
 )

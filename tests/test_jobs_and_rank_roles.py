@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+
 import psycopg
 from functions_framework import create_app
 
 from tests.conftest import encode, interaction, sign
-from ttfd import accounts, economy, notify
-from ttfd.core import db, jobs
+from ttfd.core import db, jobs, ledger, users
+from ttfd.features import FEATURES, REGISTRY
+from ttfd.features.accounts import service as link
+from ttfd.features.ranks import service as rank_service
+from ttfd.registry import Feature, Registry
 
 
 def _post(client, payload):
@@ -23,11 +28,11 @@ def _run_schedules() -> None:
 
 def test_plan_rank_roles() -> None:
     mapping = {1: 11, 2: 12, 4: 14}
-    assert notify.plan_rank_roles(mapping, 2) == (12, [11])
-    assert notify.plan_rank_roles(mapping, 4) == (14, [11, 12])
-    assert notify.plan_rank_roles(mapping, 3) == (12, [11])  # between mapped ranks: keep the highest reached
-    assert notify.plan_rank_roles({5: 15}, 3) == (None, [])
-    assert notify.plan_rank_roles({}, 1) == (None, [])
+    assert rank_service.plan_rank_roles(mapping, 2) == (12, [11])
+    assert rank_service.plan_rank_roles(mapping, 4) == (14, [11, 12])
+    assert rank_service.plan_rank_roles(mapping, 3) == (12, [11])  # between mapped ranks: keep the highest reached
+    assert rank_service.plan_rank_roles({5: 15}, 3) == (None, [])
+    assert rank_service.plan_rank_roles({}, 1) == (None, [])
 
 
 def test_rank_up_assigns_role_and_messages_telegram(app_env, fresh_db) -> None:
@@ -37,9 +42,9 @@ def test_rank_up_assigns_role_and_messages_telegram(app_env, fresh_db) -> None:
         assert f"<@&{role}>" in reply.get_json()["data"]["content"]
     _post(client, interaction("/ping", user=42, guild=1))  # user 42 is now known in guild 1
     with db.transaction() as conn:
-        user = accounts.find_user(conn, "discord", 42)
+        user = users.find_user(conn, "discord", 42)
         conn.execute("UPDATE unified_users SET telegram_id = 4242 WHERE id = %s", (user.id,))
-        economy.grant(conn, user.id, "xp", 480, reason="test", platform="discord", source_key="t:1")
+        ledger.grant(conn, user.id, "xp", 480, reason="test", platform="discord", source_key="t:1")
     # a 429 on the first role call is retried after retry_after without failing the job
     app_env.discord.rate_limit_next("PUT", r"/guilds/1/members/42/roles/501", retry_after=0.05)
     _run_schedules()
@@ -66,7 +71,7 @@ def test_long_429_reschedules_and_permanent_403_goes_dead(app_env, fresh_db) -> 
     app_env.discord.fail_next(
         "PUT", r"/guilds/1/members/5/roles/6", 403, {"message": "Missing Permissions", "code": 50013}
     )
-    stats = jobs.run_due()
+    stats = jobs.run_due(REGISTRY)
     assert stats.as_dict() == {"done": 0, "retried": 1, "dead": 1}
     with psycopg.connect(fresh_db) as c:
         rows = {
@@ -79,18 +84,34 @@ def test_long_429_reschedules_and_permanent_403_goes_dead(app_env, fresh_db) -> 
     assert rows[j2][0] == "dead" and "Missing Permissions" in rows[j2][2]
 
 
+CALLS: list[dict] = []
+SEEN: list[int] = []
+SEEN_LOCK = threading.Lock()
+
+
+def flaky(job, payload) -> None:
+    CALLS.append(payload)
+    raise RuntimeError("still broken")
+
+
+def count(job, payload) -> None:
+    with SEEN_LOCK:
+        SEEN.append(payload["i"])
+
+
+# Job handlers are declared by features: these tests add one of their own to the real registry.
+TEST_REGISTRY = Registry(
+    (*FEATURES, Feature("test-jobs", "", jobs={"test.flaky": f"{__name__}:flaky", "test.count": f"{__name__}:count"}))
+)
+
+
 def test_job_dies_after_max_attempts_keeping_error(fresh_db) -> None:
-    calls = []
-
-    @jobs.handler("test.flaky")
-    def flaky(payload) -> None:
-        calls.append(payload)
-        raise RuntimeError("still broken")
-
+    calls = CALLS
+    calls.clear()
     with db.transaction() as conn:
         job = jobs.enqueue(conn, "test.flaky", {"n": 1}, max_attempts=3)
     for _ in range(3):
-        jobs.run_due()
+        jobs.run_due(TEST_REGISTRY)
         with db.transaction() as conn:
             conn.execute("UPDATE jobs SET run_at = now() WHERE id = %s", (job,))
     with psycopg.connect(fresh_db) as c:
@@ -101,20 +122,12 @@ def test_job_dies_after_max_attempts_keeping_error(fresh_db) -> None:
 
 
 def test_skip_locked_workers_never_run_a_job_twice(fresh_db) -> None:
-    import threading
-
-    seen: list[int] = []
-    lock = threading.Lock()
-
-    @jobs.handler("test.count")
-    def count(payload) -> None:
-        with lock:
-            seen.append(payload["i"])
-
+    seen = SEEN
+    seen.clear()
     with db.transaction() as conn:
         for i in range(40):
             jobs.enqueue(conn, "test.count", {"i": i})
-    workers = [threading.Thread(target=jobs.run_due, kwargs={"max_jobs": 40}) for _ in range(4)]
+    workers = [threading.Thread(target=jobs.run_due, args=(TEST_REGISTRY, 40)) for _ in range(4)]
     for w in workers:
         w.start()
     for w in workers:
@@ -130,8 +143,8 @@ def test_enqueue_dedupe_key(conn) -> None:
 def test_cleanup_purges_expired_and_runs_once_per_hour(app_env, fresh_db) -> None:
     with db.transaction() as conn:
         conn.execute("INSERT INTO idempotency_keys (key, expires_at) VALUES ('old', now() - interval '1 minute')")
-        u = accounts.ensure_user(conn, "discord", 1)
-        code = accounts.create_link_code(conn, u.id, "discord", 600)
+        u = users.ensure_user(conn, "discord", 1)
+        code = link.create_link_code(conn, u.id, "discord", 600)
         conn.execute("UPDATE link_codes SET expires_at = now() - interval '2 days' WHERE code = %s", (code.code,))
     client = create_app("cleanup", "main.py").test_client()
     first = client.post("/").get_json()
@@ -145,7 +158,7 @@ def test_deleted_role_is_skipped_and_departed_member_ends_the_job(app_env, fresh
         left = jobs.enqueue(conn, "discord.rank_roles", {"guild_id": 1, "discord_id": 5, "add": 6, "remove": [7]})
     app_env.discord.fail_next("PUT", r"/guilds/1/members/2/roles/3", 404, {"message": "Unknown Role", "code": 10011})
     app_env.discord.fail_next("PUT", r"/guilds/1/members/5/roles/6", 404, {"message": "Unknown Member", "code": 10007})
-    assert jobs.run_due().as_dict() == {"done": 2, "retried": 0, "dead": 0}
+    assert jobs.run_due(REGISTRY).as_dict() == {"done": 2, "retried": 0, "dead": 0}
     assert app_env.discord.calls_to("DELETE", r"/guilds/1/members/2/roles/4")  # went on after the missing role
     assert not app_env.discord.calls_to("DELETE", r"/guilds/1/members/5/roles/7")  # member left: stop
     assert gone_role and left

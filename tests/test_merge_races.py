@@ -15,8 +15,10 @@ import psycopg
 from devtools import simulate
 from tests import chaos
 from tests.conftest import TG_SECRET, encode, interaction, sign
-from ttfd import accounts
-from ttfd.core import db
+from ttfd.core import db, ledger, users
+from ttfd.features import REGISTRY
+from ttfd.features.accounts import service as link
+from ttfd.features.activity import service as activity_service
 
 TG_HEADERS = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
 
@@ -71,7 +73,7 @@ def test_daily_queued_behind_a_merge_pays_the_survivor(local_server, fresh_db) -
             daily = pool.submit(_discord, local_server, "/daily", 920)
             _wait_for(lambda: _waiting_on_locks(fresh_db) >= 2)  # … then the daily, which loaded it already
             locker.rollback()
-            assert "merged" in link.result()
+            assert "Linked" in link.result()
             assert "+100 coins" in daily.result()
     keep = _rows(fresh_db, "SELECT id FROM unified_users WHERE telegram_id = 921")[0][0]
     assert _rows(fresh_db, "SELECT id, coins, xp, merged_into FROM unified_users ORDER BY id") == [
@@ -106,27 +108,25 @@ def test_dailies_racing_a_merge_pay_one_person_once(local_server, fresh_db) -> N
 
 
 def test_grant_to_a_retired_id_lands_on_the_survivor(fresh_db) -> None:
-    from ttfd import economy
 
     with db.transaction() as conn:
-        a = accounts.ensure_user(conn, "discord", 940)
-        b = accounts.ensure_user(conn, "telegram", 941)
-        accounts.merge_accounts(conn, keep_id=b.id, gone_id=a.id, platform="discord")
-    moved = db.run(lambda c: economy.grant(c, a.id, "coins", 30, reason="t", platform="discord", source_key="late"))
+        a = users.ensure_user(conn, "discord", 940)
+        b = users.ensure_user(conn, "telegram", 941)
+        link.merge_accounts(conn, keep_id=b.id, gone_id=a.id, platform="discord", hooks=REGISTRY.merge_hooks)
+    moved = db.run(lambda c: ledger.grant(c, a.id, "coins", 30, reason="t", platform="discord", source_key="late"))
     assert moved is not None and moved.user_id == b.id
     assert _rows(fresh_db, "SELECT id, coins FROM unified_users ORDER BY id") == [(a.id, 0), (b.id, 30)]
     assert_consistent(fresh_db)
 
 
 def test_messages_counted_after_a_merge_go_to_the_survivor(fresh_db) -> None:
-    from ttfd import activity
-    from ttfd.core.settings import get_settings
+    from ttfd.features.activity.service import ActivitySettings
 
     with db.transaction() as conn:
-        a = accounts.ensure_user(conn, "discord", 950)
-        b = accounts.ensure_user(conn, "telegram", 951)
-        accounts.merge_accounts(conn, keep_id=b.id, gone_id=a.id, platform="discord")
-    db.run(lambda c: activity.message_xp(c, get_settings(), a.id, "discord", 20, "m1"))
+        a = users.ensure_user(conn, "discord", 950)
+        b = users.ensure_user(conn, "telegram", 951)
+        link.merge_accounts(conn, keep_id=b.id, gone_id=a.id, platform="discord", hooks=REGISTRY.merge_hooks)
+    db.run(lambda c: activity_service.message_xp(c, ActivitySettings(), a.id, "discord", 20, "m1"))
     assert _rows(fresh_db, "SELECT id, messages_sent, xp FROM unified_users ORDER BY id") == [
         (a.id, 0, 0),
         (b.id, 1, 20),
@@ -134,21 +134,24 @@ def test_messages_counted_after_a_merge_go_to_the_survivor(fresh_db) -> None:
 
 
 def test_concurrent_merge_and_grants_never_leave_a_balance_on_the_retired_row(fresh_db) -> None:
-    from ttfd import economy
 
     for trial in range(5):
         with db.transaction() as conn:
-            a = accounts.ensure_user(conn, "discord", 960 + trial)
-            b = accounts.ensure_user(conn, "telegram", 970 + trial)
+            a = users.ensure_user(conn, "discord", 960 + trial)
+            b = users.ensure_user(conn, "telegram", 970 + trial)
         start = threading.Barrier(9)
 
         def grant(i: int, uid: int = a.id, t: int = trial, start: threading.Barrier = start) -> None:
             start.wait()
-            db.run(lambda c: economy.grant(c, uid, "coins", i + 1, reason="t", platform="x", source_key=f"r{t}:{i}"))
+            db.run(lambda c: ledger.grant(c, uid, "coins", i + 1, reason="t", platform="x", source_key=f"r{t}:{i}"))
 
         def merge(keep: int = b.id, gone: int = a.id, start: threading.Barrier = start) -> None:
             start.wait()
-            db.run(lambda c: accounts.merge_accounts(c, keep_id=keep, gone_id=gone, platform="discord"))
+            db.run(
+                lambda c: link.merge_accounts(
+                    c, keep_id=keep, gone_id=gone, platform="discord", hooks=REGISTRY.merge_hooks
+                )
+            )
 
         threads = [threading.Thread(target=grant, args=(i,)) for i in range(8)] + [threading.Thread(target=merge)]
         [t.start() for t in threads]

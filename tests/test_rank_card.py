@@ -10,8 +10,8 @@ from typing import Any, cast
 import pytest
 from PIL import Image, ImageFont
 
-from ttfd import rank_card
-from ttfd.rank_card import CardData, render_card
+from ttfd.features.profiles import rank_card
+from ttfd.features.profiles.rank_card import CardData, render_card
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "site"

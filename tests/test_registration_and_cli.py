@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from devtools.cli import main as cli
 from devtools.simulate import parse_command
-from functions.discord.app import root
-from functions.discord.registration import sync_commands
 from tests.conftest import APP_ID
+from ttfd.cli import discord_definitions
+from ttfd.cli import main as cli
+from ttfd.clients.discord_commands import sync_commands
 from ttfd.clients.discord_rest import DiscordREST
 from ttfd.core.errors import ConfigError
 from ttfd.core.settings import Settings
 
 
 def test_definitions_are_valid_discord_commands() -> None:
-    defs = root.definitions()
+    defs = discord_definitions()
     names = [d["name"] for d in defs]
     assert names == sorted(names) and {
         "ping",
@@ -26,6 +26,7 @@ def test_definitions_are_valid_discord_commands() -> None:
         "link",
         "help",
         "setup",
+        "card",
     } == set(names)
     setup = next(d for d in defs if d["name"] == "setup")
     assert setup["default_member_permissions"] == str(1 << 28) and setup["contexts"] == [0]
@@ -34,7 +35,7 @@ def test_definitions_are_valid_discord_commands() -> None:
 
 def test_register_puts_only_when_definitions_change(app_env, fakes) -> None:
     rest = DiscordREST(fakes.discord_url, "test-bot-token")
-    defs = root.definitions()
+    defs = discord_definitions()
     assert sync_commands(rest, APP_ID, defs) is True
     assert sync_commands(rest, APP_ID, defs) is False  # Discord's copy has ids/versions: still equal
     changed = [dict(d, description="changed") if d["name"] == "ping" else d for d in defs]
@@ -61,18 +62,18 @@ def test_set_webhook_cli_sends_secret_and_allowed_updates(app_env, fakes) -> Non
 
 
 def test_simulator_parses_options_and_subcommands() -> None:
-    data, resolved = parse_command("/leaderboard board:coins", root.definitions())
+    data, resolved = parse_command("/leaderboard board:coins", discord_definitions())
     assert data == {"name": "leaderboard", "type": 1, "options": [{"name": "board", "type": 3, "value": "coins"}]}
-    data, _ = parse_command("/setup rank-role rank:A+ role:<@&99>", root.definitions())
+    data, _ = parse_command("/setup rank-role rank:A+ role:<@&99>", discord_definitions())
     assert data["options"][0]["name"] == "rank-role"
     assert data["options"][0]["options"] == [
         {"name": "rank", "type": 3, "value": "A+"},
         {"name": "role", "type": 8, "value": "99"},
     ]
-    data, resolved = parse_command("/profile <@12>", root.definitions())
+    data, resolved = parse_command("/profile <@12>", discord_definitions())
     assert data["options"][0]["value"] == "12" and "12" in resolved["users"]
     with pytest.raises(ValueError, match="unknown command"):
-        parse_command("/nope", root.definitions())
+        parse_command("/nope", discord_definitions())
 
 
 def test_missing_secret_is_a_loud_config_error() -> None:

@@ -21,8 +21,8 @@ from devtools.wsgi_server import RunningServer
 from static_site.build import SiteConfig, build
 from tests.conftest import BOT_TOKEN, TG_TOKEN
 from tests.site_helpers import configure_site, widget_payload
-from ttfd import accounts, economy
-from ttfd.core import db
+from ttfd.core import db, ledger, users
+from ttfd.features.accounts import service as link
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "site"
@@ -49,9 +49,9 @@ def site_url(app_env, monkeypatch, tmp_path) -> Iterator[str]:
     discord.add_oauth_user(777001, "player_one", "Player One")
     with db.transaction() as conn:
         for i in range(25):
-            user = accounts.ensure_user(conn, "telegram", 5000 + i, f"p{i}", f"Player {i}")
-            economy.grant(conn, user.id, "xp", 3000 - i * 100, reason="t", platform="telegram", source_key=f"b{i}")
-            economy.grant(conn, user.id, "coins", 100 + i, reason="t", platform="telegram", source_key=f"b{i}")
+            user = users.ensure_user(conn, "telegram", 5000 + i, f"p{i}", f"Player {i}")
+            ledger.grant(conn, user.id, "xp", 3000 - i * 100, reason="t", platform="telegram", source_key=f"b{i}")
+            ledger.grant(conn, user.id, "coins", 100 + i, reason="t", platform="telegram", source_key=f"b{i}")
     yield running.url
     running.stop()
 
@@ -208,6 +208,24 @@ def test_a_person_uses_the_whole_site(browser, site_url, fresh_db) -> None:
     page.click("#link-code-btn")
     expect(page.locator("#link-code")).to_have_text(re.compile(r"^[2-9A-HJ-NP-Z]{10}$"))
     _shot(page, "10_link_accounts")
+
+    # A code made elsewhere (/link on a chat platform) is entered on the site: the two accounts become one
+    with db.transaction() as conn:
+        other = conn.execute("INSERT INTO unified_users (website_email) VALUES ('w@example') RETURNING id").fetchone()
+        ledger.grant(conn, other["id"], "coins", 500, reason="t", platform="website", source_key="gift")
+        code = link.create_link_code(conn, other["id"], "website", 600).code
+    page.fill("#redeem-code", "nope-nope")
+    page.click("#redeem-btn")
+    expect(page.locator("#redeem-status")).to_contain_text("invalid, expired or already used")
+    page.fill("#redeem-code", code.lower())
+    page.click("#redeem-btn")
+    expect(page.locator("#redeem-status")).to_contain_text("Linked!")  # nothing here had history yet
+    _shot(page, "10b_link_code_redeemed")
+    page.goto(f"{site_url}/leaderboard?board=coins")  # the session followed the merge; our name survived
+    expect(page.locator("#lb-table tbody tr.is-me")).to_have_count(1)
+    expect(page.locator("#lb-table tbody tr.is-me")).to_contain_text("Player One")
+    expect(page.locator("#lb-table tbody tr[aria-current]")).to_have_count(1)
+    page.goto(f"{site_url}/link")
 
     # In-page requests without the CSRF header are refused
     status = page.evaluate(

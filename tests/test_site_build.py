@@ -178,7 +178,8 @@ def test_ids_are_unique_and_the_briefed_ones_exist(dist: Path) -> None:
         "login": ["login-discord", "login-error"],
         "me": ["profile-name", "profile-bio", "rank-card", "level-progress", "profile-music", "public-link"],
         "u": ["profile-name", "profile-private", "profile-error", "rank-card"],
-        "settings": ["show_email", "show_stats", "notifications", "save-settings", "status"],
+        "settings": ["show_stats", "notifications", "save-settings", "status"],
+        "link": ["link-code-btn", "redeem-form", "redeem-code", "redeem-btn", "redeem-status"],
         "customize": [
             "theme",
             "primary_color",
@@ -199,8 +200,9 @@ def test_ids_are_unique_and_the_briefed_ones_exist(dist: Path) -> None:
         for element_id in ("main", "logout", "login-link", *expected.get(page, [])):
             html.by_id(element_id)
     settings = parse(dist, "settings")
-    for box in ("show_email", "show_stats", "notifications"):
+    for box in ("show_stats", "notifications"):
         assert settings.by_id(box)[1]["type"] == "checkbox"
+    assert "show_email" not in {a.get("id") for _, a in settings.tags}  # no email is collected: nothing to show
     customize = parse(dist, "customize")
     assert customize.by_id("primary_color")[1]["type"] == "color"
     assert customize.by_id("background_image")[1]["type"] == "url"

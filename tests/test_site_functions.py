@@ -18,8 +18,9 @@ from tests.site_helpers import (
     set_cookies,
     widget_payload,
 )
-from ttfd import accounts, economy
-from ttfd.core import db
+from ttfd.core import db, ledger, users
+from ttfd.features import REGISTRY
+from ttfd.features.accounts import service as link
 
 
 @pytest.fixture
@@ -97,8 +98,8 @@ def test_full_login_creates_account_session_and_cookies(site, app_env, fresh_db)
 
 def test_login_finds_the_account_made_on_discord(site, app_env, fresh_db) -> None:
     with db.transaction() as conn:
-        user = accounts.ensure_user(conn, "discord", 555002, "bob", "Bob")
-        economy.grant(conn, user.id, "coins", 77, reason="t", platform="discord", source_key="t:1")
+        user = users.ensure_user(conn, "discord", 555002, "bob", "Bob")
+        ledger.grant(conn, user.id, "coins", 77, reason="t", platform="discord", source_key="t:1")
     app_env.discord.add_oauth_user(555002, "bob", "Bob")
     me = call(site, "api_me", login=login_via_functions(site, app_env, 555002)).get_json()
     assert me["id"] == user.id and me["stats"]["coins"] == 77
@@ -256,7 +257,6 @@ def test_settings_save_normalise_and_clear(site, ada, fresh_db) -> None:
         "bio": "  Hello there  ",
         "show_stats": False,
         "notifications": False,
-        "show_email": True,
     }
     me = call(site, "api_me", "PATCH", login=ada, json=patch).get_json()
     assert me["appearance"] == {
@@ -266,7 +266,7 @@ def test_settings_save_normalise_and_clear(site, ada, fresh_db) -> None:
         "music_url": "https://music.example/song.mp3",
         "bio": "Hello there",
     }
-    assert me["privacy"] == {"show_email": True, "show_stats": False, "notifications": False}
+    assert me["privacy"] == {"show_stats": False, "notifications": False}
     assert me["stats"] is not None  # the owner always sees their own stats
     cleared = call(site, "api_me", "PATCH", login=ada, json={"background_image": "", "bio": None}).get_json()
     assert cleared["appearance"]["background_image"] is None and cleared["appearance"]["bio"] is None
@@ -274,16 +274,18 @@ def test_settings_save_normalise_and_clear(site, ada, fresh_db) -> None:
 
 
 def test_public_profile_honours_privacy(site, app_env, ada, fresh_db) -> None:
-    with db.transaction() as conn:
-        conn.execute("UPDATE unified_users SET website_email = 'ada@example.org' WHERE discord_id = 555010")
     me = call(site, "api_me", login=ada).get_json()
     public = call(site, "api_profile", path=f"/{me['id']}").get_json()
-    assert public["stats"]["xp"] == 0 and public["email"] is None and "privacy" not in public
-    call(site, "api_me", "PATCH", login=ada, json={"show_stats": False, "show_email": True})
+    assert public["stats"]["xp"] == 0 and "email" not in public and "privacy" not in public
+    # no email is collected, so there is no "show my email" to turn on
+    assert call(site, "api_me", "PATCH", login=ada, json={"show_email": True}).status_code == 400
+    call(site, "api_me", "PATCH", login=ada, json={"show_stats": False})
     by_name = call(site, "api_profile", path="/ADA")  # usernames are case-insensitive
     assert by_name.status_code == 200
     hidden = by_name.get_json()
-    assert hidden["stats"] is None and hidden["email"] == "ada@example.org"
+    assert hidden["stats"] is None and "games" not in hidden
+    # the Discord id people copy from the app finds the player too
+    assert call(site, "api_profile", path="/555010").get_json()["id"] == me["id"]
     assert call(site, "api_profile", path=f"/{me['id']}", login=ada).get_json()["stats"] is not None
     for missing in ("/nobody-here", "/", "/api/profile/ada/extra", "/x/y/ada", "/" + "a" * 65, "/²"):
         assert call(site, "api_profile", path=missing).status_code == 404, missing
@@ -293,9 +295,9 @@ def test_public_profile_honours_privacy(site, app_env, ada, fresh_db) -> None:
 
 def test_merged_ids_lead_to_the_survivor(site, fresh_db) -> None:
     with db.transaction() as conn:
-        keep = accounts.ensure_user(conn, "discord", 1, "keep")
-        gone = accounts.ensure_user(conn, "telegram", 2, "gone")
-        accounts.merge_accounts(conn, keep.id, gone.id, "telegram")
+        keep = users.ensure_user(conn, "discord", 1, "keep")
+        gone = users.ensure_user(conn, "telegram", 2, "gone")
+        link.merge_accounts(conn, keep.id, gone.id, "telegram", REGISTRY.merge_hooks)
     assert call(site, "api_profile", path=f"/{gone.id}").get_json()["id"] == keep.id
 
 
@@ -315,8 +317,8 @@ def _players(n: int, hidden: int | None = None) -> list[int]:
     with db.transaction() as conn:
         ids = []
         for i in range(n):
-            u = accounts.ensure_user(conn, "telegram", 7000 + i, f"p{i}", f"Player {i}")
-            economy.grant(conn, u.id, "xp", 1000 - i * 10, reason="t", platform="telegram", source_key=f"lb:{i}")
+            u = users.ensure_user(conn, "telegram", 7000 + i, f"p{i}", f"Player {i}")
+            ledger.grant(conn, u.id, "xp", 1000 - i * 10, reason="t", platform="telegram", source_key=f"lb:{i}")
             ids.append(u.id)
         if hidden is not None:
             conn.execute("UPDATE unified_users SET show_stats = false WHERE id = %s", (ids[hidden],))
@@ -328,8 +330,9 @@ def test_leaderboard_pages_and_validation(site, fresh_db) -> None:
     first = call(site, "api_leaderboard", query_string={"board": "xp"}).get_json()
     assert (first["page"], first["pages"], first["total"], first["mine"]) == (1, 3, 25, None)
     assert [e["position"] for e in first["entries"]] == list(range(1, 11))
-    assert first["entries"][0] == {"position": 1, "user_id": ids[0], "name": "Player 0", "value": 1000}
-    assert first["entries"][1] == {"position": 2, "user_id": None, "name": "Hidden player", "value": 990}
+    assert first["entries"][0] == {"position": 1, "user_id": ids[0], "name": "Player 0", "value": 1000, "me": False}
+    hidden = {"position": 2, "user_id": None, "name": "Hidden player", "value": 990, "me": False}
+    assert first["entries"][1] == hidden
     last = call(site, "api_leaderboard", query_string={"board": "xp", "page": "99"}).get_json()
     assert last["page"] == 3 and len(last["entries"]) == 5 and last["entries"][-1]["position"] == 25
     week = call(site, "api_leaderboard", query_string={"board": "week", "page": "2"}).get_json()
@@ -344,8 +347,8 @@ def test_leaderboard_shows_the_viewers_place(site, app_env, fresh_db) -> None:
     app_env.discord.add_oauth_user(555011, "late", "Late")
     login = login_via_functions(site, app_env, 555011)
     with db.transaction() as conn:
-        uid = accounts.find_user(conn, "discord", 555011).id
-        economy.grant(conn, uid, "xp", 895, reason="t", platform="discord", source_key="late")
+        uid = users.find_user(conn, "discord", 555011).id
+        ledger.grant(conn, uid, "xp", 895, reason="t", platform="discord", source_key="late")
     board = call(site, "api_leaderboard", login=login).get_json()
     assert board["mine"] == {"position": 12, "value": 895}
 
@@ -357,17 +360,17 @@ def test_link_code_then_telegram_link_merges(site, app_env, ada, fresh_db) -> No
     code = resp.get_json()["code"]
     assert len(code) == 10 and resp.get_json()["ttl_s"] == 600
     with db.transaction() as conn:
-        tg = accounts.ensure_user(conn, "telegram", 8100, "tgada", "Ada TG")
-        economy.grant(conn, tg.id, "coins", 40, reason="t", platform="telegram", source_key="tg:1")
-        accounts.redeem_link_code(conn, code, "telegram", 8100)
+        tg = users.ensure_user(conn, "telegram", 8100, "tgada", "Ada TG")
+        ledger.grant(conn, tg.id, "coins", 40, reason="t", platform="telegram", source_key="tg:1")
+        link.redeem_link_code(conn, code, "telegram", 8100, REGISTRY.merge_hooks)
     me = call(site, "api_me", login=ada).get_json()
     assert me["linked"] == ["discord", "telegram"] and me["stats"]["coins"] == 40
 
 
 def test_telegram_widget_links_and_merges(site, app_env, ada, fresh_db) -> None:
     with db.transaction() as conn:
-        tg = accounts.ensure_user(conn, "telegram", 8200, "ada_tg", "Ada on Telegram")
-        economy.grant(conn, tg.id, "coins", 55, reason="t", platform="telegram", source_key="tg:2")
+        tg = users.ensure_user(conn, "telegram", 8200, "ada_tg", "Ada on Telegram")
+        ledger.grant(conn, tg.id, "coins", 55, reason="t", platform="telegram", source_key="tg:2")
     payload = widget_payload(8200, "Ada", username="ada_tg", photo_url="https://t.me/i/userpic/1.jpg")
     resp = call(site, "auth_telegram", "POST", login=ada, json=payload)
     assert resp.status_code == 200, resp.get_json()
@@ -448,9 +451,9 @@ def test_sessions_rotate_with_a_short_grace(site, ada, fresh_db) -> None:
 
 def test_session_follows_its_account_into_a_merge(site, ada, fresh_db) -> None:
     with db.transaction() as conn:
-        me = accounts.find_user(conn, "discord", 555010)
-        keeper = accounts.ensure_user(conn, "telegram", 8500, "keeper")
-        accounts.merge_accounts(conn, keeper.id, me.id, "discord")
+        me = users.find_user(conn, "discord", 555010)
+        keeper = users.ensure_user(conn, "telegram", 8500, "keeper")
+        link.merge_accounts(conn, keeper.id, me.id, "discord", REGISTRY.merge_hooks)
     assert call(site, "api_me", login=ada).get_json()["id"] == keeper.id
 
 
@@ -502,8 +505,8 @@ def test_a_private_cards_version_reveals_no_numbers(site, ada, fresh_db) -> None
     uid = call(site, "api_me", login=ada).get_json()["id"]
     before = call(site, "api_profile", path=f"/{uid}").get_json()["card_url"]
     with db.transaction() as conn:
-        economy.grant(conn, uid, "xp", 5000, reason="t", platform="discord", source_key="hidden:1")
-        economy.grant(conn, uid, "coins", 70, reason="t", platform="discord", source_key="hidden:1")
+        ledger.grant(conn, uid, "xp", 5000, reason="t", platform="discord", source_key="hidden:1")
+        ledger.grant(conn, uid, "coins", 70, reason="t", platform="discord", source_key="hidden:1")
     assert call(site, "api_profile", path=f"/{uid}").get_json()["card_url"] == before
 
 
@@ -545,10 +548,7 @@ def test_an_unregistered_redirect_uri_is_refused_by_discord(site, app_env, monke
     ],
 )
 def test_client_ip_counts_trusted_hops_from_the_right(hops, forwarded, client) -> None:
-    from flask import Request
-    from werkzeug.test import EnvironBuilder
+    from ttfd.web import WebRequest, client_ip
 
-    from functions.site.web import client_ip
-
-    env = EnvironBuilder(headers={"X-Forwarded-For": forwarded}, environ_base={"REMOTE_ADDR": "127.0.0.1"})
-    assert client_ip(Request(env.get_environ()), hops) == client
+    request = WebRequest("GET", "/", headers={"x-forwarded-for": forwarded}, remote_addr="127.0.0.1")
+    assert client_ip(request, hops) == client

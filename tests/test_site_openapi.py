@@ -10,11 +10,11 @@ import yaml
 from hypothesis import HealthCheck, settings
 
 import main
-from devtools.server import SITE_FUNCTIONS, create_app
+from devtools.server import create_app
 from devtools.wsgi_server import RunningServer
 from tests.site_helpers import configure_site, login_over_http
-from ttfd import accounts, economy
-from ttfd.core import db
+from ttfd.core import db, ledger, users
+from ttfd.features import REGISTRY
 
 SPEC = Path(__file__).resolve().parent.parent / "functions" / "site" / "openapi.yaml"
 schema = schemathesis.openapi.from_path(str(SPEC))
@@ -46,8 +46,8 @@ def live(app_env, monkeypatch, tmp_path):
     get_settings.cache_clear()
     with db.transaction() as conn:
         for i in range(15):
-            user = accounts.ensure_user(conn, "telegram", 100 + i, f"player{i}", f"Player {i}")
-            economy.grant(conn, user.id, "xp", 500 + i, reason="t", platform="telegram", source_key=f"s{i}")
+            user = users.ensure_user(conn, "telegram", 100 + i, f"player{i}", f"Player {i}")
+            ledger.grant(conn, user.id, "xp", 500 + i, reason="t", platform="telegram", source_key=f"s{i}")
     app_env.discord.add_oauth_user(4242, "tester", "Tester")
     LOGIN.update(login_over_http(running.url, app_env, 4242))
     yield running.url
@@ -59,10 +59,10 @@ def test_every_function_is_documented_and_mounted() -> None:
     doc = yaml.safe_load(SPEC.read_text())
     documented = {op["operationId"] for ops in doc["paths"].values() for op in ops.values()}
     # each entrypoint has at least one documented operation, and mounted paths match the document
-    for name in SITE_FUNCTIONS:
+    for name in REGISTRY.routes:
         assert any(op == name or op.startswith(f"{name}_") for op in documented), name
         assert hasattr(main, name)
-    paths = {p.replace("<anything:ref>", "{ref}") for p in SITE_FUNCTIONS.values()}
+    paths = {r.path.replace("<ref>", "{ref}") for r in REGISTRY.routes.values()}
     assert paths <= set(doc["paths"])
 
 

@@ -85,17 +85,18 @@ def test_replayed_update_is_a_noop_with_same_reply(client, fresh_db) -> None:
 def test_commands_profile_top_help_link(client) -> None:
     _send(client, telegram_update("/daily", user=9, update_id=2))
     profile = _send(client, telegram_update("/profile", user=9, update_id=3)).get_json()["text"]
-    assert "rank <b>F-</b>" in profile and "Coins: 100" in profile
+    assert "rank F-</b>" in profile and "<b>Coins</b>: 100" in profile
     top = _send(client, telegram_update("/top coins", user=9, update_id=4)).get_json()
-    assert "<b>Coins</b>" in top["text"] and "You: #1 with 100 coins" in top["text"]
+    assert "<b>🏆 Coins</b>" in top["text"] and "You: #1 with 100 coins" in top["text"]
     assert "/daily" in _send(client, telegram_update("/help", user=9, update_id=5)).get_json()["text"]
     link = _send(client, telegram_update("/link", user=9, update_id=6)).get_json()["text"]
     assert "<code>" in link
 
 
 def test_callback_edits_message_and_answers_query(client, app_env) -> None:
-    _send(client, telegram_update("/start", user=10, update_id=7))
-    resp = _send(client, telegram_update(None, user=10, callback="top:week:0", update_id=8)).get_json()
+    top = _send(client, telegram_update("/top", user=10, update_id=7)).get_json()
+    buttons = {b["text"]: b["callback_data"] for row in top["reply_markup"]["inline_keyboard"] for b in row}
+    resp = _send(client, telegram_update(None, user=10, callback=buttons["This week's XP"], update_id=8)).get_json()
     assert resp["method"] == "editMessageText"
     assert "This week" in resp["text"]
     answered = app_env.telegram.calls_of("answerCallbackQuery")
@@ -112,12 +113,12 @@ def test_group_messages_count_and_give_xp_with_cooldown(client, fresh_db) -> Non
 
 
 def test_handler_exception_is_200_with_nothing_written(client, fresh_db, monkeypatch) -> None:
-    from ttfd import economy
+    from ttfd.features import daily
 
     def boom(*a, **k):
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(economy, "claim_daily", boom)
+    monkeypatch.setattr(daily, "claim_daily", boom)
     resp = _send(client, telegram_update("/daily", user=12, update_id=9))
     assert resp.status_code == 200
     assert resp.get_json()["method"] == "sendMessage" and "kaboom" not in resp.get_json()["text"]

@@ -1,7 +1,7 @@
-"""`python -m ttfd`: the command line lives with the entrypoints (functions/cli.py); the domain stays clean."""
+"""`python -m ttfd`: operator commands (see ttfd.cli)."""
 
 import sys
 
-from devtools.cli import main
+from ttfd.cli import main
 
 sys.exit(main())

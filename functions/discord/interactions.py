@@ -1,27 +1,35 @@
-"""`discord_interactions`: verify, parse, claim the interaction id, route, reply — all in one transaction."""
+"""`discord_interactions`: verify the signature, parse the interaction, hand it to the one dispatch path.
+
+Parsing is plain code rather than pydantic models: this function's cold start is measured against a bare
+signature check, and every import counts.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
-from discord_interactions import InteractionResponseType, InteractionType
 from flask import Request, Response
-from pydantic import ValidationError
 
-from functions.discord.app import root
-from functions.discord.models import Interaction
-from functions.discord.router import Ctx, Reply, reply
 from functions.discord.verify import is_valid
-from functions.http import GENERIC_ERROR, bad_input_reason, json_response, problem
-from ttfd import inbound
-from ttfd.core import db, idempotency, inputs
-from ttfd.core.errors import DomainError
+from functions.http import GENERIC_ERROR, json_response, problem
+from ttfd.core import db, inputs
+from ttfd.core.errors import BadInput, DomainError
+from ttfd.core.inbound import Caller
 from ttfd.core.settings import get_settings
+from ttfd.features import REGISTRY
+from ttfd.render import discord
+from ttfd.ui import dispatch
+from ttfd.ui.commands import ChannelRef, Command, Kind, PlatformUser, RoleRef
+from ttfd.ui.reply import Reply, refusal
 
 log = logging.getLogger(__name__)
 # Discord shows "This interaction failed" 3 s after the click: leave time to answer that we are busy.
 TIMEOUT_S = 2.0
 BUSY = "⏳ TTFD is very busy right now and did not do that. Nothing changed; please try again in a few seconds."
+PING, COMMAND, COMPONENT, AUTOCOMPLETE, MODAL = 1, 2, 3, 4, 5
+OPTION_KINDS = {v: k for k, v in discord.OPTION_TYPES.items()}
 
 
 def discord_interactions(request: Request) -> Response:
@@ -31,70 +39,197 @@ def discord_interactions(request: Request) -> Response:
     body = request.get_data(cache=False)
     public_key = get_settings().require("discord_public_key")
     if not is_valid(
-        public_key,
-        request.headers.get("X-Signature-Ed25519"),
-        request.headers.get("X-Signature-Timestamp"),
-        body,
+        public_key, request.headers.get("X-Signature-Ed25519"), request.headers.get("X-Signature-Timestamp"), body
     ):
         return problem(401, "invalid request signature")
     try:
-        interaction = Interaction.model_validate(inputs.load_json(body))
-    except (inputs.InputError, ValidationError) as exc:
-        return problem(400, f"malformed interaction: {bad_input_reason(exc)}")
-    if interaction.type == InteractionType.PING:
-        return json_response({"type": InteractionResponseType.PONG})
-    if interaction.invoker is None:
-        return problem(400, "malformed interaction: neither member.user nor user present")
+        payload = inputs.load_json(body)
+        kind = payload.get("type") if isinstance(payload, dict) else None
+        if kind == PING:
+            return json_response({"type": discord.PONG})
+        event = parse(payload)
+    except inputs.InputError as exc:
+        return problem(400, f"malformed interaction: {exc}")
     try:
-        try:
-            return json_response(db.run(lambda conn: handle(conn, interaction), timeout_s=TIMEOUT_S))
-        except DomainError as exc:
-            # The refused attempt rolled back whole; remember the refusal so a redelivery answers the same.
-            refusal = reply(f"⚠️ {exc.message}", ephemeral=True)
-            return json_response(db.run(lambda conn: remember(conn, interaction, refusal), timeout_s=TIMEOUT_S))
+        return json_response(dispatch.dispatch(event, REGISTRY, Renderer(), timeout_s=TIMEOUT_S))
     except db.Unavailable as exc:
         # Discord never redelivers and waits 3 s: say so now; nothing was done, so trying again is safe.
-        log.warning("interaction %s not served: %s", interaction.id, exc)
-        return json_response(reply(BUSY, ephemeral=True))
+        log.warning("interaction %s not served: %s", event.key, exc)
+        return json_response(discord.response(Reply(body=(BUSY,), private=True)))
     except Exception:
-        log.exception("interaction %s failed (type %s)", interaction.id, interaction.type)
-        return json_response(reply(GENERIC_ERROR, ephemeral=True))
+        log.exception("interaction %s failed", event.key)
+        return json_response(discord.response(Reply(body=(GENERIC_ERROR,), private=True)))
 
 
-def handle(conn: db.Conn, interaction: Interaction) -> Reply:
-    """Claim `discord:<id>` and produce the reply; a redelivery returns the first reply unchanged."""
-    key = f"discord:{interaction.id}"
-    invoker = interaction.invoker
-    assert invoker is not None
-    start = inbound.begin(
-        conn, key, "discord", invoker.id, invoker.username, invoker.global_name, guild_id=interaction.guild_id
+class Renderer:
+    """What Discord is answered (and what a redelivery gets back)."""
+
+    def answer(self, reply: Reply, event: dispatch.Event) -> dict[str, Any]:
+        if reply.empty:
+            return {"type": discord.DEFERRED_UPDATE} if event.component else discord.response(reply)
+        return discord.response(reply, component=event.component)
+
+    def deferred(self, event: dispatch.Event, job_id: int, private: bool) -> dict[str, Any]:
+        return discord.deferred(private=private, component=event.component)
+
+
+# --- parsing ---------------------------------------------------------------------------------------
+
+
+def _need(cond: bool, reason: str) -> None:
+    if not cond:
+        raise inputs.InputError(reason)
+
+
+def _id(value: Any, where: str) -> int:
+    n = inputs.snowflake(value)
+    _need(n is not None, f"{where}: must be a snowflake")
+    assert n is not None
+    return n
+
+
+def _optional_id(payload: dict[str, Any], name: str) -> int | None:
+    return None if payload.get(name) is None else _id(payload[name], name)
+
+
+def _text(value: Any, where: str, limit: int = 100) -> str | None:
+    if value is None:
+        return None
+    _need(isinstance(value, str) and len(value) <= limit, f"{where}: must be text of at most {limit} characters")
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Invoker:
+    user: PlatformUser
+    permissions: int
+
+
+def _invoker(payload: dict[str, Any]) -> Invoker:
+    member = payload.get("member")
+    raw = member.get("user") if isinstance(member, dict) else payload.get("user")
+    if not isinstance(raw, dict):
+        raise inputs.InputError("neither member.user nor user present")
+    user = PlatformUser(
+        "discord",
+        _id(raw.get("id"), "user.id"),
+        _text(raw.get("username"), "user.username"),
+        _text(raw.get("global_name"), "user.global_name"),
+        raw.get("bot") is True,
     )
-    if not start.fresh:
-        stored: Reply = start.stored_response
-        return stored
-    assert start.user is not None
-    result = _route(Ctx(conn, get_settings(), interaction, invoker, start.user))  # DomainError: caller rolls back
-    idempotency.store_response(conn, key, result)
-    return result
+    permissions = 0
+    if isinstance(member, dict):
+        perms = str(member.get("permissions", "0"))
+        _need(perms.isascii() and perms.isdigit() and len(perms) <= 20, "member.permissions: must be a bitfield")
+        permissions = int(perms)
+        roles = member.get("roles", [])
+        _need(isinstance(roles, list) and all(inputs.snowflake(r) for r in roles), "member.roles: must be snowflakes")
+    return Invoker(user, permissions)
 
 
-def remember(conn: db.Conn, interaction: Interaction, refusal: Reply) -> Reply:
-    """Claim the interaction for a refusal; if a twin delivery got there first, answer what it answered."""
-    key = f"discord:{interaction.id}"
-    claim = idempotency.claim(conn, key, ttl_s=86400)
-    if not claim.fresh:
-        stored: Reply = claim.response
-        return stored
-    idempotency.store_response(conn, key, refusal)
-    return refusal
+def parse(payload: Any) -> dispatch.Event:
+    """A signed interaction as a neutral event (its shape checked; its options checked by the command)."""
+    _need(isinstance(payload, dict), "must be a JSON object")
+    iid = _id(payload.get("id"), "id")
+    app_id = _id(payload.get("application_id"), "application_id")
+    kind = payload.get("type")
+    _need(kind in (COMMAND, COMPONENT, AUTOCOMPLETE, MODAL), "type: unknown interaction type")
+    guild_id, channel_id = _optional_id(payload, "guild_id"), _optional_id(payload, "channel_id")
+    token = payload.get("token", "")
+    _need(isinstance(token, str) and len(token) <= 500, "token: must be text")
+    invoker = _invoker(payload)
+    u = invoker.user
+    event = dispatch.Event(
+        key=f"discord:{iid}",
+        caller=Caller("discord", u.id, u.username, u.display_name, guild_id),
+        who=u,
+        permissions=invoker.permissions,
+        channel_id=channel_id,
+        component=kind == COMPONENT,
+        target={"kind": "discord", "application_id": str(app_id), "token": token},
+    )
+    data = payload.get("data")
+    _need(isinstance(data, dict), "data: must be an object")
+    if kind == COMPONENT:
+        custom_id = data.get("custom_id")
+        _need(isinstance(custom_id, str) and len(custom_id) <= discord.CUSTOM_ID_MAX, "data.custom_id: must be text")
+        values = data.get("values")
+        if isinstance(values, list) and values:  # a select menu: the chosen option carries the action
+            _need(isinstance(values[0], str) and len(values[0]) <= 100, "data.values: must be text")
+            event.action = values[0]
+        else:
+            event.action = custom_id
+        return event
+    if kind != COMMAND:
+        event.problem = BadInput("That kind of interaction is not supported yet.")
+        return event
+    try:
+        event.command, event.options = _command(data)
+    except DomainError as exc:  # a signed payload that breaks its declarations: a polite refusal
+        event.problem = exc
+    return event
 
 
-def _route(ctx: Ctx) -> Reply:
-    data = ctx.interaction.data
-    if data is None:
-        raise DomainError("That interaction had no data.")
-    if ctx.interaction.type == InteractionType.APPLICATION_COMMAND and data.name:
-        return root.dispatch_command(ctx, data.name)
-    if ctx.interaction.type == InteractionType.MESSAGE_COMPONENT and data.custom_id:
-        return root.dispatch_component(ctx, data.custom_id)
-    raise DomainError("That kind of interaction is not supported yet.")
+def _command(data: dict[str, Any]) -> tuple[Command, dict[str, Any]]:
+    name = data.get("name")
+    _need(isinstance(name, str) and len(name) <= 32, "data.name: must be a command name")
+    options = data.get("options") or []
+    _need(isinstance(options, list) and all(isinstance(o, dict) for o in options), "data.options: must be a list")
+    path = str(name)
+    if options and options[0].get("type") in (1, 2):  # a subcommand: /setup rank-role
+        sub = options[0]
+        _need(isinstance(sub.get("name"), str) and len(sub["name"]) <= 32, "subcommand name: must be text")
+        path, options = f"{name} {sub['name']}", sub.get("options") or []
+        _need(isinstance(options, list) and all(isinstance(o, dict) for o in options), "options: must be a list")
+    command = REGISTRY.commands.get(path)
+    if command is None or "discord" not in command.platforms:
+        if any(c.group == name for c in REGISTRY.commands.values()):
+            raise BadInput("Pick one of this command's subcommands.")
+        raise BadInput("I don't know that command any more — it may have been removed.")
+    resolved = data.get("resolved")
+    return command, _values(command, options, resolved if isinstance(resolved, dict) else {})
+
+
+def _values(command: Command, sent: list[dict[str, Any]], resolved: dict[str, Any]) -> dict[str, Any]:
+    """Discord's option list as neutral values; users, roles and channels from data.resolved."""
+    declared = {o.name: o for o in command.options}
+    values: dict[str, Any] = {}
+    for o in sent:
+        name = o.get("name")
+        option = declared.get(name) if isinstance(name, str) else None
+        if option is None or name in values:
+            raise BadInput(f"Option '{str(name)[:32]}' is not one this command takes.")
+        if o.get("type") != discord.OPTION_TYPES[option.kind]:
+            raise option.bad("has the wrong type")
+        values[option.name] = _value(option.kind, o.get("value"), resolved, option.bad)
+    return values
+
+
+def _value(kind: Kind, value: Any, resolved: dict[str, Any], bad: Any) -> Any:
+    if kind not in (Kind.USER, Kind.ROLE, Kind.CHANNEL):
+        return value
+    n = inputs.snowflake(value)
+    if n is None:
+        raise bad("is not a valid id")
+    entry = resolved.get({Kind.USER: "users", Kind.ROLE: "roles", Kind.CHANNEL: "channels"}[kind], {})
+    found = entry.get(str(n)) if isinstance(entry, dict) else None
+    found = found if isinstance(found, dict) else {}
+    if kind == Kind.USER:
+        username, display = found.get("username"), found.get("global_name")
+        return PlatformUser(
+            "discord",
+            n,
+            username if isinstance(username, str) else None,
+            display if isinstance(display, str) else None,
+            found.get("bot") is True,
+        )
+    if kind == Kind.CHANNEL:
+        return ChannelRef(n, str(found.get("name", ""))[:100])
+    # Discord sends the chosen role in data.resolved; without it we cannot check what it grants.
+    perms = str(found.get("permissions", ""))
+    if not (perms.isascii() and perms.isdigit() and len(perms) <= 20):
+        raise BadInput("I could not see that role's permissions. Pick the role from Discord's list.")
+    return RoleRef(n, str(found.get("name", ""))[:100], int(perms), found.get("managed") is True)
+
+
+__all__ = ["discord_interactions", "parse", "refusal"]

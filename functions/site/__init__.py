@@ -1,0 +1,37 @@
+"""The website's functions: each adapts its Flask request to ttfd.web's neutral one and back, then every
+route runs through ttfd.web.serve (sessions, CSRF, rate limits, one transaction, refusals)."""
+
+from __future__ import annotations
+
+from flask import Request, Response
+
+from functions.http import problem
+from ttfd.core.inputs import MAX_BODY_BYTES
+from ttfd.core.settings import get_settings
+from ttfd.features import REGISTRY
+from ttfd.web import WebRequest, WebResponse, serve
+
+
+def handle(function: str, request: Request) -> Response:
+    """Serve one site function (by its deployed name) for this request."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return problem(413, f"The body is larger than {MAX_BODY_BYTES} bytes.")
+    neutral = WebRequest(
+        method=request.method,
+        path=request.path,
+        query={k: request.args.get(k, "") for k in request.args},
+        headers={k.lower(): v for k, v in request.headers.items()},
+        cookies=dict(request.cookies),
+        body=request.get_data(cache=False) if request.method not in ("GET", "HEAD") else b"",
+        remote_addr=request.remote_addr,
+    )
+    return to_flask(serve(REGISTRY.routes[function], neutral, REGISTRY))
+
+
+def to_flask(resp: WebResponse) -> Response:
+    out = Response(resp.body, status=resp.status, content_type=resp.content_type)
+    out.headers.update(resp.headers)
+    secure = get_settings().site_is_https
+    for c in resp.cookies:
+        out.set_cookie(c.name, c.value, max_age=c.max_age, path="/", secure=secure, httponly=c.httponly, samesite="Lax")
+    return out

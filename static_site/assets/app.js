@@ -130,6 +130,8 @@
     const method = opts.method || 'GET';
     const headers = { Accept: 'application/json, application/problem+json' };
     if (method !== 'GET' && method !== 'HEAD') headers['X-CSRF-Token'] = getCookie('csrf_token');
+    // One key per user action: a retried or double-sent write is done once and answered the same.
+    if (opts.once) headers['Idempotency-Key'] = opts.once;
     const init = { method, headers, credentials: 'same-origin' };
     if (opts.body !== undefined) {
       headers['Content-Type'] = 'application/json';
@@ -392,7 +394,6 @@
       const d = new Date(p.member_since);
       if (!Number.isNaN(d.getTime())) meta.push(`Member since ${d.toLocaleDateString(undefined, { year: 'numeric', month: 'long' })}`);
     }
-    if (p.email) meta.push(p.email);
     setText('#profile-meta', meta.join(' · '));
 
     const bio = $('#profile-bio');
@@ -508,7 +509,7 @@
   }
 
   // ---------------------------------------------------------------- settings
-  const PRIVACY_FIELDS = ['show_email', 'show_stats', 'notifications'];
+  const PRIVACY_FIELDS = ['show_stats', 'notifications'];
   function setStatus(el, message, kind) {
     const node = typeof el === 'string' ? $(el) : el;
     node.textContent = message;
@@ -713,7 +714,7 @@
       else {
         const rows = board.entries.map((e) => {
           const tr = document.createElement('tr');
-          if (board.mine && board.mine.position === e.position) {
+          if (e.me) {  // only the viewer's own row, not every row tied with it
             tr.className = 'is-me';
             tr.setAttribute('aria-current', 'true');
           }
@@ -919,6 +920,39 @@
     }
 
     initLinkCode();
+    initRedeem();
+  }
+
+  function newKey() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 12)}`;
+  }
+
+  function initRedeem() {
+    const form = $('#redeem-form');
+    const status = $('#redeem-status');
+    const button = $('#redeem-btn');
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const code = $('#redeem-code').value.trim();
+      if (code.length < 4) {
+        setStatus(status, 'Enter the code /link gave you.', 'error');
+        return;
+      }
+      button.disabled = true;
+      setStatus(status, 'Linking…', 'busy');
+      try {
+        const done = await api('/api/link-redeem', { method: 'POST', body: { code }, once: newKey() });
+        setStatus(status, done.message, 'ok');
+        $('#redeem-code').value = '';
+        renderLinked(await api('/api/me'));
+      } catch (e) {
+        if (e.status === 401) { redirectToLogin(); return; }
+        setStatus(status, e.message, 'error');
+      } finally {
+        button.disabled = false;
+      }
+    });
   }
 
   function initLinkCode() {

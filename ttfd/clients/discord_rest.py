@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ttfd.clients.http import DEFAULT_TIMEOUT, send
 from ttfd.core.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from ttfd.ui.reply import Attachment
 
 USER_AGENT = "DiscordBot (https://github.com/ttfd/ttfd, 0.1)"
 
@@ -66,6 +70,25 @@ class DiscordREST:
     ) -> list[dict[str, Any]]:
         resp = self.request("PUT", self._commands_path(application_id, guild_id), json=commands)
         result: list[dict[str, Any]] = resp.json()
+        return result
+
+    def edit_original(
+        self, application_id: str, token: str, message: dict[str, Any], file: Attachment | None = None
+    ) -> dict[str, Any]:
+        """Edit an interaction's first answer (valid 15 minutes after the interaction); a file goes as
+        multipart/form-data beside payload_json, and the message refers to it as attachment://<name>."""
+        path = f"/webhooks/{application_id}/{token}/messages/@original"
+        if file is None:
+            resp = self.request("PATCH", path, json=message)
+        else:
+            body = {**message, "attachments": [{"id": 0, "filename": file.name}]}
+            resp = self.request(
+                "PATCH",
+                path,
+                data={"payload_json": json.dumps(body)},
+                files={"files[0]": (file.name, file.data, file.mime)},
+            )
+        result: dict[str, Any] = resp.json()
         return result
 
     def get_messages(self, channel_id: int, *, after: int, limit: int = 100) -> list[dict[str, Any]]:

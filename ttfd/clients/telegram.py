@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ttfd.clients.http import DEFAULT_TIMEOUT, HTTPError, send
 from ttfd.core.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from ttfd.ui.reply import Attachment
 
 
 def _parse_error(resp: httpx.Response) -> tuple[str, int | None, float | None]:
@@ -34,6 +38,16 @@ class TelegramAPI:
     def call(self, method: str, /, *, retries: int = 3, **params: Any) -> Any:
         """Invoke a Bot API method and return its `result` (`retries`: how often 429/5xx are retried)."""
         resp = send(self.client, "POST", self._url + method, _parse_error, max_retries=retries, json=params)
+        body = resp.json()
+        if not body.get("ok"):
+            raise HTTPError(resp.status_code, str(body.get("description")), code=body.get("error_code"))
+        return body.get("result")
+
+    def send_file(self, method: str, chat_id: int, field: str, file: Attachment, **params: Any) -> Any:
+        """sendPhoto / sendDocument: the file as multipart/form-data (never retried: it may have been sent)."""
+        form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in {"chat_id": chat_id, **params}.items()}
+        files = {field: (file.name, file.data, file.mime)}
+        resp = send(self.client, "POST", self._url + method, _parse_error, max_retries=0, data=form, files=files)
         body = resp.json()
         if not body.get("ok"):
             raise HTTPError(resp.status_code, str(body.get("description")), code=body.get("error_code"))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from psycopg.types.json import Jsonb
 
 from ttfd.core.db import Conn
 
-EventType = Literal["xp_change", "rank_up", "daily_claimed", "account_linked"]
+EventType = Literal["xp_change", "rank_up", "daily_claimed", "account_linked", "game_played"]
 
 _INSERT = """
 INSERT INTO cross_platform_events (user_id, event_type, source_platform, data)
@@ -47,3 +48,16 @@ def mark_processed(conn: Conn, ids: list[Any]) -> None:
 def purge_processed(conn: Conn) -> int:
     """Delete events consumed more than a week ago; returns how many."""
     return conn.execute(_PURGE_PROCESSED).rowcount
+
+
+Reaction = Callable[[Conn, dict[str, Any]], None]
+
+
+def process_pending(conn: Conn, reactions: Mapping[str, list[Reaction]], limit: int = 200) -> int:
+    """Consume a batch of events, each feature's reactions turning them into jobs in the same transaction."""
+    batch = claim_pending(conn, limit)
+    for event in batch:
+        for react in reactions.get(event["event_type"], ()):
+            react(conn, event)
+    mark_processed(conn, [e["id"] for e in batch])
+    return len(batch)

@@ -11,18 +11,22 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Annotated, Any
-
-from pydantic import Field
+from typing import Any
 
 MAX_JSON_DEPTH = 32
 MAX_BODY_BYTES = 1 << 20
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
-# Discord snowflakes and our own ids are positive signed 64-bit integers (Postgres bigint).
-Snowflake = Annotated[int, Field(gt=0, le=INT64_MAX)]
-# Telegram user and chat ids fit in 52 bits today; anything signed 64-bit is storable.
-TelegramId = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+
+def snowflake(value: Any) -> int | None:
+    """A Discord snowflake (decimal string or int) as an int, or None if it is not one: positive, fits a
+    Postgres bigint, ASCII digits only."""
+    raw = str(value) if type(value) in (int, str) else ""
+    if not (0 < len(raw) <= 19 and raw.isascii() and raw.isdigit()):
+        return None
+    n = int(raw)
+    return n if 0 < n <= INT64_MAX else None
+
 
 # Embeddings, overrides and isolates reorder what follows them (U+202E makes "gpj.exe" read "exe.jpg").
 _BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"

@@ -1,44 +1,60 @@
-"""Postgres job queue: enqueue in the caller's transaction, run with FOR UPDATE SKIP LOCKED."""
+"""Postgres job queue: enqueue in the caller's transaction, run with FOR UPDATE SKIP LOCKED.
+
+A job and its database effects commit together (its row is the claim: `done` once, whatever the
+retries); calls it makes to other APIs are at least once, so handlers use idempotent calls (PUT a role,
+PATCH a message) or accept a rare repeat. Handlers are declared by features (Feature.jobs) and typed:
+each validates its payload with its own pydantic model.
+"""
 
 from __future__ import annotations
 
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psycopg.types.json import Jsonb
 
-from ttfd.clients.http import HTTPError
 from ttfd.core import db
 from ttfd.core.db import Conn
+from ttfd.core.errors import DomainError
+from ttfd.core.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from ttfd.registry import Registry
 
 log = logging.getLogger(__name__)
-Handler = Callable[[dict[str, Any]], None]
-HANDLERS: dict[str, Handler] = {}
-
-
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register the function that performs jobs of `kind`."""
-
-    def register(fn: Handler) -> Handler:
-        HANDLERS[kind] = fn
-        return fn
-
-    return register
+PARKED_S = 120  # a job waiting for its caller to finish something first (see release)
 
 
 class PermanentJobError(Exception):
     """Retrying cannot help (bad payload, missing permission): the job goes straight to dead."""
 
 
+@dataclass
+class JobCtx:
+    """What a handler gets besides its payload: the job's transaction and whether this is its last try."""
+
+    conn: Conn
+    settings: Settings
+    registry: Registry
+    job_id: int
+    attempt: int
+    final: bool
+
+
 _ENQUEUE = """
 INSERT INTO jobs (kind, payload, run_at, dedupe_key, max_attempts)
-VALUES (%(kind)s, %(payload)s, coalesce(%(run_at)s, now()), %(dedupe)s, %(max_attempts)s)
+VALUES (%(kind)s, %(payload)s, coalesce(%(run_at)s, now() + make_interval(secs => %(delay)s)), %(dedupe)s,
+        %(max_attempts)s)
 ON CONFLICT (dedupe_key) DO NOTHING
 RETURNING id
+"""
+_RELEASE = """
+UPDATE jobs SET payload = payload || %(extra)s, run_at = now(), updated_at = now()
+WHERE id = %(id)s AND status = 'pending'
 """
 _NEXT = """
 SELECT id, kind, payload, attempts, max_attempts FROM jobs
@@ -69,6 +85,7 @@ def enqueue(
     payload: dict[str, Any],
     *,
     run_at: datetime | None = None,
+    delay_s: float = 0,
     dedupe_key: str | None = None,
     max_attempts: int = 6,
 ) -> int | None:
@@ -79,11 +96,17 @@ def enqueue(
             "kind": kind,
             "payload": Jsonb(payload),
             "run_at": run_at,
+            "delay": delay_s,
             "dedupe": dedupe_key,
             "max_attempts": max_attempts,
         },
     ).fetchone()
     return int(row["id"]) if row else None
+
+
+def release(conn: Conn, job_id: int, extra: dict[str, Any]) -> None:
+    """Add to a parked job's payload and let it run now."""
+    conn.execute(_RELEASE, {"id": job_id, "extra": Jsonb(extra)})
 
 
 def backoff_s(attempt: int) -> float:
@@ -96,41 +119,52 @@ class RunStats:
     done: int = 0
     retried: int = 0
     dead: int = 0
+    results: list[tuple[dict[str, Any], Any]] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, int]:
         return {"done": self.done, "retried": self.retried, "dead": self.dead}
 
 
-def _run_one(conn: Conn, stats: RunStats) -> bool:
+Deliver = Callable[[dict[str, Any], Any, JobCtx], None]
+
+
+def _run_one(conn: Conn, registry: Registry, stats: RunStats, deliver: Deliver | None) -> bool:
+    from ttfd.clients.http import HTTPError  # outgoing calls only happen here; keep httpx off other paths
+
     job = conn.execute(_NEXT).fetchone()
     if job is None:
         return False
     attempt = job["attempts"] + 1
-    fn = HANDLERS.get(job["kind"])
+    fn = registry.job_handler(job["kind"])
+    ctx = JobCtx(conn, get_settings(), registry, int(job["id"]), attempt, attempt >= job["max_attempts"])
     try:
         if fn is None:
             raise PermanentJobError(f"no handler for job kind {job['kind']!r}")
         with conn.transaction():  # savepoint: a failing handler's writes roll back, the bookkeeping stays
-            fn(job["payload"])
+            result = fn(ctx, job["payload"])
+            if deliver is not None and job["payload"].get("reply_to"):
+                deliver(job["payload"]["reply_to"], result, ctx)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]
-        permanent = isinstance(exc, PermanentJobError) or (isinstance(exc, HTTPError) and not exc.retryable)
-        if permanent or attempt >= job["max_attempts"]:
+        permanent = isinstance(exc, PermanentJobError | DomainError) or (
+            isinstance(exc, HTTPError) and not exc.retryable
+        )
+        if permanent or ctx.final:
             conn.execute(_DEAD, {"id": job["id"], "error": error})
             stats.dead += 1
             log.error("job %s (%s) dead after %d attempts: %s", job["id"], job["kind"], attempt, error)
+            if deliver is not None and job["payload"].get("reply_to"):
+                try:  # the person waiting on "working…" learns it failed
+                    deliver(job["payload"]["reply_to"], exc, ctx)
+                except Exception as failed:
+                    log.warning("job %s: telling about the failure failed too: %s", job["id"], failed)
         else:
             retry_after = exc.retry_after if isinstance(exc, HTTPError) else None
             delay = max(retry_after or 0.0, backoff_s(attempt))
             conn.execute(_RETRY, {"id": job["id"], "error": error, "delay": delay})
             stats.retried += 1
             log.warning(
-                "job %s (%s) attempt %d failed, retry in %.0fs: %s",
-                job["id"],
-                job["kind"],
-                attempt,
-                delay,
-                error,
+                "job %s (%s) attempt %d failed, retry in %.0fs: %s", job["id"], job["kind"], attempt, delay, error
             )
         return True
     conn.execute(_DONE, {"id": job["id"]})
@@ -138,18 +172,18 @@ def _run_one(conn: Conn, stats: RunStats) -> bool:
     return True
 
 
-def run_due(max_jobs: int = 50) -> RunStats:
-    """Run up to max_jobs due jobs, each in its own transaction holding only its own row lock."""
-    from ttfd import notify  # noqa: F401  # registers the handlers
+def run_due(registry: Registry, max_jobs: int = 50, deliver: Deliver | None = None) -> RunStats:
+    """Run up to max_jobs due jobs, each in its own transaction holding only its own row lock.
 
+    `deliver(reply_to, result, ctx)` shows a job's result where its payload says (a deferred reply)."""
     stats = RunStats()
     for _ in range(max_jobs):
         with db.transaction(db.BACKGROUND_TIMEOUT_S) as conn:
-            if not _run_one(conn, stats):
+            if not _run_one(conn, registry, stats, deliver):
                 break
     return stats
 
 
 def purge_finished(conn: Conn) -> int:
     """Delete done jobs older than a week (dead ones stay for inspection)."""
-    return conn.execute(_PURGE_DONE).rowcount
+    return int(conn.execute(_PURGE_DONE).rowcount)

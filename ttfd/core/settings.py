@@ -1,22 +1,72 @@
-"""Settings from the environment, read once per process."""
+"""Settings from the environment, read once per process: platform-wide ones here, each feature's own
+in a section it declares (a dataclass with an ENV_PREFIX), all read the same way.
+
+Plain dataclasses rather than pydantic: the Discord function's cold start pays for every import.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
+import types
+import typing
+from dataclasses import dataclass, field
 from functools import lru_cache
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Any, ClassVar, TypeVar
 
 from ttfd.core.errors import ConfigError
 
+S = TypeVar("S")
 
-class Settings(BaseModel):
-    """Every knob TTFD reads; each field is the upper-cased env var of the same name.
 
-    Plain pydantic rather than pydantic-settings: that import alone added ~120 ms to every cold start.
-    """
+def bounded(default: float, low: float | None = None, high: float | None = None) -> Any:
+    """A numeric setting with a range, checked when read."""
+    return field(default=default, metadata={"min": low, "max": high})
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+
+def _cast(name: str, raw: str, kind: Any, meta: Any) -> Any:
+    options = [a for a in typing.get_args(kind) if a is not type(None)] if isinstance(kind, types.UnionType) else []
+    kind = options[0] if options else kind
+    try:
+        if kind is bool:
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError("must be true or false")
+            return raw.lower() in ("1", "true", "yes", "on")
+        if kind is int:
+            body = raw.strip().removeprefix("-")
+            if not (body.isascii() and body.isdigit()):
+                raise ValueError("must be a whole number")
+            value: Any = int(raw)
+        elif kind is float:
+            value = float(raw)
+        else:
+            return raw
+    except ValueError as exc:
+        raise ConfigError(f"environment variable {name}: {exc} (got {raw!r})") from None
+    low, high = meta.get("min"), meta.get("max")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ConfigError(f"environment variable {name} must be between {low} and {high} (got {raw})")
+    return value
+
+
+def load(cls: type[S], prefix: str = "", environ: typing.Mapping[str, str] | None = None) -> S:
+    """An instance of dataclass `cls` with every field read from `PREFIX + FIELD` in the environment."""
+    env = os.environ if environ is None else environ
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name.startswith("_"):
+            continue
+        name = (prefix + f.name).upper()
+        if name in env:
+            values[f.name] = _cast(name, env[name], hints[f.name], f.metadata)
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Platform-wide knobs; each field is the upper-cased env var of the same name."""
 
     database_url: str | None = None
     discord_public_key: str | None = None
@@ -26,38 +76,25 @@ class Settings(BaseModel):
     telegram_bot_token: str | None = None
     telegram_webhook_secret: str | None = None
     telegram_api_base: str = "https://api.telegram.org"
+    # Signs typed button actions; derived from the bot tokens when not set.
+    actions_secret: str | None = None
     # Website (Discord OAuth2 login, sessions)
     discord_client_id: str | None = None
     discord_client_secret: str | None = None
     discord_oauth_base: str = "https://discord.com/api/v10"
     site_url: str = "http://127.0.0.1:8080"
     session_secret: str | None = None
-    session_ttl_s: int = Field(30 * 86400, ge=300)  # absolute lifetime of a login
-    session_idle_s: int = Field(7 * 86400, ge=300)  # unused this long → logged out
-    session_rotate_s: int = Field(3600, ge=60)  # a session's token is replaced this often while in use
-    auth_rate_limit: int = Field(20, ge=1)  # auth requests per client IP per window
-    auth_rate_window_s: int = Field(60, ge=1)
+    session_ttl_s: int = bounded(30 * 86400, 300)  # absolute lifetime of a login
+    session_idle_s: int = bounded(7 * 86400, 300)  # unused this long → logged out
+    session_rotate_s: int = bounded(3600, 60)  # a session's token is replaced this often while in use
+    auth_rate_limit: int = bounded(20, 1)  # auth requests per client IP per window
+    auth_rate_window_s: int = bounded(60, 1)
     # Which X-Forwarded-For entry, counted from the right, is the client: each proxy we run appends one.
     # 1 = Cloud Functions' own front end; 2 = behind an external HTTPS load balancer; 0 = ignore the header.
-    forwarded_hops: int = Field(1, ge=0, le=10)
+    forwarded_hops: int = bounded(1, 0, 10)
+    _sections: dict[type, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    # Daily reward: coins = min(base + step * (streak - 1), cap); every `bonus_every`-th day adds the bonus.
-    daily_base_coins: int = Field(100, ge=0)
-    daily_step_coins: int = Field(10, ge=0)
-    daily_cap_coins: int = Field(250, ge=0)
-    daily_bonus_every: int = Field(7, ge=1)
-    daily_bonus_coins: int = Field(500, ge=0)
-    daily_xp: int = Field(50, ge=0)
-    message_xp_min: int = Field(15, ge=0)
-    message_xp_max: int = Field(25, ge=0)
-    message_xp_cooldown_s: int = Field(60, ge=0)
-    link_code_ttl_s: int = Field(600, ge=60)
-
-    @model_validator(mode="after")
-    def _ranges(self) -> Settings:
-        if self.message_xp_min > self.message_xp_max:
-            raise ValueError("MESSAGE_XP_MIN must not exceed MESSAGE_XP_MAX")
-        return self
+    ENV_PREFIX: ClassVar[str] = ""
 
     @property
     def discord_authorize_url(self) -> str:
@@ -71,6 +108,14 @@ class Settings(BaseModel):
         """Cookies are marked Secure whenever the site is served over https (always, deployed)."""
         return self.site_url.startswith("https://")
 
+    @property
+    def action_key(self) -> bytes:
+        """Key of the MACs on signed button actions: rotating it (or the bot tokens) voids old buttons."""
+        secret = self.actions_secret or (self.discord_bot_token or "") + (self.telegram_bot_token or "")
+        if not secret:
+            raise ConfigError("environment variable ACTIONS_SECRET (or a bot token) is required but not set")
+        return hashlib.sha256(b"ttfd.actions:" + secret.encode()).digest()
+
     def require(self, name: str) -> str:
         """Return a secret/setting that must be present, naming its env var if it is not."""
         value = getattr(self, name)
@@ -78,11 +123,16 @@ class Settings(BaseModel):
             raise ConfigError(f"environment variable {name.upper()} is required but not set")
         return str(value)
 
+    def section(self, cls: type[S]) -> S:
+        """A feature's settings (its dataclass with ENV_PREFIX), read once per Settings."""
+        if cls not in self._sections:
+            self._sections[cls] = load(cls, getattr(cls, "ENV_PREFIX", ""))
+        return typing.cast(S, self._sections[cls])
+
     @classmethod
-    def from_env(cls) -> Settings:
-        """Validate the environment (an invalid number fails loudly, naming the field)."""
-        present = {name: os.environ[name.upper()] for name in cls.model_fields if name.upper() in os.environ}
-        return cls.model_validate(present)
+    def from_env(cls, environ: typing.Mapping[str, str] | None = None) -> Settings:
+        """Validate the environment (an invalid number fails loudly, naming the variable)."""
+        return load(cls, "", environ)
 
 
 @lru_cache(maxsize=1)

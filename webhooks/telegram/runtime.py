@@ -11,6 +11,7 @@ loop is cheap to keep per thread (~10 µs per update) and to close when its thre
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Coroutine
 from functools import lru_cache
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.enums import ParseMode
+from aiogram.types import User
 
 from ttfd.core.settings import get_settings
 
@@ -52,7 +54,13 @@ _build_lock = threading.Lock()
 
 @lru_cache(maxsize=1)
 def _bot() -> Bot:
-    return Bot(get_settings().require("telegram_bot_token"), default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    s = get_settings()
+    bot = Bot(s.require("telegram_bot_token"), default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    if username := os.environ.get("TELEGRAM_BOT_USERNAME"):
+        # aiogram's command filter asks getMe to tell "/top@us" from "/top@another_bot": answer it here,
+        # so routing never calls the Bot API.
+        bot._me = User(id=bot.id, is_bot=True, first_name="TTFD", username=username)
+    return bot
 
 
 def bot() -> Bot:
@@ -63,18 +71,15 @@ def bot() -> Bot:
 
 @lru_cache(maxsize=1)
 def _dispatcher() -> Dispatcher:
-    from webhooks.telegram.middleware import AccountMiddleware
-    from webhooks.telegram.routers import ROUTERS
+    from ttfd.features import REGISTRY
+    from webhooks.telegram import routing
 
     dp = Dispatcher()
-    dp.message.outer_middleware(AccountMiddleware())
-    dp.callback_query.outer_middleware(AccountMiddleware())
-    for router in ROUTERS:
-        dp.include_router(router)  # a router joins one dispatcher only: building twice would fail
+    dp.include_router(routing.build(REGISTRY, os.environ.get("TELEGRAM_BOT_USERNAME")))
     return dp
 
 
 def dispatcher() -> Dispatcher:
-    """The Dispatcher with every feature router included, built once however many threads ask at once."""
+    """The Dispatcher routing every update, built once however many threads ask at once."""
     with _build_lock:
         return _dispatcher()

@@ -1,1 +1,0 @@
-"""Scheduled functions (Cloud Scheduler → HTTP with OIDC); each is idempotent per period."""

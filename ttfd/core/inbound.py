@@ -1,0 +1,99 @@
+"""The first statement of every inbound event: claim its key and load the caller's account together.
+
+Claiming and identifying are separate aggregates (idempotency_keys, unified_users) but every interaction
+needs both before anything else, so the common case — a known user, a fresh event — costs one round trip.
+Read-only commands skip the claim: `identify` loads the caller (and touches their guild membership when
+it is stale) in one statement as well.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from ttfd.core import idempotency, users
+from ttfd.core.db import Conn
+from ttfd.core.idempotency import Start
+from ttfd.core.users import Platform, User
+
+_BEGIN = sql.SQL("""
+WITH claim AS (
+    INSERT INTO idempotency_keys (key, expires_at)
+    VALUES (%(key)s, now() + make_interval(secs => %(ttl)s))
+    ON CONFLICT (key) DO NOTHING
+    RETURNING key
+), touch AS (  -- the upsert of users.touch_member, folded in to save a round trip per interaction
+    INSERT INTO guild_members (guild_id, user_id)
+    SELECT %(guild)s, id FROM unified_users WHERE {col} = %(ext)s AND %(guild)s::bigint IS NOT NULL
+    ON CONFLICT (guild_id, user_id) DO UPDATE SET last_seen = now()
+    WHERE guild_members.last_seen < now() - interval '1 hour'
+)
+SELECT EXISTS (SELECT 1 FROM claim) AS fresh, u.*
+FROM (SELECT 1) AS one LEFT JOIN unified_users u ON u.{col} = %(ext)s
+""")
+_IDENTIFY = sql.SQL("""
+SELECT u.*, (%(guild)s::bigint IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM guild_members m
+    WHERE m.guild_id = %(guild)s AND m.user_id = u.id AND m.last_seen > now() - interval '1 hour')) AS stale
+FROM unified_users u WHERE u.{col} = %(ext)s
+""")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent an event, as their platform names them."""
+
+    platform: Platform
+    ext_id: int
+    username: str | None
+    display_name: str | None
+    guild_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """The caller's account; `created` when this event made it."""
+
+    user: User
+    created: bool
+
+
+def begin(conn: Conn, key: str, caller: Caller, ttl_s: int = 86400) -> Start[Arrival]:
+    """Claim `key` and find-or-create the caller (and remember their guild) inside the caller's transaction."""
+    col = sql.Identifier(users.IDENTITY_COLUMNS[caller.platform])
+    params = {"key": key, "ttl": ttl_s, "ext": caller.ext_id, "guild": caller.guild_id}
+    row = conn.execute(_BEGIN.format(col=col), params).fetchone()
+    assert row is not None
+    if not row["fresh"]:
+        # Another delivery holds the key: ask again now that it has committed (or rolled back and freed it).
+        again = idempotency.claim(conn, key, ttl_s)
+        if not again.fresh:
+            return Start(False, None, again.response)
+    if row["id"] is None:  # first contact: create the account, then remember the guild
+        return Start(True, _create(conn, caller))
+    user = User.from_row(row)
+    if users.names_outdated(user, caller.platform, caller.username, caller.display_name):
+        user = users.ensure_user(conn, caller.platform, caller.ext_id, caller.username, caller.display_name)
+    return Start(True, Arrival(user, False))
+
+
+def identify(conn: Conn, caller: Caller) -> Arrival:
+    """The caller's account for a read-only command, created (and names refreshed) only when needed."""
+    col = sql.Identifier(users.IDENTITY_COLUMNS[caller.platform])
+    row = conn.execute(_IDENTIFY.format(col=col), {"ext": caller.ext_id, "guild": caller.guild_id}).fetchone()
+    if row is None:
+        return _create(conn, caller)
+    user = User.from_row(row)
+    if users.names_outdated(user, caller.platform, caller.username, caller.display_name):
+        user = users.ensure_user(conn, caller.platform, caller.ext_id, caller.username, caller.display_name)
+    if row["stale"] and caller.guild_id is not None:
+        users.touch_member(conn, caller.guild_id, user.id)
+    return Arrival(user, False)
+
+
+def _create(conn: Conn, caller: Caller) -> Arrival:
+    user = users.ensure_user(conn, caller.platform, caller.ext_id, caller.username, caller.display_name)
+    if caller.guild_id is not None:
+        users.touch_member(conn, caller.guild_id, user.id)
+    return Arrival(user, True)

@@ -1,0 +1,20 @@
+"""The registry: every feature TTFD has, in the order their Telegram message handlers run and /help lists
+them. Adding a feature is adding its package and one line here (README: "Adding a feature")."""
+
+from __future__ import annotations
+
+from ttfd.features import accounts, activity, auth, daily, general, leaderboards, platform, profiles, ranks
+from ttfd.registry import Feature, Registry
+
+FEATURES: tuple[Feature, ...] = (
+    platform.FEATURE,
+    general.FEATURE,
+    profiles.FEATURE,
+    daily.FEATURE,
+    leaderboards.FEATURE,
+    accounts.FEATURE,
+    ranks.FEATURE,
+    activity.FEATURE,
+    auth.FEATURE,
+)
+REGISTRY = Registry(FEATURES)

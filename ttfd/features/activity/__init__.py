@@ -1,0 +1,78 @@
+"""Chat activity: messages counted and message XP with a per-person cooldown — from Telegram group messages
+as they arrive, and from Discord channels an admin opts in (/setup xp-channel), read over REST every minute
+(no gateway)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from ttfd.features.activity import service
+from ttfd.features.activity.service import ActivitySettings
+from ttfd.registry import Feature, Registry, Schedule
+from ttfd.ui.commands import Command, Ctx, Kind, MessageHandler, Option, Options
+from ttfd.ui.reply import Reply, say
+from ttfd.ui.text import Text, channel
+
+MANAGE_GUILD = 1 << 5
+
+
+def group_message(ctx: Ctx, text: str) -> Reply | None:
+    """A group chat message: counted, and XP unless the sender earned some within the cooldown. No reply."""
+    if not text.strip():
+        return None
+    s = ctx.settings.section(ActivitySettings)
+    # The event key makes the ledger key: a redelivered update can never pay twice.
+    service.message_xp(ctx.conn, s, ctx.user.id, "telegram", random.randint(s.min, s.max), f"{ctx.key}:msgxp")
+    return None
+
+
+def xp_channel(ctx: Ctx, opts: Options) -> Reply:
+    from ttfd.features.activity import polling
+
+    assert ctx.guild_id is not None
+    channel_id: int = opts["channel"].id
+    enabled = opts.get("enabled") is not False
+    channels = polling.set_channel(ctx.conn, ctx.guild_id, channel_id, ctx.user.id, enabled)
+    state = "now earns" if enabled else "no longer earns"
+    listing: Text = tuple(p for i, c in enumerate(channels) for p in ((", ",) if i else ()) + (channel(c),)) or (
+        "none",
+    )
+    return say(
+        channel(channel_id, opts["channel"].name), f" {state} message XP.\nXP channels here: ", listing, private=True
+    )
+
+
+def poll_messages(registry: Registry) -> dict[str, Any]:
+    """Message XP for new messages in the channels admins opted in (/setup xp-channel)."""
+    from ttfd.clients import discord_rest
+    from ttfd.core.settings import get_settings
+    from ttfd.features.activity import polling
+
+    return polling.poll_channels(get_settings().section(ActivitySettings), discord_rest.shared()).as_dict()
+
+
+FEATURE = Feature(
+    name="activity",
+    summary=__doc__ or "",
+    commands=(
+        Command(
+            "xp-channel",
+            "Earn message XP in a channel (polled every minute; the bot needs Read Message History there)",
+            xp_channel,
+            (
+                Option("channel", Kind.CHANNEL, "Text channel", required=True, channel_types=(0, 5, 11, 12)),
+                Option("enabled", Kind.BOOLEAN, "Turn XP on (default) or off for this channel"),
+            ),
+            platforms=("discord",),
+            group="setup",
+            guild_only=True,
+            permission=(MANAGE_GUILD, "Manage Server"),
+        ),
+    ),
+    messages=(MessageHandler("group XP", group_message),),
+    schedules=(Schedule("poll_messages", "* * * * *", poll_messages, "Discord message XP"),),
+    settings=ActivitySettings,
+    migrations=("0002_discord_message_xp.sql",),
+    help=("In groups with the bot, and in Discord channels set up for it, chatting earns XP (once a minute).",),
+)

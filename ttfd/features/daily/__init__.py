@@ -1,0 +1,105 @@
+"""Daily reward: one claim per person per UTC day on any platform; a streak that grows the reward, with a
+bonus every few days, and breaks after a missed day."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import ClassVar
+
+from ttfd.core import ledger
+from ttfd.core.db import Conn
+from ttfd.core.settings import bounded
+from ttfd.registry import Feature
+from ttfd.ui.commands import Command, Ctx, Options
+from ttfd.ui.reply import Reply, say
+from ttfd.ui.text import bold, when
+
+
+@dataclass(frozen=True)
+class DailySettings:
+    ENV_PREFIX: ClassVar[str] = "DAILY_"
+    base_coins: int = bounded(100, 0, 10**9)
+    step_coins: int = bounded(10, 0, 10**9)
+    cap_coins: int = bounded(250, 0, 10**9)
+    bonus_every: int = bounded(7, 1, 366)
+    bonus_coins: int = bounded(500, 0, 10**9)
+    xp: int = bounded(50, 0, 10**9)
+
+
+def reward(s: DailySettings, streak: int) -> tuple[int, bool]:
+    """Coins for a claim on day `streak` of a streak, and whether the periodic bonus applies (sql/0005 does
+    the same in the database; a test keeps them equal)."""
+    coins = min(s.base_coins + s.step_coins * (streak - 1), s.cap_coins)
+    bonus = streak % s.bonus_every == 0
+    return coins + (s.bonus_coins if bonus else 0), bonus
+
+
+@dataclass(frozen=True)
+class DailyResult:
+    claimed: bool
+    user_id: int
+    streak: int
+    coins: int
+    xp: int
+    bonus: bool
+    next_claim_at: datetime
+    rank_up: ledger.Rank | None = None
+
+
+_CLAIM = """
+SELECT * FROM daily_claim(%(user)s, %(today)s, %(base)s, %(step)s, %(cap)s, %(every)s, %(bonus)s, %(xp)s,
+                          %(platform)s)
+"""
+
+
+def claim_daily(conn: Conn, s: DailySettings, user_id: int, platform: str, now: datetime) -> DailyResult:
+    """One claim per account per UTC day, whichever platform asks (one round trip: sql/0005)."""
+    today = now.astimezone(UTC).date()
+    params = {
+        "user": user_id,
+        "today": today,
+        "base": s.base_coins,
+        "step": s.step_coins,
+        "cap": s.cap_coins,
+        "every": s.bonus_every,
+        "bonus": s.bonus_coins,
+        "xp": s.xp,
+        "platform": platform,
+    }
+    row = conn.execute(_CLAIM, params).fetchone()
+    assert row is not None
+    rank_up = None
+    if row["rank_after"] is not None and row["rank_after"] != row["rank_before"]:
+        rank_up = {r.id: r for r in ledger.ranks(conn)}[row["rank_after"]]
+    next_at = datetime.combine(today + timedelta(days=1), time(0), UTC)
+    return DailyResult(
+        row["claimed"], row["user_id"], row["streak"], row["coins"], row["xp"], row["bonus"], next_at, rank_up
+    )
+
+
+def daily(ctx: Ctx, opts: Options) -> Reply:
+    r = claim_daily(ctx.conn, ctx.settings.section(DailySettings), ctx.user.id, ctx.platform, ctx.now)
+    if not r.claimed:
+        return say(
+            "⏳ You already claimed today. Next claim ", when(r.next_claim_at), f". Streak: {r.streak} 🔥", private=True
+        )
+    return say(
+        f"💰 +{r.coins} coins, +{r.xp} XP. Streak: ",
+        bold(r.streak),
+        " 🔥",
+        " 🎁 Weekly bonus included!" if r.bonus else None,
+        ("\n🎉 Rank up: ", bold(r.rank_up.code), "!") if r.rank_up else None,
+        "\nNext claim ",
+        when(r.next_claim_at),
+        ".",
+    )
+
+
+FEATURE = Feature(
+    name="daily",
+    summary=__doc__ or "",
+    commands=(Command("daily", "Claim your daily reward (once per UTC day, on any platform)", daily),),
+    settings=DailySettings,
+    migrations=("0005_daily_in_one_call.sql",),
+)

@@ -1,0 +1,116 @@
+"""Ranks: F- … S by XP. A rank-up gives the rank's Discord role in every server that maps one (/setup
+rank-role), and a Telegram message to whoever wants notifications."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ttfd.core import jobs, ledger, users
+from ttfd.core.db import Conn
+from ttfd.core.errors import BadInput
+from ttfd.features.ranks import service
+from ttfd.registry import Feature, Group
+from ttfd.ui.commands import Command, Ctx, Kind, Option, Options, RoleRef
+from ttfd.ui.reply import Reply, say
+from ttfd.ui.text import bold, lines
+from ttfd.ui.text import role as mention_role
+
+KICK_MEMBERS, BAN_MEMBERS, ADMINISTRATOR, MANAGE_CHANNELS, MANAGE_GUILD = 1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5
+MANAGE_MESSAGES, MANAGE_ROLES, MANAGE_WEBHOOKS, MODERATE_MEMBERS = 1 << 13, 1 << 28, 1 << 29, 1 << 40
+# A rank role is handed out automatically for chatting; it must never carry moderation power.
+DANGEROUS = {
+    ADMINISTRATOR: "Administrator",
+    MANAGE_GUILD: "Manage Server",
+    MANAGE_ROLES: "Manage Roles",
+    MANAGE_CHANNELS: "Manage Channels",
+    MANAGE_MESSAGES: "Manage Messages",
+    MANAGE_WEBHOOKS: "Manage Webhooks",
+    KICK_MEMBERS: "Kick Members",
+    BAN_MEMBERS: "Ban Members",
+    MODERATE_MEMBERS: "Timeout Members",
+}
+
+
+def rank_role(ctx: Ctx, opts: Options) -> Reply:
+    assert ctx.guild_id is not None
+    rank = ledger.rank_by_code(ctx.conn, opts["rank"])
+    if rank is None:
+        raise BadInput("Unknown rank. Pick one of F- … S.")
+    role: RoleRef = opts["role"]
+    if role.id == ctx.guild_id:
+        raise BadInput("@everyone cannot be a rank role.")
+    if role.managed:
+        raise BadInput("That role is managed by an integration or bot and cannot be handed out.")
+    risky = [name for bit, name in DANGEROUS.items() if role.permissions & bit]
+    if risky:
+        raise BadInput(f"Rank roles are earned by chatting, so they may not grant {', '.join(risky)}.")
+    service.set_rank_role(ctx.conn, ctx.guild_id, rank.id, role.id, ctx.user.id)
+    codes = {r.id: r.code for r in ledger.ranks(ctx.conn)}
+    mapping = service.rank_roles(ctx.conn, ctx.guild_id)
+    return say(
+        "✅ Members reaching ",
+        bold(rank.code),
+        " will get ",
+        mention_role(role.id, role.name),
+        ".\n\nRank roles here:\n",
+        lines(*((f"{codes[r]} → ", mention_role(role_id)) for r, role_id in mapping.items())),
+        private=True,
+    )
+
+
+def on_rank_up(conn: Conn, event: dict[str, Any]) -> None:
+    """Queue the Discord roles (each server that maps ranks) and the Telegram message."""
+    user = users.get_user(conn, int(event["user_id"]))
+    data = event["data"]
+    to_id = int(data["to_id"])
+    if user.discord_id:
+        for guild_id in service.guilds_with_rank_roles(conn, user.id):
+            add, remove = service.plan_rank_roles(service.rank_roles(conn, guild_id), to_id)
+            if add is None and not remove:
+                continue
+            payload = {"guild_id": guild_id, "discord_id": user.discord_id, "add": add, "remove": remove}
+            jobs.enqueue(
+                conn,
+                "discord.rank_roles",
+                {**payload, "rank": data["to"]},
+                dedupe_key=f"rank_roles:{event['id']}:{guild_id}",
+            )
+    if user.telegram_id and _wants_notifications(conn, user.id):
+        jobs.enqueue(
+            conn,
+            "telegram.send",
+            {
+                "chat_id": user.telegram_id,
+                "text": f"🎉 Rank up! You are now rank {data['to']} (was {data['from']}). Keep going!",
+            },
+            dedupe_key=f"rank_msg:{event['id']}",
+        )
+
+
+def _wants_notifications(conn: Conn, user_id: int) -> bool:
+    row = conn.execute("SELECT notifications FROM unified_users WHERE id = %(id)s", {"id": user_id}).fetchone()
+    return bool(row and row["notifications"])
+
+
+FEATURE = Feature(
+    name="ranks",
+    summary=__doc__ or "",
+    groups=(Group("setup", "Configure TTFD for this server", MANAGE_ROLES),),
+    commands=(
+        Command(
+            "rank-role",
+            "Give a role to members who reach a rank",
+            rank_role,
+            (
+                Option("rank", Kind.STRING, "Rank", required=True, choices=tuple((c, c) for c in ledger.RANK_CODES)),
+                Option("role", Kind.ROLE, "Role to give", required=True),
+            ),
+            platforms=("discord",),
+            group="setup",
+            guild_only=True,
+            permission=(MANAGE_ROLES, "Manage Roles"),
+        ),
+    ),
+    reactions={"rank_up": on_rank_up},
+    jobs={"discord.rank_roles": "ttfd.features.ranks.jobs:apply_rank_roles"},
+)

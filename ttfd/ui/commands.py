@@ -1,0 +1,239 @@
+"""Commands declared once for Discord and Telegram: typed options, one implementation (ctx, options) → Reply.
+
+Each platform turns what it received into the same typed option values (Discord from the interaction's
+options and resolved data, Telegram from the message text and the message it replies to), then
+`Command.check` validates them against the declaration before the implementation runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ttfd.core.db import Conn
+from ttfd.core.errors import BadInput, Forbidden
+from ttfd.core.inputs import INT64_MAX, text_problem
+from ttfd.core.settings import Settings
+from ttfd.core.users import Platform, User
+from ttfd.ui.actions import Action
+from ttfd.ui.reply import Reply
+from ttfd.ui.text import Person
+
+if TYPE_CHECKING:
+    from ttfd.registry import Registry
+
+MAX_SAFE_INTEGER = 2**53  # Discord's INTEGER options are limited to ±2^53
+ADMINISTRATOR = 1 << 3
+
+
+class Kind(StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    USER = "user"
+    CHANNEL = "channel"
+    ROLE = "role"
+
+
+@dataclass(frozen=True)
+class PlatformUser:
+    """Someone on a platform (an option's value, the caller, the author of a replied-to message)."""
+
+    platform: Platform
+    id: int
+    username: str | None = None
+    display_name: str | None = None
+    is_bot: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.username or f"User {self.id}"
+
+    @property
+    def person(self) -> Person:
+        return Person(
+            self.name,
+            self.id if self.platform == "discord" else None,
+            self.id if self.platform == "telegram" else None,
+        )
+
+
+@dataclass(frozen=True)
+class RoleRef:
+    id: int
+    name: str = ""
+    permissions: int = 0
+    managed: bool = False
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    id: int
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    kind: Kind
+    description: str
+    required: bool = False
+    choices: tuple[tuple[str, str | int], ...] = ()  # (label, value)
+    min_value: int | None = None
+    max_value: int | None = None
+    max_length: int = 6000  # Discord's own limit for STRING options
+    channel_types: tuple[int, ...] = ()
+
+    @property
+    def placeholder(self) -> str:
+        """How usage lines name this option: <side> for free values, <heads|tails> for choices."""
+        inner = "|".join(str(v) for _, v in self.choices) if self.choices else self.name
+        return f"<{inner}>" if self.required else f"[{inner}]"
+
+    def check(self, value: Any) -> Any:
+        """The value as declared, or BadInput naming the option and what is wrong."""
+        if self.kind == Kind.STRING:
+            if not isinstance(value, str):
+                raise self.bad("must be text")
+            if len(value) > self.max_length:
+                raise self.bad(f"is longer than {self.max_length} characters")
+            if problem := text_problem(value):
+                raise self.bad(problem)
+        elif self.kind == Kind.INTEGER:
+            if type(value) is not int or not -MAX_SAFE_INTEGER < value < MAX_SAFE_INTEGER:
+                raise self.bad("must be a whole number")
+            low = self.min_value if self.min_value is not None else -MAX_SAFE_INTEGER
+            high = self.max_value if self.max_value is not None else MAX_SAFE_INTEGER
+            if not low <= value <= high:
+                raise self.bad(f"must be between {low:,} and {high:,}")
+        elif self.kind == Kind.NUMBER:
+            if type(value) not in (int, float) or not math.isfinite(value):
+                raise self.bad("must be a number")
+        elif self.kind == Kind.BOOLEAN:
+            if type(value) is not bool:
+                raise self.bad("must be true or false")
+        elif self.kind == Kind.USER:
+            if not isinstance(value, PlatformUser) or not 0 < value.id <= INT64_MAX:
+                raise self.bad("is not a valid id")
+        elif self.kind == Kind.ROLE:
+            if not isinstance(value, RoleRef) or not 0 < value.id <= INT64_MAX:
+                raise self.bad("is not a valid id")
+        elif self.kind == Kind.CHANNEL and (not isinstance(value, ChannelRef) or not 0 < value.id <= INT64_MAX):
+            raise self.bad("is not a valid id")
+        if self.choices and value not in {v for _, v in self.choices}:
+            raise self.bad(f"must be one of {', '.join(str(v) for _, v in self.choices)}")
+        return value
+
+    def bad(self, problem: str) -> BadInput:
+        return BadInput(f"Option '{self.name}' {problem}.")
+
+
+Options = Mapping[str, Any]
+
+
+@dataclass
+class Ctx:
+    """What an implementation knows about the request: who asks, where, and the transaction to work in.
+
+    `key` is the event's natural key (`discord:<id>`, `tg:<bot>:<update>`): source keys of ledger
+    movements derive from it, so a redelivered event can never pay twice."""
+
+    conn: Conn
+    settings: Settings
+    platform: Platform
+    user: User
+    caller: PlatformUser
+    key: str
+    now: datetime
+    guild_id: int | None = None
+    channel_id: int | None = None
+    chat_id: int | None = None
+    chat_type: str | None = None
+    permissions: int = 0
+    created: bool = False  # the caller's account was created by this very event
+    reply_to: PlatformUser | None = None  # Telegram: the author of the message this one replies to
+    registry: Registry | None = None  # every feature's declarations (help lists commands, merges run hooks)
+
+    @property
+    def features(self) -> Registry:
+        assert self.registry is not None, "the entrypoint hands the registry in"
+        return self.registry
+
+    def require_permission(self, bit: int, name: str) -> None:
+        """Refuse unless the member has `bit` (ADMINISTRATOR implies every permission), from the bitfield."""
+        if self.guild_id is None:
+            raise Forbidden("This command only works inside a server.")
+        if not (self.permissions & ADMINISTRATOR or self.permissions & bit):
+            raise Forbidden(f"You need the {name} permission to do that.")
+
+
+Handler = Callable[[Ctx, Options], Reply]
+A = TypeVar("A", bound=Action)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command on every platform it lists. `writes=False` marks read-only commands: they skip the claim
+    of their event key (a redelivery recomputes the same answer) and run without a transaction."""
+
+    name: str
+    description: str
+    handler: Handler
+    options: tuple[Option, ...] = ()
+    platforms: tuple[Platform, ...] = ("discord", "telegram")
+    group: str | None = None  # Discord: a subcommand of /group (Telegram: /group_name)
+    telegram_name: str | None = None
+    writes: bool = True
+    defer: bool = False  # answer "working…" now; a job runs the handler and edits the answer
+    guild_only: bool = False
+    permission: tuple[int, str] | None = None  # (Discord permission bit, its name), checked before running
+    chats: tuple[str, ...] = ("private", "group", "supergroup")  # Telegram chat types it answers in
+
+    @property
+    def path(self) -> str:
+        """`setup rank-role` for a subcommand, the name otherwise."""
+        return f"{self.group} {self.name}" if self.group else self.name
+
+    @property
+    def tg_name(self) -> str:
+        return self.telegram_name or (f"{self.group}_{self.name}" if self.group else self.name).replace("-", "_")
+
+    def usage(self, platform: Platform) -> str:
+        name = self.tg_name if platform == "telegram" else self.path
+        return " ".join([f"/{name}", *(o.placeholder for o in self.options)])
+
+    def check(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Every option checked against its declaration; unknown ones and missing required ones refused."""
+        declared = {o.name: o for o in self.options}
+        for name in values:
+            if name not in declared:
+                raise BadInput(f"Option '{name[:32]}' is not one this command takes.")
+        checked = {name: declared[name].check(value) for name, value in values.items()}
+        missing = [o.name for o in self.options if o.required and o.name not in checked]
+        if missing:
+            raise BadInput(f"Option '{missing[0]}' is required.")
+        return checked
+
+
+@dataclass(frozen=True)
+class ActionHandler(Generic[A]):
+    """What pressing a button (or picking a menu choice) carrying an `action_type` does."""
+
+    action_type: type[A]
+    handler: Callable[[Ctx, A], Reply]
+    writes: bool = True
+
+
+@dataclass(frozen=True)
+class MessageHandler:
+    """Plain (non-command) Telegram messages in the chats listed, e.g. group chat earning XP."""
+
+    name: str
+    handler: Callable[[Ctx, str], Reply | None]
+    chats: tuple[str, ...] = ("group", "supergroup")
+    extra: dict[str, Any] = field(default_factory=dict)

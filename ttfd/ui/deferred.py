@@ -1,0 +1,136 @@
+"""Jobs that finish what an interaction started: a deferred command, and showing any job's result where
+the person is waiting for it (editing Discord's @original, or Telegram's "working…" message).
+
+Imported only when such a job runs: the API clients and pydantic stay off the interaction paths.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from ttfd.core import users
+from ttfd.core.errors import DomainError, NotFound
+from ttfd.core.inbound import Caller
+from ttfd.core.jobs import JobCtx
+from ttfd.core.ledger import utc_now
+from ttfd.ui.commands import Ctx, PlatformUser
+from ttfd.ui.dispatch import decode_options
+from ttfd.ui.reply import Reply, refusal
+
+log = logging.getLogger(__name__)
+FAILED = "That did not work, and nothing was changed. Please try again in a moment."
+
+
+class DeferredEvent(BaseModel):
+    key: str
+    user_id: int
+    caller: tuple[Literal["discord", "telegram", "website"], int, str | None, str | None, int | None]
+    permissions: int = 0
+    channel_id: int | None = None
+    chat_id: int | None = None
+    chat_type: str | None = None
+
+
+class DeferredCommand(BaseModel):
+    command: str
+    options: dict[str, Any]
+    event: DeferredEvent
+
+
+class DiscordTarget(BaseModel):
+    kind: Literal["discord"]
+    application_id: str
+    token: str
+
+
+class TelegramTarget(BaseModel):
+    kind: Literal["telegram"]
+    chat_id: int
+    message_id: int | None = None
+    reply_to_message_id: int | None = None
+
+
+class TelegramSend(BaseModel):
+    chat_id: int
+    text: str
+
+
+def run(job: JobCtx, payload: dict[str, Any]) -> Reply:
+    """Run a deferred command's implementation now, as the person who asked, in this job's transaction."""
+    p = DeferredCommand.model_validate(payload)
+    command = job.registry.commands.get(p.command)
+    if command is None:
+        raise NotFound("That command is not available any more.")
+    live = users.live_id(job.conn, p.event.user_id)
+    if live is None:
+        raise NotFound("That account does not exist any more.")
+    platform, ext_id, username, display, guild_id = p.event.caller
+    caller = Caller(platform, ext_id, username, display, guild_id)
+    ctx = Ctx(
+        conn=job.conn,
+        settings=job.settings,
+        platform=platform,
+        user=users.get_user(job.conn, live),
+        caller=PlatformUser(platform, ext_id, username, display),
+        key=p.event.key,
+        now=utc_now(),
+        guild_id=caller.guild_id,
+        channel_id=p.event.channel_id,
+        chat_id=p.event.chat_id,
+        chat_type=p.event.chat_type,
+        permissions=p.event.permissions,
+        registry=job.registry,
+    )
+    return command.handler(ctx, decode_options(p.options))
+
+
+def deliver(target: dict[str, Any], result: Any, job: JobCtx) -> None:
+    """Show a job's Reply (or, for a job that failed for good, why) where its person is waiting."""
+    if isinstance(result, DomainError):
+        reply = refusal(result.message)
+    elif isinstance(result, BaseException):
+        reply = refusal(FAILED)
+    elif isinstance(result, Reply):
+        reply = result
+    else:
+        return
+    if target.get("kind") == "discord":
+        _to_discord(DiscordTarget.model_validate(target), reply)
+    else:
+        _to_telegram(TelegramTarget.model_validate(target), reply)
+
+
+def _to_discord(t: DiscordTarget, reply: Reply) -> None:
+    from ttfd.clients import discord_rest
+    from ttfd.render import discord
+
+    body = discord.message(reply)
+    if reply.attachment is not None:
+        for embed in body.get("embeds", []):
+            embed["image"] = {"url": f"attachment://{reply.attachment.name}"}
+    discord_rest.shared().edit_original(t.application_id, t.token, body, reply.attachment)
+
+
+def _to_telegram(t: TelegramTarget, reply: Reply) -> None:
+    from ttfd.clients import telegram
+    from ttfd.render import telegram as render
+
+    api = telegram.shared()
+    if reply.attachment is not None:
+        caption, _ = render.html(reply.body, render.CAPTION_MAX)
+        api.send_file("sendPhoto", t.chat_id, "photo", reply.attachment, caption=caption, parse_mode="HTML")
+        reply = Reply(body=("🪪 Done — see below.",))
+    call = render.send(reply, t.chat_id, edit_message_id=t.message_id, reply_to=t.reply_to_message_id)
+    method = call.pop("method")
+    api.call(method, **call)
+
+
+def send_telegram(job: JobCtx, payload: dict[str, Any]) -> None:
+    """A Telegram message (a blocked bot gives 403, which is permanent)."""
+    from ttfd.clients import telegram
+
+    p = TelegramSend.model_validate(payload)
+    telegram.shared().send_message(p.chat_id, p.text)

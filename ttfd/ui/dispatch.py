@@ -1,0 +1,224 @@
+"""One path for every command, button press and chat message, whichever platform it came from.
+
+An entrypoint verifies and parses its platform's payload into an `Event` (who, where, what: a command with
+its options, a packed action, or message text) and hands it here with its platform's renderer. Writes go
+through `idempotency.once` (claim, work, store the rendered answer, refusals included); read-only commands
+skip the claim and run in one short transaction. A refusal (DomainError) reads the same on every platform.
+A deferred command answers "working…" at once and a job finishes it (ttfd.ui.deferred).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ttfd.core import db, inbound, jobs
+from ttfd.core.errors import BadInput, DomainError, Forbidden
+from ttfd.core.idempotency import once
+from ttfd.core.ledger import utc_now
+from ttfd.core.settings import get_settings
+from ttfd.ui.actions import prefix_of
+from ttfd.ui.commands import ChannelRef, Command, Ctx, PlatformUser, RoleRef
+from ttfd.ui.reply import Reply, refusal
+
+if TYPE_CHECKING:
+    from ttfd.registry import Registry
+
+DEFERRED_JOB = "ui.deferred"
+NOTHING = Reply()  # a handled event that answers nothing (a group message earning XP)
+
+
+@dataclass
+class Event:
+    """A verified, parsed inbound event in neutral terms."""
+
+    key: str
+    caller: inbound.Caller
+    who: PlatformUser
+    command: Command | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    action: str | None = None  # a packed action from a button or menu
+    message: str | None = None  # plain chat text (Telegram groups)
+    problem: DomainError | None = None  # the platform edge could not parse it: answer this refusal
+    permissions: int = 0
+    channel_id: int | None = None
+    chat_id: int | None = None
+    chat_type: str | None = None
+    reply_to: PlatformUser | None = None
+    component: bool = False  # a button press: an `edit` reply updates the pressed message
+    target: dict[str, Any] = field(default_factory=dict)  # where a deferred answer goes later
+
+    @property
+    def platform(self) -> Any:
+        return self.caller.platform
+
+
+class Renderer(Protocol):
+    """A platform's way of turning replies into what it answers (and stores for redeliveries)."""
+
+    def answer(self, reply: Reply, event: Event) -> Any: ...
+
+    def deferred(self, event: Event, job_id: int, private: bool) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Later:
+    """Returned by a handler that decided to finish in a job: `kind`'s handler returns the final Reply."""
+
+    kind: str
+    payload: dict[str, Any]
+    private: bool = False
+
+
+Outcome = Reply | Later
+
+
+def _ctx(event: Event, conn: db.Conn, arrival: inbound.Arrival, registry: Registry, now: datetime) -> Ctx:
+    return Ctx(
+        conn=conn,
+        settings=get_settings(),
+        platform=event.platform,
+        user=arrival.user,
+        caller=event.who,
+        key=event.key,
+        now=now,
+        guild_id=event.caller.guild_id,
+        channel_id=event.channel_id,
+        chat_id=event.chat_id,
+        chat_type=event.chat_type,
+        permissions=event.permissions,
+        created=arrival.created,
+        reply_to=event.reply_to,
+        registry=registry,
+    )
+
+
+def check_command(command: Command, ctx: Ctx, options: dict[str, Any]) -> dict[str, Any]:
+    """Where and by whom a command may run, then its options against their declarations."""
+    if ctx.platform not in command.platforms:
+        raise BadInput(f"/{command.path} is not available here.")
+    if ctx.platform == "telegram" and ctx.chat_type not in command.chats:
+        where = "a private chat with me" if command.chats == ("private",) else "a group"
+        raise BadInput(f"Use /{command.tg_name} in {where}.")
+    if command.guild_only and ctx.platform == "discord" and ctx.guild_id is None:
+        raise Forbidden("This command only works inside a server.")
+    if command.permission:
+        ctx.require_permission(*command.permission)
+    try:
+        return command.check(options)
+    except BadInput as exc:  # on Telegram, options are typed by hand: show how
+        if ctx.platform == "telegram" and "Usage:" not in exc.message:
+            raise BadInput(exc.message, command.usage("telegram")) from None
+        raise
+
+
+def _handle(event: Event, ctx: Ctx, registry: Registry) -> Outcome:
+    if event.problem is not None:
+        raise event.problem
+    if event.command is not None:
+        opts = check_command(event.command, ctx, event.options)
+        if event.command.defer:
+            return Later(DEFERRED_JOB, {"command": event.command.path, "options": encode_options(opts)})
+        return event.command.handler(ctx, opts)
+    if event.action is not None:
+        entry = registry.actions.get(prefix_of(event.action))
+        if entry is None:
+            raise BadInput("This button is not valid any more.")
+        return entry.handler(ctx, entry.action_type.unpack(event.action))
+    for handler in registry.messages:
+        if event.chat_type in handler.chats:
+            return handler.handler(ctx, event.message or "") or NOTHING
+    return NOTHING
+
+
+def writes(event: Event, registry: Registry) -> bool:
+    """Whether the event may change anything (then it is claimed once and its answer stored)."""
+    if event.command is not None:
+        return event.command.writes or event.command.defer
+    if event.action is not None:
+        entry = registry.actions.get(prefix_of(event.action))
+        return entry.writes if entry else False
+    return event.message is not None
+
+
+def dispatch(event: Event, registry: Registry, renderer: Renderer, *, timeout_s: float, ttl_s: int = 86400) -> Any:
+    """Run the event and return the platform's answer (JSON); see the module docstring."""
+    now = utc_now()
+
+    def finish(conn: db.Conn, ctx: Ctx, outcome: Outcome) -> Any:
+        if isinstance(outcome, Later):
+            payload = {**outcome.payload, "event": encode_event(event, ctx.user.id), "reply_to": event.target}
+            parked = event.platform == "telegram"  # released once the "working…" message exists
+            job_id = jobs.enqueue(conn, outcome.kind, payload, delay_s=jobs.PARKED_S if parked else 0)
+            assert job_id is not None
+            return renderer.deferred(event, job_id, outcome.private)
+        return renderer.answer(outcome, event)
+
+    def refuse(exc: DomainError) -> Any:
+        return renderer.answer(refusal(exc.message), event)
+
+    if writes(event, registry):
+
+        def work(conn: db.Conn, arrival: inbound.Arrival) -> Any:
+            ctx = _ctx(event, conn, arrival, registry, now)
+            return finish(conn, ctx, _handle(event, ctx, registry))
+
+        return once(
+            event.key,
+            lambda conn: inbound.begin(conn, event.key, event.caller, ttl_s),
+            work,
+            refuse,
+            timeout_s=timeout_s,
+            ttl_s=ttl_s,
+        )
+
+    def read(conn: db.Conn) -> Any:
+        ctx = _ctx(event, conn, inbound.identify(conn, event.caller), registry, now)
+        return finish(conn, ctx, _handle(event, ctx, registry))
+
+    try:
+        return db.run(read, timeout_s=timeout_s)
+    except DomainError as exc:
+        return refuse(exc)
+
+
+# --- what a deferred command carries into its job ----------------------------------------------------
+
+
+def encode_options(opts: dict[str, Any]) -> dict[str, Any]:
+    """Option values as JSON (users, roles and channels tagged with their type)."""
+    out: dict[str, Any] = {}
+    for name, value in opts.items():
+        if isinstance(value, PlatformUser):
+            out[name] = {"$user": [value.platform, value.id, value.username, value.display_name]}
+        elif isinstance(value, RoleRef):
+            out[name] = {"$role": [value.id, value.name, value.permissions, value.managed]}
+        elif isinstance(value, ChannelRef):
+            out[name] = {"$channel": [value.id, value.name]}
+        else:
+            out[name] = value
+    return out
+
+
+def decode_options(raw: dict[str, Any]) -> dict[str, Any]:
+    decoders: dict[str, Callable[..., Any]] = {"$user": PlatformUser, "$role": RoleRef, "$channel": ChannelRef}
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        tag = next(iter(value), None) if isinstance(value, dict) and len(value) == 1 else None
+        out[name] = decoders[tag](*value[tag]) if tag in decoders else value
+    return out
+
+
+def encode_event(event: Event, user_id: int) -> dict[str, Any]:
+    c = event.caller
+    return {
+        "key": event.key,
+        "user_id": user_id,
+        "caller": [c.platform, c.ext_id, c.username, c.display_name, c.guild_id],
+        "permissions": event.permissions,
+        "channel_id": event.channel_id,
+        "chat_id": event.chat_id,
+        "chat_type": event.chat_type,
+    }

@@ -1,0 +1,91 @@
+"""A reply in neutral terms; ttfd.render turns it into a Discord message or a Telegram one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ttfd.ui.actions import Action
+from ttfd.ui.text import Part, Text, text
+
+Style = Literal["primary", "secondary", "success", "danger"]
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    value: Text
+    inline: bool = True
+
+
+@dataclass(frozen=True)
+class Button:
+    """Either carries an action (pressed → its handler) or opens a URL."""
+
+    label: str
+    action: Action | None = None
+    url: str | None = None
+    style: Style = "secondary"
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class Choice:
+    label: str
+    action: Action
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Select:
+    """A menu of choices, each carrying its own action."""
+
+    placeholder: str
+    choices: tuple[Choice, ...]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file shown with the reply (an image is shown inline). Only jobs send files: an immediate answer
+    goes back in the HTTP response, which carries no upload."""
+
+    name: str
+    data: bytes
+    mime: str = "image/png"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """`private`: only the person who asked sees it (where the platform can do that); `edit`: replace the
+    message whose button was pressed instead of answering with a new one."""
+
+    body: Text = ()
+    title: str | None = None
+    fields: tuple[Field, ...] = ()
+    footer: str | None = None
+    color: int | None = None
+    image: str | None = None
+    rows: tuple[tuple[Button, ...], ...] = ()
+    select: Select | None = None
+    private: bool = False
+    edit: bool = False
+    attachment: Attachment | None = None
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to show (a group message that earned XP is answered with nothing)."""
+        return not (self.body or self.title or self.fields or self.rows or self.select or self.attachment)
+
+
+def say(*parts: Part | Text | None, private: bool = False, **kw: object) -> Reply:
+    """A reply that is only text."""
+    return Reply(body=text(*parts), private=private, **kw)  # type: ignore[arg-type]
+
+
+def refusal(message: str) -> Reply:
+    """How a refusal (DomainError) reads on every platform."""
+    return Reply(body=("⚠️ ", message), private=True)
+
+
+def field_(name: str, *parts: Part | Text | None, inline: bool = True) -> Field:
+    return Field(name, text(*parts), inline)

@@ -1,0 +1,332 @@
+"""The website's functions in neutral terms: a request, a response, and `serve`, the one router every site
+function goes through (session from its cookie, CSRF, rate limits, one transaction, refusals).
+
+Features declare `Route`s; functions/site adapts an HTTP framework's request to `WebRequest` and the
+`WebResponse` back, so no feature imports one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from itsdangerous import BadSignature, Signer
+
+from ttfd.core import db, idempotency, inputs, ratelimit
+from ttfd.core.errors import DomainError
+from ttfd.core.settings import Settings, get_settings
+from ttfd.web import sessions
+
+if TYPE_CHECKING:
+    from ttfd.registry import Registry
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "ttfd_session"
+CSRF_COOKIE = "csrf_token"
+OAUTH_COOKIE = "ttfd_oauth"
+CSRF_HEADER = "X-CSRF-Token"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+TIMEOUT_S = 5.0  # a person is waiting for the page
+PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+GENERIC = "Something went wrong on our side. Please try again in a moment."
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{8,100}")
+
+
+@dataclass(frozen=True)
+class WebRequest:
+    method: str
+    path: str
+    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-cased names
+    cookies: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    remote_addr: str | None = None
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    @property
+    def is_json(self) -> bool:
+        ctype = (self.header("content-type") or "").split(";")[0].strip().lower()
+        return ctype == "application/json" or ctype.endswith("+json")
+
+
+@dataclass(frozen=True)
+class Cookie:
+    name: str
+    value: str
+    max_age: int
+    httponly: bool = True
+
+
+@dataclass
+class WebResponse:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    cookies: list[Cookie] = field(default_factory=list)
+
+
+class Problem(Exception):
+    """An HTTP refusal with a reason safe to show (rolls back whatever the handler did)."""
+
+    def __init__(self, status: int, title: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(title)
+        self.status = status
+        self.title = title
+        self.headers = headers or {}
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> WebResponse:
+    """A compact JSON reply."""
+    data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return WebResponse(status, data, "application/json", dict(headers or {}))
+
+
+def problem(status: int, title: str, headers: dict[str, str] | None = None) -> WebResponse:
+    """An RFC 9457 problem with a human-readable title (the same words the chat platforms use)."""
+    data = json.dumps({"title": title, "status": status}).encode()
+    return WebResponse(status, data, "application/problem+json", dict(headers or {}))
+
+
+def html_page(status: int, title: str, message: str) -> WebResponse:
+    """A small self-contained page for browser flows (the OAuth callback) that went wrong."""
+    body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(title)} · TTFD</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;background:#111318;color:#e8e9ee;display:grid;place-items:center;
+min-height:100vh;margin:0}}main{{max-width:32rem;padding:2rem}}a{{color:#8ea1ff}}</style></head>
+<body><main><h1>{html.escape(title)}</h1><p>{html.escape(message)}</p>
+<p><a href="/login">Back to login</a></p></main></body></html>"""
+    return WebResponse(
+        status, body.encode(), "text/html", {"Cache-Control": "no-store", "Content-Security-Policy": PAGE_CSP}
+    )
+
+
+def redirect_to(location: str) -> WebResponse:
+    return WebResponse(302, b"", "text/plain", {"Location": location})
+
+
+def method_not_allowed(*methods: str) -> WebResponse:
+    """405 naming what this function does take."""
+    return problem(405, f"Use {' or '.join(methods)}.", {"Allow": ", ".join(methods)})
+
+
+def json_body(request: WebRequest) -> Any:
+    """The request's JSON body (bounded in size and depth), or a 400 saying what is wrong with it."""
+    if not request.is_json:
+        raise Problem(400, "Send a JSON body (Content-Type: application/json).")
+    try:
+        return inputs.load_json(request.body)
+    except inputs.InputError as exc:
+        raise Problem(400, f"The body is not valid: {exc}") from exc
+
+
+# --- cookies and sessions --------------------------------------------------------------------------
+
+
+def session_signer(secret: str) -> Signer:
+    """HMAC-SHA256 over the session token: a cookie we did not issue is refused without a database query."""
+    return Signer(secret, salt="ttfd.session", digest_method=hashlib.sha256)
+
+
+def session_token(request: WebRequest, settings: Settings) -> str | None:
+    """The session token from a correctly signed cookie."""
+    raw = request.cookies.get(SESSION_COOKIE)
+    if not raw:
+        return None
+    try:
+        return session_signer(settings.require("session_secret")).unsign(raw).decode()
+    except BadSignature:
+        return None
+
+
+def session_cookies(settings: Settings, token: str, csrf: str) -> list[Cookie]:
+    """The HttpOnly session cookie and the script-readable CSRF cookie it pairs with."""
+    signed = session_signer(settings.require("session_secret")).sign(token).decode()
+    return [
+        Cookie(SESSION_COOKIE, signed, settings.session_ttl_s),
+        Cookie(CSRF_COOKIE, csrf, settings.session_ttl_s, httponly=False),
+    ]
+
+
+def cleared_session_cookies() -> list[Cookie]:
+    return [Cookie(SESSION_COOKIE, "", 0), Cookie(CSRF_COOKIE, "", 0, httponly=False)]
+
+
+def client_ip(request: WebRequest, forwarded_hops: int) -> str:
+    """The client address: the FORWARDED_HOPS-th X-Forwarded-For entry from the right, the one our own
+    front end appended (entries left of it are whatever the client claimed)."""
+    hops = [h.strip() for h in (request.header("x-forwarded-for") or "").split(",") if h.strip()]
+    if forwarded_hops and len(hops) >= forwarded_hops:
+        return hops[-forwarded_hops]
+    return request.remote_addr or "unknown"
+
+
+def rate_limit(request: WebRequest, settings: Settings) -> None:
+    """Count this request for its client IP in its own short transaction (a refusal still counts)."""
+    key = f"auth:{client_ip(request, settings.forwarded_hops)}"
+    limit, window = settings.auth_rate_limit, settings.auth_rate_window_s
+    decision = db.run(lambda conn: ratelimit.hit(conn, key, limit, window), timeout_s=TIMEOUT_S)
+    if not decision.allowed:
+        raise Problem(
+            429, "Too many attempts; wait a minute and try again.", {"Retry-After": str(decision.retry_after_s)}
+        )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def check_origin(request: WebRequest, settings: Settings) -> None:
+    """Browsers send Origin on every unsafe request; one from another site is refused outright."""
+    origin = request.header("origin")
+    if origin and origin != _origin(settings.site_url):
+        raise Problem(403, "Cross-site request refused.")
+
+
+def safe_next(path: str | None) -> str:
+    """Where to go after login: only a path on this site (no open redirect)."""
+    if not path or len(path) > 200 or not path.startswith("/") or path.startswith(("//", "/\\")):
+        return "/me"
+    if any(ord(ch) < 0x21 or ch == "\\" for ch in path):
+        return "/me"
+    return path
+
+
+# --- routes ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class WebCtx:
+    conn: db.Conn
+    request: WebRequest
+    settings: Settings
+    session: sessions.Session | None
+    registry: Registry
+
+    @property
+    def user_id(self) -> int:
+        """The logged-in account (401 when there is no session)."""
+        if self.session is None:
+            raise Problem(401, "Log in first.")
+        return self.session.user_id
+
+
+Handler = Callable[[WebCtx], WebResponse]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One deployed site function. `path` is where the site calls it (a trailing `<ref>` takes the rest).
+
+    `public`: the answer is the same for everyone (a CDN may cache it): no session is read, so none is
+    rotated and no cookie is set. `serve`: the function handles the whole request itself (OAuth pages)."""
+
+    function: str
+    path: str
+    methods: Mapping[str, Handler] = field(default_factory=dict)
+    rate_limited: bool = False
+    public: bool = False
+    serve: Callable[[WebRequest, Registry], WebResponse] | None = None
+    public_if: Callable[[str], bool] | None = None  # public for some paths only (a profile's card.png)
+    summary: str = ""
+
+
+def policy(settings: Settings) -> sessions.Policy:
+    return sessions.Policy(settings.session_ttl_s, settings.session_idle_s, settings.session_rotate_s)
+
+
+def serve(route: Route, request: WebRequest, registry: Registry) -> WebResponse:
+    """Run the route's handler for this method in one transaction; refusals roll back and answer a problem.
+
+    Unsafe methods need a session, the CSRF header and a same-site Origin before the handler runs; one
+    that sends an Idempotency-Key is done once: a repeat (double click, retry) gets the first answer."""
+    if route.serve is not None:
+        return route.serve(request, registry)
+    method = "GET" if request.method == "HEAD" else request.method
+    handler = route.methods.get(method)
+    if handler is None:
+        return method_not_allowed(*route.methods)
+    settings = get_settings()
+    unsafe = method in UNSAFE_METHODS
+    public = route.public or bool(route.public_if and route.public_if(request.path))
+    token = None if public else session_token(request, settings)
+    state: dict[str, Any] = {"session": None, "stale": False}
+
+    def work(conn: db.Conn) -> WebResponse:
+        session = sessions.load(conn, token, policy(settings)) if token else None
+        state.update(session=session, stale=token is not None and session is None)
+        if unsafe:
+            if session is None:
+                raise Problem(401, "Log in first.")
+            sent = request.header(CSRF_HEADER) or ""
+            if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+                raise Problem(403, f"Missing or wrong {CSRF_HEADER} header; reload the page and try again.")
+        return handler(WebCtx(conn, request, settings, session, registry))
+
+    committed = False
+    try:
+        if route.rate_limited:
+            rate_limit(request, settings)
+        if unsafe:
+            check_origin(request, settings)
+        key = request.header(IDEMPOTENCY_HEADER)
+        if unsafe and key and token:
+            if not _IDEMPOTENCY_KEY.fullmatch(key):
+                raise Problem(400, f"{IDEMPOTENCY_HEADER} must be 8-100 letters, digits, - or _.")
+            resp = _once(f"site:{hashlib.sha256(token.encode()).hexdigest()[:16]}:{key}", work)
+        else:
+            resp = db.run(work, timeout_s=TIMEOUT_S)
+        committed = True
+    except Problem as p:
+        resp = problem(p.status, p.title, p.headers)
+    except DomainError as exc:
+        resp = problem(exc.status, exc.message)
+    except db.Unavailable as exc:
+        log.warning("%s %s not served: %s", request.method, request.path, exc)
+        resp = problem(503, "We are very busy right now; nothing was changed. Please try again in a moment.")
+        resp.headers["Retry-After"] = "2"
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        resp = problem(500, GENERIC)
+    if public:
+        return resp
+    session = state["session"]
+    if not any(c.name == SESSION_COOKIE for c in resp.cookies):
+        if state["stale"]:
+            resp.cookies += cleared_session_cookies()  # stop sending a cookie that names no session
+        elif session is not None and committed:  # a rolled-back attempt rotated nothing
+            if session.new_token:
+                resp.cookies += session_cookies(settings, session.new_token, session.csrf_token)
+            elif request.cookies.get(CSRF_COOKIE) != session.csrf_token:  # lost or stale: the page needs it
+                resp.cookies.append(Cookie(CSRF_COOKIE, session.csrf_token, settings.session_ttl_s, httponly=False))
+    resp.headers.setdefault("Cache-Control", "no-store")
+    resp.headers.setdefault("Vary", "Cookie")
+    return resp
+
+
+def _once(key: str, work: Callable[[db.Conn], WebResponse]) -> WebResponse:
+    """A site write done once per Idempotency-Key: the answer (refusals too) is stored and replayed."""
+
+    def encode(conn: db.Conn, _: Any) -> dict[str, Any]:
+        r = work(conn)
+        return {"status": r.status, "body": r.body.decode(), "type": r.content_type, "headers": r.headers}
+
+    def refuse(exc: DomainError) -> dict[str, Any]:
+        r = problem(exc.status, exc.message)
+        return {"status": r.status, "body": r.body.decode(), "type": r.content_type, "headers": r.headers}
+
+    stored = idempotency.once(key, idempotency.plain_start(key, 86400), encode, refuse, timeout_s=TIMEOUT_S)
+    return WebResponse(int(stored["status"]), stored["body"].encode(), stored["type"], dict(stored["headers"]))

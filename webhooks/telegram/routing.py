@@ -1,0 +1,160 @@
+"""aiogram routers, generated from the registry, that decide what an update is — never doing the work.
+
+Each handler turns the update into a neutral `Event` (which command with which options parsed from the
+text, which button, which chat message) and returns it; the webhook then runs it through the one dispatch
+path outside the event loop. So no database work ever runs on a loop, and no update's transaction can
+wait on another update's progress.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command as CommandFilter
+from aiogram.filters import CommandObject
+from aiogram.types import CallbackQuery, Message, Update, User
+
+from ttfd.core.errors import BadInput, DomainError
+from ttfd.core.inbound import Caller
+from ttfd.registry import Registry
+from ttfd.ui.commands import Command, Kind, Option, PlatformUser
+from ttfd.ui.dispatch import Event
+
+TRUE, FALSE = {"1", "true", "yes", "on", "y"}, {"0", "false", "no", "off", "n"}
+
+
+def person(user: User) -> PlatformUser:
+    name = " ".join(p for p in (user.first_name, user.last_name) if p) or None
+    return PlatformUser("telegram", user.id, user.username, name, user.is_bot)
+
+
+def _event(key: str, who: PlatformUser, msg: Message | None, **kw: Any) -> Event:
+    chat = msg.chat if msg else None
+    reply_to = msg.reply_to_message.from_user if msg and msg.reply_to_message else None
+    return Event(
+        key=key,
+        caller=Caller("telegram", who.id, who.username, who.display_name),
+        who=who,
+        chat_id=chat.id if chat else None,
+        chat_type=chat.type if chat else None,
+        reply_to=person(reply_to) if reply_to else None,
+        target={
+            "kind": "telegram",
+            "chat_id": chat.id if chat else who.id,
+            "reply_to_message_id": msg.message_id if msg else None,
+        },
+        **kw,
+    )
+
+
+def parse_options(command: Command, args: str | None, message: Message) -> dict[str, Any]:
+    """`/coinflip 50 heads`, `/buy "Gold role" 2`: options in declared order, quotes group words; a USER
+    option is whoever the message replies to (or a tapped name). Bad input names the usage."""
+    usage = command.usage("telegram")
+    try:
+        words = shlex.split(args or "")
+    except ValueError:
+        raise BadInput("A quote is not closed.", usage) from None
+    values: dict[str, Any] = {}
+    for option in command.options:
+        if option.kind == Kind.USER:
+            picked = _picked_user(message)
+            if picked is not None:
+                values[option.name] = picked
+            elif words and words[0].startswith("@"):
+                raise BadInput("Reply to their message (or tap their name) to pick someone.", usage)
+            continue
+        if not words:
+            continue
+        word = words.pop(0)
+        values[option.name] = _typed(option, word, usage)
+    if words and command.options:  # (a command without options ignores them: /start carries deep-link data)
+        raise BadInput(f"Too much after the command: {' '.join(words)[:60]}", usage)
+    return values
+
+
+def _picked_user(message: Message) -> PlatformUser | None:
+    for entity in message.entities or ():
+        if entity.type == "text_mention" and entity.user is not None:
+            return person(entity.user)
+    if message.reply_to_message and message.reply_to_message.from_user:
+        return person(message.reply_to_message.from_user)
+    return None
+
+
+def _typed(option: Option, word: str, usage: str) -> Any:
+    """A word as the option's type; the refusal reads as it does on Discord, plus the usage line."""
+    if option.choices:
+        for _, value in option.choices:
+            if str(value).lower() == word.lower():
+                return value
+        return word  # Option.check names the choices
+    if option.kind == Kind.INTEGER:
+        digits = word.replace(",", "").replace("_", "")
+        if not (digits.removeprefix("-").isascii() and digits.removeprefix("-").isdigit()) or len(digits) > 16:
+            raise BadInput(option.bad("must be a whole number").message, usage)
+        return int(digits)
+    if option.kind == Kind.BOOLEAN:
+        if word.lower() not in TRUE | FALSE:
+            raise BadInput(option.bad("must be yes or no").message, usage)
+        return word.lower() in TRUE
+    if option.kind == Kind.STRING:
+        return word
+    raise BadInput(option.bad("cannot be given on Telegram").message, usage)
+
+
+def build(registry: Registry, username: str | None) -> Router:
+    """One router: every Telegram command, then buttons, then plain messages (help in private chats)."""
+    router = Router(name="ttfd")
+    ignore_mention = username is None  # without the bot's username, /cmd@any_bot cannot be told apart
+
+    def key(bot: Bot, update: Update) -> str:
+        return f"tg:{bot.id}:{update.update_id}"
+
+    def for_command(cmd: Command) -> Any:
+        async def handle(message: Message, command: CommandObject, event_update: Update, bot: Bot) -> Event | None:
+            if message.from_user is None or message.from_user.is_bot:
+                return None
+            event = _event(key(bot, event_update), person(message.from_user), message, command=cmd)
+            try:
+                event.options = parse_options(cmd, command.args, message)
+            except DomainError as exc:
+                event.problem = exc
+            return event
+
+        return handle
+
+    for cmd in registry.telegram_commands.values():
+        router.message.register(for_command(cmd), CommandFilter(cmd.tg_name, ignore_mention=ignore_mention))
+    help_command = registry.telegram_commands["help"]
+
+    @router.message(F.text.startswith("/"))
+    async def unknown(message: Message, event_update: Update, bot: Bot) -> Event | None:
+        # An unknown command in a private chat gets the help; in a group it may be another bot's.
+        if message.from_user is None or message.from_user.is_bot or message.chat.type != "private":
+            return None
+        return _event(key(bot, event_update), person(message.from_user), message, command=help_command)
+
+    @router.callback_query()
+    async def pressed(query: CallbackQuery, event_update: Update, bot: Bot) -> Event | None:
+        if query.from_user.is_bot or not query.data:
+            return None
+        msg = query.message if isinstance(query.message, Message) else None
+        event = _event(key(bot, event_update), person(query.from_user), msg, action=query.data, component=True)
+        event.target["callback_query_id"] = query.id
+        if msg is not None:
+            event.target["message_id"] = msg.message_id
+        return event
+
+    @router.message(F.text | F.caption)
+    async def chat(message: Message, event_update: Update, bot: Bot) -> Event | None:
+        if message.from_user is None or message.from_user.is_bot:
+            return None
+        k, who = key(bot, event_update), person(message.from_user)
+        if message.chat.type == "private":  # a plain private message: what can I do here?
+            return _event(k, who, message, command=help_command)
+        return _event(k, who, message, message=message.text or message.caption)
+
+    return router

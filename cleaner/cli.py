@@ -19,6 +19,7 @@ from cleaner.service import Cleaner, UnknownCategory
 from cleaner.startup.base import StartupError
 from cleaner.startup.manager import StartupManager
 from cleaner.storage import Storage, StorageError
+from cleaner.units import human
 
 SCHEMA_VERSION = 1
 EXIT_OK = 0
@@ -37,15 +38,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
-
-
-def human(n: float) -> str:
-    """Bytes as a short human string (binary units)."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 class ProgressBar:

@@ -12,12 +12,12 @@ from tkinter import messagebox, ttk
 from typing import Any
 
 from cleaner import __version__
-from cleaner.cli import human
 from cleaner.rules import Category
 from cleaner.scan import KIND_NAMES, Progress, ScanResult
 from cleaner.service import Cleaner
 from cleaner.startup.base import StartupEntry, StartupError
 from cleaner.startup.manager import StartupManager
+from cleaner.units import human
 
 ITEMS_SHOWN = 200  # per category in the result tree; totals always cover everything
 POLL_MS = 50

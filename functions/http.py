@@ -1,4 +1,4 @@
-"""Response helpers shared by every entrypoint (functions-framework hands us Flask requests)."""
+"""Flask response helpers of the functions/ entrypoints (functions-framework hands us Flask requests)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,6 @@ import json
 from typing import Any
 
 from flask import Response
-from pydantic import ValidationError
-
-GENERIC_ERROR = "😵 Something went wrong on our side. Please try again in a moment."
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -28,11 +25,3 @@ def problem(status: int, reason: str) -> Response:
         status=status,
         mimetype="application/problem+json",
     )
-
-
-def bad_input_reason(exc: Exception) -> str:
-    """First validation problem as `field.path: message`, safe to echo to the sender."""
-    if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-    return str(exc)

@@ -11,11 +11,11 @@ import httpx
 import psycopg
 
 from devtools import simulate
-from functions.http import GENERIC_ERROR
 from tests.conftest import TG_SECRET, encode, interaction, sign
 from ttfd.core import db, users
 from ttfd.features import REGISTRY
 from ttfd.features.accounts import service as link
+from ttfd.ui.reply import GENERIC_ERROR
 
 TG_HEADERS = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
 

@@ -142,8 +142,8 @@ def test_unreachable_database_is_transient(clients, monkeypatch) -> None:
 
 
 def test_a_deterministic_bug_is_answered_200_so_it_is_not_redelivered(clients, fresh_db, monkeypatch) -> None:
-    from functions.http import GENERIC_ERROR
     from ttfd.features import daily as economy
+    from ttfd.ui.reply import GENERIC_ERROR
 
     def boom(*args, **kwargs):
         raise KeyError("a bug")

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devtools import simulate
-from functions.http import GENERIC_ERROR
 from tests.conftest import APP_ID
 from tests.hostile import Surfaces, fingerprint, surfaces
 from ttfd.cli import discord_definitions
+from ttfd.ui.reply import GENERIC_ERROR
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "120"))
 FUZZ = settings(

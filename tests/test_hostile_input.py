@@ -10,10 +10,10 @@ import time
 import pytest
 
 from devtools.simulate import telegram_update
-from functions.http import GENERIC_ERROR
 from tests.conftest import encode, interaction, sign
 from tests.hostile import fingerprint, surfaces
 from ttfd.core import logs
+from ttfd.ui.reply import GENERIC_ERROR
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ import pytest
 
 from devtools.server import create_app
 from devtools.wsgi_server import RunningServer
-from functions.http import GENERIC_ERROR
 from tests.conftest import encode, interaction, sign
 from ttfd.core import db
 from ttfd.core.settings import get_settings
+from ttfd.ui.reply import GENERIC_ERROR
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 

@@ -27,6 +27,10 @@ def test_definitions_are_valid_discord_commands() -> None:
         "help",
         "setup",
         "card",
+        "coinflip",
+        "dice",
+        "rps",
+        "duel",
     } == set(names)
     setup = next(d for d in defs if d["name"] == "setup")
     assert setup["default_member_permissions"] == str(1 << 28) and setup["contexts"] == [0]

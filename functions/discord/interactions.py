@@ -13,7 +13,7 @@ from typing import Any
 from flask import Request, Response
 
 from functions.discord.verify import is_valid
-from functions.http import GENERIC_ERROR, json_response, problem
+from functions.http import json_response, problem
 from ttfd.core import db, inputs
 from ttfd.core.errors import BadInput, DomainError
 from ttfd.core.inbound import Caller
@@ -22,7 +22,7 @@ from ttfd.features import REGISTRY
 from ttfd.render import discord
 from ttfd.ui import dispatch
 from ttfd.ui.commands import ChannelRef, Command, Kind, PlatformUser, RoleRef
-from ttfd.ui.reply import Reply, refusal
+from ttfd.ui.reply import GENERIC_ERROR, Reply
 
 log = logging.getLogger(__name__)
 # Discord shows "This interaction failed" 3 s after the click: leave time to answer that we are busy.
@@ -230,6 +230,3 @@ def _value(kind: Kind, value: Any, resolved: dict[str, Any], bad: Any) -> Any:
     if not (perms.isascii() and perms.isdigit() and len(perms) <= 20):
         raise BadInput("I could not see that role's permissions. Pick the role from Discord's list.")
     return RoleRef(n, str(found.get("name", ""))[:100], int(perms), found.get("managed") is True)
-
-
-__all__ = ["discord_interactions", "parse", "refusal"]

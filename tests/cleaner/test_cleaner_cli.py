@@ -171,7 +171,7 @@ def test_module_entry_point_json(fx: FixtureHome) -> None:
 
 @pytest.mark.parametrize("n", [1234, 5 * 1024**3])
 def test_human_sizes(n: int) -> None:
-    from cleaner.cli import human
+    from cleaner.units import human
 
     assert human(n) in ("1.2 KiB", "5.0 GiB")
 

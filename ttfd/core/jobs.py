@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from psycopg.types.json import Jsonb
 
@@ -21,9 +21,6 @@ from ttfd.core import db
 from ttfd.core.db import Conn
 from ttfd.core.errors import DomainError
 from ttfd.core.settings import Settings, get_settings
-
-if TYPE_CHECKING:
-    from ttfd.registry import Registry
 
 log = logging.getLogger(__name__)
 PARKED_S = 120  # a job waiting for its caller to finish something first (see release)
@@ -33,13 +30,19 @@ class PermanentJobError(Exception):
     """Retrying cannot help (bad payload, missing permission): the job goes straight to dead."""
 
 
+class Handlers(Protocol):
+    """Where job handlers come from (ttfd.registry.Registry is one; the queue stays below every feature)."""
+
+    def job_handler(self, kind: str) -> Callable[..., Any] | None: ...
+
+
 @dataclass
 class JobCtx:
     """What a handler gets besides its payload: the job's transaction and whether this is its last try."""
 
     conn: Conn
     settings: Settings
-    registry: Registry
+    registry: Handlers
     job_id: int
     attempt: int
     final: bool
@@ -128,7 +131,7 @@ class RunStats:
 Deliver = Callable[[dict[str, Any], Any, JobCtx], None]
 
 
-def _run_one(conn: Conn, registry: Registry, stats: RunStats, deliver: Deliver | None) -> bool:
+def _run_one(conn: Conn, registry: Handlers, stats: RunStats, deliver: Deliver | None) -> bool:
     from ttfd.clients.http import HTTPError  # outgoing calls only happen here; keep httpx off other paths
 
     job = conn.execute(_NEXT).fetchone()
@@ -142,8 +145,6 @@ def _run_one(conn: Conn, registry: Registry, stats: RunStats, deliver: Deliver |
             raise PermanentJobError(f"no handler for job kind {job['kind']!r}")
         with conn.transaction():  # savepoint: a failing handler's writes roll back, the bookkeeping stays
             result = fn(ctx, job["payload"])
-            if deliver is not None and job["payload"].get("reply_to"):
-                deliver(job["payload"]["reply_to"], result, ctx)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         permanent = isinstance(exc, PermanentJobError | DomainError) or (
@@ -169,10 +170,16 @@ def _run_one(conn: Conn, registry: Registry, stats: RunStats, deliver: Deliver |
         return True
     conn.execute(_DONE, {"id": job["id"]})
     stats.done += 1
+    if deliver is not None and job["payload"].get("reply_to"):
+        # Showing the result is best effort (the API client retries what it can): the job's own work stands.
+        try:
+            deliver(job["payload"]["reply_to"], result, ctx)
+        except Exception as exc:
+            log.warning("job %s (%s) done, but showing its result failed: %s", job["id"], job["kind"], exc)
     return True
 
 
-def run_due(registry: Registry, max_jobs: int = 50, deliver: Deliver | None = None) -> RunStats:
+def run_due(registry: Handlers, max_jobs: int = 50, deliver: Deliver | None = None) -> RunStats:
     """Run up to max_jobs due jobs, each in its own transaction holding only its own row lock.
 
     `deliver(reply_to, result, ctx)` shows a job's result where its payload says (a deferred reply)."""

@@ -3,7 +3,7 @@ them. Adding a feature is adding its package and one line here (README: "Adding 
 
 from __future__ import annotations
 
-from ttfd.features import accounts, activity, auth, daily, general, leaderboards, platform, profiles, ranks
+from ttfd.features import accounts, activity, auth, daily, games, general, leaderboards, platform, profiles, ranks
 from ttfd.registry import Feature, Registry
 
 FEATURES: tuple[Feature, ...] = (
@@ -12,6 +12,7 @@ FEATURES: tuple[Feature, ...] = (
     profiles.FEATURE,
     daily.FEATURE,
     leaderboards.FEATURE,
+    games.FEATURE,
     accounts.FEATURE,
     ranks.FEATURE,
     activity.FEATURE,

@@ -8,11 +8,11 @@ options and resolved data, Telegram from the message text and the message it rep
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from ttfd.core.db import Conn
 from ttfd.core.errors import BadInput, Forbidden
@@ -21,10 +21,7 @@ from ttfd.core.settings import Settings
 from ttfd.core.users import Platform, User
 from ttfd.ui.actions import Action
 from ttfd.ui.reply import Reply
-from ttfd.ui.text import Person
-
-if TYPE_CHECKING:
-    from ttfd.registry import Registry
+from ttfd.ui.text import Person, Text
 
 MAX_SAFE_INTEGER = 2**53  # Discord's INTEGER options are limited to ±2^53
 ADMINISTRATOR = 1 << 3
@@ -134,6 +131,25 @@ class Option:
 
 
 Options = Mapping[str, Any]
+MergeHook = Callable[[Conn, int, int], None]  # (conn, keep_id, gone_id)
+
+
+class HasHelp(Protocol):
+    @property
+    def help(self) -> Text: ...
+
+
+class Catalog(Protocol):
+    """What a command may ask of the registry (ttfd.registry.Registry is one; the UI layer stays below it)."""
+
+    @property
+    def commands(self) -> Mapping[str, Command]: ...
+
+    @property
+    def features(self) -> Sequence[HasHelp]: ...
+
+    @property
+    def merge_hooks(self) -> Sequence[MergeHook]: ...
 
 
 @dataclass
@@ -157,10 +173,11 @@ class Ctx:
     permissions: int = 0
     created: bool = False  # the caller's account was created by this very event
     reply_to: PlatformUser | None = None  # Telegram: the author of the message this one replies to
-    registry: Registry | None = None  # every feature's declarations (help lists commands, merges run hooks)
+    registry: Catalog | None = None  # every feature's declarations (help lists commands, merges run hooks)
+    target: dict[str, Any] = field(default_factory=dict)  # where a later answer to this event goes (jobs)
 
     @property
-    def features(self) -> Registry:
+    def features(self) -> Catalog:
         assert self.registry is not None, "the entrypoint hands the registry in"
         return self.registry
 

@@ -7,7 +7,7 @@ Imported only when such a job runs: the API clients and pydantic stay off the in
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel
 
@@ -19,6 +19,9 @@ from ttfd.core.ledger import utc_now
 from ttfd.ui.commands import Ctx, PlatformUser
 from ttfd.ui.dispatch import decode_options
 from ttfd.ui.reply import Reply, refusal
+
+if TYPE_CHECKING:
+    from ttfd.registry import Registry
 
 log = logging.getLogger(__name__)
 FAILED = "That did not work, and nothing was changed. Please try again in a moment."
@@ -61,7 +64,8 @@ class TelegramSend(BaseModel):
 def run(job: JobCtx, payload: dict[str, Any]) -> Reply:
     """Run a deferred command's implementation now, as the person who asked, in this job's transaction."""
     p = DeferredCommand.model_validate(payload)
-    command = job.registry.commands.get(p.command)
+    registry = cast("Registry", job.registry)  # run_jobs hands the whole registry in
+    command = registry.commands.get(p.command)
     if command is None:
         raise NotFound("That command is not available any more.")
     live = users.live_id(job.conn, p.event.user_id)
@@ -82,7 +86,7 @@ def run(job: JobCtx, payload: dict[str, Any]) -> Reply:
         chat_id=p.event.chat_id,
         chat_type=p.event.chat_type,
         permissions=p.event.permissions,
-        registry=job.registry,
+        registry=registry,
     )
     return command.handler(ctx, decode_options(p.options))
 

@@ -92,6 +92,7 @@ def _ctx(event: Event, conn: db.Conn, arrival: inbound.Arrival, registry: Regist
         created=arrival.created,
         reply_to=event.reply_to,
         registry=registry,
+        target=event.target,
     )
 
 

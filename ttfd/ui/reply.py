@@ -9,6 +9,8 @@ from ttfd.ui.actions import Action
 from ttfd.ui.text import Part, Text, text
 
 Style = Literal["primary", "secondary", "success", "danger"]
+# What anyone is told when our code failed (logged once, with its traceback, never shown).
+GENERIC_ERROR = "😵 Something went wrong on our side. Please try again in a moment."
 
 
 @dataclass(frozen=True)

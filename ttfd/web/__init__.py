@@ -13,9 +13,9 @@ import html
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, Signer
@@ -24,9 +24,6 @@ from ttfd.core import db, idempotency, inputs, ratelimit
 from ttfd.core.errors import DomainError
 from ttfd.core.settings import Settings, get_settings
 from ttfd.web import sessions
-
-if TYPE_CHECKING:
-    from ttfd.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -208,13 +205,23 @@ def safe_next(path: str | None) -> str:
 # --- routes ----------------------------------------------------------------------------------------
 
 
+class Catalog(Protocol):
+    """What a site route may ask of the registry (ttfd.registry.Registry is one; web stays below it)."""
+
+    @property
+    def merge_hooks(self) -> Sequence[Callable[[db.Conn, int, int], None]]: ...
+
+    @property
+    def profile_sections(self) -> Sequence[tuple[str, Callable[[db.Conn, int, bool], Any]]]: ...
+
+
 @dataclass
 class WebCtx:
     conn: db.Conn
     request: WebRequest
     settings: Settings
     session: sessions.Session | None
-    registry: Registry
+    registry: Catalog
 
     @property
     def user_id(self) -> int:
@@ -239,7 +246,7 @@ class Route:
     methods: Mapping[str, Handler] = field(default_factory=dict)
     rate_limited: bool = False
     public: bool = False
-    serve: Callable[[WebRequest, Registry], WebResponse] | None = None
+    serve: Callable[[WebRequest, Catalog], WebResponse] | None = None
     public_if: Callable[[str], bool] | None = None  # public for some paths only (a profile's card.png)
     summary: str = ""
 
@@ -248,7 +255,7 @@ def policy(settings: Settings) -> sessions.Policy:
     return sessions.Policy(settings.session_ttl_s, settings.session_idle_s, settings.session_rotate_s)
 
 
-def serve(route: Route, request: WebRequest, registry: Registry) -> WebResponse:
+def serve(route: Route, request: WebRequest, registry: Catalog) -> WebResponse:
     """Run the route's handler for this method in one transaction; refusals roll back and answer a problem.
 
     Unsafe methods need a session, the CSRF header and a same-site Origin before the handler runs; one

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import json
 import logging
 from typing import Any
 
@@ -20,13 +21,12 @@ from aiogram.types import Update
 from flask import Request, Response
 from pydantic import ValidationError
 
-from functions.http import GENERIC_ERROR, bad_input_reason, json_response, problem
 from ttfd.core import db, inputs, jobs
 from ttfd.core.settings import get_settings
 from ttfd.features import REGISTRY
 from ttfd.render import telegram as render
 from ttfd.ui import dispatch
-from ttfd.ui.reply import Reply
+from ttfd.ui.reply import GENERIC_ERROR, Reply
 from webhooks.telegram import runtime
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,21 @@ log = logging.getLogger(__name__)
 TIMEOUT_S = 20.0
 KEY_TTL_S = 2 * 86400  # longer than Telegram keeps redelivering
 WORKING = "⏳ Working on it…"
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body, separators=(",", ":"), ensure_ascii=False), status, mimetype="application/json")
+
+
+def problem(status: int, reason: str) -> Response:
+    body = json.dumps({"title": reason, "status": status})
+    return Response(body, status, mimetype="application/problem+json")
+
+
+def bad_input_reason(exc: ValidationError) -> str:
+    """The first validation problem as `field.path: message`, safe to log."""
+    err = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
 
 
 def telegram_webhook(request: Request) -> Response:

@@ -12,10 +12,11 @@ from ttfd.core import db, idempotency, inputs, ratelimit, users
 from ttfd.core.settings import Settings, get_settings
 from ttfd.features.accounts import service as accounts
 from ttfd.features.auth import telegram_login
-from ttfd.registry import Feature, Registry
+from ttfd.registry import Feature
 from ttfd.web import (
     OAUTH_COOKIE,
     TIMEOUT_S,
+    Catalog,
     Cookie,
     Problem,
     Route,
@@ -79,7 +80,7 @@ def _finish(resp: WebResponse) -> WebResponse:
     return resp
 
 
-def discord_login(request: WebRequest, registry: Registry) -> WebResponse:
+def discord_login(request: WebRequest, registry: Catalog) -> WebResponse:
     """Redirect to Discord's authorize page with a one-time state bound to this browser by a cookie."""
     settings = get_settings()
     try:
@@ -103,7 +104,7 @@ def discord_login(request: WebRequest, registry: Registry) -> WebResponse:
     return resp
 
 
-def discord_callback(request: WebRequest, registry: Registry) -> WebResponse:
+def discord_callback(request: WebRequest, registry: Catalog) -> WebResponse:
     """Check the state, exchange the code, find or create the account, start a session, go on."""
     settings = get_settings()
     try:

@@ -12,7 +12,7 @@ from ttfd.features.profiles.service import ProfileSettings, ProfileView, load_pr
 
 if TYPE_CHECKING:  # Pillow loads only when a card is drawn (cold starts of the JSON functions stay lean)
     from ttfd.features.profiles.rank_card import CardData
-    from ttfd.registry import Registry
+    from ttfd.web import Catalog
 
 
 def _rank(rank: ledger.Rank | None) -> dict[str, Any] | None:
@@ -48,7 +48,7 @@ def card_version(view: ProfileView, settings: ProfileSettings) -> str:
     return hashlib.sha256(seed.encode()).hexdigest()[:12]
 
 
-def profile_json(conn: Conn, user_id: int, *, owner: bool, registry: Registry) -> dict[str, Any]:
+def profile_json(conn: Conn, user_id: int, *, owner: bool, registry: Catalog) -> dict[str, Any]:
     """A profile; its owner also gets stats they hide from others, their privacy settings, and what other
     features add (recent games…) — those sections follow the same privacy rule."""
     user, settings = load_profile(conn, user_id)

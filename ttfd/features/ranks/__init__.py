@@ -112,5 +112,5 @@ FEATURE = Feature(
         ),
     ),
     reactions={"rank_up": on_rank_up},
-    jobs={"discord.rank_roles": "ttfd.features.ranks.jobs:apply_rank_roles"},
+    jobs={"discord.rank_roles": "ttfd.features.ranks.roles:apply_rank_roles"},
 )

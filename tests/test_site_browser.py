@@ -23,6 +23,7 @@ from tests.conftest import BOT_TOKEN, TG_TOKEN
 from tests.site_helpers import configure_site, widget_payload
 from ttfd.core import db, ledger, users
 from ttfd.features.accounts import service as link
+from ttfd.features.games import service as games
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "site"
@@ -153,8 +154,18 @@ def test_a_person_uses_the_whole_site(browser, site_url, fresh_db) -> None:
         "#e91e63",
         "Hello from a real browser",
     )
+    # Games played on a chat platform show on the profile
+    with db.transaction() as conn:
+        ledger.grant(conn, uid, "coins", 30, reason="t", platform="discord", source_key="browser-games")
+        for i, game in enumerate(("coinflip", "dice")):
+            games.play(
+                conn, games.GamesSettings(cooldown_s=0), uid, game, 10, "heads", "discord", f"b{i}", ledger.utc_now()
+            )
     page.goto(f"{site_url}/me")
     expect(page.locator("#profile-bio")).to_have_text("Hello from a real browser")
+    expect(page.locator("#profile-games tbody tr")).to_have_count(2)
+    expect(page.locator("#profile-games tbody tr").first).to_contain_text("Dice")
+    expect(page.locator("#stat-games")).to_contain_text("2 played")
     _shot(page, "06_my_profile_light")
 
     # Settings: hide stats from others

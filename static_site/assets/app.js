@@ -436,6 +436,8 @@
       show('#profile-rank', false);
     }
 
+    renderGames(p.games ? p.games.recent : null);
+
     const linked = $('#profile-linked');
     linked.replaceChildren();
     for (const platform of p.linked || []) {
@@ -465,6 +467,25 @@
     show('#profile-loading', false);
     show(card, true);
   }
+  const GAME_NAMES = { coinflip: 'Coin flip', dice: 'Dice', rps: 'Rock paper scissors', duel: 'Duel' };
+  function renderGames(recent) {
+    const body = $('#profile-games tbody');
+    body.replaceChildren();
+    for (const g of recent || []) {
+      const tr = document.createElement('tr');
+      const net = g.payout - g.bet;
+      const result = g.won ? `Won +${num(net)}` : (g.payout === g.bet ? 'Tie' : `Lost −${num(g.bet)}`);
+      for (const text of [GAME_NAMES[g.game] || g.game, num(g.bet), result, new Date(g.at).toLocaleString()]) {
+        const td = document.createElement('td');
+        td.textContent = text;
+        tr.append(td);
+      }
+      tr.className = g.won ? 'won' : 'lost';
+      body.append(tr);
+    }
+    show('#profile-games-section', Boolean(recent && recent.length));
+  }
+
   function profileError(title, message) {
     show('#profile-loading', false);
     setText('#profile-error-title', title);

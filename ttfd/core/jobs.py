@@ -112,6 +112,18 @@ def release(conn: Conn, job_id: int, extra: dict[str, Any]) -> None:
     conn.execute(_RELEASE, {"id": job_id, "extra": Jsonb(extra)})
 
 
+_TAKE_PARKED = """
+UPDATE jobs SET payload = payload || '{"taken": true}', updated_at = now()
+WHERE id = %(id)s AND status = 'pending' AND NOT payload ? 'taken'
+RETURNING id
+"""
+
+
+def take_parked(conn: Conn, job_id: int) -> bool:
+    """Whether the caller is the first to finish parking this job (a redelivered event is not)."""
+    return conn.execute(_TAKE_PARKED, {"id": job_id}).fetchone() is not None
+
+
 def backoff_s(attempt: int) -> float:
     """Exponential backoff with jitter: ~30 s, 60 s, 2 min ... capped at an hour."""
     return float(min(30 * 2 ** (attempt - 1), 3600)) * random.uniform(0.8, 1.2)

@@ -74,8 +74,8 @@ def html(t: Text | str, limit: int = TEXT_MAX, now: datetime | None = None) -> t
     return "".join(out), size
 
 
-def message_text(reply: Reply, now: datetime | None = None) -> str:
-    """Title, body, fields and footer as one HTML message within 4,096 visible characters."""
+def message_text(reply: Reply, now: datetime | None = None, limit: int = TEXT_MAX) -> str:
+    """Title, body, fields and footer as one HTML message within `limit` visible characters."""
     blocks: list[Text] = []
     if reply.title:
         blocks.append(text(Span("bold", reply.title)))
@@ -91,7 +91,7 @@ def message_text(reply: Reply, now: datetime | None = None) -> str:
         )
     if reply.footer:
         blocks.append(text(Span("italic", reply.footer)))
-    out, left = [], TEXT_MAX
+    out, left = [], limit
     for block in blocks:
         rendered, used = html(block, max(left, 1), now)
         out.append(rendered)

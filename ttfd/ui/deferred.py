@@ -124,7 +124,7 @@ def _to_telegram(t: TelegramTarget, reply: Reply) -> None:
 
     api = telegram.shared()
     if reply.attachment is not None:
-        caption, _ = render.html(reply.body, render.CAPTION_MAX)
+        caption = render.message_text(Reply(title=reply.title, body=reply.body), limit=render.CAPTION_MAX)
         api.send_file("sendPhoto", t.chat_id, "photo", reply.attachment, caption=caption, parse_mode="HTML")
         reply = Reply(body=("🪪 Done — see below.",))
     call = render.send(reply, t.chat_id, edit_message_id=t.message_id, reply_to=t.reply_to_message_id)

@@ -121,6 +121,13 @@ def after_commit(event: dispatch.Event, answer: dict[str, Any]) -> dict[str, Any
         except Exception as exc:  # cosmetic: the spinner times out on its own
             log.warning("answerCallbackQuery failed: %s", type(exc).__name__)
     if "deferred" in answer:
+        job_id = int(answer["deferred"])
+        # A redelivered update replays its stored answer: only the first delivery says "working…".
+        try:
+            if not db.run(lambda conn: jobs.take_parked(conn, job_id), timeout_s=TIMEOUT_S):
+                return {}
+        except db.Unavailable:
+            return {}  # the parked job runs on its own after jobs.PARKED_S and sends its answer anew
         target = dict(event.target)
         try:
             sent = api.call("sendMessage", retries=0, chat_id=target["chat_id"], text=WORKING)
@@ -128,7 +135,7 @@ def after_commit(event: dispatch.Event, answer: dict[str, Any]) -> dict[str, Any
         except Exception as exc:  # the job will send its answer as a new message instead of an edit
             log.warning("could not send the working message: %s", type(exc).__name__)
         with contextlib.suppress(db.Unavailable):  # a parked job runs on its own after jobs.PARKED_S
-            db.run(lambda conn: jobs.release(conn, int(answer["deferred"]), {"reply_to": target}), timeout_s=TIMEOUT_S)
+            db.run(lambda conn: jobs.release(conn, job_id, {"reply_to": target}), timeout_s=TIMEOUT_S)
         return {}
     body: dict[str, Any] = answer.get("body") or {}
     return body

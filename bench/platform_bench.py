@@ -27,6 +27,7 @@ from nacl.signing import SigningKey
 from psycopg import sql
 
 from devtools import simulate
+from ttfd.cli import discord_definitions
 from ttfd.core import db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +57,7 @@ def _env(database_url: str) -> dict[str, str]:
         "TELEGRAM_BOT_TOKEN": TG_TOKEN,
         "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
         "TELEGRAM_API_BASE": "http://127.0.0.1:9",  # replies go in the webhook body; nothing is called
+        "GAMES_COOLDOWN_S": "0",  # the bench bets for 500 people as fast as it can: no per-person pause
         "PYTHONPATH": str(ROOT),
     }
 
@@ -184,10 +186,11 @@ def bench_http(admin: str, n: int = 2000) -> None:
     with psycopg.connect(url) as c:  # profiles to read: 500 existing accounts with some XP
         for u in users:
             c.execute("INSERT INTO unified_users (discord_id, username) VALUES (%s, %s)", (u, f"u{u}"))
-        c.execute("UPDATE unified_users SET xp = (id * 37) % 50000, coins = (id * 11) % 4000")
+        c.execute("UPDATE unified_users SET xp = (id * 37) % 50000, coins = 1000000 + (id * 11) % 4000")
+    definitions = discord_definitions()
 
     def payloads(command: str, user_of: Callable[[int], int]) -> list[Call]:
-        data, _ = simulate.parse_command(command, [{"name": command.strip("/"), "options": []}])
+        data, _ = simulate.parse_command(command, definitions)
         return [_signed(simulate.discord_payload(app_id=APP_ID, user=user_of(i), guild=1, data=data)) for i in range(n)]
 
     ping = {"id": "1", "application_id": APP_ID, "type": 1, "token": "t", "version": 1}
@@ -204,6 +207,12 @@ def bench_http(admin: str, n: int = 2000) -> None:
             "discord_interactions",
             "main.py",
             payloads("/daily", lambda i: 2_000_000 + i),
+        ),
+        (
+            "/coinflip bet:10 (existing user)",
+            "discord_interactions",
+            "main.py",
+            payloads("/coinflip bet:10 side:heads", lambda i: random.choice(users)),
         ),
     ]
     rows = measure([(title, target, source, _signed(ping), reqs) for title, target, source, reqs in scenarios], env)

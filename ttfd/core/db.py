@@ -179,6 +179,28 @@ def _is_lost(conn: Conn) -> bool:
 
 
 @contextmanager
+def _pooled(timeout_s: float) -> Iterator[Conn]:
+    wait_s = min(timeout_s, MAX_POOL_WAIT_S)
+    try:
+        conn = pool().getconn(timeout=wait_s)
+    except PoolTimeout as exc:
+        raise Unavailable(f"no database connection within {wait_s:g} s") from exc
+    try:
+        yield conn
+    finally:
+        pool().putconn(conn)  # a broken connection is discarded and replaced by the pool
+
+
+def _transient(conn: Conn, exc: BaseException) -> None:
+    """Raise the transient kind of a database error (ConnectionLost, Unavailable), if it is one."""
+    if isinstance(exc, psycopg.OperationalError):
+        if _is_lost(conn):
+            raise ConnectionLost(str(exc)) from exc
+        if isinstance(exc, pg_errors.QueryCanceled):
+            raise Unavailable("a statement ran past the deadline") from exc
+
+
+@contextmanager
 def transaction(timeout_s: float = DEFAULT_TIMEOUT_S) -> Iterator[Conn]:
     """One transaction on a pooled connection: commit on success, roll back on any exception.
 
@@ -186,27 +208,18 @@ def transaction(timeout_s: float = DEFAULT_TIMEOUT_S) -> Iterator[Conn]:
     also capped at MAX_POOL_WAIT_S). Raises Unavailable when no connection comes in time or a statement
     times out, and ConnectionLost when the connection died (the pool discards it).
     """
-    wait_s = min(timeout_s, MAX_POOL_WAIT_S)
-    try:
-        conn = pool().getconn(timeout=wait_s)
-    except PoolTimeout as exc:
-        raise Unavailable(f"no database connection within {wait_s:g} s") from exc
-    try:
-        conn.execute(_begin(max(1, round(timeout_s * 10)) * 100))  # 100 ms steps: few distinct statements
-        yield conn
-        conn.commit()
-    except BaseException as exc:
-        if not _is_lost(conn):
-            with contextlib.suppress(psycopg.Error):
-                conn.rollback()
-        if isinstance(exc, psycopg.OperationalError):
-            if _is_lost(conn):
-                raise ConnectionLost(str(exc)) from exc
-            if isinstance(exc, pg_errors.QueryCanceled):
-                raise Unavailable("a statement ran past the deadline") from exc
-        raise
-    finally:
-        pool().putconn(conn)  # a broken connection is discarded and replaced by the pool
+    ms = max(1, round(timeout_s * 10)) * 100  # 100 ms steps: few distinct statements
+    with _pooled(timeout_s) as conn:
+        try:
+            conn.execute(_begin(ms))
+            yield conn
+            conn.commit()
+        except BaseException as exc:
+            if not _is_lost(conn):
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute(b"ROLLBACK")
+            _transient(conn, exc)
+            raise
 
 
 _CONFLICTS = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
@@ -238,6 +251,27 @@ def run(fn: Callable[[Conn], T], *, timeout_s: float = DEFAULT_TIMEOUT_S, attemp
                 raise
             log.warning("transaction retry %d on a fresh connection after a lost one", attempt)
             pool().check()  # test the idle connections now, so the retry does not draw another dead one
+    raise AssertionError("unreachable")
+
+
+def read(fn: Callable[[Conn], T], *, timeout_s: float = DEFAULT_TIMEOUT_S) -> T:
+    """Run fn outside a transaction, each statement on its own: for reads that take no locks (a read-only
+    command), which then cost no BEGIN and COMMIT round trips. Retried once on a fresh connection after a
+    lost one; statements run under the database's default statement_timeout."""
+    for attempt in (1, 2):
+        with _pooled(timeout_s) as conn:
+            try:
+                return fn(conn)
+            except BaseException as exc:
+                try:
+                    _transient(conn, exc)
+                except ConnectionLost:
+                    if attempt == 2:
+                        raise
+                    log.warning("read retried on a fresh connection after a lost one")
+                    pool().check()
+                    continue
+                raise
     raise AssertionError("unreachable")
 
 

@@ -2,8 +2,7 @@
 
 Claiming and identifying are separate aggregates (idempotency_keys, unified_users) but every interaction
 needs both before anything else, so the common case — a known user, a fresh event — costs one round trip.
-Read-only commands skip the claim: `identify` loads the caller (and touches their guild membership when
-it is stale) in one statement as well.
+Read-only commands skip the claim: `identify` loads the caller in one statement that writes nothing.
 """
 
 from __future__ import annotations
@@ -78,17 +77,17 @@ def begin(conn: Conn, key: str, caller: Caller, ttl_s: int = 86400) -> Start[Arr
     return Start(True, Arrival(user, False))
 
 
-def identify(conn: Conn, caller: Caller) -> Arrival:
-    """The caller's account for a read-only command, created (and names refreshed) only when needed."""
+def identify(conn: Conn, caller: Caller) -> Arrival | None:
+    """The caller's account for a read-only command, in one statement that writes nothing; None when
+    something would need writing first (first contact, new names, a membership to refresh): such an event
+    then takes the transactional path instead."""
     col = sql.Identifier(users.IDENTITY_COLUMNS[caller.platform])
     row = conn.execute(_IDENTIFY.format(col=col), {"ext": caller.ext_id, "guild": caller.guild_id}).fetchone()
-    if row is None:
-        return _create(conn, caller)
+    if row is None or row["stale"]:
+        return None
     user = User.from_row(row)
     if users.names_outdated(user, caller.platform, caller.username, caller.display_name):
-        user = users.ensure_user(conn, caller.platform, caller.ext_id, caller.username, caller.display_name)
-    if row["stale"] and caller.guild_id is not None:
-        users.touch_member(conn, caller.guild_id, user.id)
+        return None
     return Arrival(user, False)
 
 

@@ -183,10 +183,15 @@ class Ctx:
 
     def require_permission(self, bit: int, name: str) -> None:
         """Refuse unless the member has `bit` (ADMINISTRATOR implies every permission), from the bitfield."""
-        if self.guild_id is None:
-            raise Forbidden("This command only works inside a server.")
-        if not (self.permissions & ADMINISTRATOR or self.permissions & bit):
-            raise Forbidden(f"You need the {name} permission to do that.")
+        require_permission(self.guild_id, self.permissions, bit, name)
+
+
+def require_permission(guild_id: int | None, permissions: int, bit: int, name: str) -> None:
+    """Refuse unless a server member's permission bitfield has `bit` (ADMINISTRATOR implies every one)."""
+    if guild_id is None:
+        raise Forbidden("This command only works inside a server.")
+    if not (permissions & ADMINISTRATOR or permissions & bit):
+        raise Forbidden(f"You need the {name} permission to do that.")
 
 
 Handler = Callable[[Ctx, Options], Reply]

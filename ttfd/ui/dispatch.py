@@ -20,7 +20,7 @@ from ttfd.core.idempotency import once
 from ttfd.core.ledger import utc_now
 from ttfd.core.settings import get_settings
 from ttfd.ui.actions import prefix_of
-from ttfd.ui.commands import ChannelRef, Command, Ctx, PlatformUser, RoleRef
+from ttfd.ui.commands import ChannelRef, Command, Ctx, PlatformUser, RoleRef, require_permission
 from ttfd.ui.reply import Reply, refusal
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 DEFERRED_JOB = "ui.deferred"
 NOTHING = Reply()  # a handled event that answers nothing (a group message earning XP)
+_NEEDS_WRITE = object()  # a read-only command whose caller must first be created or updated
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Event:
     chat_type: str | None = None
     reply_to: PlatformUser | None = None
     component: bool = False  # a button press: an `edit` reply updates the pressed message
+    parsed: Any = None  # the unpacked action, once validated
     target: dict[str, Any] = field(default_factory=dict)  # where a deferred answer goes later
 
     @property
@@ -96,38 +98,47 @@ def _ctx(event: Event, conn: db.Conn, arrival: inbound.Arrival, registry: Regist
     )
 
 
-def check_command(command: Command, ctx: Ctx, options: dict[str, Any]) -> dict[str, Any]:
+def check_command(command: Command, event: Event) -> dict[str, Any]:
     """Where and by whom a command may run, then its options against their declarations."""
-    if ctx.platform not in command.platforms:
+    platform = event.platform
+    if platform not in command.platforms:
         raise BadInput(f"/{command.path} is not available here.")
-    if ctx.platform == "telegram" and ctx.chat_type not in command.chats:
+    if platform == "telegram" and event.chat_type not in command.chats:
         where = "a private chat with me" if command.chats == ("private",) else "a group"
         raise BadInput(f"Use /{command.tg_name} in {where}.")
-    if command.guild_only and ctx.platform == "discord" and ctx.guild_id is None:
+    if command.guild_only and platform == "discord" and event.caller.guild_id is None:
         raise Forbidden("This command only works inside a server.")
     if command.permission:
-        ctx.require_permission(*command.permission)
+        require_permission(event.caller.guild_id, event.permissions, *command.permission)
     try:
-        return command.check(options)
+        return command.check(event.options)
     except BadInput as exc:  # on Telegram, options are typed by hand: show how
-        if ctx.platform == "telegram" and "Usage:" not in exc.message:
+        if platform == "telegram" and "Usage:" not in exc.message:
             raise BadInput(exc.message, command.usage("telegram")) from None
         raise
 
 
-def _handle(event: Event, ctx: Ctx, registry: Registry) -> Outcome:
+def validate(event: Event, registry: Registry) -> None:
+    """Everything that can be refused without the database, refused before it is touched: a malformed or
+    misplaced request changes nothing, not even the caller's account or a stored answer."""
     if event.problem is not None:
         raise event.problem
     if event.command is not None:
-        opts = check_command(event.command, ctx, event.options)
-        if event.command.defer:
-            return Later(DEFERRED_JOB, {"command": event.command.path, "options": encode_options(opts)})
-        return event.command.handler(ctx, opts)
-    if event.action is not None:
+        event.options = check_command(event.command, event)
+    elif event.action is not None:
         entry = registry.actions.get(prefix_of(event.action))
         if entry is None:
             raise BadInput("This button is not valid any more.")
-        return entry.handler(ctx, entry.action_type.unpack(event.action))
+        event.parsed = entry.action_type.unpack(event.action)
+
+
+def _handle(event: Event, ctx: Ctx, registry: Registry) -> Outcome:
+    if event.command is not None:
+        if event.command.defer:
+            return Later(DEFERRED_JOB, {"command": event.command.path, "options": encode_options(event.options)})
+        return event.command.handler(ctx, event.options)
+    if event.action is not None:
+        return registry.actions[prefix_of(event.action)].handler(ctx, event.parsed)
     for handler in registry.messages:
         if event.chat_type in handler.chats:
             return handler.handler(ctx, event.message or "") or NOTHING
@@ -160,29 +171,40 @@ def dispatch(event: Event, registry: Registry, renderer: Renderer, *, timeout_s:
     def refuse(exc: DomainError) -> Any:
         return renderer.answer(refusal(exc.message), event)
 
-    if writes(event, registry):
-
-        def work(conn: db.Conn, arrival: inbound.Arrival) -> Any:
-            ctx = _ctx(event, conn, arrival, registry, now)
-            return finish(conn, ctx, _handle(event, ctx, registry))
-
-        return once(
-            event.key,
-            lambda conn: inbound.begin(conn, event.key, event.caller, ttl_s),
-            work,
-            refuse,
-            timeout_s=timeout_s,
-            ttl_s=ttl_s,
-        )
-
-    def read(conn: db.Conn) -> Any:
-        ctx = _ctx(event, conn, inbound.identify(conn, event.caller), registry, now)
-        return finish(conn, ctx, _handle(event, ctx, registry))
-
     try:
-        return db.run(read, timeout_s=timeout_s)
+        validate(event, registry)
     except DomainError as exc:
         return refuse(exc)
+
+    def read(conn: db.Conn) -> Any:
+        arrival = inbound.identify(conn, event.caller)
+        if arrival is None:
+            return _NEEDS_WRITE
+        ctx = _ctx(event, conn, arrival, registry, now)
+        return finish(conn, ctx, _handle(event, ctx, registry))
+
+    if not writes(event, registry):
+        # Read-only: no claim, no transaction; a redelivery recomputes the same answer. A caller the read
+        # cannot take as they are (first contact, new names, a stale membership) goes the way of writes.
+        try:
+            answer = db.read(read, timeout_s=timeout_s)
+        except DomainError as exc:
+            return refuse(exc)
+        if answer is not _NEEDS_WRITE:
+            return answer
+
+    def work(conn: db.Conn, arrival: inbound.Arrival) -> Any:
+        ctx = _ctx(event, conn, arrival, registry, now)
+        return finish(conn, ctx, _handle(event, ctx, registry))
+
+    return once(
+        event.key,
+        lambda conn: inbound.begin(conn, event.key, event.caller, ttl_s),
+        work,
+        refuse,
+        timeout_s=timeout_s,
+        ttl_s=ttl_s,
+    )
 
 
 # --- what a deferred command carries into its job ----------------------------------------------------

@@ -1,6 +1,6 @@
 """A faithful-enough Discord REST v10 fake: commands, member roles, interaction webhooks, 429s and errors.
 
-Shapes follow shared/protocols.md §2: bot auth `Authorization: Bot <token>`, 204 for role PUT/DELETE,
+Shapes follow docs/PROTOCOLS.md: bot auth `Authorization: Bot <token>`, 204 for role PUT/DELETE,
 bulk PUT replaces all commands, 429 carries `retry_after` in the body and `Retry-After` in headers.
 """
 

@@ -1,4 +1,4 @@
-"""A Telegram Bot API fake (shared/protocols.md §3): `/bot<token>/<method>`, JSON or form bodies,
+"""A Telegram Bot API fake (docs/PROTOCOLS.md): `/bot<token>/<method>`, JSON or form bodies,
 `{"ok":true,"result":…}` envelopes, error envelopes with error_code/description/parameters."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Every function works unchanged behind a transaction-mode pooler (Debian's PgBouncer), as a deployed fleet
-reaches a managed Postgres: no prepared statements across transactions, per-transaction limits."""
+reaches a managed Postgres: per-transaction limits, and prepared statements off as an old PgBouncer needs."""
 
 from __future__ import annotations
 
@@ -85,6 +85,7 @@ def via_pooler(pgbouncer, fresh_db, app_env, monkeypatch) -> str:
     info = psycopg.conninfo.conninfo_to_dict(fresh_db)
     url = psycopg.conninfo.make_conninfo("", **{**info, "host": host, "port": str(port)})
     monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("TTFD_PREPARED_STATEMENTS", "off")  # PgBouncer 1.18 predates max_prepared_statements
     get_settings.cache_clear()
     db.close_pool()
     return url

@@ -449,6 +449,20 @@ def test_sessions_rotate_with_a_short_grace(site, ada, fresh_db) -> None:
     assert call(site, "api_me", login=fresh).status_code == 200
 
 
+def test_a_read_that_rotates_delivers_the_new_cookie_even_when_it_answers_a_problem(site, ada, fresh_db) -> None:
+    # Reads run without a transaction, so the rotation is committed whatever the handler answers next.
+    with psycopg.connect(fresh_db) as c:
+        c.execute("UPDATE sessions SET rotated_at = now() - interval '2 hours'")
+    resp = call(site, "api_profile", path="/nobody-by-this-name", login=ada)
+    assert resp.status_code == 404
+    jar = set_cookies(resp)
+    fresh = Login(jar["ttfd_session"].value, jar["csrf_token"].value, "/me")
+    assert fresh.session != ada.session
+    with psycopg.connect(fresh_db) as c:
+        c.execute("UPDATE sessions SET rotated_at = now() - interval '61 seconds'")
+    assert call(site, "api_me", login=fresh).status_code == 200
+
+
 def test_session_follows_its_account_into_a_merge(site, ada, fresh_db) -> None:
     with db.transaction() as conn:
         me = users.find_user(conn, "discord", 555010)

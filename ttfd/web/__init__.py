@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -256,7 +256,8 @@ def policy(settings: Settings) -> sessions.Policy:
 
 
 def serve(route: Route, request: WebRequest, registry: Catalog) -> WebResponse:
-    """Run the route's handler for this method in one transaction; refusals roll back and answer a problem.
+    """Run the route's handler for this method (writes in one transaction, reads statement by statement);
+    refusals roll back and answer a problem.
 
     Unsafe methods need a session, the CSRF header and a same-site Origin before the handler runs; one
     that sends an Idempotency-Key is done once: a repeat (double click, retry) gets the first answer."""
@@ -274,6 +275,10 @@ def serve(route: Route, request: WebRequest, registry: Catalog) -> WebResponse:
 
     def work(conn: db.Conn) -> WebResponse:
         session = sessions.load(conn, token, policy(settings)) if token else None
+        earlier = state["session"]
+        if not unsafe and earlier is not None and earlier.new_token and session is not None:
+            # A read retried after a lost connection: the first attempt's rotation is committed already.
+            session = replace(session, new_token=earlier.new_token)
         state.update(session=session, stale=token is not None and session is None)
         if unsafe:
             if session is None:
@@ -294,8 +299,13 @@ def serve(route: Route, request: WebRequest, registry: Catalog) -> WebResponse:
             if not _IDEMPOTENCY_KEY.fullmatch(key):
                 raise Problem(400, f"{IDEMPOTENCY_HEADER} must be 8-100 letters, digits, - or _.")
             resp = _once(f"site:{hashlib.sha256(token.encode()).hexdigest()[:16]}:{key}", work)
-        else:
+        elif unsafe:
             resp = db.run(work, timeout_s=TIMEOUT_S)
+        else:
+            # Reads run statement by statement with no transaction (READ COMMITTED gives each statement its
+            # own snapshot anyway): two round trips fewer. The session's touch or rotation is one statement
+            # and durable at once, so its cookie goes out even if the handler then fails.
+            resp = db.read(work, timeout_s=TIMEOUT_S)
         committed = True
     except Problem as p:
         resp = problem(p.status, p.title, p.headers)
@@ -314,7 +324,7 @@ def serve(route: Route, request: WebRequest, registry: Catalog) -> WebResponse:
     if not any(c.name == SESSION_COOKIE for c in resp.cookies):
         if state["stale"]:
             resp.cookies += cleared_session_cookies()  # stop sending a cookie that names no session
-        elif session is not None and committed:  # a rolled-back attempt rotated nothing
+        elif session is not None and (committed or not unsafe):  # a rolled-back attempt rotated nothing
             if session.new_token:
                 resp.cookies += session_cookies(settings, session.new_token, session.csrf_token)
             elif request.cookies.get(CSRF_COOKIE) != session.csrf_token:  # lost or stale: the page needs it

@@ -24,8 +24,9 @@ run: $(STAMP)
 test: $(STAMP) system-deps
 	$(PY) -m pytest
 
+# All parts, or some: make bench BENCH="bursts site" (platform, bursts, site, cleaner).
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH)
 
 # Bursts of mixed writes, kill -9 and terminated connections mid-burst, resend, then the books checked.
 chaos: $(STAMP)

@@ -1,4 +1,4 @@
-"""`make bench [platform|bursts|site|cleaner]`: platform throughput/latency/cold start/leaderboards, bursts
+"""`make bench [BENCH="platform bursts site cleaner"]`: platform throughput/latency/cold start/leaderboards, bursts
 from one person, the website functions, then the Cleaner scan/apply bench."""
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from psycopg.types.json import Jsonb
 
+from ttfd.core import wake
 from ttfd.core.db import Conn
 
 EventType = Literal["xp_change", "rank_up", "daily_claimed", "account_linked", "game_played"]
@@ -31,6 +32,7 @@ UPDATE cross_platform_events SET processed = true, processed_at = now() WHERE id
 
 def emit(conn: Conn, user_id: int, event_type: EventType, platform: str, data: dict[str, Any]) -> None:
     """Record that something happened to a user, for every other platform to react to."""
+    wake.mark()
     conn.execute(_INSERT, {"user_id": user_id, "event_type": event_type, "platform": platform, "data": Jsonb(data)})
 
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from psycopg.types.json import Jsonb
 
-from ttfd.core import db
+from ttfd.core import db, wake
 from ttfd.core.db import Conn
 from ttfd.core.errors import DomainError
 from ttfd.core.settings import Settings, get_settings
@@ -93,6 +93,7 @@ def enqueue(
     max_attempts: int = 6,
 ) -> int | None:
     """Queue work to do after this transaction commits; a repeated dedupe_key is ignored (None)."""
+    wake.mark()
     row = conn.execute(
         _ENQUEUE,
         {

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
+from ttfd.core import wake
 from ttfd.core.db import Conn
 from ttfd.core.errors import InsufficientFunds
 
@@ -173,6 +174,9 @@ def grant(
     if currency == "coins":
         return Movement(live, currency, delta, int(row["balance_after"]))
     by_id = {r.id: r for r in ranks(conn)}
-    return Movement(
+    moved = Movement(
         live, currency, delta, int(row["balance_after"]), by_id[row["rank_before"]], by_id[row["rank_after"]]
     )
+    if moved.ranked_up:
+        wake.mark()  # its rank_up event has reactions (roles, notices) waiting for a worker
+    return moved

@@ -21,7 +21,7 @@ from aiogram.types import Update
 from flask import Request, Response
 from pydantic import ValidationError
 
-from ttfd.core import db, inputs, jobs
+from ttfd.core import db, inputs, jobs, wake
 from ttfd.core.settings import get_settings
 from ttfd.features import REGISTRY
 from ttfd.render import telegram as render
@@ -86,7 +86,9 @@ def telegram_webhook(request: Request) -> Response:
     except Exception:
         log.exception("update %s failed", update.update_id)
         answer = Renderer().answer(Reply(body=(GENERIC_ERROR,)), event)
-    return json_response(after_commit(event, answer or {}))
+    body = after_commit(event, answer or {})
+    wake.after_request()  # a deferred command's job, released by after_commit, runs now rather than next tick
+    return json_response(body)
 
 
 class Renderer:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import ClassVar
 
-from ttfd.core import ledger
+from ttfd.core import ledger, wake
 from ttfd.core.db import Conn
 from ttfd.core.settings import bounded
 from ttfd.registry import Feature
@@ -72,6 +72,7 @@ def claim_daily(conn: Conn, s: DailySettings, user_id: int, platform: str, now: 
     rank_up = None
     if row["rank_after"] is not None and row["rank_after"] != row["rank_before"]:
         rank_up = {r.id: r for r in ledger.ranks(conn)}[row["rank_after"]]
+        wake.mark()  # the rank_up event's reactions (roles, notices) wait for a worker
     next_at = datetime.combine(today + timedelta(days=1), time(0), UTC)
     return DailyResult(
         row["claimed"], row["user_id"], row["streak"], row["coins"], row["xp"], row["bonus"], next_at, rank_up

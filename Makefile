@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench fuzz chaos lint fmt site cleaner-exe system-deps clean
+.PHONY: run test bench fuzz chaos lint fmt site cleaner-exe system-deps package-aws clean
 
 $(STAMP): requirements.txt requirements-dev.txt cleaner/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,19 @@ system-deps:
 run: $(STAMP)
 	$(PY) -m devtools run
 
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps node_modules/.installed-stamp
 	$(PY) -m pytest
+
+# Serverless Framework v3 + its Python requirements plugin, pinned by package-lock.json (deploy tooling only;
+# the package test needs it). Without npm the test says so and skips.
+node_modules/.installed-stamp: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --no-audit --no-fund --ignore-scripts --loglevel=error && touch $@; \
+	else echo "npm not found: the AWS package test will skip"; fi
+
+# The AWS package (.serverless/ttfd.zip + CloudFormation), offline; `npx serverless deploy` ships it.
+package-aws: $(STAMP) node_modules/.installed-stamp
+	TTFD_PYTHON=$(CURDIR)/$(PY) SLS_TELEMETRY_DISABLED=1 npx serverless package
 
 # All parts, or some: make bench BENCH="bursts site" (platform, bursts, site, cleaner).
 bench: $(STAMP)
@@ -53,4 +64,4 @@ cleaner-exe: $(STAMP)
 		--distpath dist --workpath build/pyinstaller cleaner/cleaner.spec
 
 clean:
-	rm -rf build dist static_site/dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build dist static_site/dist .pytest_cache .mypy_cache .ruff_cache .serverless

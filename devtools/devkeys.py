@@ -25,6 +25,7 @@ def _generate() -> dict[str, str]:
         "DISCORD_CLIENT_ID": str(1_200_000_000_000_000_000 + secrets.randbelow(10**15)),
         "DISCORD_CLIENT_SECRET": secrets.token_urlsafe(24),
         "SESSION_SECRET": secrets.token_urlsafe(48),
+        "SCHEDULER_SECRET": secrets.token_urlsafe(32),
     }
 
 

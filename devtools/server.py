@@ -19,6 +19,8 @@ import main
 from devtools import demo, fake_discord, fake_telegram
 from devtools.scheduler import Scheduler
 from functions.http import problem
+from functions.scheduled import SECRET_HEADER
+from ttfd.core.settings import get_settings
 from ttfd.features import REGISTRY
 
 log = logging.getLogger(__name__)
@@ -109,10 +111,12 @@ def with_fakes(
 
 
 def fire_in_process(app: Flask) -> Callable[[str], None]:
-    """Invoke a scheduled function as Cloud Scheduler would, without an HTTP hop."""
+    """Invoke a scheduled function as Cloud Scheduler would (with the scheduler's secret header), without an
+    HTTP hop."""
 
     def fire(name: str) -> None:
-        with app.test_request_context(f"/scheduled/{name}", method="POST"):
+        headers = {SECRET_HEADER: get_settings().scheduler_secret or ""}
+        with app.test_request_context(f"/scheduled/{name}", method="POST", headers=headers):
             resp = getattr(main, name)(request)
             log.info("schedule %s → %s %s", name, resp.status_code, resp.get_data(as_text=True)[:200])
 

@@ -109,6 +109,8 @@ BOT_TOKEN = "test-bot-token"
 APP_ID = "1100000000000000001"
 TG_TOKEN = "7000000001:AAHtestTOKENtestTOKENtestTOKENtestTO"
 TG_SECRET = "tg-secret_123"
+SCHEDULER_SECRET = "test-scheduler-secret"
+SCHEDULER_HEADERS = {"X-TTFD-Scheduler-Secret": SCHEDULER_SECRET}
 
 
 @dataclass
@@ -158,6 +160,7 @@ def app_env(fresh_db: str, fakes: Fakes, monkeypatch: pytest.MonkeyPatch) -> Fak
         "TELEGRAM_BOT_TOKEN": TG_TOKEN,
         "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
         "TELEGRAM_API_BASE": fakes.telegram_url,
+        "SCHEDULER_SECRET": SCHEDULER_SECRET,
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
@@ -206,3 +209,10 @@ def local_server(app_env, tmp_path) -> Iterator[str]:
     running = RunningServer(create_app(tmp_path))
     yield running.url
     running.stop()
+
+
+def run_schedule(name: str) -> Any:
+    """POST to a scheduled function as the scheduler does (with its secret); the Flask test response."""
+    from functions_framework import create_app
+
+    return create_app(name, "main.py").test_client().post("/", headers=SCHEDULER_HEADERS)

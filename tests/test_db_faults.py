@@ -16,7 +16,7 @@ from functions_framework import create_app
 from devtools.simulate import telegram_update
 from functions.discord import interactions
 from tests import chaos
-from tests.conftest import TG_SECRET, encode, interaction, sign
+from tests.conftest import SCHEDULER_HEADERS, TG_SECRET, encode, interaction, sign
 from ttfd import web
 from ttfd.core import db
 from ttfd.core.settings import get_settings
@@ -102,7 +102,7 @@ def test_full_pool_answers_each_surface_quickly_and_changes_nothing(
     resp = _telegram(clients["telegram"], "/daily")
     assert resp.status_code == 503 and resp.headers["Retry-After"]  # Telegram will redeliver it
     assert clients["site"].get("/").status_code == 503
-    assert clients["jobs"].post("/").status_code == 503
+    assert clients["jobs"].post("/", headers=SCHEDULER_HEADERS).status_code == 503
     assert _one(fresh_db, "SELECT count(*) FROM unified_users")[0] == 0
 
 

@@ -7,7 +7,7 @@ import time
 import psycopg
 from functions_framework import create_app
 
-from tests.conftest import encode, interaction, sign
+from tests.conftest import encode, interaction, run_schedule, sign
 
 
 def _post(client, payload):
@@ -16,7 +16,7 @@ def _post(client, payload):
 
 
 def _poll() -> dict:
-    return create_app("poll_messages", "main.py").test_client().post("/").get_json()
+    return run_schedule("poll_messages").get_json()
 
 
 def _user(url: str, discord_id: int):

@@ -27,12 +27,6 @@ def test_main_py_exposes_exactly_the_registrys_functions() -> None:
     assert not extra, f"main.py has functions no feature declares: {sorted(extra)}"
 
 
-def test_serverless_yml_deploys_every_function_with_its_schedule() -> None:
-    doc = yaml.safe_load((ROOT / "serverless.yml").read_text())
-    assert set(doc["functions"]) == set(REGISTRY.functions), "serverless.yml and the registry differ"
-    assert doc["custom"]["schedules"] == {name: s.cron for name, s in REGISTRY.schedules.items()}
-
-
 def test_every_site_route_is_in_the_openapi_document() -> None:
     doc = yaml.safe_load((ROOT / "functions" / "site" / "openapi.yaml").read_text())
     operations = {op["operationId"] for ops in doc["paths"].values() for op in ops.values()}
@@ -173,6 +167,7 @@ def test_functions_holds_deployable_entrypoints_only() -> None:
     names = {p.relative_to(ROOT / "functions").as_posix() for p in (ROOT / "functions").rglob("*.py")}
     assert names == {
         "__init__.py",
+        "aws.py",
         "http.py",
         "scheduled.py",
         "discord/__init__.py",

@@ -14,7 +14,7 @@ from functions_framework import create_app
 
 from devtools.simulate import telegram_update
 from tests import chaos
-from tests.conftest import TG_SECRET, encode, interaction, sign
+from tests.conftest import TG_SECRET, encode, interaction, run_schedule, sign
 from ttfd.core import db, jobs, ledger, users
 from ttfd.features import REGISTRY
 from ttfd.features.accounts import service as link
@@ -247,7 +247,7 @@ def test_an_unanswered_duel_expires_by_job_and_nothing_is_lost(clients, fresh_db
     with db.transaction() as conn:
         conn.execute("UPDATE duels SET expires_at = now() - interval '1 second'")
         conn.execute("UPDATE jobs SET run_at = now() WHERE kind = 'games.expire_duel'")
-    assert create_app("run_jobs", "main.py").test_client().post("/").get_json()["done"] == 1
+    assert run_schedule("run_jobs").get_json()["done"] == 1
     assert _one(fresh_db, "SELECT status FROM duels") == ("expired",)
     assert _one(fresh_db, "SELECT sum(coins) FROM unified_users") == (200,)
     edited = [c for c in app_env.discord.calls if c[0] == "PATCH" and "@original" in c[1]]

@@ -7,7 +7,7 @@ import threading
 import psycopg
 from functions_framework import create_app
 
-from tests.conftest import encode, interaction, sign
+from tests.conftest import SCHEDULER_HEADERS, encode, interaction, run_schedule, sign
 from ttfd.core import db, jobs, ledger, users
 from ttfd.features import FEATURES, REGISTRY
 from ttfd.features.accounts import service as link
@@ -22,8 +22,7 @@ def _post(client, payload):
 
 def _run_schedules() -> None:
     for target in ("process_events", "run_jobs"):
-        resp = create_app(target, "main.py").test_client().post("/")
-        assert resp.status_code == 200
+        assert run_schedule(target).status_code == 200
 
 
 def test_plan_rank_roles() -> None:
@@ -147,9 +146,9 @@ def test_cleanup_purges_expired_and_runs_once_per_hour(app_env, fresh_db) -> Non
         code = link.create_link_code(conn, u.id, "discord", 600)
         conn.execute("UPDATE link_codes SET expires_at = now() - interval '2 days' WHERE code = %s", (code.code,))
     client = create_app("cleanup", "main.py").test_client()
-    first = client.post("/").get_json()
+    first = client.post("/", headers=SCHEDULER_HEADERS).get_json()
     assert first == {"idempotency_keys": 1, "link_codes": 1, "jobs": 0, "events": 0, "sessions": 0, "rate_limits": 0}
-    assert client.post("/").get_json() == {"skipped": True}
+    assert client.post("/", headers=SCHEDULER_HEADERS).get_json() == {"skipped": True}
 
 
 def test_deleted_role_is_skipped_and_departed_member_ends_the_job(app_env, fresh_db) -> None:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 import shutil
 from pathlib import Path
 
 import psycopg
 import pytest
-import yaml
-from croniter import croniter
 
-import main
 from ttfd.core import db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,23 +46,6 @@ def test_misnamed_migration_is_an_error(tmp_path) -> None:
     (tmp_path / "add_stuff.sql").write_text("SELECT 1")
     with pytest.raises(db.MigrationError, match=r"NNNN_name\.sql"):
         db.discover(tmp_path)
-
-
-def test_serverless_functions_match_main_entrypoints() -> None:
-    doc = yaml.safe_load((ROOT / "serverless.yml").read_text())
-    declared = {name: spec["handler"] for name, spec in doc["functions"].items()}
-    exposed = {n for n, f in inspect.getmembers(main, inspect.isfunction) if f.__module__ == "main"}
-    assert set(declared) == exposed == set(declared.values())
-    for name, expr in doc["custom"]["schedules"].items():
-        assert name in declared
-        assert croniter.is_valid(expr), expr
-    assert {"process_events", "run_jobs", "cleanup"} <= set(doc["custom"]["schedules"])
-
-
-def test_serverless_yml_holds_no_secret_values() -> None:
-    doc = yaml.safe_load((ROOT / "serverless.yml").read_text())
-    for key, value in doc["provider"]["environment"].items():
-        assert str(value).startswith("${env:"), key
 
 
 def test_database_selection_prefers_env(monkeypatch) -> None:

@@ -14,7 +14,7 @@ import pytest
 from functions_framework import create_app
 
 from devtools.simulate import telegram_update
-from tests.conftest import TG_SECRET, encode, interaction, sign
+from tests.conftest import TG_SECRET, encode, interaction, run_schedule, sign
 from tests.site_helpers import configure_site, login_via_functions
 from ttfd.core import db, ledger, users
 from ttfd.features.accounts.service import INVALID_CODE
@@ -121,7 +121,7 @@ def test_mentions_times_and_roles_render_per_platform() -> None:
 
 
 def _run_jobs() -> dict:
-    return dict(create_app("run_jobs", "main.py").test_client().post("/").get_json())
+    return dict(run_schedule("run_jobs").get_json())
 
 
 def test_a_deferred_command_answers_at_once_and_a_job_edits_the_original(app_env, fresh_db) -> None:

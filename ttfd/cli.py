@@ -1,4 +1,5 @@
-"""`python -m ttfd …`: operator commands — migrate, register Discord commands, point Telegram at the webhook.
+"""`python -m ttfd …`: operator commands — migrate, register Discord commands, point Telegram at the webhook,
+print deploy scripts.
 (Local development has its own: `python -m devtools run | simulate`.)"""
 
 from __future__ import annotations
@@ -69,6 +70,21 @@ def cmd_telegram_set_webhook(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deploy_gcp(args: argparse.Namespace) -> int:
+    from ttfd import deploy
+    from ttfd.features import REGISTRY
+
+    print(deploy.gcp_script(REGISTRY, args.region, args.project, args.scheduler_account))
+    return 0
+
+
+def cmd_deploy_aws(args: argparse.Namespace) -> int:
+    from ttfd import deploy
+
+    print(deploy.aws_config_template())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ttfd", description="TTFD operator tools")
     sub = p.add_subparsers(dest="command", required=True)
@@ -83,6 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     wh.add_argument("--drop-pending", action="store_true")
     wh.add_argument("--max-connections", type=int, default=40)
     wh.set_defaults(fn=cmd_telegram_set_webhook)
+    dep = sub.add_parser("deploy", help="deploy helpers").add_subparsers(dest="cloud", required=True)
+    gcp = dep.add_parser("gcp", help="gcloud commands for Cloud Run functions and Cloud Scheduler")
+    gcp.add_argument("--print", action="store_true", required=True, help="print the script (it is never run)")
+    gcp.add_argument("--project", required=True)
+    gcp.add_argument("--region", default="europe-west1")
+    gcp.add_argument("--scheduler-account", required=True, help="service account Cloud Scheduler signs as")
+    gcp.set_defaults(fn=cmd_deploy_gcp)
+    aws = dep.add_parser("aws", help="AWS helpers (the deploy itself is `npx serverless deploy`)")
+    aws.add_argument("--config-template", action="store_true", required=True, help="the settings secret's JSON")
+    aws.set_defaults(fn=cmd_deploy_aws)
     return p
 
 

@@ -14,7 +14,7 @@ from flask import Request, Response
 
 from functions.discord.verify import is_valid
 from functions.http import json_response, problem
-from ttfd.core import db, inputs
+from ttfd.core import db, inputs, wake
 from ttfd.core.errors import BadInput, DomainError
 from ttfd.core.inbound import Caller
 from ttfd.core.settings import get_settings
@@ -51,7 +51,9 @@ def discord_interactions(request: Request) -> Response:
     except inputs.InputError as exc:
         return problem(400, f"malformed interaction: {exc}")
     try:
-        return json_response(dispatch.dispatch(event, REGISTRY, Renderer(), timeout_s=TIMEOUT_S))
+        answer = dispatch.dispatch(event, REGISTRY, Renderer(), timeout_s=TIMEOUT_S)
+        wake.after_request()  # committed: a deferred reply's job (or a rank-up's events) runs now
+        return json_response(answer)
     except db.Unavailable as exc:
         # Discord never redelivers and waits 3 s: say so now; nothing was done, so trying again is safe.
         log.warning("interaction %s not served: %s", event.key, exc)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Request, Response
 
 from functions.http import problem
+from ttfd.core import wake
 from ttfd.core.inputs import MAX_BODY_BYTES
 from ttfd.core.settings import get_settings
 from ttfd.features import REGISTRY
@@ -25,7 +26,9 @@ def handle(function: str, request: Request) -> Response:
         body=request.get_data(cache=False) if request.method not in ("GET", "HEAD") else b"",
         remote_addr=request.remote_addr,
     )
-    return to_flask(serve(REGISTRY.routes[function], neutral, REGISTRY))
+    response = serve(REGISTRY.routes[function], neutral, REGISTRY)
+    wake.after_request()  # what a committed write queued (a merge's notices) runs now where the platform can
+    return to_flask(response)
 
 
 def to_flask(resp: WebResponse) -> Response:

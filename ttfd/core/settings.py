@@ -90,8 +90,10 @@ class Settings:
     auth_rate_limit: int = bounded(20, 1)  # auth requests per client IP per window
     auth_rate_window_s: int = bounded(60, 1)
     # Which X-Forwarded-For entry, counted from the right, is the client: each proxy we run appends one.
-    # 1 = Cloud Functions' own front end; 2 = behind an external HTTPS load balancer; 0 = ignore the header.
+    # 1 = a Cloud Run function reached directly; 2 = behind a load balancer or CloudFront + API Gateway; 0 = ignore.
     forwarded_hops: int = bounded(1, 0, 10)
+    scheduler_secret: str | None = None  # the header a scheduler sends to the scheduled functions
+    edge_secret: str | None = None  # the header our CDN adds to site requests (AWS: CloudFront)
     _sections: dict[type, Any] = field(default_factory=dict, repr=False, compare=False)
 
     ENV_PREFIX: ClassVar[str] = ""

@@ -255,12 +255,26 @@ def policy(settings: Settings) -> sessions.Policy:
     return sessions.Policy(settings.session_ttl_s, settings.session_idle_s, settings.session_rotate_s)
 
 
+EDGE_HEADER = "x-ttfd-edge"
+
+
+def from_edge(request: WebRequest) -> bool:
+    """With EDGE_SECRET set, only requests through our own CDN (which adds it as a header) are served: the
+    functions' own URL would otherwise let anyone choose the X-Forwarded-For the rate limits trust."""
+    secret = get_settings().edge_secret
+    if not secret:
+        return True
+    return hmac.compare_digest((request.header(EDGE_HEADER) or "").encode(), secret.encode())
+
+
 def serve(route: Route, request: WebRequest, registry: Catalog) -> WebResponse:
     """Run the route's handler for this method (writes in one transaction, reads statement by statement);
     refusals roll back and answer a problem.
 
     Unsafe methods need a session, the CSRF header and a same-site Origin before the handler runs; one
     that sends an Idempotency-Key is done once: a repeat (double click, retry) gets the first answer."""
+    if not from_edge(request):
+        return problem(403, "Use the website's address; its functions are not served directly.")
     if route.serve is not None:
         return route.serve(request, registry)
     method = "GET" if request.method == "HEAD" else request.method

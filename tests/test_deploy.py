@@ -1,0 +1,308 @@
+"""Deploying: serverless.yml against the registry's manifest, the Lambda adapter giving the answers
+functions-framework gives, scheduled functions refusing unauthenticated callers, the Google Cloud script,
+and (tests/test_deploy_package.py) the real `serverless package` output."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+from functions_framework import create_app
+
+from devtools import simulate
+from functions import aws
+from tests.conftest import SCHEDULER_HEADERS, TG_SECRET, encode, interaction, run_schedule, sign
+from tests.lambda_events import Context, body_of, cookies_of, http_event, scheduled_event
+from tests.site_helpers import authorize_at_fake, configure_site
+from ttfd import deploy
+from ttfd.core import db, jobs
+from ttfd.features import REGISTRY
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags (!Ref, !Sub, !GetAtt …) read as plain values."""
+
+
+_CfnLoader.add_multi_constructor(
+    "!",
+    lambda loader, suffix, node: (
+        loader.construct_sequence(node)
+        if isinstance(node, yaml.SequenceNode)
+        else loader.construct_mapping(node)
+        if isinstance(node, yaml.MappingNode)
+        else loader.construct_scalar(node)
+    ),
+)
+
+
+def _serverless() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.load((ROOT / "serverless.yml").read_text(), Loader=_CfnLoader)  # noqa: S506
+    return doc
+
+
+# --- the manifest and serverless.yml ------------------------------------------------------------------
+
+
+def test_serverless_yml_deploys_exactly_the_manifest() -> None:
+    functions = _serverless()["functions"]
+    specs = {s.name: s for s in deploy.manifest(REGISTRY)}
+    assert set(functions) == set(specs), f"missing {set(specs) - set(functions)}, extra {set(functions) - set(specs)}"
+    for name, spec in specs.items():
+        fn = functions[name]
+        assert fn["handler"] == f"functions/aws.{name}", name
+        assert (fn["memorySize"], fn["timeout"]) == (spec.memory_mb, spec.timeout_s), f"{name}: size differs"
+        events = fn.get("events", [])
+        if spec.kind == "scheduled":
+            assert events == [{"schedule": deploy.aws_schedule(spec.cron or "")}], f"{name}: schedule differs"
+            assert fn["maximumRetryAttempts"] == 0, f"{name}: the next tick catches up, no retries"
+        else:
+            method = "POST" if spec.kind == "http" else "ANY"
+            assert events == [{"httpApi": f"{method} {spec.path}"}], f"{name}: route differs"
+
+
+def test_the_package_holds_only_what_runs() -> None:
+    patterns = _serverless()["package"]["patterns"]
+    assert patterns[0] == "!**"  # nothing unless listed
+    included = {p for p in patterns if not p.startswith("!")}
+    assert included == {"main.py", "functions/**", "webhooks/**", "ttfd/**"}
+
+
+def test_no_secret_is_written_in_serverless_yml() -> None:
+    env = _serverless()["provider"]["environment"]
+    assert env["TTFD_CONFIG"] == "{{resolve:secretsmanager:ttfd/${sls:stage}/config:SecretString}}"
+    assert set(env) == {"TTFD_CONFIG", "TTFD_POOL_SIZE", "FORWARDED_HOPS", "PYTHONDONTWRITEBYTECODE", "WAKE_FUNCTION"}
+    assert env["WAKE_FUNCTION"] == "${self:service}-${sls:stage}-run_jobs"
+    text = (ROOT / "serverless.yml").read_text()
+    assert not re.search(r"(TOKEN|SECRET|PASSWORD|DATABASE_URL)\s*:", text)
+
+
+def test_eventbridge_schedules() -> None:
+    assert deploy.aws_schedule("* * * * *") == "rate(1 minute)"
+    assert deploy.aws_schedule("17 * * * *") == "cron(17 * * * ? *)"
+    assert deploy.aws_schedule("0 4 1 * *") == "cron(0 4 1 * ? *)"
+    with pytest.raises(ValueError):
+        deploy.aws_schedule("0 4 * * 1")
+
+
+def test_the_site_paths_function_knows_every_page() -> None:
+    code = _serverless()["resources"]["Resources"]["SitePaths"]["Properties"]["FunctionCode"]
+    pages = json.loads(re.search(r"var PAGES = (\[.*?\]);", code).group(1))  # type: ignore[union-attr]
+    templates = {p.stem for p in (ROOT / "static_site" / "templates").glob("*.html") if not p.stem.startswith("_")}
+    assert set(pages) == templates - {"404"}
+
+
+def test_aws_requirements_pin_what_requirements_txt_pins() -> None:
+    def pins(name: str) -> dict[str, str]:
+        lines = (ROOT / name).read_text().splitlines()
+        found = (re.match(r"([A-Za-z0-9_.\[\]-]+)==([^\s#]+)", line) for line in lines)
+        return {m[1].lower(): m[2] for m in found if m}
+
+    aws_pins, main_pins = pins("requirements-aws.txt"), pins("requirements.txt")
+    assert {k: main_pins.get(k) for k in aws_pins} == aws_pins
+
+
+def test_the_google_cloud_script_deploys_every_function_and_schedule() -> None:
+    script = deploy.gcp_script(REGISTRY, "europe-west1", "my-project", "scheduler@my-project.iam.gserviceaccount.com")
+    assert subprocess.run(["bash", "-n"], input=script, text=True, check=False).returncode == 0
+    for spec in deploy.manifest(REGISTRY):
+        block = script.split(f"gcloud functions deploy {spec.name} ", 1)[1].split("\n\n", 1)[0]
+        assert f"--entry-point={spec.name} " in block and "--gen2" in block
+        assert ("--no-allow-unauthenticated" in block) == (spec.kind == "scheduled"), spec.name
+        assert ("--ingress-settings=internal-and-gclb" in block) == (spec.kind == "site"), spec.name
+        if spec.cron:
+            assert f"--schedule='{spec.cron}'" in block and "--oidc-service-account-email" in block
+            assert "X-TTFD-Scheduler-Secret=" in block
+    assert "DISCORD_BOT_TOKEN=ttfd-discord-bot-token:latest" in script
+    assert "google-cloudfunctions" not in (ROOT / "serverless.yml").read_text()
+    ignored = (ROOT / ".gcloudignore").read_text().split()
+    assert {"devtools/", "tests/", "bench/", "cleaner/", "node_modules/", ".venv/", ".ttfd/"} <= set(ignored)
+
+
+def test_the_operator_cli_prints_both_clouds(capsys) -> None:
+    from ttfd.cli import main
+
+    assert main(["deploy", "gcp", "--print", "--project", "p", "--scheduler-account", "s@p.iam"]) == 0
+    assert "gcloud scheduler jobs create http ttfd-run_jobs" in capsys.readouterr().out
+    assert main(["deploy", "aws", "--config-template"]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == {*deploy.SECRETS, *deploy.AWS_ONLY, *deploy.PLAIN}
+
+
+# --- scheduled functions over HTTP ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-TTFD-Scheduler-Secret": "wrong"}, {"X-TTFD-Scheduler-Secret": ""}])
+def test_scheduled_functions_refuse_callers_without_the_secret(app_env, fresh_db, headers) -> None:
+    with db.transaction() as conn:
+        jobs.enqueue(conn, "telegram.send", {"chat_id": 1, "text": "hi"})
+    for name in REGISTRY.schedules:
+        resp = create_app(name, "main.py").test_client().post("/", headers=headers)
+        assert resp.status_code == 401 and resp.mimetype == "application/problem+json", name
+    assert _count(fresh_db, "SELECT count(*) FROM jobs WHERE status = 'pending'") == 1  # nothing ran
+    assert run_schedule("run_jobs").get_json()["done"] == 1
+
+
+def test_scheduled_functions_refuse_everyone_when_no_secret_is_configured(app_env, monkeypatch) -> None:
+    from ttfd.core.settings import get_settings
+
+    monkeypatch.delenv("SCHEDULER_SECRET")
+    get_settings.cache_clear()
+    assert create_app("cleanup", "main.py").test_client().post("/", headers=SCHEDULER_HEADERS).status_code == 401
+
+
+def test_the_dev_scheduler_sends_the_secret(app_env, fresh_db, tmp_path) -> None:
+    from devtools.server import create_app as dev_app
+    from devtools.server import fire_in_process
+
+    with db.transaction() as conn:
+        jobs.enqueue(conn, "telegram.send", {"chat_id": 1, "text": "hi"})
+    fire_in_process(dev_app(tmp_path))("run_jobs")
+    assert _count(fresh_db, "SELECT count(*) FROM jobs WHERE status = 'done'") == 1
+
+
+def _count(url: str, query: str) -> int:
+    with psycopg.connect(url) as c:
+        row = c.execute(query).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+# --- the Lambda adapter gives functions-framework's answers ----------------------------------------------
+
+
+def _lambda(name: str, event: dict[str, Any]) -> dict[str, Any]:
+    response: dict[str, Any] = getattr(aws, name)(event, Context())
+    return response
+
+
+def _ff(name: str) -> Any:
+    return create_app(name, "main.py").test_client()
+
+
+def test_every_function_has_a_lambda_handler() -> None:
+    for name in REGISTRY.functions:
+        assert callable(getattr(aws, name)), name
+    with pytest.raises(AttributeError):
+        aws.not_a_function  # noqa: B018
+
+
+def test_discord_on_lambda_answers_as_on_functions_framework(app_env, fresh_db) -> None:
+    ping = encode({"id": "1", "application_id": "1", "type": 1, "token": "t", "version": 1})
+    route = "POST /discord/interactions"
+    got = _lambda(
+        "discord_interactions", http_event("POST", "/discord/interactions", headers=sign(ping), body=ping, route=route)
+    )
+    assert got["statusCode"] == 200 and json.loads(body_of(got)) == {"type": 1}
+    for command in ("/help", "/daily", "/coinflip bet:100000000 side:heads"):
+        body = encode(interaction(command, user=77))
+        event = http_event("POST", "/discord/interactions", headers=sign(body), body=body, route=route)
+        on_lambda = json.loads(body_of(_lambda("discord_interactions", event)))
+        on_ff = _ff("discord_interactions").post("/", data=body, headers=sign(body)).get_json()  # a redelivery
+        assert on_lambda == on_ff, command
+    assert _count(fresh_db, "SELECT count(*) FROM daily_claims") == 1  # the redelivery paid nothing
+    forged = http_event("POST", "/discord/interactions", headers=sign(ping, ts="1"), body=ping, route=route)
+    assert _lambda("discord_interactions", forged)["statusCode"] == 401
+
+
+def test_telegram_on_lambda_answers_as_on_functions_framework(app_env, fresh_db) -> None:
+    headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
+    for n, text in enumerate(("/start", "/daily", "/coinflip 10 heads")):
+        body = encode(simulate.telegram_update(text, user=9001, update_id=600_000 + n))
+        event = http_event("POST", "/telegram/webhook", headers=headers, body=body, route="POST /telegram/webhook")
+        got = _lambda("telegram_webhook", event)
+        again = _ff("telegram_webhook").post("/", data=body, headers=headers)
+        assert got["statusCode"] == again.status_code == 200
+        assert json.loads(body_of(got)) == again.get_json(), text
+    assert _count(fresh_db, "SELECT count(*) FROM games") == 1
+    wrong = http_event(
+        "POST", "/telegram/webhook", headers={**headers, "X-Telegram-Bot-Api-Secret-Token": "x"}, body=body
+    )
+    assert _lambda("telegram_webhook", wrong)["statusCode"] == 401
+
+
+def test_a_website_visit_through_lambda(app_env, fresh_db, monkeypatch) -> None:
+    configure_site(monkeypatch, app_env, site_url="https://ttfd.example")
+    start = _lambda("auth_discord_login", http_event("GET", "/auth/discord/login", query="next=/me"))
+    assert start["statusCode"] == 302
+    nonce = cookies_of(start)["ttfd_oauth"]
+    back = authorize_at_fake(start["headers"]["location"], app_env.discord_url, 555020)
+    query = back.split("?", 1)[1]
+    done = _lambda(
+        "auth_discord_callback", http_event("GET", "/auth/discord/callback", query=query, cookies={"ttfd_oauth": nonce})
+    )
+    assert done["statusCode"] == 302 and done["headers"]["location"] == "/me"
+    jar = cookies_of(done)
+    session = {"ttfd_session": jar["ttfd_session"], "csrf_token": jar["csrf_token"]}
+    me = _lambda("api_me", http_event("GET", "/api/me", cookies=session))
+    assert me["statusCode"] == 200 and json.loads(body_of(me))["stats"]["xp"] == 0
+    origin = {"Origin": "https://ttfd.example", "Content-Type": "application/json"}
+    patch = json.dumps({"bio": "from Lambda"}).encode()
+    refused = _lambda("api_me", http_event("PATCH", "/api/me", cookies=session, headers=origin, body=patch))
+    assert refused["statusCode"] == 403  # no CSRF header
+    ok = _lambda(
+        "api_me",
+        http_event(
+            "PATCH", "/api/me", cookies=session, headers={**origin, "X-CSRF-Token": session["csrf_token"]}, body=patch
+        ),
+    )
+    assert ok["statusCode"] == 200 and json.loads(body_of(ok))["appearance"]["bio"] == "from Lambda"
+    uid = json.loads(body_of(ok))["id"]
+    card = _lambda("api_profile", http_event("GET", f"/api/profile/{uid}/card.png", route="ANY /api/profile/{ref+}"))
+    assert card["statusCode"] == 200 and card["isBase64Encoded"] and body_of(card).startswith(b"\x89PNG")
+    assert body_of(card) == _ff("api_profile").get(f"/api/profile/{uid}/card.png").data
+    missing = _lambda("api_profile", http_event("GET", "/api/profile/nobody-here", route="ANY /api/profile/{ref+}"))
+    assert missing["statusCode"] == 404 and missing["headers"]["content-type"] == "application/problem+json"
+    wrong = _lambda("api_leaderboard", http_event("DELETE", "/api/leaderboard"))
+    assert wrong["statusCode"] == 405 and wrong["headers"]["allow"] == "GET"
+    board = _lambda("api_leaderboard", http_event("GET", "/api/leaderboard", query="board=xp&page=1"))
+    assert json.loads(body_of(board)) == _ff("api_leaderboard").get("/api/leaderboard?board=xp&page=1").get_json()
+
+
+def test_schedules_on_lambda_run_only_for_eventbridge(app_env, fresh_db) -> None:
+    with db.transaction() as conn:
+        jobs.enqueue(conn, "telegram.send", {"chat_id": 1, "text": "hi"})
+    assert "refused" in _lambda("run_jobs", {"source": "someone", "detail-type": "Scheduled Event"})
+    assert "refused" in _lambda("run_jobs", http_event("POST", "/run_jobs"))
+    assert _count(fresh_db, "SELECT count(*) FROM jobs WHERE status = 'pending'") == 1
+    assert _lambda("run_jobs", scheduled_event())["done"] == 1
+    assert set(_lambda("cleanup", scheduled_event())) >= {"idempotency_keys", "sessions"}
+
+
+def test_settings_arrive_as_one_json_secret(monkeypatch) -> None:
+    env = {
+        "TTFD_CONFIG": json.dumps({"DISCORD_BOT_TOKEN": "from-secret", "SITE_URL": "https://x", "EMPTY": ""}),
+        "SITE_URL": "https://mine",
+    }
+    aws.expand_config(env)
+    assert env["DISCORD_BOT_TOKEN"] == "from-secret" and env["SITE_URL"] == "https://mine" and "EMPTY" not in env
+    for bad in ("[1]", '{"A": 1}', "not json"):
+        with pytest.raises(ValueError):
+            aws.expand_config({"TTFD_CONFIG": bad})
+
+
+def test_with_an_edge_secret_the_site_serves_only_requests_through_the_cdn(app_env, monkeypatch) -> None:
+    from ttfd.core.settings import get_settings
+
+    monkeypatch.setenv("EDGE_SECRET", "edge-secret-0123456789")
+    get_settings.cache_clear()
+    direct = _lambda("api_leaderboard", http_event("GET", "/api/leaderboard"))
+    assert direct["statusCode"] == 403
+    forged = _lambda("auth_discord_login", http_event("GET", "/auth/discord/login", headers={"X-TTFD-Edge": "guess"}))
+    assert forged["statusCode"] == 403
+    via_cdn = http_event("GET", "/api/leaderboard", headers={"X-TTFD-Edge": "edge-secret-0123456789"})
+    assert _lambda("api_leaderboard", via_cdn)["statusCode"] == 200
+    cloudfront = _serverless()["resources"]["Resources"]["Site"]["Properties"]["DistributionConfig"]
+    origin = next(o for o in cloudfront["Origins"] if o["Id"] == "functions")
+    assert origin["OriginCustomHeaders"] == [
+        {
+            "HeaderName": "X-TTFD-Edge",
+            "HeaderValue": "{{resolve:secretsmanager:ttfd/${sls:stage}/config:SecretString:EDGE_SECRET}}",
+        }
+    ]

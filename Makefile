@@ -35,7 +35,7 @@ node_modules/.installed-stamp: package.json package-lock.json
 package-aws: $(STAMP) node_modules/.installed-stamp
 	TTFD_PYTHON=$(CURDIR)/$(PY) SLS_TELEMETRY_DISABLED=1 npx serverless package
 
-# All parts, or some: make bench BENCH="bursts site" (platform, bursts, site, cleaner).
+# All parts, or some: make bench BENCH="bursts site" (platform, bursts, site, season, cleaner).
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH)
 

@@ -45,6 +45,24 @@ def api_leaderboard(request: Request) -> Response:
     return handle("api_leaderboard", request)
 
 
+def api_shop(request: Request) -> Response:
+    from functions.site import handle
+
+    return handle("api_shop", request)
+
+
+def api_shop_buy(request: Request) -> Response:
+    from functions.site import handle
+
+    return handle("api_shop_buy", request)
+
+
+def api_seasons(request: Request) -> Response:
+    from functions.site import handle
+
+    return handle("api_seasons", request)
+
+
 def api_link_code(request: Request) -> Response:
     from functions.site import handle
 
@@ -91,6 +109,12 @@ def run_jobs(request: Request) -> Response:
     from functions.scheduled import run
 
     return run("run_jobs", request)
+
+
+def season_rollover(request: Request) -> Response:
+    from functions.scheduled import run
+
+    return run("season_rollover", request)
 
 
 def cleanup(request: Request) -> Response:

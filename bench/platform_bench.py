@@ -1,6 +1,6 @@
 """Platform benchmark: functions behind gunicorn (functions-framework's server) on 127.0.0.1.
 
-1. Throughput and latency at concurrency 8: bare verify+PONG function (baseline) vs /profile and /daily.
+1. Throughput and latency at concurrency 8: bare verify+PONG function (baseline) vs /profile, /daily, /buy, /coinflip.
 2. Cold start (process start → first 200): bare vs discord_interactions vs telegram_webhook.
 3. Leaderboard top 10 and a user's position with 1,000,000 users seeded in SQL, server-side ms.
 """
@@ -187,6 +187,7 @@ def bench_http(admin: str, n: int = 2000) -> None:
         for u in users:
             c.execute("INSERT INTO unified_users (discord_id, username) VALUES (%s, %s)", (u, f"u{u}"))
         c.execute("UPDATE unified_users SET xp = (id * 37) % 50000, coins = 1000000 + (id * 11) % 4000")
+        c.execute("INSERT INTO shop_items (name, price, kind) VALUES ('Sticker', 5, 'cosmetic')")  # for /buy
     definitions = discord_definitions()
 
     def payloads(command: str, user_of: Callable[[int], int]) -> list[Call]:
@@ -207,6 +208,12 @@ def bench_http(admin: str, n: int = 2000) -> None:
             "discord_interactions",
             "main.py",
             payloads("/daily", lambda i: 2_000_000 + i),
+        ),
+        (
+            "/buy item:Sticker (existing user)",
+            "discord_interactions",
+            "main.py",
+            payloads("/buy item:Sticker", lambda i: random.choice(users)),
         ),
         (
             "/coinflip bet:10 (existing user)",
@@ -340,7 +347,7 @@ def bench_leaderboard(admin: str, samples: int = 200) -> None:
     with psycopg.connect(url, row_factory=dict_row) as conn:
         ids = [r["id"] for r in conn.execute("SELECT id FROM unified_users ORDER BY random() LIMIT %s", (samples,))]
         for board in ("xp", "week", "coins"):
-            period = economy.board_period(board)
+            period = economy.board_period(conn, board)
             top_ms = [
                 _explain_ms(conn, economy._TOP[board], {"limit": 10, "offset": 0, "period": period}) for _ in range(20)
             ]

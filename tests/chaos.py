@@ -93,12 +93,29 @@ CHECKS = {
             FROM unified_users WHERE merged_into IS NULL AND coins > 0 GROUP BY 3, 4
             UNION ALL
             SELECT 'week', week, lb_bucket(xp), user_id % 16, count(*)
-            FROM xp_weekly WHERE xp > 0 GROUP BY 2, 3, 4)
+            FROM xp_weekly WHERE xp > 0 GROUP BY 2, 3, 4
+            UNION ALL
+            SELECT 'season', period, lb_bucket(xp), user_id % 16, count(*)
+            FROM xp_season WHERE xp > 0 GROUP BY 2, 3, 4)
         SELECT * FROM (
             SELECT board, period, bucket, shard, n FROM lb_buckets WHERE n > 0
             EXCEPT SELECT * FROM truth) a
         UNION ALL
         SELECT * FROM (SELECT * FROM truth EXCEPT SELECT board, period, bucket, shard, n FROM lb_buckets) b""",
+    "inventory differs from purchases, refunds and uses": """
+        WITH bought AS (SELECT user_id, item_id, sum(quantity) AS n FROM purchases WHERE refunded_at IS NULL
+                        GROUP BY 1, 2),
+             used AS (SELECT user_id, item_id, sum(quantity) AS n FROM item_uses GROUP BY 1, 2)
+        SELECT coalesce(i.user_id, b.user_id), coalesce(i.item_id, b.item_id)
+        FROM inventory i FULL JOIN bought b ON (b.user_id, b.item_id) = (i.user_id, i.item_id)
+        LEFT JOIN used u ON (u.user_id, u.item_id) = (coalesce(i.user_id, b.user_id), coalesce(i.item_id, b.item_id))
+        WHERE coalesce(i.quantity, 0) <> coalesce(b.n, 0) - coalesce(u.n, 0)""",
+    "purchase paid differently from its ledger rows": """
+        SELECT p.id FROM purchases p
+        LEFT JOIN ledger d ON d.source_key = 'shop:' || p.request_key AND d.currency = 'coins'
+        LEFT JOIN ledger r ON r.source_key = 'refund:' || p.id AND r.currency = 'coins'
+        WHERE coalesce(-d.delta, 0) <> p.total OR coalesce(r.delta, 0) <> CASE WHEN p.refunded_at IS NULL THEN 0
+                                                                                ELSE p.total END""",
 }
 
 

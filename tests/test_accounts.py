@@ -75,6 +75,11 @@ def test_own_code_and_conflicting_identity_are_refused(conn) -> None:
         link.redeem_link_code(conn, code2.code, "discord", 632, HOOKS)
 
 
+def _codes(conn, user_id: int) -> list[str]:
+    rows = conn.execute("SELECT code FROM achievement_unlocks WHERE user_id = %s ORDER BY code", (user_id,))
+    return [r["code"] for r in rows]
+
+
 def test_merge_keeps_totals_history_and_one_identity_each(conn) -> None:
     s = DailySettings()
     tg = users.ensure_user(conn, "telegram", 701, "t")
@@ -83,12 +88,11 @@ def test_merge_keeps_totals_history_and_one_identity_each(conn) -> None:
     ledger.grant(conn, tg.id, "coins", 40, reason="t", platform="telegram", source_key="m1")
     ledger.grant(conn, dc.id, "xp", 250, reason="t", platform="discord", source_key="m2")
     daily.claim_daily(conn, s, dc.id, "discord", ledger.utc_now())
+    conn.execute("UPDATE unified_users SET games_played = 3, games_won = 1, messages_sent = 9 WHERE id = %s", (dc.id,))
+    assert _codes(conn, dc.id) == ["first_daily", "first_win"]  # unlocked by the claim and the counters
     conn.execute(
-        "UPDATE unified_users SET games_played = 3, games_won = 1, messages_sent = 9, "
-        "achievements = '[\"first\"]' WHERE id = %s",
-        (dc.id,),
+        "INSERT INTO achievement_unlocks (user_id, code, source_platform) VALUES (%s, 'first_win', 'x')", (tg.id,)
     )
-    conn.execute('UPDATE unified_users SET achievements = \'["first", "chatty"]\' WHERE id = %s', (tg.id,))
     dc_before = users.get_user(conn, dc.id)
     code = link.create_link_code(conn, tg.id, "telegram", 600)
 
@@ -102,19 +106,20 @@ def test_merge_keeps_totals_history_and_one_identity_each(conn) -> None:
     assert kept.discord_id == 702 and kept.telegram_id == 701
     assert sorted(kept.platforms) == ["discord", "telegram"]
     assert kept.daily_streak == 1 and kept.last_daily_on == dc_before.last_daily_on
-    ach = conn.execute("SELECT achievements FROM unified_users WHERE id = %s", (tg.id,)).fetchone()["achievements"]
-    assert sorted(ach) == ["chatty", "first"]
+    assert _codes(conn, tg.id) == ["first_daily", "first_win"] and _codes(conn, dc.id) == []  # once each
     assert gone.discord_id is None and gone.xp == 0 and gone.coins == 0
     retired = conn.execute("SELECT merged_into FROM unified_users WHERE id = %s", (dc.id,)).fetchone()
     assert retired["merged_into"] == tg.id
     # history stays: the retired account's ledger shows what it earned and the transfer out
     reasons = [r["reason"] for r in conn.execute("SELECT reason FROM ledger WHERE user_id = %s ORDER BY id", (dc.id,))]
-    assert reasons[:3] == ["t", "daily", "daily"] and reasons[-2:] == ["merge out", "merge out"]
+    assert reasons[:4] == ["t", "achievement Day one", "daily", "daily"]  # the claim's trigger paid first
+    assert reasons[-2:] == ["merge out", "merge out"]
     assert users.find_user(conn, "discord", 702).id == tg.id
     # leaderboard sees one live account with the combined XP, weekly XP moved too
     assert boards.position(conn, "xp", dc.id) is None
     week = conn.execute("SELECT user_id, xp FROM xp_weekly WHERE user_id IN (%s, %s)", (tg.id, dc.id)).fetchall()
-    assert [(r["user_id"], r["xp"]) for r in week] == [(tg.id, 300 + 250 + s.xp)]
+    # + 10: Beginner's luck's XP, earned this week too
+    assert [(r["user_id"], r["xp"]) for r in week] == [(tg.id, 300 + 250 + s.xp + 10)]
 
 
 def test_merge_refuses_two_identities_on_one_platform(conn) -> None:

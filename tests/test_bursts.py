@@ -56,7 +56,8 @@ def test_sixty_dailies_from_one_person_pay_once_and_answer_everyone(local_server
     assert sum("+100 coins" in t for t in texts) == 1
     assert sum("already claimed" in t for t in texts) == 59
     assert GENERIC_ERROR not in texts
-    assert _one(fresh_db, "SELECT coins, xp FROM unified_users WHERE telegram_id = 812") == (100, 50)
+    # + the "Day one" achievement's 50 coins, paid once too
+    assert _one(fresh_db, "SELECT coins, xp FROM unified_users WHERE telegram_id = 812") == (150, 50)
 
 
 def test_linked_account_burst_from_both_platforms_pays_once(local_server, fresh_db) -> None:
@@ -77,7 +78,7 @@ def test_linked_account_burst_from_both_platforms_pays_once(local_server, fresh_
         texts = list(pool.map(one, range(100)))
     assert sum("+100 coins" in t for t in texts) == 1
     assert sum("already claimed" in t for t in texts) == 99
-    assert _one(fresh_db, "SELECT coins FROM unified_users WHERE id = %s", user.id) == (100,)
+    assert _one(fresh_db, "SELECT coins FROM unified_users WHERE id = %s", user.id) == (150,)  # + Day one's 50
     assert _one(fresh_db, "SELECT count(*) FROM daily_claims")[0] == 1
 
 

@@ -113,7 +113,7 @@ def test_a_redelivered_update_after_a_503_is_applied_once(clients, fresh_db, one
     first = _telegram(clients["telegram"], "/daily", update_id=99)
     again = _telegram(clients["telegram"], "/daily", update_id=99)
     assert "+100 coins" in first.get_json()["text"] and again.get_json() == first.get_json()
-    assert _one(fresh_db, "SELECT count(*) FROM ledger")[0] == 2
+    assert _one(fresh_db, "SELECT count(*) FROM ledger")[0] == 3  # coins, XP and the Day one achievement
 
 
 def test_a_statement_past_the_deadline_is_transient(clients, fresh_db, monkeypatch) -> None:

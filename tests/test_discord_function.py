@@ -118,7 +118,7 @@ def test_daily_then_replay_returns_same_answer_and_changes_nothing(client, fresh
     count = _ledger_count(fresh_db)
     again = _post(client, payload)  # Discord (or an attacker) redelivers the same signed interaction
     assert again.get_json() == first.get_json()
-    assert _ledger_count(fresh_db) == count == 2  # coins + xp, once
+    assert _ledger_count(fresh_db) == count == 3  # coins + xp + the Day one achievement, once
 
 
 def test_second_daily_same_day_is_ephemeral_with_next_time(client) -> None:
@@ -136,7 +136,7 @@ def test_profile_embed_and_dm_payload(client) -> None:
     embed = resp["data"]["embeds"][0]
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     assert embed["title"].endswith("rank F-")
-    assert fields["Coins"] == "100"
+    assert fields["Coins"] == "150"  # the daily's 100 + the Day one achievement's 50
     assert fields["Level"].startswith("**0** ▰▰▰▰▰▱▱▱▱▱ 50/100")
     assert fields["Daily streak"] == "1 🔥"
     assert "Discord" in fields["Linked"]

@@ -80,7 +80,8 @@ def test_daily_streak_grows_caps_bonus_and_resets(conn) -> None:
     assert not again.claimed and again.next_claim_at == datetime(2026, 3, 10, tzinfo=UTC)
     after_gap = daily.claim_daily(conn, s, u.id, "discord", day0 + timedelta(days=9))
     assert after_gap.claimed and after_gap.streak == 1
-    assert users.get_user(conn, u.id).coins == sum(g.coins for g in got) + 100
+    # + the achievements the streak unlocked on the way: Day one (50) and a 7-day streak (200)
+    assert users.get_user(conn, u.id).coins == sum(g.coins for g in got) + 100 + 50 + 200
     # the database's rule (sql/0005) is the same as daily.reward's
     assert [g.coins for g in got] == [daily.reward(s, streak)[0] for streak in range(1, 9)]
 

@@ -32,7 +32,7 @@ def test_fifty_concurrent_dailies_pay_exactly_once(local_server, fresh_db) -> No
     texts = [r.json()["data"]["content"] for r in replies]
     assert sum("+100 coins" in t for t in texts) == 1
     assert sum("already claimed" in t for t in texts) == 49
-    assert _one(fresh_db, "SELECT coins, xp FROM unified_users WHERE discord_id = 4242") == (100, 50)
+    assert _one(fresh_db, "SELECT coins, xp FROM unified_users WHERE discord_id = 4242") == (150, 50)  # + Day one
     assert _one(fresh_db, "SELECT count(*) FROM daily_claims")[0] == 1
 
 
@@ -45,7 +45,7 @@ def test_same_interaction_delivered_concurrently_applies_once(local_server, fres
     with ThreadPoolExecutor(max_workers=10) as pool:
         replies = list(pool.map(send, range(10)))
     assert all(r == replies[0] for r in replies)
-    assert _one(fresh_db, "SELECT count(*) FROM ledger")[0] == 2
+    assert _one(fresh_db, "SELECT count(*) FROM ledger")[0] == 3  # coins, XP, Day one
 
 
 def test_sixty_four_concurrent_grants_sum_exactly(fresh_db) -> None:
@@ -58,7 +58,8 @@ def test_sixty_four_concurrent_grants_sum_exactly(fresh_db) -> None:
     with ThreadPoolExecutor(max_workers=64) as pool:
         list(pool.map(grant, range(64)))
     expected = sum(range(1, 65))
-    assert _one(fresh_db, "SELECT xp, current_season_xp FROM unified_users WHERE id = %s", uid) == (expected, expected)
+    assert _one(fresh_db, "SELECT xp FROM unified_users WHERE id = %s", uid) == (expected,)
+    assert _one(fresh_db, "SELECT sum(xp) FROM xp_season WHERE user_id = %s", uid) == (expected,)
     assert _one(fresh_db, "SELECT sum(delta), max(balance_after) FROM ledger WHERE user_id = %s", uid) == (
         expected,
         expected,

@@ -90,10 +90,11 @@ def test_coinflip_win_and_loss_move_coins_through_the_ledger(clients, fresh_db, 
     uid = _fund(discord_id=42, coins=100)
     _force(monkeypatch, choice="heads")
     won = _discord(discord, "/coinflip bet:50 side:heads")["data"]["content"]
-    assert "You **won**! +47 coins. Balance: 147 coins." in won  # 50 × 1.95 = 97 back (house edge)
+    assert "You **won**! +47 coins. Balance: 172 coins." in won  # 50 × 1.95 = 97 back (house edge), + 25 below
+    assert "Achievement unlocked: **🎲 Beginner's luck** — +25 coins · +10 XP" in won  # a first win
     lost = _discord(discord, "/coinflip bet:40 side:tails")["data"]["content"]
-    assert "**heads**" in lost and "You **lost** 40 coins. Balance: 107 coins." in lost
-    assert _one(fresh_db, "SELECT coins, games_played, games_won FROM unified_users WHERE id = %s", uid) == (107, 2, 1)
+    assert "**heads**" in lost and "You **lost** 40 coins. Balance: 132 coins." in lost
+    assert _one(fresh_db, "SELECT coins, games_played, games_won FROM unified_users WHERE id = %s", uid) == (132, 2, 1)
     assert _one(fresh_db, "SELECT count(*), sum(payout) FROM games WHERE user_id = %s", uid) == (2, 97)
     assert chaos.consistency_problems(fresh_db) == []
 
@@ -106,7 +107,8 @@ def test_dice_tie_returns_the_stake_and_rps_plays_on_telegram(clients, fresh_db,
     assert "rolled **4**, the house rolled **4**" in tie and "**tie**" in tie and "Balance: 100" in tie
     _force(monkeypatch, choice="scissors")
     r = _telegram(telegram, "/rps rock 30", user=7)
-    assert "<b>won</b>! +28 coins. Balance: 128 coins." in r["text"]
+    assert "<b>won</b>! +28 coins. Balance: 153 coins." in r["text"]  # + 25 for a first win
+    assert _one(fresh_db, "SELECT coins FROM unified_users WHERE id = %s", uid) == (153,)
     assert _one(fresh_db, "SELECT games_played, games_won FROM unified_users WHERE id = %s", uid) == (2, 1)
 
 
@@ -201,7 +203,7 @@ def test_a_duel_accepted_pays_the_winner_from_both_stakes(clients, fresh_db, mon
     assert done["type"] == 7 and "wins 190 coins" in done["data"]["embeds"][0]["description"]
     assert done["data"]["components"] == []  # the buttons are gone from the message
     assert _one(fresh_db, "SELECT coins FROM unified_users WHERE id = %s", a) == (200,)
-    assert _one(fresh_db, "SELECT coins FROM unified_users WHERE id = %s", b) == (390,)  # 5 % rake
+    assert _one(fresh_db, "SELECT coins FROM unified_users WHERE id = %s", b) == (415,)  # 5 % rake; + 25: first win
     again = _press(discord, buttons["Accept"], user=102)["data"]
     assert again["flags"] == 64 and "already accepted" in again["content"]
     assert _one(fresh_db, "SELECT games_played, games_won FROM unified_users WHERE id = %s", b) == (1, 1)
@@ -234,9 +236,9 @@ def test_double_accept_and_accept_against_expiry_settle_once(clients, fresh_db) 
         assert settled <= 1 and len(results) == 2
         status = _one(fresh_db, "SELECT status FROM duels WHERE id = %s", duel_id)[0]
         assert (status == "accepted") == (settled == 1)
-    assert _one(fresh_db, "SELECT sum(coins) FROM unified_users") == (
-        2000 - sum(5 for _ in range(_one(fresh_db, "SELECT count(*) FROM duels WHERE status = 'accepted'")[0])),
-    )
+    accepted = _one(fresh_db, "SELECT count(*) FROM duels WHERE status = 'accepted'")[0]
+    first_wins = _one(fresh_db, "SELECT count(*) FROM achievement_unlocks WHERE code = 'first_win'")[0]
+    assert _one(fresh_db, "SELECT sum(coins) FROM unified_users") == (2000 - 5 * accepted + 25 * first_wins,)
     assert chaos.consistency_problems(fresh_db) == []
 
 

@@ -78,7 +78,7 @@ def test_daily_queued_behind_a_merge_pays_the_survivor(local_server, fresh_db) -
     keep = _rows(fresh_db, "SELECT id FROM unified_users WHERE telegram_id = 921")[0][0]
     assert _rows(fresh_db, "SELECT id, coins, xp, merged_into FROM unified_users ORDER BY id") == [
         (gone, 0, 0, keep),
-        (keep, 100, 50, None),
+        (keep, 150, 50, None),  # the daily and its Day one achievement
     ]
     assert _rows(fresh_db, "SELECT user_id FROM daily_claims") == [(keep,)]
     # The same person asking again today, from either platform, is told it is claimed.
@@ -103,7 +103,7 @@ def test_dailies_racing_a_merge_pay_one_person_once(local_server, fresh_db) -> N
         assert sum("+100 coins" in t for t in texts) == 1, texts
         assert sum("already claimed" in t for t in texts) == 9
         survivor = _rows(fresh_db, "SELECT coins FROM unified_users WHERE telegram_id = %s", telegram_id)
-        assert survivor == [(100,)]
+        assert survivor == [(150,)]  # one daily, one Day one achievement
     assert_consistent(fresh_db)
 
 

@@ -120,7 +120,7 @@ def test_discord_fleet_traffic_through_the_pooler(via_pooler, fresh_db, tmp_path
     assert not [r for r in replies if GENERIC_ERROR in str(r) or "busy" in str(r)]
     assert sum("+100 coins" in str(r.get("content")) for r in replies) == 20
     with psycopg.connect(fresh_db) as c:
-        assert c.execute("SELECT count(*), sum(coins) FROM unified_users").fetchone() == (20, 2000)
+        assert c.execute("SELECT count(*), sum(coins) FROM unified_users").fetchone() == (20, 3000)  # + Day one
 
 
 def test_telegram_and_site_through_the_pooler(via_pooler, fresh_db, tmp_path) -> None:
@@ -133,4 +133,4 @@ def test_telegram_and_site_through_the_pooler(via_pooler, fresh_db, tmp_path) ->
     finally:
         server.stop()
     assert sum("+100 coins" in t for t in texts) == 1 and sum("already claimed" in t for t in texts) == 29
-    assert board.status_code == 200 and board.json()["entries"][0]["value"] == 100
+    assert board.status_code == 200 and board.json()["entries"][0]["value"] == 150  # + Day one

@@ -31,10 +31,33 @@ def test_definitions_are_valid_discord_commands() -> None:
         "dice",
         "rps",
         "duel",
+        "shop",
+        "buy",
+        "inventory",
+        "use",
+        "shopadmin",
+        "achievements",
     } == set(names)
     setup = next(d for d in defs if d["name"] == "setup")
     assert setup["default_member_permissions"] == str(1 << 28) and setup["contexts"] == [0]
     assert setup["options"][0]["type"] == 1 and setup["options"][0]["name"] == "rank-role"
+    buy = next(d for d in defs if d["name"] == "buy")
+    assert buy["options"][0] == {
+        "type": 3,
+        "name": "item",
+        "description": "The item's name",
+        "required": True,
+        "max_length": 60,
+        "autocomplete": True,
+    }
+    admin = next(d for d in defs if d["name"] == "shopadmin")
+    assert admin["default_member_permissions"] == str(1 << 5) and admin["contexts"] == [0]
+    assert [o["name"] for o in admin["options"]] == ["add", "edit", "refund", "remove", "restock"]
+    for d in defs:  # Discord's limits: 25 options, names of 1-32 lowercase characters, descriptions ≤ 100
+        subs = [sub for o in d.get("options", []) for sub in o.get("options", [])]
+        for entry in [d, *d.get("options", []), *subs]:
+            assert len(entry.get("options", [])) <= 25 and 1 <= len(entry["description"]) <= 100
+            assert entry["name"] == entry["name"].lower() and 1 <= len(entry["name"]) <= 32
 
 
 def test_register_puts_only_when_definitions_change(app_env, fakes) -> None:

@@ -295,3 +295,38 @@ def test_a_forged_or_stale_login_reply_is_refused_in_the_browser(browser, site_u
     _shot(page, "15_bad_state")
     assert _q(fresh_db, "SELECT count(*) FROM sessions")[0] == 0
     page.context.close()
+
+
+def test_the_leaderboard_shows_this_season_and_past_ones(browser, site_url, fresh_db) -> None:
+    page, problems = _page(browser)
+    page.goto(f"{site_url}/login")
+    page.click("#login-discord")
+    page.wait_for_url(re.compile(r"/_fake/discord/oauth2/authorize"))
+    page.select_option("#user_id", "777001")
+    page.click("#authorize")
+    page.wait_for_url(f"{site_url}/me")
+    me = _q(fresh_db, "SELECT id FROM unified_users WHERE discord_id = 777001")[0]
+    first = _q(fresh_db, "SELECT id FROM unified_users WHERE telegram_id = 5000")[0]
+    with psycopg.connect(fresh_db) as c:  # a season that ended long ago, archived: Player 0 won, we came 2nd
+        old = c.execute(
+            "INSERT INTO seasons (name, period, starts_at, ends_at, status, players) VALUES"
+            " ('March 2020', '2020-03-01', '2020-03-01', '2020-04-01', 'closed', 2) RETURNING id"
+        ).fetchone()[0]
+        c.execute("INSERT INTO season_standings VALUES (%s, %s, 1, 900), (%s, %s, 2, 400)", (old, first, old, me))
+    page.goto(f"{site_url}/leaderboard")
+    page.click("#tab-season")
+    expect(page.locator("#tab-season")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#lb-value-head")).to_have_text("XP this season")
+    leader = _q(fresh_db, "SELECT xp FROM xp_season ORDER BY xp DESC, user_id LIMIT 1")[0]
+    expect(page.locator("#lb-table tbody tr").first).to_contain_text(f"{leader:,}")  # this season's XP so far
+    assert "board=season" in page.url
+    now = _q(fresh_db, "SELECT name FROM seasons WHERE starts_at <= now() AND ends_at > now()")[0]
+    expect(page.locator("#season-now")).to_contain_text(f"This season: {now}")
+    expect(page.locator("#season-mine")).to_contain_text("March 2020: #2 of 2 · 400 XP")
+    past = page.locator("#season-past details").first
+    expect(past).to_contain_text("March 2020")
+    expect(past.locator("li").first).to_contain_text("Player 0")
+    expect(past.locator("li.is-me")).to_contain_text("Player One")
+    _shot(page, "16_leaderboard_seasons")
+    assert _own_errors(problems) == []
+    page.context.close()

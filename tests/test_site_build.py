@@ -12,7 +12,7 @@ import pytest
 
 from static_site.build import HERE, OPENAPI, SiteConfig, build
 
-PAGES = ("index", "login", "me", "u", "settings", "customize", "leaderboard", "link", "404")
+PAGES = ("index", "login", "me", "u", "settings", "customize", "leaderboard", "shop", "link", "404")
 CONFIG = SiteConfig(
     telegram_bot="ttfd_test_bot",
     discord_invite_url="https://discord.gg/ttfd-example",
@@ -178,6 +178,7 @@ def test_ids_are_unique_and_the_briefed_ones_exist(dist: Path) -> None:
         "login": ["login-discord", "login-error"],
         "me": ["profile-name", "profile-bio", "rank-card", "level-progress", "profile-music", "public-link"],
         "u": ["profile-name", "profile-private", "profile-error", "rank-card"],
+        "shop": ["shop-items", "shop-balance", "shop-anon", "shop-error"],
         "settings": ["show_stats", "notifications", "save-settings", "status"],
         "link": ["link-code-btn", "redeem-form", "redeem-code", "redeem-btn", "redeem-status"],
         "customize": [

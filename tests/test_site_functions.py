@@ -86,7 +86,7 @@ def test_full_login_creates_account_session_and_cookies(site, app_env, fresh_db)
     me = call(site, "api_me", login=login)
     assert me.status_code == 200
     body = me.get_json()
-    assert body["name"] == "Ada L" and body["username"] == "ada" and body["linked"] == ["discord"]
+    assert body["name"] == "Ada L" and body["username"] == "ada" and body["linked"] == ["discord", "website"]
     assert body["stats"]["rank"]["code"] == "F-" and body["privacy"]["show_stats"] is True
     uid = body["id"]
     assert q(fresh_db, "SELECT discord_id FROM unified_users WHERE id = %s", uid) == (555001,)
@@ -364,7 +364,8 @@ def test_link_code_then_telegram_link_merges(site, app_env, ada, fresh_db) -> No
         ledger.grant(conn, tg.id, "coins", 40, reason="t", platform="telegram", source_key="tg:1")
         link.redeem_link_code(conn, code, "telegram", 8100, REGISTRY.merge_hooks)
     me = call(site, "api_me", login=ada).get_json()
-    assert me["linked"] == ["discord", "telegram"] and me["stats"]["coins"] == 40
+    # Discord, Telegram and a website login: the "Everywhere" achievement's 300 coins come with the link
+    assert me["linked"] == ["discord", "telegram", "website"] and me["stats"]["coins"] == 40 + 300
 
 
 def test_telegram_widget_links_and_merges(site, app_env, ada, fresh_db) -> None:
@@ -375,8 +376,8 @@ def test_telegram_widget_links_and_merges(site, app_env, ada, fresh_db) -> None:
     resp = call(site, "auth_telegram", "POST", login=ada, json=payload)
     assert resp.status_code == 200, resp.get_json()
     body = resp.get_json()
-    assert body["merged"] is True and body["me"]["linked"] == ["discord", "telegram"]
-    assert body["me"]["stats"]["coins"] == 55
+    assert body["merged"] is True and body["me"]["linked"] == ["discord", "telegram", "website"]
+    assert body["me"]["stats"]["coins"] == 55 + 300  # + the "Everywhere" achievement
     assert q(fresh_db, "SELECT merged_into FROM unified_users WHERE id = %s", tg.id) == (body["me"]["id"],)
     replay = call(site, "auth_telegram", "POST", login=ada, json=payload)
     assert replay.status_code == 409 and "already used" in replay.get_json()["title"]

@@ -78,16 +78,17 @@ def test_replayed_update_is_a_noop_with_same_reply(client, fresh_db) -> None:
     assert "+100 coins" in first["text"]
     second = _send(client, update).get_json()
     assert second == first
-    assert _q(fresh_db, "SELECT count(*) FROM ledger")[0][0] == 2
+    assert _q(fresh_db, "SELECT count(*) FROM ledger")[0][0] == 3  # coins, XP, the Day one achievement
     assert _q(fresh_db, "SELECT count(*) FROM daily_claims")[0][0] == 1
 
 
 def test_commands_profile_top_help_link(client) -> None:
     _send(client, telegram_update("/daily", user=9, update_id=2))
     profile = _send(client, telegram_update("/profile", user=9, update_id=3)).get_json()["text"]
-    assert "rank F-</b>" in profile and "<b>Coins</b>: 100" in profile
+    assert "rank F-</b>" in profile and "<b>Coins</b>: 150" in profile  # + Day one
+    assert "<b>Achievements (1/13)</b>: 📅" in profile and "<b>Season: " in profile
     top = _send(client, telegram_update("/top coins", user=9, update_id=4)).get_json()
-    assert "<b>🏆 Coins</b>" in top["text"] and "You: #1 with 100 coins" in top["text"]
+    assert "<b>🏆 Coins</b>" in top["text"] and "You: #1 with 150 coins" in top["text"]
     assert "/daily" in _send(client, telegram_update("/help", user=9, update_id=5)).get_json()["text"]
     link = _send(client, telegram_update("/link", user=9, update_id=6)).get_json()["text"]
     assert "<code>" in link

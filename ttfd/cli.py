@@ -1,12 +1,14 @@
 """`python -m ttfd …`: operator commands — migrate, register Discord commands, point Telegram at the webhook,
-print deploy scripts.
+print deploy scripts, manage the shop's items.
 (Local development has its own: `python -m devtools run | simulate`.)"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from collections.abc import Callable
 
 from ttfd.core import db
 
@@ -85,6 +87,78 @@ def cmd_deploy_aws(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shop(work: Callable[[db.Conn], int]) -> int:
+    """Run a shop command in one transaction; a refusal is printed (exit 2) and changes nothing."""
+    from ttfd.core.errors import DomainError
+
+    use_database()
+    try:
+        with db.transaction() as conn:
+            return work(conn)
+    except DomainError as exc:
+        print(f"refused: {exc.message}", file=sys.stderr)
+        return 2
+
+
+def cmd_shop_add(args: argparse.Namespace) -> int:
+    from ttfd.features.shop import service
+
+    def work(conn: db.Conn) -> int:
+        item = service.create(
+            conn,
+            name=args.name,
+            price=args.price,
+            kind=args.kind,
+            guild_id=args.guild,
+            role_id=args.role_id,
+            description=args.description,
+            category=args.category,
+            stock=args.stock,
+            per_user_limit=args.limit,
+            image_url=args.image_url,
+            sort_order=args.sort,
+        )
+        print(item.id)
+        return 0
+
+    return _shop(work)
+
+
+def cmd_shop_list(args: argparse.Namespace) -> int:
+    from ttfd.features.shop import service
+
+    def work(conn: db.Conn) -> int:
+        rows = conn.execute("SELECT id FROM shop_items ORDER BY guild_id NULLS FIRST, sort_order, id").fetchall()
+        items = [service.get(conn, int(r["id"])) for r in rows]
+        if args.json:
+            print(
+                json.dumps(
+                    [i.json() | {"guild_id": i.guild_id, "role_id": i.role_id, "active": i.active} for i in items]
+                )
+            )
+            return 0
+        for i in items:
+            where = f"guild {i.guild_id}" if i.guild_id else "everywhere"
+            stock = "∞" if i.stock is None else i.stock
+            state = "" if i.active else " (off sale)"
+            print(f"{i.id:>6}  {i.name:<30} {i.price:>10,} coins  stock {stock:<6} {i.kind_name:<13} {where}{state}")
+        return 0
+
+    return _shop(work)
+
+
+def cmd_shop_refund(args: argparse.Namespace) -> int:
+    from ttfd.core.ledger import utc_now
+    from ttfd.features.shop import service
+
+    def work(conn: db.Conn) -> int:
+        r = service.refund(conn, args.purchase, by=None, guild_id=None, platform="operator", now=utc_now())
+        print(f"refunded purchase {r.purchase_id}: {r.total} coins to account {r.user_id}")
+        return 0
+
+    return _shop(work)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ttfd", description="TTFD operator tools")
     sub = p.add_subparsers(dest="command", required=True)
@@ -109,6 +183,26 @@ def build_parser() -> argparse.ArgumentParser:
     aws = dep.add_parser("aws", help="AWS helpers (the deploy itself is `npx serverless deploy`)")
     aws.add_argument("--config-template", action="store_true", required=True, help="the settings secret's JSON")
     aws.set_defaults(fn=cmd_deploy_aws)
+    shop = sub.add_parser("shop", help="the shop's items").add_subparsers(dest="action", required=True)
+    add = shop.add_parser("add", help="sell a new item; prints its id")
+    add.add_argument("name")
+    add.add_argument("--price", type=int, required=True)
+    add.add_argument("--stock", type=int, help="how many there are (default: unlimited)")
+    add.add_argument("--limit", type=int, help="how many one person may buy")
+    add.add_argument("--kind", default="cosmetic", choices=["cosmetic", "role", "streak_freeze", "xp_boost"])
+    add.add_argument("--role-id", type=int, help="a role item's Discord role")
+    add.add_argument("--guild", type=int, help="sell only in this Discord server (a role item's server)")
+    add.add_argument("--description", default="")
+    add.add_argument("--category", default="general")
+    add.add_argument("--image-url")
+    add.add_argument("--sort", type=int, default=0)
+    add.set_defaults(fn=cmd_shop_add)
+    listing = shop.add_parser("list", help="every item, on sale or not")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(fn=cmd_shop_list)
+    refund = shop.add_parser("refund", help="undo a purchase: coins back, items (and a role) taken back")
+    refund.add_argument("purchase", type=int)
+    refund.set_defaults(fn=cmd_shop_refund)
     return p
 
 

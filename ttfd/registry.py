@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ttfd.core.db import Conn
 from ttfd.ui.commands import ActionHandler, Command, MessageHandler
+from ttfd.ui.reply import Field
 from ttfd.ui.text import Text
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ Reaction = Callable[[Conn, dict[str, Any]], None]
 MergeHook = Callable[[Conn, int, int], None]  # (conn, keep_id, gone_id)
 Purge = Callable[[Conn], int]
 ProfileSection = Callable[[Conn, int, bool], Any]  # (conn, account id, owner viewing) → JSON
+ProfileFields = Callable[[Conn, int], tuple[Field, ...]]  # (conn, account id) → fields of /profile in chats
+ReplyNote = Callable[[Conn, int, str], Text]  # (conn, live account id, platform) → lines after a write's reply
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,9 @@ class Feature:
     migrations: tuple[str, ...] = ()  # the sql/ files that create its tables
     help: Text = ()  # a line for /help beyond the command list (e.g. how chat XP works)
     profile: ProfileSection | None = None  # what it adds to a profile on the website (e.g. recent games)
+    profile_fields: ProfileFields | None = None  # what it adds to /profile on Discord and Telegram
+    # Lines added to the reply of any command or button that wrote (e.g. an achievement it unlocked)
+    reply_note: ReplyNote | None = None
 
 
 # Deployed HTTP entrypoints that are not a feature's route or schedule.
@@ -151,6 +157,14 @@ class Registry:
     @cached_property
     def profile_sections(self) -> tuple[tuple[str, ProfileSection], ...]:
         return tuple((f.name, f.profile) for f in self.features if f.profile is not None)
+
+    @cached_property
+    def profile_fields(self) -> tuple[ProfileFields, ...]:
+        return tuple(f.profile_fields for f in self.features if f.profile_fields is not None)
+
+    @cached_property
+    def reply_notes(self) -> tuple[ReplyNote, ...]:
+        return tuple(f.reply_note for f in self.features if f.reply_note is not None)
 
     @cached_property
     def purges(self) -> dict[str, Purge]:

@@ -47,6 +47,8 @@ def discord_interactions(request: Request) -> Response:
         kind = payload.get("type") if isinstance(payload, dict) else None
         if kind == PING:
             return json_response({"type": discord.PONG})
+        if kind == AUTOCOMPLETE:
+            return json_response(autocomplete(payload))
         event = parse(payload)
     except inputs.InputError as exc:
         return problem(400, f"malformed interaction: {exc}")
@@ -73,6 +75,32 @@ class Renderer:
 
     def deferred(self, event: dispatch.Event, job_id: int, private: bool) -> dict[str, Any]:
         return discord.deferred(private=private, component=event.component)
+
+
+# --- autocomplete ----------------------------------------------------------------------------------
+
+AUTOCOMPLETE_RESULT = 8
+CHOICES_MAX = 25
+
+
+def autocomplete(payload: dict[str, Any]) -> dict[str, Any]:
+    """Suggestions for the option being typed: read-only, no account touched; nothing to suggest on any
+    problem (Discord shows "no options" rather than an error while someone types)."""
+    choices: list[dict[str, str]] = []
+    data = payload.get("data")
+    try:
+        command, options = _command(data if isinstance(data, dict) else {}, check=False)
+        declared = {o.name: o for o in command.options}
+        focused = next((o for o in options if o.get("focused") is True), None)
+        option = declared.get(str(focused.get("name"))) if focused else None
+        typed = focused.get("value") if focused else None
+        if option is not None and option.autocomplete is not None and isinstance(typed, str) and len(typed) <= 100:
+            guild_id = _optional_id(payload, "guild_id")
+            found = db.read(lambda conn: option.autocomplete(conn, guild_id, typed), timeout_s=TIMEOUT_S)  # type: ignore[misc]
+            choices = [{"name": label[:100], "value": value[:100]} for label, value in found[:CHOICES_MAX]]
+    except (DomainError, inputs.InputError, db.Unavailable) as exc:
+        log.info("no suggestions: %s", exc)
+    return {"type": AUTOCOMPLETE_RESULT, "data": {"choices": choices}}
 
 
 # --- parsing ---------------------------------------------------------------------------------------
@@ -172,7 +200,8 @@ def parse(payload: Any) -> dispatch.Event:
     return event
 
 
-def _command(data: dict[str, Any]) -> tuple[Command, dict[str, Any]]:
+def _command(data: dict[str, Any], *, check: bool = True) -> tuple[Command, Any]:
+    """The command an interaction names and its option values (`check=False`: Discord's raw option list)."""
     name = data.get("name")
     _need(isinstance(name, str) and len(name) <= 32, "data.name: must be a command name")
     options = data.get("options") or []
@@ -188,6 +217,8 @@ def _command(data: dict[str, Any]) -> tuple[Command, dict[str, Any]]:
         if any(c.group == name for c in REGISTRY.commands.values()):
             raise BadInput("Pick one of this command's subcommands.")
         raise BadInput("I don't know that command any more — it may have been removed.")
+    if not check:
+        return command, options
     resolved = data.get("resolved")
     return command, _values(command, options, resolved if isinstance(resolved, dict) else {})
 

@@ -429,6 +429,8 @@
       setText('#stat-position', s.xp_position ? `#${num(s.xp_position)}` : '—');
       setText('#stat-coins', num(s.coins));
       setText('#stat-week', `${num(s.week_xp)} XP`);
+      const season = p.seasons;
+      setText('#stat-season', season ? `${num(season.xp)} XP${season.position ? ` · #${num(season.position)}` : ''}` : '—');
       setText('#stat-streak', `${num(s.daily_streak)} ${s.daily_streak === 1 ? 'day' : 'days'}`);
       setText('#stat-games', `${num(s.games_played)} played · ${num(s.games_won)} won`);
       setText('#stat-messages', num(s.messages_sent));
@@ -437,6 +439,8 @@
     }
 
     renderGames(p.games ? p.games.recent : null);
+    renderItems(p.shop, isMe);
+    renderAchievements(p.achievements);
 
     const linked = $('#profile-linked');
     linked.replaceChildren();
@@ -484,6 +488,60 @@
       body.append(tr);
     }
     show('#profile-games-section', Boolean(recent && recent.length));
+  }
+
+  /** The badge grid: unlocked ones in colour, locked ones greyed, hidden ones as "???" until unlocked. */
+  function renderAchievements(a) {
+    const grid = $('#profile-achievements');
+    grid.replaceChildren();
+    for (const item of (a && a.list) || []) {
+      const li = document.createElement('li');
+      li.className = item.unlocked_at ? 'badge' : 'badge locked';
+      const icon = document.createElement('span');
+      icon.className = 'badge-icon';
+      icon.setAttribute('aria-hidden', 'true');
+      icon.textContent = item.icon;
+      const name = document.createElement('span');
+      name.className = 'badge-name';
+      name.textContent = item.name;
+      const desc = document.createElement('span');
+      desc.className = 'badge-desc';
+      desc.textContent = item.unlocked_at
+        ? `Unlocked ${new Date(item.unlocked_at).toLocaleDateString()}`
+        : `Locked — ${item.description}`;
+      li.append(icon, name, desc);
+      grid.append(li);
+    }
+    setText('#achievements-count', a ? `${num(a.unlocked)} of ${num(a.total)}` : '');
+    show('#profile-achievements-section', Boolean(a && a.list && a.list.length));
+  }
+
+  /** Owned items (badges for everyone who may see the stats; the owner sees everything and the history). */
+  function renderItems(shop, isMe) {
+    const list = $('#profile-items');
+    list.replaceChildren();
+    const owned = shop ? (isMe && shop.inventory ? shop.inventory.map((o) => `${o.item.name} × ${num(o.quantity)}`) : shop.badges) : [];
+    for (const name of owned) {
+      const li = document.createElement('li');
+      li.className = 'chip';
+      li.textContent = name;
+      list.append(li);
+    }
+    const body = $('#profile-purchases tbody');
+    body.replaceChildren();
+    const purchases = (shop && shop.purchases) || [];
+    for (const p of purchases) {
+      const tr = document.createElement('tr');
+      const what = `${p.quantity > 1 ? `${num(p.quantity)} × ` : ''}${p.item}${p.refunded ? ' (refunded)' : ''}`;
+      for (const text of [what, num(p.total), PLATFORM_NAMES[p.platform] || p.platform, new Date(p.at).toLocaleString()]) {
+        const td = document.createElement('td');
+        td.textContent = text;
+        tr.append(td);
+      }
+      body.append(tr);
+    }
+    show('#profile-purchases-wrap', purchases.length > 0);
+    show('#profile-items-section', owned.length > 0 || purchases.length > 0);
   }
 
   function profileError(title, message) {
@@ -664,6 +722,7 @@
   const BOARDS = {
     xp: { label: 'XP', unit: 'XP', caption: 'XP leaderboard' },
     week: { label: 'This week', unit: 'XP this week', caption: "This week's XP leaderboard" },
+    season: { label: 'This season', unit: 'XP this season', caption: "This season's XP leaderboard" },
     coins: { label: 'Coins', unit: 'Coins', caption: 'Coins leaderboard' },
   };
   async function pageLeaderboard() {
@@ -691,7 +750,7 @@
           if (focus) t.focus();
         }
       }
-      setText('#lb-value-head', BOARDS[board].label === 'This week' ? 'XP this week' : BOARDS[board].label);
+      setText('#lb-value-head', board === 'week' || board === 'season' ? BOARDS[board].unit : BOARDS[board].label);
       setText('#lb-caption', BOARDS[board].caption);
     };
     const syncUrl = () => {
@@ -803,7 +862,73 @@
     prev.addEventListener('click', () => { if (state.page > 1) { state.page -= 1; load(); } });
     next.addEventListener('click', () => { if (state.page < state.pages) { state.page += 1; load(); } });
     selectTab(state.board, false);
-    await load();
+    await Promise.all([load(), loadSeasons()]);
+  }
+
+  const dayFmt = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
+  /** The last day of a season that ends at `endsAt` (exclusive, UTC midnight). */
+  const lastDay = (endsAt) => dayFmt.format(new Date(new Date(endsAt).getTime() - 1));
+  /** Past seasons with their top 10, the season under way and, logged in, your placements. */
+  async function loadSeasons() {
+    const box = $('#seasons');
+    let data;
+    try {
+      data = await api('/api/seasons');
+    } catch (e) {
+      setText('#season-now', `Couldn't load the seasons: ${e.message}`);
+      box.setAttribute('aria-busy', 'false');
+      return;
+    }
+    const now = data.current;
+    const nowEl = $('#season-now');
+    nowEl.replaceChildren();
+    if (!now) nowEl.textContent = 'No season is under way right now.';
+    else {
+      const name = document.createElement('strong');
+      name.textContent = now.name;
+      nowEl.append('This season: ', name, ` · ends after ${lastDay(now.ends_at)}`);
+      if (now.mine) {
+        nowEl.append(now.mine.position
+          ? ` · you are #${num(now.mine.position)} with ${num(now.mine.xp)} XP`
+          : ' · you have no XP this season yet');
+      }
+    }
+    const mine = $('#season-mine');
+    mine.replaceChildren(...(data.mine || []).map((m) => {
+      const li = document.createElement('li');
+      const strong = document.createElement('strong');
+      strong.textContent = `#${num(m.position)}`;
+      li.append(`${m.name}: `, strong, ` of ${num(m.players)} · ${num(m.xp)} XP`);
+      return li;
+    }));
+    show('#season-mine-box', Boolean(data.mine && data.mine.length));
+    show('#season-none', !data.past.length);
+    $('#season-past').replaceChildren(...data.past.map((season, i) => {
+      const details = document.createElement('details');
+      details.className = 'season-past';
+      details.open = i === 0;
+      const summary = document.createElement('summary');
+      const title = document.createElement('strong');
+      title.textContent = season.name;
+      summary.append(title, ` · ${num(season.players)} players`);
+      const list = document.createElement('ol');
+      list.className = 'season-top';
+      list.append(...season.top.map((e) => {
+        const li = document.createElement('li');
+        if (e.me) {
+          li.className = 'is-me';
+          li.setAttribute('aria-current', 'true');
+        }
+        const value = document.createElement('span');
+        value.className = 'col-value';
+        value.textContent = `${num(e.xp)} XP`;
+        li.append(positionBadge(e.position), ' ', smallAvatar(e.name), ' ', playerLink(e), ' ', value);
+        return li;
+      }));
+      details.append(summary, list);
+      return details;
+    }));
+    box.setAttribute('aria-busy', 'false');
   }
 
   // ---------------------------------------------------------------- link accounts
@@ -1036,6 +1161,147 @@
     });
   }
 
+  // ---------------------------------------------------------------- shop
+  const KIND_NAMES = { cosmetic: 'Badge', role: 'Server role', streak_freeze: 'Streak freeze', xp_boost: 'XP boost' };
+  const KIND_ICONS = { cosmetic: '🎖️', role: '🏷️', streak_freeze: '🧊', xp_boost: '⚡' };
+  const SHOP_REFRESH_MS = 15000;  // stock is live: sold-out items turn so without a reload
+
+  function stockText(item) {
+    if (item.stock === null) return 'In stock';
+    return item.stock === 0 ? 'Sold out' : `${num(item.stock)} left`;
+  }
+
+  async function pageShop() {
+    const list = $('#shop-items');
+    const cards = new Map();  // item id → its card's parts, kept across refreshes (a pending confirm survives)
+    let me = null;
+
+    const setBalance = (balance) => {
+      setText('#shop-balance', `Your balance: ${num(balance)} coins`);
+      show('#shop-balance', true);
+    };
+
+    const card = (item) => {
+      const li = document.createElement('li');
+      li.className = 'shop-item';
+      const img = document.createElement('div');
+      img.className = 'shop-image';
+      img.setAttribute('aria-hidden', 'true');
+      const title = document.createElement('h3');
+      const kind = document.createElement('p');
+      kind.className = 'muted small';
+      const desc = document.createElement('p');
+      desc.className = 'shop-desc';
+      const meta = document.createElement('p');
+      meta.className = 'shop-meta';
+      const price = document.createElement('span');
+      price.className = 'shop-price';
+      const stock = document.createElement('span');
+      stock.className = 'shop-stock';
+      meta.append(price, stock);
+      const owned = document.createElement('p');
+      owned.className = 'muted small';
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'btn btn-small';
+      const status = document.createElement('p');
+      status.className = 'status';
+      status.setAttribute('role', 'status');
+      li.append(img, title, kind, desc, meta, owned, button, status);
+      const parts = { li, img, title, kind, desc, price, stock, owned, button, status, item, key: null, confirming: false };
+      button.addEventListener('click', () => buy(parts));
+      return parts;
+    };
+
+    const paint = (parts) => {
+      const { item } = parts;
+      setBackground(parts.img, item.image_url);
+      parts.img.textContent = safeHttpsUrl(item.image_url) ? '' : KIND_ICONS[item.kind] || '🎁';
+      setText(parts.title, item.name);
+      setText(parts.kind, `${KIND_NAMES[item.kind] || item.kind}${item.per_user_limit ? ` · ${item.per_user_limit} per person` : ''}`);
+      setText(parts.desc, item.description);
+      setText(parts.price, `${num(item.price)} coins`);
+      setText(parts.stock, stockText(item));
+      parts.li.classList.toggle('sold-out', item.sold_out);
+      setText(parts.owned, me && item.owned ? `You own ${num(item.owned)}` : '');
+      const short = me && me.balance < item.price;
+      parts.button.disabled = !me || item.sold_out || short;
+      if (!parts.confirming) {
+        parts.button.textContent = item.sold_out ? 'Sold out' : !me ? 'Log in to buy' : short ? 'Not enough coins' : `Buy for ${num(item.price)}`;
+      }
+    };
+
+    const buy = async (parts) => {
+      if (!parts.confirming) {  // first click asks; the second buys
+        parts.confirming = true;
+        parts.key = newKey();  // one key per confirmed purchase: a retry or double click buys once
+        parts.button.textContent = `Confirm: ${num(parts.item.price)} coins`;
+        parts.button.classList.add('btn-confirm');
+        setStatus(parts.status, 'Click again to buy.', 'busy');
+        return;
+      }
+      parts.button.disabled = true;
+      setStatus(parts.status, 'Buying…', 'busy');
+      try {
+        const done = await api('/api/shop/buy', { method: 'POST', body: { item_id: parts.item.id }, once: parts.key });
+        me.balance = done.balance;
+        parts.item = Object.assign({}, parts.item, done.item, { owned: done.owned });
+        setBalance(done.balance);
+        setStatus(parts.status, `Bought! You own ${num(done.owned)}.`, 'ok');
+      } catch (e) {
+        setStatus(parts.status, e.message, 'error');
+        if (e.status === 0) { parts.button.disabled = false; return; }  // offline: the same key retries safely
+      }
+      parts.confirming = false;
+      parts.button.classList.remove('btn-confirm');
+      paint(parts);
+      refresh();  // everyone else's stock and our balance
+    };
+
+    const refresh = async () => {
+      let shop;
+      try {
+        shop = await api('/api/shop');
+      } catch (e) {
+        setText('#shop-error', e.message);
+        show('#shop-error', true);
+        show('#shop-loading', false);
+        return;
+      }
+      show('#shop-error', false);
+      show('#shop-loading', false);
+      me = shop.me;
+      if (me) setBalance(me.balance);
+      show('#shop-anon', !me);
+      const seen = new Set();
+      for (const item of shop.items) {
+        seen.add(item.id);
+        let parts = cards.get(item.id);
+        if (!parts) {
+          parts = card(item);
+          cards.set(item.id, parts);
+        }
+        parts.item = item;
+        paint(parts);
+        list.append(parts.li);  // in the server's order
+      }
+      for (const [id, parts] of cards) {
+        if (!seen.has(id)) { parts.li.remove(); cards.delete(id); }
+      }
+      if (!shop.items.length) {
+        const li = document.createElement('li');
+        li.className = 'muted';
+        li.textContent = 'Nothing is for sale yet.';
+        list.replaceChildren(li);
+      }
+      list.setAttribute('aria-busy', 'false');
+    };
+
+    await refresh();
+    setInterval(() => { if (!document.hidden) refresh(); }, SHOP_REFRESH_MS);
+    document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(); });
+  }
+
   // ---------------------------------------------------------------- dispatch
   const PAGES = {
     index: pageIndex,
@@ -1045,6 +1311,7 @@
     settings: pageSettings,
     customize: pageCustomize,
     leaderboard: pageLeaderboard,
+    shop: pageShop,
     link: pageLink,
   };
   function start() {

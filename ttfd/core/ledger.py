@@ -98,7 +98,7 @@ def rank_by_code(conn: Conn, code: str) -> Rank | None:
 
 # --- the ledger ------------------------------------------------------------------------------------
 
-# The ledger_grant function (sql/0004) locks the live account, appends, updates balance/rank/season/weekly
+# The ledger_grant function (sql/0009) locks the live account, appends, updates balance/rank/season/weekly
 # and writes the xp_change / rank_up events in one round trip.
 _GRANT = """
 SELECT status, user_id, balance_after, rank_before, rank_after

@@ -35,7 +35,6 @@ class User:
     games_played: int
     games_won: int
     messages_sent: int
-    current_season_xp: int
     daily_streak: int
     last_daily_on: date | None
     platforms: list[str]
@@ -62,8 +61,10 @@ class User:
 
     @property
     def linked(self) -> list[str]:
-        pairs = (("discord", self.discord_id), ("telegram", self.telegram_id), ("website", self.website_email))
-        return [p for p, v in pairs if v is not None]
+        """Where this person has an identity or has logged in (the site's login is a Discord one)."""
+        pairs = (("discord", self.discord_id), ("telegram", self.telegram_id))
+        seen = [p for p, v in pairs if v is not None]
+        return [*seen, "website"] if self.website_email or "website" in self.platforms else seen
 
 
 def _ident(platform: Platform) -> sql.Identifier:

@@ -3,7 +3,21 @@ them. Adding a feature is adding its package and one line here (README: "Adding 
 
 from __future__ import annotations
 
-from ttfd.features import accounts, activity, auth, daily, games, general, leaderboards, platform, profiles, ranks
+from ttfd.features import (
+    accounts,
+    achievements,
+    activity,
+    auth,
+    daily,
+    games,
+    general,
+    leaderboards,
+    platform,
+    profiles,
+    ranks,
+    seasons,
+    shop,
+)
 from ttfd.registry import Feature, Registry
 
 FEATURES: tuple[Feature, ...] = (
@@ -12,7 +26,10 @@ FEATURES: tuple[Feature, ...] = (
     profiles.FEATURE,
     daily.FEATURE,
     leaderboards.FEATURE,
+    seasons.FEATURE,
     games.FEATURE,
+    shop.FEATURE,
+    achievements.FEATURE,
     accounts.FEATURE,
     ranks.FEATURE,
     activity.FEATURE,

@@ -209,6 +209,8 @@ def _option(o: Option) -> dict[str, Any]:
         d["max_length"] = o.max_length
     if o.channel_types:
         d["channel_types"] = list(o.channel_types)
+    if o.autocomplete is not None:
+        d["autocomplete"] = True
     return d
 
 

@@ -8,7 +8,7 @@ to the presser alone as an alert (see `alert_text`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 
@@ -27,6 +27,8 @@ def _until(moment: datetime, now: datetime) -> str:
     if minutes < 0:
         return "just now" if minutes > -2 else f"{-minutes // 60}h {-minutes % 60:02d}m ago"
     hours, mins = divmod(minutes, 60)
+    if hours >= 48:
+        return f"in {hours // 24} days"
     return f"in {hours}h {mins:02d}m" if hours else f"in {mins}m"
 
 
@@ -34,7 +36,8 @@ def _time(span: Span, now: datetime) -> str:
     assert span.moment is not None
     moment = span.moment.astimezone(UTC)
     if span.style == "relative":
-        return f"{_until(moment, now)} ({moment:%H:%M} UTC)"
+        at = f"{moment:%H:%M}" if abs(moment - now) < timedelta(hours=24) else f"{moment:%Y-%m-%d %H:%M}"
+        return f"{_until(moment, now)} ({at} UTC)"
     return f"{moment:%Y-%m-%d %H:%M} UTC" if span.style == "datetime" else f"{moment:%Y-%m-%d}"
 
 

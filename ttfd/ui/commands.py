@@ -20,7 +20,7 @@ from ttfd.core.inputs import INT64_MAX, text_problem
 from ttfd.core.settings import Settings
 from ttfd.core.users import Platform, User
 from ttfd.ui.actions import Action
-from ttfd.ui.reply import Reply
+from ttfd.ui.reply import Field, Reply
 from ttfd.ui.text import Person, Text
 
 MAX_SAFE_INTEGER = 2**53  # Discord's INTEGER options are limited to ±2^53
@@ -85,6 +85,9 @@ class Option:
     max_value: int | None = None
     max_length: int = 6000  # Discord's own limit for STRING options
     channel_types: tuple[int, ...] = ()
+    # Discord suggests values as they are typed: (conn, guild id, typed) → [(label, value)] (at most 25).
+    autocomplete: Callable[[Conn, int | None, str], list[tuple[str, str]]] | None = None
+    rest: bool = False  # Telegram: this text takes every word the options after it do not (/buy Gold role 2)
 
     @property
     def placeholder(self) -> str:
@@ -150,6 +153,9 @@ class Catalog(Protocol):
 
     @property
     def merge_hooks(self) -> Sequence[MergeHook]: ...
+
+    @property
+    def profile_fields(self) -> Sequence[Callable[[Conn, int], tuple[Field, ...]]]: ...
 
 
 @dataclass

@@ -10,7 +10,7 @@ A deferred command answers "working…" at once and a job finishes it (ttfd.ui.d
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -22,6 +22,7 @@ from ttfd.core.settings import get_settings
 from ttfd.ui.actions import prefix_of
 from ttfd.ui.commands import ChannelRef, Command, Ctx, PlatformUser, RoleRef, require_permission
 from ttfd.ui.reply import Reply, refusal
+from ttfd.ui.text import text
 
 if TYPE_CHECKING:
     from ttfd.registry import Registry
@@ -145,6 +146,14 @@ def _handle(event: Event, ctx: Ctx, registry: Registry) -> Outcome:
     return NOTHING
 
 
+def with_notes(conn: db.Conn, ctx: Ctx, reply: Reply, registry: Registry) -> Reply:
+    """What else this write did for the person (an achievement unlocked), told in its own reply."""
+    notes = [note for hook in registry.reply_notes if (note := hook(conn, ctx.user.id, ctx.platform))]
+    if not notes:
+        return reply
+    return replace(reply, body=text(reply.body, *(text("\n\n", n) for n in notes)))
+
+
 def writes(event: Event, registry: Registry) -> bool:
     """Whether the event may change anything (then it is claimed once and its answer stored)."""
     if event.command is not None:
@@ -159,7 +168,9 @@ def dispatch(event: Event, registry: Registry, renderer: Renderer, *, timeout_s:
     """Run the event and return the platform's answer (JSON); see the module docstring."""
     now = utc_now()
 
-    def finish(conn: db.Conn, ctx: Ctx, outcome: Outcome) -> Any:
+    def finish(conn: db.Conn, ctx: Ctx, outcome: Outcome, wrote: bool = False) -> Any:
+        if wrote and isinstance(outcome, Reply) and not outcome.empty:
+            outcome = with_notes(conn, ctx, outcome, registry)
         if isinstance(outcome, Later):
             payload = {**outcome.payload, "event": encode_event(event, ctx.user.id), "reply_to": event.target}
             parked = event.platform == "telegram"  # released once the "working…" message exists
@@ -195,7 +206,7 @@ def dispatch(event: Event, registry: Registry, renderer: Renderer, *, timeout_s:
 
     def work(conn: db.Conn, arrival: inbound.Arrival) -> Any:
         ctx = _ctx(event, conn, arrival, registry, now)
-        return finish(conn, ctx, _handle(event, ctx, registry))
+        return finish(conn, ctx, _handle(event, ctx, registry), wrote=True)
 
     return once(
         event.key,

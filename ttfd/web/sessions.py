@@ -69,7 +69,12 @@ def consume_state(conn: Conn, state: str, browser_nonce: str | None) -> str | No
 
 # --- sessions --------------------------------------------------------------------------------------
 
+# A login also records that this person uses the website (their `platforms`; an achievement counts it).
 _CREATE = """
+WITH seen AS (
+    UPDATE unified_users SET platforms = array_append(platforms, 'website')
+    WHERE id = %(user_id)s AND NOT 'website' = ANY(platforms)
+)
 INSERT INTO sessions (user_id, token_hash, csrf_token, expires_at, user_agent)
 VALUES (%(user_id)s, %(hash)s, %(csrf)s, now() + make_interval(secs => %(ttl)s), %(ua)s)
 RETURNING id, expires_at

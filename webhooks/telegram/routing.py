@@ -50,7 +50,7 @@ def _event(key: str, who: PlatformUser, msg: Message | None, **kw: Any) -> Event
 
 
 def parse_options(command: Command, args: str | None, message: Message) -> dict[str, Any]:
-    """`/coinflip 50 heads`, `/buy "Gold role" 2`: options in declared order, quotes group words; a USER
+    """`/coinflip 50 heads`, `/buy Gold role 2`: options in declared order, quotes group words; a USER
     option is whoever the message replies to (or a tapped name). Bad input names the usage."""
     usage = command.usage("telegram")
     try:
@@ -58,7 +58,7 @@ def parse_options(command: Command, args: str | None, message: Message) -> dict[
     except ValueError:
         raise BadInput("A quote is not closed.", usage) from None
     values: dict[str, Any] = {}
-    for option in command.options:
+    for i, option in enumerate(command.options):
         if option.kind == Kind.USER:
             picked = _picked_user(message)
             if picked is not None:
@@ -68,11 +68,27 @@ def parse_options(command: Command, args: str | None, message: Message) -> dict[
             continue
         if not words:
             continue
-        word = words.pop(0)
+        take = _rest_length(command.options[i + 1 :], words, usage) if option.rest else 1
+        word, words = " ".join(words[:take]), words[take:]
         values[option.name] = _typed(option, word, usage)
     if words and command.options:  # (a command without options ignores them: /start carries deep-link data)
         raise BadInput(f"Too much after the command: {' '.join(words)[:60]}", usage)
     return values
+
+
+def _rest_length(later: tuple[Option, ...], words: list[str], usage: str) -> int:
+    """How many words a `rest` option takes: all but the trailing ones the options after it accept."""
+    typed = [o for o in later if o.kind != Kind.USER]
+    kept = len(words)
+    for option in reversed(typed):
+        if kept <= 1:
+            break
+        try:
+            _typed(option, words[kept - 1], usage)
+        except BadInput:
+            break
+        kept -= 1
+    return kept
 
 
 def _picked_user(message: Message) -> PlatformUser | None:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from ttfd.core import events, inputs, ledger
 from ttfd.core.db import Conn
@@ -160,9 +159,6 @@ SET telegram_id = coalesce(k.telegram_id, %(telegram_id)s::bigint),
     games_played = k.games_played + %(games_played)s,
     games_won = k.games_won + %(games_won)s,
     messages_sent = k.messages_sent + %(messages_sent)s,
-    current_season_xp = k.current_season_xp + %(current_season_xp)s,
-    achievements = (SELECT coalesce(jsonb_agg(DISTINCT a), '[]'::jsonb)
-                    FROM jsonb_array_elements(k.achievements || %(achievements)s::jsonb) a),
     daily_streak = CASE WHEN %(last_daily_on)s::date IS NULL OR k.last_daily_on >= %(last_daily_on)s::date
                         THEN k.daily_streak ELSE %(daily_streak)s END,
     last_daily_on = greatest(k.last_daily_on, %(last_daily_on)s::date),
@@ -187,7 +183,6 @@ _MOVED = (
     "games_played",
     "games_won",
     "messages_sent",
-    "current_season_xp",
     "daily_streak",
     "last_daily_on",
     "show_stats",
@@ -232,6 +227,10 @@ def merge_accounts(conn: Conn, keep_id: int, gone_id: int, platform: Platform, h
         col = IDENTITY_COLUMNS[p]
         if keep[col] is not None and gone[col] is not None:
             raise BadInput(f"Both accounts already have a {p.title()} identity, so they cannot be merged.")
+    # Features' rows first: an achievement the retired account had is the survivor's before the XP moving
+    # over could unlock it a second time.
+    for hook in hooks:
+        hook(conn, keep_id, gone_id)
     key = f"merge:{gone_id}->{keep_id}"
     for currency in ("xp", "coins"):
         amount = int(gone[currency])
@@ -257,12 +256,10 @@ def merge_accounts(conn: Conn, keep_id: int, gone_id: int, platform: Platform, h
                 source_key=f"{key}:in",
                 earned=False,
             )
-    for hook in hooks:
-        hook(conn, keep_id, gone_id)
     # Free the identities first: each column is unique, and the kept row takes them next.
     conn.execute(_RETIRE, {"gone": gone_id, "keep": keep_id})
     params = {k: gone[k] for k in _MOVED} | _names(keep, gone)
-    params.update(keep=keep_id, achievements=Jsonb(gone["achievements"]))
+    params["keep"] = keep_id
     row = conn.execute(_ABSORB, params).fetchone()
     assert row is not None
     return Merged(User.from_row(row), _has_history(gone))

@@ -11,10 +11,9 @@ from ttfd.features.activity import service
 from ttfd.features.activity.service import ActivitySettings
 from ttfd.registry import Feature, Registry, Schedule
 from ttfd.ui.commands import Command, Ctx, Kind, MessageHandler, Option, Options
+from ttfd.ui.permissions import MANAGE_GUILD
 from ttfd.ui.reply import Reply, say
 from ttfd.ui.text import Text, channel
-
-MANAGE_GUILD = 1 << 5
 
 
 def group_message(ctx: Ctx, text: str) -> Reply | None:

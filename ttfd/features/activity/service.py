@@ -28,10 +28,11 @@ class ActivitySettings:
 
 
 # On the live account (sql/0004): the sender may have been merged into another account meanwhile.
+# With the XP multiplier at the message's own time (an XP boost from the shop doubles it: sql/0007).
 _COUNT = """
 UPDATE unified_users SET messages_sent = messages_sent + 1
 WHERE id = (SELECT id FROM lock_live_user(%(user_id)s))
-RETURNING id
+RETURNING id, xp_multiplier(id, coalesce(%(at)s, now())) AS multiplier
 """
 # Take the cooldown only if it has expired; the row lock makes concurrent messages agree on one winner.
 # `at` is when the message was written: polled Discord messages arrive in batches, minutes after the fact.
@@ -43,11 +44,11 @@ RETURNING until
 """
 
 
-def count_message(conn: Conn, user_id: int) -> int:
-    """One more message sent by this user; returns the live account that counted it."""
-    row = conn.execute(_COUNT, {"user_id": user_id}).fetchone()
+def count_message(conn: Conn, user_id: int, at: datetime | None = None) -> tuple[int, int]:
+    """One more message sent by this user: (the live account that counted it, its XP multiplier at `at`)."""
+    row = conn.execute(_COUNT, {"user_id": user_id, "at": at}).fetchone()
     assert row is not None
-    return int(row["id"])
+    return int(row["id"]), int(row["multiplier"])
 
 
 def take_cooldown(conn: Conn, user_id: int, key: str, seconds: int, at: datetime | None = None) -> bool:
@@ -65,8 +66,11 @@ def message_xp(
     source_key: str,
     at: datetime | None = None,
 ) -> ledger.Movement | None:
-    """Count the message, and pay `xp` unless the user earned message XP within the cooldown."""
-    user_id = count_message(conn, user_id)
+    """Count the message, and pay `xp` (doubled during an XP boost) unless the user earned message XP within
+    the cooldown."""
+    user_id, multiplier = count_message(conn, user_id, at)
     if not take_cooldown(conn, user_id, f"msgxp:{platform}", settings.cooldown_s, at):
         return None
-    return ledger.grant(conn, user_id, "xp", xp, reason="message", platform=platform, source_key=source_key)
+    return ledger.grant(
+        conn, user_id, "xp", xp * multiplier, reason="message", platform=platform, source_key=source_key
+    )

@@ -1,5 +1,6 @@
 """Daily reward: one claim per person per UTC day on any platform; a streak that grows the reward, with a
-bonus every few days, and breaks after a missed day."""
+bonus every few days, and breaks after a missed day — unless streak freezes from the shop cover it (used
+automatically); an XP boost running at the claim doubles its XP."""
 
 from __future__ import annotations
 
@@ -45,16 +46,18 @@ class DailyResult:
     bonus: bool
     next_claim_at: datetime
     rank_up: ledger.Rank | None = None
+    freezes_used: int = 0
+    boosted: bool = False
 
 
 _CLAIM = """
 SELECT * FROM daily_claim(%(user)s, %(today)s, %(base)s, %(step)s, %(cap)s, %(every)s, %(bonus)s, %(xp)s,
-                          %(platform)s)
+                          %(platform)s, %(now)s)
 """
 
 
 def claim_daily(conn: Conn, s: DailySettings, user_id: int, platform: str, now: datetime) -> DailyResult:
-    """One claim per account per UTC day, whichever platform asks (one round trip: sql/0005)."""
+    """One claim per account per UTC day, whichever platform asks (one round trip: sql/0008)."""
     today = now.astimezone(UTC).date()
     params = {
         "user": user_id,
@@ -66,6 +69,7 @@ def claim_daily(conn: Conn, s: DailySettings, user_id: int, platform: str, now: 
         "bonus": s.bonus_coins,
         "xp": s.xp,
         "platform": platform,
+        "now": now,
     }
     row = conn.execute(_CLAIM, params).fetchone()
     assert row is not None
@@ -75,7 +79,16 @@ def claim_daily(conn: Conn, s: DailySettings, user_id: int, platform: str, now: 
         wake.mark()  # the rank_up event's reactions (roles, notices) wait for a worker
     next_at = datetime.combine(today + timedelta(days=1), time(0), UTC)
     return DailyResult(
-        row["claimed"], row["user_id"], row["streak"], row["coins"], row["xp"], row["bonus"], next_at, rank_up
+        row["claimed"],
+        row["user_id"],
+        row["streak"],
+        row["coins"],
+        row["xp"],
+        row["bonus"],
+        next_at,
+        rank_up,
+        row["freezes_used"],
+        row["boosted"],
     )
 
 
@@ -85,11 +98,15 @@ def daily(ctx: Ctx, opts: Options) -> Reply:
         return say(
             "⏳ You already claimed today. Next claim ", when(r.next_claim_at), f". Streak: {r.streak} 🔥", private=True
         )
+    frozen = f"\n🧊 {r.freezes_used} streak freeze{'s' if r.freezes_used > 1 else ''} kept your streak alive."
     return say(
-        f"💰 +{r.coins} coins, +{r.xp} XP. Streak: ",
+        f"💰 +{r.coins} coins, +{r.xp} XP",
+        " (⚡ boosted ×2)" if r.boosted else None,
+        ". Streak: ",
         bold(r.streak),
         " 🔥",
         " 🎁 Weekly bonus included!" if r.bonus else None,
+        frozen if r.freezes_used else None,
         ("\n🎉 Rank up: ", bold(r.rank_up.code), "!") if r.rank_up else None,
         "\nNext claim ",
         when(r.next_claim_at),
@@ -102,5 +119,5 @@ FEATURE = Feature(
     summary=__doc__ or "",
     commands=(Command("daily", "Claim your daily reward (once per UTC day, on any platform)", daily),),
     settings=DailySettings,
-    migrations=("0005_daily_in_one_call.sql",),
+    migrations=("0005_daily_in_one_call.sql", "0008_daily_with_items.sql"),
 )

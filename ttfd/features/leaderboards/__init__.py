@@ -1,5 +1,6 @@
 """Leaderboards: /leaderboard on Discord and /top on Telegram (same command), paged with buttons; the
-website's board. Players who hide their stats appear to others as "Hidden player"."""
+website's board. Boards: all-time XP, this week's, this season's (ttfd.features.seasons), coins. Players who
+hide their stats appear to others as "Hidden player"."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ class LeaderboardPage(Action):
 
     prefix = "lb"
     signed = True
-    board: Literal["xp", "week", "coins"]
+    board: Literal["xp", "week", "season", "coins"]
     page: int
     owner: int
 
@@ -113,7 +114,7 @@ FEATURE = Feature(
                     "board",
                     Kind.STRING,
                     "Which board",
-                    choices=(("XP", "xp"), ("This week", "week"), ("Coins", "coins")),
+                    choices=(("XP", "xp"), ("This week", "week"), ("This season", "season"), ("Coins", "coins")),
                 ),
             ),
             telegram_name="top",

@@ -1,5 +1,6 @@
-"""Leaderboards: all-time XP, this week's XP, coins. Positions from a log-scale histogram kept by triggers
-(sql/0001) plus a range scan inside one bucket, so a position costs about a millisecond at 1M players."""
+"""Leaderboards: all-time XP, this week's XP, this season's XP, coins. Positions from a log-scale histogram
+kept by triggers (sql/0001, sql/0009) plus a range scan inside one bucket, so a position costs about a
+millisecond at 1M players."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from typing import Literal
 from ttfd.core.db import Conn
 from ttfd.core.ledger import EPOCH_PERIOD, utc_now, week_start
 from ttfd.core.users import HIDDEN
+from ttfd.features.seasons import service as seasons
 
-Board = Literal["xp", "week", "coins"]
-BOARDS: tuple[Board, ...] = ("xp", "week", "coins")
-TITLES = {"xp": "All-time XP", "week": "This week's XP", "coins": "Coins"}
+Board = Literal["xp", "week", "season", "coins"]
+BOARDS: tuple[Board, ...] = ("xp", "week", "season", "coins")
+TITLES = {"xp": "All-time XP", "week": "This week's XP", "season": "This season's XP", "coins": "Coins"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,13 @@ _TOP = {
               ORDER BY xp DESC, user_id LIMIT %(limit)s OFFSET %(offset)s) w
         JOIN unified_users u ON u.id = w.user_id
         ORDER BY w.xp DESC, w.user_id""",
+    "season": """
+        SELECT s.user_id, coalesce(u.display_name, u.username, 'User ' || u.id) AS name, s.xp AS value,
+               u.show_stats AS public
+        FROM (SELECT user_id, xp FROM xp_season WHERE period = %(period)s AND xp > 0
+              ORDER BY xp DESC, user_id LIMIT %(limit)s OFFSET %(offset)s) s
+        JOIN unified_users u ON u.id = s.user_id
+        ORDER BY s.xp DESC, s.user_id""",
 }
 _RANK_OF_VALUE = "SELECT lb_rank(%(board)s, %(period)s, %(value)s) AS position"
 _POSITION = {
@@ -58,37 +67,57 @@ _POSITION = {
                 FROM unified_users WHERE id = %(user_id)s AND merged_into IS NULL AND coins > 0""",
     "week": """SELECT xp AS value, lb_rank('week', %(period)s, xp) AS position
                FROM xp_weekly WHERE week = %(period)s AND user_id = %(user_id)s AND xp > 0""",
+    "season": """SELECT xp AS value, lb_rank('season', %(period)s, xp) AS position
+                 FROM xp_season WHERE period = %(period)s AND user_id = %(user_id)s AND xp > 0""",
 }
 _TOTAL = "SELECT coalesce(sum(n), 0) AS n FROM lb_buckets WHERE board = %(board)s AND period = %(period)s"
 
 
-def board_period(board: Board, now: datetime | None = None) -> date:
-    """The period a board covers: this ISO week for 'week', a fixed epoch for all-time boards."""
+# A board outside any season (the rollover has not run yet) is empty: no score has this period.
+_NO_SEASON = date(1, 1, 1)
+
+
+def board_period(conn: Conn, board: Board, now: datetime | None = None) -> date:
+    """The period a board covers: this ISO week for 'week', the season under way for 'season', a fixed epoch
+    for all-time boards."""
+    if board == "season":
+        season = seasons.current(conn, now)
+        return season.period if season else _NO_SEASON
     return week_start((now or utc_now()).date()) if board == "week" else EPOCH_PERIOD
 
 
 def rank_of_value(conn: Conn, board: Board, value: int, period: date) -> int:
-    """Competition ranking: 1 + how many entries score strictly more than `value` (lb_rank in sql/0001)."""
+    """Competition ranking: 1 + how many entries score strictly more than `value` (lb_rank in sql/0009)."""
     row = conn.execute(_RANK_OF_VALUE, {"board": board, "period": period, "value": value}).fetchone()
     assert row is not None
     return int(row["position"])
 
 
-def position(conn: Conn, board: Board, user_id: int, now: datetime | None = None) -> tuple[int, int] | None:
+def position(
+    conn: Conn, board: Board, user_id: int, now: datetime | None = None, period: date | None = None
+) -> tuple[int, int] | None:
     """(position, score) of a user on a board; None when they are not on it (no XP this week)."""
-    row = conn.execute(_POSITION[board], {"user_id": user_id, "period": board_period(board, now)}).fetchone()
+    period = period or board_period(conn, board, now)
+    row = conn.execute(_POSITION[board], {"user_id": user_id, "period": period}).fetchone()
     return (int(row["position"]), int(row["value"])) if row else None
 
 
-def board_size(conn: Conn, board: Board, now: datetime | None = None) -> int:
+def board_size(conn: Conn, board: Board, now: datetime | None = None, period: date | None = None) -> int:
     """How many entries a board has (for page counts)."""
-    row = conn.execute(_TOTAL, {"board": board, "period": board_period(board, now)}).fetchone()
+    row = conn.execute(_TOTAL, {"board": board, "period": period or board_period(conn, board, now)}).fetchone()
     return int(row["n"]) if row else 0
 
 
-def top(conn: Conn, board: Board, limit: int = 10, offset: int = 0, now: datetime | None = None) -> list[Entry]:
+def top(
+    conn: Conn,
+    board: Board,
+    limit: int = 10,
+    offset: int = 0,
+    now: datetime | None = None,
+    period: date | None = None,
+) -> list[Entry]:
     """A page of a board, highest first; ties share a position and are listed by account age."""
-    period = board_period(board, now)
+    period = period or board_period(conn, board, now)
     rows = conn.execute(_TOP[board], {"limit": limit, "offset": offset, "period": period}).fetchall()
     entries: list[Entry] = []
     for i, r in enumerate(rows):
@@ -115,11 +144,12 @@ class BoardPage:
 
 def board_page(conn: Conn, board: Board, page: int, viewer_id: int | None, page_size: int = 10) -> BoardPage:
     """One page of a board for a viewer (None: anonymous), as every platform shows it."""
-    total = board_size(conn, board)
+    period = board_period(conn, board)
+    total = board_size(conn, board, period=period)
     pages = max(1, -(-total // page_size))
     page = max(0, min(page, pages - 1))
-    entries = top(conn, board, page_size, page * page_size)
-    mine = position(conn, board, viewer_id) if viewer_id is not None else None
+    entries = top(conn, board, page_size, page * page_size, period=period)
+    mine = position(conn, board, viewer_id, period=period) if viewer_id is not None else None
     return BoardPage(board, page, pages, entries, mine, total)
 
 

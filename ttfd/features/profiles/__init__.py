@@ -58,6 +58,7 @@ def profile(ctx: Ctx, opts: Options) -> Reply:
             Field("This week", (f"{number(v.week_xp)} XP",)),
             Field("Next rank", (to_next,)),
             Field("Linked", (" · ".join(PLATFORM_ICONS[p] for p in v.linked),), False),
+            *(f for hook in ctx.features.profile_fields for f in hook(ctx.conn, who.id)),
         ),
     )
 

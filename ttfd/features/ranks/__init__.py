@@ -11,24 +11,10 @@ from ttfd.core.errors import BadInput
 from ttfd.features.ranks import service
 from ttfd.registry import Feature, Group
 from ttfd.ui.commands import Command, Ctx, Kind, Option, Options, RoleRef
+from ttfd.ui.permissions import MANAGE_ROLES, check_grantable
 from ttfd.ui.reply import Reply, say
 from ttfd.ui.text import bold, lines
 from ttfd.ui.text import role as mention_role
-
-KICK_MEMBERS, BAN_MEMBERS, ADMINISTRATOR, MANAGE_CHANNELS, MANAGE_GUILD = 1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5
-MANAGE_MESSAGES, MANAGE_ROLES, MANAGE_WEBHOOKS, MODERATE_MEMBERS = 1 << 13, 1 << 28, 1 << 29, 1 << 40
-# A rank role is handed out automatically for chatting; it must never carry moderation power.
-DANGEROUS = {
-    ADMINISTRATOR: "Administrator",
-    MANAGE_GUILD: "Manage Server",
-    MANAGE_ROLES: "Manage Roles",
-    MANAGE_CHANNELS: "Manage Channels",
-    MANAGE_MESSAGES: "Manage Messages",
-    MANAGE_WEBHOOKS: "Manage Webhooks",
-    KICK_MEMBERS: "Kick Members",
-    BAN_MEMBERS: "Ban Members",
-    MODERATE_MEMBERS: "Timeout Members",
-}
 
 
 def rank_role(ctx: Ctx, opts: Options) -> Reply:
@@ -37,13 +23,7 @@ def rank_role(ctx: Ctx, opts: Options) -> Reply:
     if rank is None:
         raise BadInput("Unknown rank. Pick one of F- … S.")
     role: RoleRef = opts["role"]
-    if role.id == ctx.guild_id:
-        raise BadInput("@everyone cannot be a rank role.")
-    if role.managed:
-        raise BadInput("That role is managed by an integration or bot and cannot be handed out.")
-    risky = [name for bit, name in DANGEROUS.items() if role.permissions & bit]
-    if risky:
-        raise BadInput(f"Rank roles are earned by chatting, so they may not grant {', '.join(risky)}.")
+    check_grantable(role, ctx.guild_id, "Rank roles are earned by chatting")
     service.set_rank_role(ctx.conn, ctx.guild_id, rank.id, role.id, ctx.user.id)
     codes = {r.id: r.code for r in ledger.ranks(ctx.conn)}
     mapping = service.rank_roles(ctx.conn, ctx.guild_id)

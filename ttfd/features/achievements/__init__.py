@@ -1,0 +1,118 @@
+"""Achievements: milestones (first daily, streaks, ranks, games, a purchase, every platform, messages, a
+season's top ten) unlocked once per account in the transaction that reached them, each paying its reward
+through the ledger. The reply that unlocked one says so; Telegram gets a notice when it happened elsewhere.
+/achievements lists them; profiles show them (a badge grid on the site)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ttfd.core import jobs, users, wake
+from ttfd.core.db import Conn
+from ttfd.features.achievements import service
+from ttfd.registry import Feature
+from ttfd.ui.commands import Command, Ctx, Kind, Option, Options, PlatformUser
+from ttfd.ui.reply import Field, Reply, say
+from ttfd.ui.text import Text, bold, lines, number, text
+
+COLOR = 0xE67E22
+
+
+def _reward(a: service.Achievement) -> str:
+    parts = [
+        f"+{number(a.reward_coins)} coins" if a.reward_coins else "",
+        f"+{number(a.reward_xp)} XP" if a.reward_xp else "",
+    ]
+    return " · ".join(p for p in parts if p)
+
+
+def achievements(ctx: Ctx, opts: Options) -> Reply:
+    other: PlatformUser | None = opts.get("user")
+    who = ctx.user
+    if other is not None and not (other.platform == ctx.caller.platform and other.id == ctx.caller.id):
+        found = users.find_user(ctx.conn, other.platform, other.id)
+        if found is None:
+            return say(f"{other.name} has no TTFD account yet.", private=True)
+        if not found.show_stats and found.id != ctx.user.id:
+            return say("🔒 This player keeps their stats private.", private=True)
+        who = found
+    all_ = service.catalog(ctx.conn, who.id)
+    rows: list[Text] = []
+    for a in all_:
+        if a.unlocked:
+            rows.append(text(f"{a.icon} ", bold(a.name), f" — {a.description}"))
+        elif a.hidden:
+            rows.append(text("🔒 ??? — a secret achievement"))
+        else:
+            rows.append(text(f"🔒 {a.name} — {a.description} ({_reward(a)})"))
+    got = sum(a.unlocked for a in all_)
+    return Reply(
+        title=f"🏅 {'Your' if who.id == ctx.user.id else who.name + chr(39) + 's'} achievements — {got}/{len(all_)}",
+        body=lines(*rows),
+        color=COLOR,
+    )
+
+
+def note(conn: Conn, user_id: int, platform: str) -> Text:
+    """Achievements this request unlocked, for the end of its reply."""
+    unlocked = service.told_now(conn, user_id, platform)
+    if unlocked:
+        wake.mark()  # their events (a notice elsewhere) wait for a worker
+    return lines(
+        *(
+            text("🏅 Achievement unlocked: ", bold(f"{a.icon} {a.name}"), f" — {_reward(a) or a.description}")
+            for a in unlocked
+        )
+    )
+
+
+def profile_fields(conn: Conn, user_id: int) -> tuple[Field, ...]:
+    all_ = service.catalog(conn, user_id)
+    got = [a for a in all_ if a.unlocked]
+    icons = " ".join(a.icon for a in got[-12:]) or "none yet — see /achievements"
+    return (Field(f"Achievements ({len(got)}/{len(all_)})", (icons,), False),)
+
+
+def on_unlock(conn: Conn, event: dict[str, Any]) -> None:
+    """A Telegram notice for an unlock no reply told (a chat message's XP, a season's end), if wanted."""
+    user = users.get_user(conn, int(event["user_id"]))
+    data = event["data"]
+    if not user.telegram_id or service.told_on(conn, user.id, data["code"]) is not None:
+        return
+    row = conn.execute("SELECT notifications FROM unified_users WHERE id = %(id)s", {"id": user.id}).fetchone()
+    if not (row and row["notifications"]):
+        return
+    reward = " · ".join(
+        p for p in (f"+{data['coins']} coins" if data["coins"] else "", f"+{data['xp']} XP" if data["xp"] else "") if p
+    )
+    message = f"🏅 Achievement unlocked: {data['icon']} {data['name']}" + (f" ({reward})" if reward else "")
+    jobs.enqueue(
+        conn, "telegram.send", {"chat_id": user.telegram_id, "text": message}, dedupe_key=f"ach_msg:{event['id']}"
+    )
+
+
+def profile_achievements(conn: Conn, user_id: int, owner: bool) -> dict[str, Any]:
+    """The website's badge grid: every achievement, locked ones greyed, hidden ones as '???'."""
+    all_ = service.catalog(conn, user_id)
+    return {"unlocked": sum(a.unlocked for a in all_), "total": len(all_), "list": [a.json() for a in all_]}
+
+
+FEATURE = Feature(
+    name="achievements",
+    summary=__doc__ or "",
+    commands=(
+        Command(
+            "achievements",
+            "Achievements you (or someone) unlocked",
+            achievements,
+            (Option("user", Kind.USER, "Whose (default: yours)"),),
+            writes=False,
+        ),
+    ),
+    reactions={"achievement_unlocked": on_unlock},
+    merge=service.merge_rows,
+    migrations=("0010_achievements.sql",),
+    profile=profile_achievements,
+    profile_fields=profile_fields,
+    reply_note=note,
+)

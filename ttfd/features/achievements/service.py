@@ -1,0 +1,89 @@
+"""Achievements: the catalog and who unlocked what (sql/0010). Unlocking happens in SQL triggers, in the
+transaction of whatever crossed the line; this module reads, tells, and moves unlocks on a merge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ttfd.core.db import Conn
+
+
+@dataclass(frozen=True)
+class Achievement:
+    code: str
+    name: str
+    description: str
+    icon: str
+    hidden: bool
+    reward_coins: int
+    reward_xp: int
+    unlocked_at: datetime | None = None
+
+    @property
+    def unlocked(self) -> bool:
+        return self.unlocked_at is not None
+
+    def json(self) -> dict[str, Any]:
+        """As the site shows it: a hidden one still locked gives nothing away."""
+        secret = self.hidden and not self.unlocked
+        return {
+            "code": None if secret else self.code,
+            "name": "???" if secret else self.name,
+            "description": "A secret achievement." if secret else self.description,
+            "icon": "❔" if secret else self.icon,
+            "reward_coins": None if secret else self.reward_coins,
+            "reward_xp": None if secret else self.reward_xp,
+            "unlocked_at": self.unlocked_at.isoformat() if self.unlocked_at else None,
+        }
+
+
+_ALL = """
+SELECT a.code, a.name, a.description, a.icon, a.hidden, a.reward_coins, a.reward_xp, u.unlocked_at
+FROM achievements a LEFT JOIN achievement_unlocks u ON u.code = a.code AND u.user_id = %(user)s
+ORDER BY a.sort_order, a.code
+"""
+
+
+def catalog(conn: Conn, user_id: int) -> list[Achievement]:
+    """Every achievement, with when this account unlocked it."""
+    return [Achievement(**r) for r in conn.execute(_ALL, {"user": user_id})]
+
+
+# Unlocks made by this very transaction (rows it wrote carry its id; one a merge moved keeps its old time):
+# the reply tells them, and records where, so the Telegram notice is not sent to someone told there.
+_TOLD = """
+UPDATE achievement_unlocks u SET told_in = %(platform)s
+FROM achievements a
+WHERE u.user_id = %(user)s AND a.code = u.code AND u.unlocked_at >= now()
+  AND u.xmin::text::bigint = pg_current_xact_id_if_assigned()::text::bigint %% 4294967296
+RETURNING a.code, a.name, a.description, a.icon, a.hidden, a.reward_coins, a.reward_xp, u.unlocked_at
+"""
+
+
+def told_now(conn: Conn, user_id: int, platform: str) -> list[Achievement]:
+    found = [Achievement(**r) for r in conn.execute(_TOLD, {"user": user_id, "platform": platform})]
+    return sorted(found, key=lambda a: (a.unlocked_at, a.code))
+
+
+def told_on(conn: Conn, user_id: int, code: str) -> str | None:
+    row = conn.execute(
+        "SELECT told_in FROM achievement_unlocks WHERE user_id = %(u)s AND code = %(c)s", {"u": user_id, "c": code}
+    ).fetchone()
+    return row["told_in"] if row else None
+
+
+_MERGE = (
+    # Once per account: an achievement both had stays unlocked once (the earlier unlock), never paid again.
+    """INSERT INTO achievement_unlocks (user_id, code, source_platform, told_in, unlocked_at)
+       SELECT %(keep)s, code, source_platform, told_in, unlocked_at FROM achievement_unlocks WHERE user_id = %(gone)s
+       ON CONFLICT (user_id, code) DO UPDATE SET unlocked_at = least(achievement_unlocks.unlocked_at,
+                                                                    EXCLUDED.unlocked_at)""",
+    "DELETE FROM achievement_unlocks WHERE user_id = %(gone)s",
+)
+
+
+def merge_rows(conn: Conn, keep_id: int, gone_id: int) -> None:
+    for sql in _MERGE:
+        conn.execute(sql, {"keep": keep_id, "gone": gone_id})

@@ -1,0 +1,527 @@
+"""Shop: spend coins on cosmetics, Discord roles and consumables (streak freeze, XP boost). /shop browses
+(pages, a menu, an item card, Buy and a confirmation), /buy buys by name, /inventory and /use; server admins
+sell their own items with /shopadmin; the website has a shop page and your purchases on /me."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ttfd.core import users
+from ttfd.core.db import Conn
+from ttfd.core.errors import BadInput, Forbidden, NotFound
+from ttfd.core.ledger import utc_now
+from ttfd.features.shop import service
+from ttfd.features.shop.service import Item, ShopSettings
+from ttfd.registry import Feature, Group
+from ttfd.ui.actions import Action
+from ttfd.ui.commands import ActionHandler, Command, Ctx, Kind, Option, Options, PlatformUser, RoleRef
+from ttfd.ui.permissions import MANAGE_GUILD, check_grantable
+from ttfd.ui.reply import Button, Choice, Field, Reply, Select, say
+from ttfd.ui.text import Text, bold, lines, number, role, text, when
+from ttfd.web import Problem, Route, WebCtx, WebResponse, json_body, json_response
+
+PAGE_SIZE = 5
+ICONS = {"cosmetic": "🎖️", "role": "🏷️", "streak_freeze": "🧊", "xp_boost": "⚡"}
+COLOR = 0x2ECC71
+
+
+def _settings(ctx: Ctx) -> ShopSettings:
+    return ctx.settings.section(ShopSettings)
+
+
+def _stock(item: Item) -> str:
+    if item.stock is None:
+        return "unlimited"
+    return "sold out" if item.stock == 0 else f"{number(item.stock)} left"
+
+
+def _line(item: Item) -> Text:
+    limit = f" · {item.per_user_limit} per person" if item.per_user_limit else ""
+    return text(
+        f"{ICONS[item.kind_name]} ",
+        bold(item.name),
+        f" — {number(item.price)} coins · {_stock(item)}{limit}",
+        f"\n{item.description}" if item.description else None,
+    )
+
+
+# --- browsing: /shop → page → item card → Buy → confirmation --------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShopPage(Action):
+    prefix = "shp"
+    page: int
+
+
+@dataclass(frozen=True)
+class ShopItem(Action):
+    prefix = "shi"
+    item: int
+
+
+@dataclass(frozen=True)
+class ShopBuy(Action):
+    """Buy pressed on an item card: ask to confirm."""
+
+    prefix = "shb"
+    item: int
+
+
+@dataclass(frozen=True)
+class ShopConfirm(Action):
+    """The confirmation. `nonce` comes from the press that showed it, so pressing Confirm twice (or Discord
+    retrying) buys once; signed, with the buyer's account, so nobody else's press buys on their behalf."""
+
+    prefix = "shc"
+    signed = True
+    item: int
+    quantity: int
+    buyer: int
+    nonce: int
+
+
+def _nonce(key: str) -> int:
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")
+
+
+def page_reply(ctx: Ctx, page: int, *, edit: bool = False) -> Reply:
+    size = PAGE_SIZE
+    items, total = service.listing(ctx.conn, ctx.guild_id, max(page, 0), size)
+    pages = max(1, -(-total // size))
+    if page >= pages and total:
+        items, _ = service.listing(ctx.conn, ctx.guild_id, pages - 1, size)
+        page = pages - 1
+    balance = service.balance(ctx.conn, ctx.user.id)
+    if not items:
+        return Reply(title="🛒 Shop", body=("Nothing is for sale yet.",), private=True, edit=edit)
+    return Reply(
+        title="🛒 Shop",
+        body=lines(*(_line(i) for i in items)),
+        footer=f"Page {page + 1}/{pages} · Your balance: {number(balance)} coins",
+        color=COLOR,
+        select=Select("Pick an item…", tuple(Choice(i.name[:100], ShopItem(i.id), _stock(i)) for i in items)),
+        rows=(
+            (
+                Button("◀ Prev", ShopPage(page - 1), disabled=page == 0),
+                Button("Next ▶", ShopPage(page + 1), disabled=page >= pages - 1),
+            ),
+        ),
+        private=True,
+        edit=edit,
+    )
+
+
+def shop(ctx: Ctx, opts: Options) -> Reply:
+    return page_reply(ctx, opts.get("page", 1) - 1)
+
+
+def _visible(ctx: Ctx, item_id: int) -> Item:
+    item = service.get(ctx.conn, item_id)
+    if not item.active or (item.guild_id is not None and item.guild_id != ctx.guild_id):
+        raise BadInput(f"{item.name} is no longer for sale here.")
+    return item
+
+
+def item_card(ctx: Ctx, item: Item, *, edit: bool = True) -> Reply:
+    owned = sum(o.quantity for o in service.inventory(ctx.conn, ctx.user.id) if o.item.id == item.id)
+    fields = [
+        Field("Price", (f"{number(item.price)} coins",)),
+        Field("Stock", (_stock(item),)),
+        Field("You own", (number(owned),)),
+    ]
+    if item.per_user_limit:
+        fields.append(Field("Limit", (f"{item.per_user_limit} per person",)))
+    if item.role_id:
+        fields.append(Field("Role", (role(item.role_id),)))
+    return Reply(
+        title=f"{ICONS[item.kind_name]} {item.name}",
+        body=(item.description or item.category,),
+        fields=tuple(fields),
+        image=item.image_url,
+        color=COLOR,
+        rows=(
+            (
+                Button("Buy", ShopBuy(item.id), style="success", disabled=item.sold_out),
+                Button("◀ Back to the shop", ShopPage(0)),
+            ),
+        ),
+        private=True,
+        edit=edit,
+    )
+
+
+def on_page(ctx: Ctx, action: ShopPage) -> Reply:
+    return page_reply(ctx, action.page, edit=True)
+
+
+def on_item(ctx: Ctx, action: ShopItem) -> Reply:
+    return item_card(ctx, _visible(ctx, action.item))
+
+
+def on_buy(ctx: Ctx, action: ShopBuy) -> Reply:
+    item = _visible(ctx, action.item)
+    balance = service.balance(ctx.conn, ctx.user.id)
+    confirm = ShopConfirm(item.id, 1, ctx.user.id, _nonce(ctx.key))
+    short = balance < item.price
+    return Reply(
+        title=f"Buy {item.name}?",
+        body=text(
+            f"{number(item.price)} coins. Your balance: {number(balance)} coins",
+            " — not enough." if short else f" → {number(balance - item.price)} after.",
+        ),
+        color=COLOR,
+        rows=(
+            (
+                Button("Confirm", confirm, style="success", disabled=short),
+                Button("Cancel", ShopItem(item.id), style="secondary"),
+            ),
+        ),
+        private=True,
+        edit=True,
+    )
+
+
+def on_confirm(ctx: Ctx, action: ShopConfirm) -> Reply:
+    if action.buyer != ctx.user.id:
+        raise Forbidden("That confirmation is someone else's. Open /shop yourself.")
+    item = service.get(ctx.conn, action.item)
+    key = f"confirm:{action.buyer}:{action.item}:{action.nonce}"
+    return _bought(ctx, item, action.quantity, key, edit=True)
+
+
+def _bought(ctx: Ctx, item: Item, quantity: int, key: str, *, edit: bool = False) -> Reply:
+    b = service.buy(
+        ctx.conn,
+        ctx.user.id,
+        item,
+        quantity,
+        guild_id=ctx.guild_id,
+        platform=ctx.platform,
+        key=key,
+        now=ctx.now,
+        discord_id=ctx.user.discord_id if ctx.platform == "discord" else None,
+    )
+    what = f"{b.quantity} × {item.name}" if b.quantity > 1 else item.name
+    how = {
+        "role": ("\nThe role ", role(item.role_id or 0), " is on its way."),
+        "xp_boost": ("\nStart it with ", bold(f"/use {item.name}"), " — XP ×2 for an hour."),
+        "streak_freeze": ("\nIt keeps your daily streak alive on a day you miss, by itself.",),
+        "cosmetic": ("\nIt shows on your profile.",),
+    }[item.kind_name]
+    return say(
+        "🛍️ You bought " if not b.duplicate else "🛍️ Already done: you bought ",
+        bold(what),
+        f" for {number(b.total)} coins. Balance: {number(b.balance)} coins. You own {number(b.owned)}.",
+        *how,
+        private=True,
+        edit=edit,
+    )
+
+
+# --- /buy, /inventory, /use --------------------------------------------------------------------------
+
+
+def complete_item(conn: Conn, guild_id: int | None, typed: str) -> list[tuple[str, str]]:
+    """Autocomplete for item names: (label with price and stock, the name)."""
+    return [
+        (f"{i.name} — {i.price:,} coins · {_stock(i)}"[:100], i.name) for i in service.suggest(conn, guild_id, typed)
+    ]
+
+
+ITEM = Option(
+    "item", Kind.STRING, "The item's name", required=True, max_length=60, autocomplete=complete_item, rest=True
+)
+
+
+def buy(ctx: Ctx, opts: Options) -> Reply:
+    item = service.find(ctx.conn, ctx.guild_id, opts["item"])
+    return _bought(ctx, item, opts.get("quantity", 1), ctx.key)
+
+
+def inventory(ctx: Ctx, opts: Options) -> Reply:
+    other: PlatformUser | None = opts.get("user")
+    who = ctx.user
+    if other is not None and not (other.platform == ctx.caller.platform and other.id == ctx.caller.id):
+        found = users.find_user(ctx.conn, other.platform, other.id)
+        if found is None:
+            raise NotFound(f"{other.name} has no TTFD account yet.")
+        if not found.show_stats:
+            return say("🔒 This player keeps their stats private.", private=True)
+        who = found
+    owned = service.inventory(ctx.conn, who.id)
+    boost = service.boost_until(ctx.conn, who.id, ctx.now)
+    rows: list[Text] = [
+        text(f"{ICONS[o.item.kind_name]} ", bold(o.item.name), f" × {number(o.quantity)}") for o in owned
+    ]
+    if boost:
+        rows.append(text("⚡ XP boost running, ends ", when(boost)))
+    mine = who.id == ctx.user.id
+    return Reply(
+        title=f"🎒 {'Your' if mine else who.name + chr(39) + 's'} inventory",
+        body=lines(*rows) if rows else ("Empty. See /shop.",),
+        color=COLOR,
+        private=mine,
+    )
+
+
+def use(ctx: Ctx, opts: Options) -> Reply:
+    owned = {o.item.id: o.item for o in service.inventory(ctx.conn, ctx.user.id)}
+    try:
+        item = service.find(ctx.conn, ctx.guild_id, opts["item"])
+    except NotFound:
+        # What you own may be off sale by now: look in your inventory by name too.
+        match = [i for i in owned.values() if i.name.lower() == opts["item"].strip().lower()]
+        if not match:
+            raise
+        item = match[0]
+    u = service.use(ctx.conn, _settings(ctx), ctx.user.id, item, key=ctx.key, now=ctx.now)
+    return say(
+        "⚡ XP boost on: message and daily XP count double. It ends ",
+        when(u.until),
+        f". {item.name} left: {number(u.left)}." if not u.duplicate else ".",
+        private=True,
+    )
+
+
+# --- /shopadmin (MANAGE_GUILD; this server's items only) ----------------------------------------------
+
+
+ADMIN = (MANAGE_GUILD, "Manage Server")
+KIND_CHOICES = tuple((k.replace("_", " ").capitalize(), k) for k in service.KINDS)
+
+
+def admin_add(ctx: Ctx, opts: Options) -> Reply:
+    assert ctx.guild_id is not None
+    kind = opts.get("kind", "cosmetic")
+    picked: RoleRef | None = opts.get("role")
+    if kind == "role":
+        if picked is None:
+            raise BadInput("A role item needs the role: pick it in the 'role' option.")
+        check_grantable(picked, ctx.guild_id, "Shop roles are bought by anyone with coins")
+    elif picked is not None:
+        raise BadInput("Only role items carry a role; set kind to Role.")
+    item = service.create(
+        ctx.conn,
+        name=opts["name"],
+        price=opts["price"],
+        kind=kind,
+        guild_id=ctx.guild_id,
+        role_id=picked.id if picked else None,
+        description=opts.get("description", ""),
+        category=opts.get("category", "general"),
+        stock=opts.get("stock"),
+        per_user_limit=opts.get("limit"),
+        image_url=opts.get("image_url"),
+        sort_order=opts.get("sort", 0),
+        created_by=ctx.user.id,
+    )
+    return say("✅ Now for sale (item #", str(item.id), "):\n", _line(item), private=True)
+
+
+def _guild_item(ctx: Ctx, ref: str) -> Item:
+    item = service.find(ctx.conn, ctx.guild_id, ref)
+    service.require_guild_item(item, ctx.guild_id)
+    return item
+
+
+def admin_edit(ctx: Ctx, opts: Options) -> Reply:
+    item = _guild_item(ctx, opts["item"])
+    names = {"new_name": "name", "limit": "per_user_limit", "sort": "sort_order"}
+    changes = {names.get(k, k): v for k, v in opts.items() if k != "item"}
+    if changes.pop("unlimited", False):
+        changes["stock"] = None
+    item = service.update(ctx.conn, item, changes)
+    return say("✅ Updated:\n", _line(item), private=True)
+
+
+def admin_remove(ctx: Ctx, opts: Options) -> Reply:
+    item = service.update(ctx.conn, _guild_item(ctx, opts["item"]), {"active": False})
+    return say("🗑️ ", bold(item.name), " is no longer for sale. What people bought stays theirs.", private=True)
+
+
+def admin_restock(ctx: Ctx, opts: Options) -> Reply:
+    item = service.restock(ctx.conn, _guild_item(ctx, opts["item"]), opts.get("amount"))
+    return say("📦 ", bold(item.name), f": {_stock(item)}.", private=True)
+
+
+def admin_refund(ctx: Ctx, opts: Options) -> Reply:
+    r = service.refund(
+        ctx.conn, opts["purchase"], by=ctx.user.id, guild_id=ctx.guild_id, platform=ctx.platform, now=ctx.now
+    )
+    buyer = users.get_user(ctx.conn, r.user_id)
+    took = " and the role is being removed" if r.item.kind == "role" else ""
+    return say(
+        f"↩️ Purchase #{r.purchase_id} refunded: {number(r.total)} coins back to ",
+        bold(buyer.name),
+        f", {r.quantity} × {r.item.name} taken back{took}.",
+        private=True,
+    )
+
+
+def _admin(name: str, description: str, handler: Any, options: tuple[Option, ...]) -> Command:
+    return Command(
+        name,
+        description,
+        handler,
+        options,
+        platforms=("discord",),
+        group="shopadmin",
+        guild_only=True,
+        permission=ADMIN,
+    )
+
+
+ADMIN_ITEM = Option(
+    "item", Kind.STRING, "The item's name", required=True, max_length=60, autocomplete=complete_item, rest=True
+)
+FIELDS = (
+    Option("description", Kind.STRING, "What it is", max_length=300),
+    Option("category", Kind.STRING, "A category to group it under", max_length=30),
+    Option("stock", Kind.INTEGER, "How many there are (default: unlimited)", min_value=0, max_value=service.MAX_STOCK),
+    Option("limit", Kind.INTEGER, "How many one person may buy", min_value=1, max_value=service.MAX_STOCK),
+    Option("image_url", Kind.STRING, "An https:// image", max_length=500),
+    Option("sort", Kind.INTEGER, "Position in the list (lower first)", min_value=-1_000_000, max_value=1_000_000),
+)
+ADMIN_COMMANDS = (
+    _admin(
+        "add",
+        "Sell an item in this server",
+        admin_add,
+        (
+            Option("name", Kind.STRING, "Its name", required=True, max_length=60),
+            Option("price", Kind.INTEGER, "Price in coins", required=True, min_value=0, max_value=service.MAX_PRICE),
+            Option("kind", Kind.STRING, "What it is (default: cosmetic)", choices=KIND_CHOICES),
+            Option("role", Kind.ROLE, "For a role item: the role it gives"),
+            *FIELDS,
+        ),
+    ),
+    _admin(
+        "edit",
+        "Change one of this server's items",
+        admin_edit,
+        (
+            ADMIN_ITEM,
+            Option("new_name", Kind.STRING, "A new name", max_length=60),
+            Option("price", Kind.INTEGER, "A new price", min_value=0, max_value=service.MAX_PRICE),
+            *FIELDS,
+            Option("unlimited", Kind.BOOLEAN, "Make the stock unlimited"),
+        ),
+    ),
+    _admin("remove", "Stop selling one of this server's items", admin_remove, (ADMIN_ITEM,)),
+    _admin(
+        "restock",
+        "Add stock to an item (no amount: unlimited)",
+        admin_restock,
+        (ADMIN_ITEM, Option("amount", Kind.INTEGER, "How many to add", min_value=1, max_value=service.MAX_STOCK)),
+    ),
+    _admin(
+        "refund",
+        "Refund a purchase of this server's items (coins back, item and role taken back)",
+        admin_refund,
+        (Option("purchase", Kind.INTEGER, "The purchase number", required=True, min_value=1),),
+    ),
+)
+
+
+# --- the website ---------------------------------------------------------------------------------------
+
+
+def _get_shop(ctx: WebCtx) -> WebResponse:
+    items, _ = service.listing(ctx.conn, None)
+    body: dict[str, Any] = {"items": [i.json() for i in items], "me": None}
+    if ctx.session is not None:
+        owned = {o.item.id: o.quantity for o in service.inventory(ctx.conn, ctx.session.user_id)}
+        body["me"] = {"balance": service.balance(ctx.conn, ctx.session.user_id), "owned": owned}
+        for entry in body["items"]:
+            entry["owned"] = owned.get(entry["id"], 0)
+    return json_response(body, headers={"Cache-Control": "private, no-store"})
+
+
+_KEY = re.compile(r"[A-Za-z0-9_-]{8,100}")
+
+
+def _post_buy(ctx: WebCtx) -> WebResponse:
+    key = ctx.request.header("idempotency-key") or ""
+    if not _KEY.fullmatch(key):
+        raise Problem(400, "Send an Idempotency-Key header (8-100 letters, digits, - or _) so a retry buys once.")
+    body = json_body(ctx.request)
+    if not isinstance(body, dict) or set(body) - {"item_id", "quantity"}:
+        raise Problem(400, 'Send {"item_id": …, "quantity": …}.')
+    item_id, quantity = body.get("item_id"), body.get("quantity", 1)
+    if type(item_id) is not int or not 0 < item_id < 2**62:
+        raise Problem(400, "item_id must be an item's id.")
+    if type(quantity) is not int or not 1 <= quantity <= service.MAX_QUANTITY:
+        raise Problem(400, f"quantity must be a whole number from 1 to {service.MAX_QUANTITY}.")
+    user_id = ctx.user_id
+    try:
+        item = service.get(ctx.conn, item_id)
+    except NotFound:
+        raise Problem(404, "No such item.") from None
+    b = service.buy(
+        ctx.conn, user_id, item, quantity, guild_id=None, platform="website", key=f"site:{user_id}:{key}", now=utc_now()
+    )
+    return json_response(
+        {
+            "purchase_id": b.purchase_id,
+            "item": item.json() | {"stock": service.get(ctx.conn, item.id).stock},
+            "quantity": b.quantity,
+            "total": b.total,
+            "balance": b.balance,
+            "owned": b.owned,
+            "duplicate": b.duplicate,
+        }
+    )
+
+
+def profile_shop(conn: Conn, user_id: int, owner: bool) -> dict[str, Any]:
+    """The website's profile: what this player owns (badges for everyone; purchases for the owner only)."""
+    owned = service.inventory(conn, user_id)
+    body: dict[str, Any] = {
+        "badges": [o.item.name for o in owned if o.item.kind == "cosmetic"],
+    }
+    if owner:
+        body["inventory"] = [{"item": o.item.json(), "quantity": o.quantity} for o in owned]
+        body["purchases"] = service.history(conn, user_id)
+    return body
+
+
+QUANTITY = Option("quantity", Kind.INTEGER, "How many (default 1)", min_value=1, max_value=service.MAX_QUANTITY)
+FEATURE = Feature(
+    name="shop",
+    summary=__doc__ or "",
+    groups=(Group("shopadmin", "Sell items in this server's shop", MANAGE_GUILD),),
+    commands=(
+        Command(
+            "shop",
+            "Browse the shop",
+            shop,
+            (Option("page", Kind.INTEGER, "Which page", min_value=1, max_value=10_000),),
+            writes=False,
+        ),
+        Command("buy", "Buy an item with coins", buy, (ITEM, QUANTITY)),
+        Command(
+            "inventory", "What you (or someone) own", inventory, (Option("user", Kind.USER, "Whose"),), writes=False
+        ),
+        Command("use", "Use a consumable (an XP boost)", use, (ITEM,)),
+        *ADMIN_COMMANDS,
+    ),
+    actions=(
+        ActionHandler(ShopPage, on_page, writes=False),
+        ActionHandler(ShopItem, on_item, writes=False),
+        ActionHandler(ShopBuy, on_buy, writes=False),
+        ActionHandler(ShopConfirm, on_confirm),
+    ),
+    routes=(
+        Route("api_shop", "/api/shop", {"GET": _get_shop}, summary="the items for sale, your balance"),
+        Route("api_shop_buy", "/api/shop/buy", {"POST": _post_buy}, summary="buy an item"),
+    ),
+    jobs={service.ROLE_JOB: "ttfd.features.shop.roles:apply_shop_role"},
+    merge=service.merge_rows,
+    settings=ShopSettings,
+    migrations=("0007_shop.sql",),
+    profile=profile_shop,
+)

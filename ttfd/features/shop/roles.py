@@ -1,0 +1,62 @@
+"""The shop's role job: runs in run_jobs and calls Discord REST (imported only here). A role that cannot be
+given (TTFD's role sits below it, the role or the member is gone) is refunded, never kept paid for."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import BaseModel
+
+from ttfd.core.errors import DomainError
+from ttfd.core.jobs import JobCtx
+from ttfd.core.ledger import utc_now
+
+log = logging.getLogger(__name__)
+
+
+class ShopRole(BaseModel):
+    purchase_id: int
+    guild_id: int
+    discord_id: int
+    role_id: int
+    add: bool
+    reason: str
+
+
+def apply_shop_role(job: JobCtx, payload: dict[str, Any]) -> None:
+    from ttfd.clients import discord_rest
+    from ttfd.clients.http import Forbidden, HTTPError, NotFoundError
+
+    p = ShopRole.model_validate(payload)
+    rest = discord_rest.shared()
+    call = rest.add_member_role if p.add else rest.remove_member_role
+    try:
+        call(p.guild_id, p.discord_id, p.role_id, reason=p.reason)
+    except (Forbidden, NotFoundError) as exc:
+        if p.add:
+            _refund(job, p, str(exc))
+        else:
+            log.info("shop role %s of purchase %s was not there to remove: %s", p.role_id, p.purchase_id, exc)
+    except HTTPError as exc:
+        if not (job.final and p.add):
+            raise  # retried later
+        _refund(job, p, str(exc))
+
+
+def _refund(job: JobCtx, p: ShopRole, why: str) -> None:
+    from ttfd.features.shop import service
+
+    log.warning(
+        "shop role %s in guild %s could not be given (%s): purchase %s refunded",
+        p.role_id,
+        p.guild_id,
+        why,
+        p.purchase_id,
+    )
+    try:
+        service.refund(
+            job.conn, p.purchase_id, by=None, guild_id=None, platform="discord", now=utc_now(), take_role=False
+        )
+    except DomainError as exc:  # refunded by an admin meanwhile
+        log.info("purchase %s: %s", p.purchase_id, exc.message)

@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench fuzz chaos lint fmt site cleaner-exe system-deps package-aws clean
+.PHONY: run test bench fuzz chaos lint fmt site cleaner-exe cleaner-exe-test system-deps package-aws clean
 
 $(STAMP): requirements.txt requirements-dev.txt cleaner/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,10 @@ site: $(STAMP)
 cleaner-exe: $(STAMP)
 	$(VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN \
 		--distpath dist --workpath build/pyinstaller cleaner/cleaner.spec
+
+# The Cleaner's one-file executable and its tests (make test also runs them once dist/ttfd-cleaner exists).
+cleaner-exe-test: cleaner-exe
+	$(PY) -m pytest -q tests/cleaner/test_executable.py
 
 clean:
 	rm -rf build dist static_site/dist .pytest_cache .mypy_cache .ruff_cache .serverless

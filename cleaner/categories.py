@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from cleaner.platforms import Env
 from cleaner.rules import AppGuard, Category, Rule
@@ -25,8 +24,7 @@ PRIVACY_WARNING = (
 )
 
 
-@dataclass(frozen=True)
-class Browser:
+class Browser(NamedTuple):
     """Where one browser keeps its profiles and caches on the described machine."""
 
     key: str

@@ -1,28 +1,57 @@
-"""Reader for BleachBit's CleanerML format: the 'delete' action subset, everything else skipped."""
+"""Reader for BleachBit's CleanerML format: file actions (delete, truncate, shred, json, ini, sqlite.vacuum).
+
+Actions that run system commands or edit application databases in app-specific ways are refused per
+option with the reason (see REFUSED), never executed.
+"""
 
 from __future__ import annotations
 
+import glob
 import itertools
 import os
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
 from functools import partial
 
 from cleaner.platforms import Env
-from cleaner.rules import SEARCH_KINDS, AppGuard, Category, Rule
+from cleaner.rules import ACTIONS, SEARCH_KINDS, AppGuard, Category, Rule
 
-_ACTION_ATTRS = {"command", "search", "path", "regex", "nregex", "wholeregex", "nwholeregex", "os"}
+_ACTION_ATTRS = {"command", "search", "path", "regex", "nregex", "wholeregex", "nwholeregex", "os", "type"}
+_ACTION_ARGS = {"json": ("address",), "ini": ("section", "parameter")}
+# Commands of BleachBit's shipped cleaners that TTFD deliberately does not run, and why.
+_SYSTEM = "runs a system package or journal command as root; TTFD only cleans your files"
+_APP_DB = "edits an application's database or XML in an app-specific way TTFD does not implement"
+REFUSED = {
+    "apt.autoclean": _SYSTEM,
+    "apt.autoremove": _SYSTEM,
+    "apt.clean": _SYSTEM,
+    "dnf.autoremove": _SYSTEM,
+    "dnf.clean_all": _SYSTEM,
+    "yum.clean_all": _SYSTEM,
+    "journald.clean": _SYSTEM,
+    "chrome.autofill": _APP_DB,
+    "chrome.databases_db": _APP_DB,
+    "chrome.favicons": _APP_DB,
+    "chrome.history": _APP_DB,
+    "chrome.keywords": _APP_DB,
+    "mozilla.favicons": _APP_DB,
+    "mozilla.url.history": _APP_DB,
+    "office_registrymodifications": _APP_DB,
+    "xml": _APP_DB,
+    "process": "runs an arbitrary external command",
+    "winreg": "edits the Windows registry",
+    "win.shell.change.notify": "calls a Windows shell API",
+}
 _KNOWN_CLEANER_CHILDREN = {"label", "description", "running", "var", "option", "localizations"}
-_VAR_RX = re.compile(r"\$\$(\w+)\$\$")
+_VAR_RX = re.compile(r"\$\$([\w.-]+?)\$\$")  # names such as Cache-Profile
 
 
-@dataclass
 class CleanerMLResult:
     """Categories read from a directory plus what was skipped and why."""
 
-    categories: list[Category] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.categories: list[Category] = []
+        self.skipped: list[str] = []
 
 
 def os_matches(spec: str | None, os_name: str) -> bool:
@@ -35,17 +64,51 @@ def os_matches(spec: str | None, os_name: str) -> bool:
     return spec == os_name
 
 
+def bleachbit_env(env: Env) -> Env:
+    """``env`` with the variables BleachBit defines at start-up filled in where they are unset or empty.
+
+    BleachBit (``bleachbit/__init__.py``, ``Windows.setup_environment``) sets the XDG base dirs on every
+    POSIX system and a few shell folders on Windows, and its CleanerML files rely on that.
+    """
+    h = env.home
+    if env.os_name == "windows":
+        sep = "\\"
+        local = env.var("LOCALAPPDATA") or sep.join((h, "AppData", "Local"))
+        defaults = {
+            "commonappdata": env.var("ProgramData") or env.var("ALLUSERSPROFILE") or "C:\\ProgramData",
+            "documents": sep.join((h, "Documents")),
+            "localappdata": local,
+            "music": sep.join((h, "Music")),
+            "pictures": sep.join((h, "Pictures")),
+            "video": sep.join((h, "Videos")),
+            "LocalAppDataLow": sep.join((h, "AppData", "LocalLow")),
+            "cd": os.getcwd(),
+        }
+    else:
+        defaults = {
+            "XDG_DATA_HOME": os.path.join(h, ".local", "share"),
+            "XDG_CONFIG_HOME": os.path.join(h, ".config"),
+            "XDG_CACHE_HOME": os.path.join(h, ".cache"),
+        }
+    environ = dict(env.environ)
+    for name, value in defaults.items():
+        if not env.var(name):
+            environ[name] = value
+    return env._replace(environ=environ)
+
+
 def _text(el: ET.Element | None) -> str:
     return (el.text or "").strip() if el is not None else ""
 
 
 def _allowed_root(search: str, path: str) -> str:
     """Confine each action to the narrowest directory it can possibly touch."""
-    if search in ("walk.files", "walk.all"):
+    magic = glob.has_magic(path) and search != "file"  # BleachBit globs the path of every search but 'file'
+    if search in ("walk.files", "walk.all") and not magic:
         return path
-    if search in ("walk.top", "file"):
+    if search == "file" or (search == "walk.top" and not magic):
         return os.path.dirname(path)
-    # glob: the longest leading part without wildcards
+    # glob, and walks of a pattern: the longest leading part without wildcards
     parts = path.split(os.sep)
     fixed: list[str] = []
     for part in parts[:-1]:
@@ -72,6 +135,7 @@ def load_file(path: str, env: Env) -> CleanerMLResult:
     if not os_matches(root.get("os"), env.os_name):
         res.skipped.append(f"{cid}: not for {env.os_name}, skipped")
         return res
+    env = bleachbit_env(env)
     label = _text(root.find("label")) or cid
     for child in root:
         if child.tag not in _KNOWN_CLEANER_CHILDREN:
@@ -81,7 +145,14 @@ def load_file(path: str, env: Env) -> CleanerMLResult:
         name = var.get("name")
         if not name:
             continue
-        values = [_text(v) for v in var.findall("value") if os_matches(v.get("os"), env.os_name) and _text(v)]
+        values: list[str] = []
+        for v in var.findall("value"):
+            if not os_matches(v.get("os"), env.os_name) or not _text(v):
+                continue
+            if v.get("search") == "glob":  # BleachBit globs these once, on reading, with a trailing separator
+                values.extend(sorted(glob.glob(os.path.join(env.expand(_text(v)), ""))))
+            else:
+                values.append(_text(v))
         variables.setdefault(name, []).extend(values)
     procs: list[str] = []
     locks: list[str] = []
@@ -106,47 +177,17 @@ def load_file(path: str, env: Env) -> CleanerMLResult:
         name = f"{cid}.{oid}"
         rules: list[Rule] = []
         notes: list[str] = []
+        refused: list[str] = []
         for act in opt:
             if act.tag in ("label", "description", "warning"):
                 continue
             if act.tag != "action":
                 notes.append(f"{name}: <{act.tag}> unsupported, skipped")
                 continue
-            cmd = act.get("command", "")
-            search = act.get("search", "")
-            extra = set(act.attrib) - _ACTION_ATTRS
-            if cmd != "delete":
-                notes.append(f"{name}: action command={cmd!r} unsupported, skipped")
-                continue
-            if search not in SEARCH_KINDS:
-                notes.append(f"{name}: search={search!r} unsupported, skipped")
-                continue
-            if extra:
-                notes.append(f"{name}: attributes {', '.join(sorted(extra))} unsupported, action skipped")
-                continue
             if not os_matches(act.get("os"), env.os_name):
                 continue
-            raw = act.get("path", "")
-            if not raw:
-                notes.append(f"{name}: action without path, skipped")
-                continue
-            for path in _expand_vars(raw, variables, notes, name):
-                p = os.path.normpath(env.expand(path))
-                if not os.path.isabs(p):
-                    notes.append(f"{name}: path {p!r} is not absolute after expansion, skipped")
-                    continue
-                rules.append(
-                    Rule(
-                        label=f"{name} {search} {p}",
-                        search=search,
-                        path=p,
-                        allowed_root=_allowed_root(search, p),
-                        regex=act.get("regex"),
-                        nregex=act.get("nregex"),
-                        wholeregex=act.get("wholeregex"),
-                        nwholeregex=act.get("nwholeregex"),
-                    )
-                )
+            rules.extend(_action_rules(act, name, env, variables, notes, refused))
+        notes.extend(refused)
         res.skipped.extend(notes)
         olabel = _text(opt.find("label")) or oid
         res.categories.append(
@@ -159,9 +200,77 @@ def load_file(path: str, env: Env) -> CleanerMLResult:
                 warning=_text(opt.find("warning")),
                 guard=guard,
                 notes=tuple(notes),
+                refused_actions=tuple(refused),
             )
         )
     return res
+
+
+def _action_rules(
+    act: ET.Element, name: str, env: Env, variables: dict[str, list[str]], notes: list[str], refused: list[str]
+) -> list[Rule]:
+    """The rules of one <action> (one per expanded path); what cannot be run goes to notes or refused."""
+    cmd = act.get("command", "")
+    search = act.get("search", "")
+    if cmd in REFUSED:
+        refused.append(f"{name}: action command={cmd!r} refused ({REFUSED[cmd]})")
+        return []
+    if cmd not in ACTIONS:
+        notes.append(f"{name}: action command={cmd!r} unsupported, skipped")
+        return []
+    if search not in SEARCH_KINDS:
+        notes.append(f"{name}: search={search!r} unsupported, skipped")
+        return []
+    if cmd != "delete" and search not in ("file", "glob"):
+        notes.append(f"{name}: action command={cmd!r} with search={search!r} unsupported, skipped")
+        return []
+    arg_names = _ACTION_ARGS.get(cmd, ())
+    extra = set(act.attrib) - _ACTION_ATTRS - set(arg_names)
+    if extra:
+        notes.append(f"{name}: attributes {', '.join(sorted(extra))} unsupported, action skipped")
+        return []
+    object_type = act.get("type", "")
+    if object_type not in ("", "f", "d"):
+        notes.append(f"{name}: type={object_type!r} unsupported, action skipped")
+        return []
+    args = tuple((a, act.get(a, "")) for a in arg_names if act.get(a))
+    if cmd == "json" and not args:
+        notes.append(f"{name}: json action without address, skipped")
+        return []
+    if cmd == "ini" and not act.get("section"):
+        notes.append(f"{name}: ini action without section, skipped")
+        return []
+    raw = act.get("path", "")
+    if not raw:
+        notes.append(f"{name}: action without path, skipped")
+        return []
+    rules: list[Rule] = []
+    for path in _expand_vars(raw, variables, notes, name):
+        missing: list[str] = []
+        p = os.path.normpath(env.expand(path, missing))
+        if missing:
+            unset = ", ".join(f"${v}" for v in dict.fromkeys(missing))
+            notes.append(f"{name}: {unset} has no value, path {raw!r} skipped")
+            continue
+        if not os.path.isabs(p):
+            notes.append(f"{name}: path {p!r} is not absolute after expansion, skipped")
+            continue
+        rules.append(
+            Rule(
+                label=f"{name} {search} {p}" if cmd == "delete" else f"{name} {cmd} {search} {p}",
+                search=search,
+                path=p,
+                allowed_root=_allowed_root(search, p),
+                regex=act.get("regex"),
+                nregex=act.get("nregex"),
+                wholeregex=act.get("wholeregex"),
+                nwholeregex=act.get("nwholeregex"),
+                object_type=object_type,
+                action=cmd,
+                action_args=args,
+            )
+        )
+    return rules
 
 
 def _expand_vars(path: str, variables: dict[str, list[str]], notes: list[str], name: str, depth: int = 0) -> list[str]:

@@ -5,21 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from cleaner import __version__
 from cleaner.platforms import Env
-from cleaner.scan import Progress, ScanResult
 from cleaner.service import Cleaner, UnknownCategory
-from cleaner.startup.base import StartupError
-from cleaner.startup.manager import StartupManager
 from cleaner.storage import Storage, StorageError
 from cleaner.units import human
+
+# Users run the command, not the function: what only some commands need is imported by them (start-up time).
+if TYPE_CHECKING:
+    from cleaner.scan import Progress, ScanResult
+    from cleaner.startup.manager import StartupManager
 
 SCHEMA_VERSION = 1
 EXIT_OK = 0
@@ -154,8 +154,7 @@ class App:
         """Print JSON (with the envelope) or the human form."""
         if self.json:
             env = {"schema": SCHEMA_VERSION, "command": self.args.command, "ok": True, **data}
-            json.dump(env, self.out, indent=2)
-            self.out.write("\n")
+            _write_json(self.out, env)
         else:
             text()
 
@@ -184,16 +183,20 @@ class App:
             for e in c.errors[:5]:
                 self.p(f"    error: {e}")
             if max_items:
-                for shown, ent in enumerate(c.iter_entries()):
+                for shown, (ent, action) in enumerate(c.iter_actions()):
                     if max_items > 0 and shown >= max_items:
                         self.p("    ...")
                         break
-                    self.p(f"    {human(ent[1]):>10}  {ent[0]}")
+                    what = "" if action == "delete" else f"{action}: "
+                    self.p(f"    {human(ent[1]):>10}  {what}{ent[0]}")
         self.p(f"{'total':<24} {human(res.total_bytes):>11}  {res.total_items:,} items ({res.duration_s:.2f} s)")
 
     # commands ----------------------------------------------------------------------------------------
 
     def cmd_status(self) -> int:
+        import platform
+        import shutil
+
         cl = self._cleaner()
         du = shutil.disk_usage(self.env.home)
         res = cl.scan(DEFAULT_CATEGORIES.split(","), progress=self.bar.scan)
@@ -242,6 +245,7 @@ class App:
                     "warning": c.warning,
                     "rules": len(c.rules),
                     "notes": list(c.notes),
+                    "refused_actions": list(c.refused_actions),
                 }
                 for c in cats
             ],
@@ -254,6 +258,8 @@ class App:
                 self.p(f"{c.name:<28} {c.label}{flag}: {c.description}")
                 if c.warning:
                     self.p(f"{'':<28} warning: {c.warning}")
+                for r in c.refused_actions:
+                    self.p(f"{'':<28} refuses: {r}")
             for s in cl.skipped:
                 self.p(f"skipped: {s}")
 
@@ -287,8 +293,7 @@ class App:
                     "preview": res.to_json(self.args.max_items),
                     "error": {"code": "confirmation_required", "message": msg},
                 }
-                json.dump(data, self.out, indent=2)
-                self.out.write("\n")
+                _write_json(self.out, data)
             else:
                 self._print_preview(res, self.args.max_items)
                 print(f"refused: {msg}", file=self.err)
@@ -300,8 +305,9 @@ class App:
         def text() -> None:
             self._print_preview(res, 0)
             t = report["total"]
+            edited = f"changed {t['edited']:,} in place, " if t.get("edited") else ""
             self.p(
-                f"deleted {t['deleted']:,} items, freed {human(t['bytes_freed'])}, "
+                f"deleted {t['deleted']:,} items, {edited}freed {human(t['bytes_freed'])}, "
                 f"skipped {t['skipped']:,}, errors {t['errors']:,} in {report['duration_s']:.2f} s"
             )
             for e in report["errors"][:10]:
@@ -312,6 +318,8 @@ class App:
         return EXIT_ERROR if report["total"]["errors"] else EXIT_OK
 
     def _startup(self) -> StartupManager:
+        from cleaner.startup.manager import StartupManager
+
         return StartupManager(self.env, self.storage)
 
     def cmd_scan_startup(self) -> int:
@@ -421,12 +429,16 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return _fail(out, err, app.json, args.command, "usage", str(exc), EXIT_USAGE)
     except UnknownCategory as exc:
         return _fail(out, err, app.json, args.command, "unknown_category", str(exc), EXIT_USAGE)
-    except StartupError as exc:
-        return _fail(out, err, app.json, args.command, "startup", str(exc), EXIT_ERROR)
     except StorageError as exc:
         return _fail(out, err, app.json, args.command, "storage", str(exc), EXIT_ERROR)
     except OSError as exc:
         return _fail(out, err, app.json, args.command, "os_error", str(exc), EXIT_ERROR)
+    except Exception as exc:
+        # A StartupError can only come from a startup command, which has imported its module by then.
+        base = sys.modules.get("cleaner.startup.base")
+        if base is None or not isinstance(exc, base.StartupError):
+            raise
+        return _fail(out, err, app.json, args.command, "startup", str(exc), EXIT_ERROR)
     finally:
         app.bar.done()
 
@@ -439,7 +451,11 @@ def _fail(out: TextIO, err: TextIO, as_json: bool, command: str, code: str, mess
             "ok": False,
             "error": {"code": code, "message": message},
         }
-        json.dump(data, out, indent=2)
-        out.write("\n")
+        _write_json(out, data)
     print(f"error: {message}", file=err)
     return rc
+
+
+def _write_json(out: TextIO, data: dict[str, Any]) -> None:
+    # One write: json.dump writes piece by piece, a system call each when stdout is unbuffered.
+    out.write(json.dumps(data, indent=2) + "\n")

@@ -1,4 +1,8 @@
-"""Tk desktop window of the Cleaner (the only module that imports tkinter)."""
+"""Tk desktop window of the Cleaner (the only module that imports tkinter).
+
+The look is Sun Valley (sv-ttk): a maintained ttk theme in pure Tcl, light and dark, that PyInstaller
+bundles through its standard hook; the light/dark choice follows the system (darkdetect).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,12 @@ import queue
 import sys
 import threading
 import tkinter as tk
+from collections import Counter
 from collections.abc import Callable
 from tkinter import messagebox, ttk
 from typing import Any
+
+import sv_ttk
 
 from cleaner import __version__
 from cleaner.rules import Category
@@ -21,12 +28,99 @@ from cleaner.units import human
 
 ITEMS_SHOWN = 200  # per category in the result tree; totals always cover everything
 POLL_MS = 50
+LEFT_WIDTH = 310  # the category column of the cleaning tabs
+THEME_POLL_MS = 3000  # how often the window re-reads the system's light/dark setting
+THEME_ENV = "TTFD_CLEANER_THEME"  # 'light' or 'dark' overrides the system setting
+
+# Colours the theme does not give: text widgets, hints, the chart. Per sv-ttk theme.
+PALETTE: dict[str, dict[str, str]] = {
+    "light": {
+        "bg": "#fafafa",
+        "fg": "#1c1c1c",
+        "field": "#ffffff",
+        "hint": "#5f6368",
+        "warn": "#b45309",
+        "muted": "#8a8a8a",
+        "track": "#e8e8e8",
+        "good": "#15803d",
+    },
+    "dark": {
+        "bg": "#1c1c1c",
+        "fg": "#fafafa",
+        "field": "#292929",
+        "hint": "#a8a8a8",
+        "warn": "#fbbf24",
+        "muted": "#7a7a7a",
+        "track": "#333333",
+        "good": "#4ade80",
+    },
+}
+CHART_COLORS = ("#2f7bf5", "#16a34a", "#e08a00", "#d6336c", "#8b5cf6", "#0ea5b7")
+
+
+def system_theme() -> str:
+    """'dark' or 'light': THEME_ENV if set, else the desktop's setting (light when unknown)."""
+    forced = os.environ.get(THEME_ENV, "").strip().lower()
+    if forced in PALETTE:
+        return forced
+    try:
+        import darkdetect
+
+        found = darkdetect.theme()
+    except Exception:  # no detector for this desktop, or its helper failed: stay light
+        found = None
+    return "dark" if str(found).lower() == "dark" else "light"
+
 
 Confirm = Callable[[str, str], bool]
 
 
 def _ask(title: str, message: str) -> bool:
     return bool(messagebox.askyesno(title, message))
+
+
+class SpaceChart(tk.Canvas):
+    """Horizontal bars: reclaimable space per category after a scan (or freed space after cleaning)."""
+
+    ROW = 26
+    TOP = 30
+
+    def __init__(self, master: tk.Misc, app: CleanerApp) -> None:
+        super().__init__(master, height=self.TOP, highlightthickness=0, borderwidth=0)
+        self.app = app
+        self.title = ""
+        self.rows: list[tuple[str, int, str]] = []  # (label, bytes, text after the bar)
+        self.bind("<Configure>", lambda _e: self.redraw())
+
+    def show(self, title: str, rows: list[tuple[str, int, str]]) -> None:
+        """Draw ``rows``; the longest bar is the largest value."""
+        self.title = title
+        self.rows = rows
+        self.configure(height=self.TOP + self.ROW * len(rows) + 6)
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Paint with the current theme's colours (also on resize and theme change)."""
+        pal = PALETTE[self.app.theme]
+        self.delete("all")
+        self.configure(background=pal["bg"])
+        width = max(self.winfo_width(), 300)
+        self.create_text(0, 12, text=self.title, anchor="w", fill=pal["fg"], font=("TkDefaultFont", 10, "bold"))
+        label_w, value_w = 190, 150
+        bar_w = max(40, width - label_w - value_w - 16)
+        top = max((b for _l, b, _t in self.rows), default=0) or 1
+        for i, (label, nbytes, text) in enumerate(self.rows):
+            y = self.TOP + i * self.ROW
+            color = CHART_COLORS[i % len(CHART_COLORS)]
+            self.create_text(0, y + 9, text=label, anchor="w", fill=pal["fg"], tags=("label",))
+            x0 = label_w
+            self.create_rectangle(x0, y + 2, x0 + bar_w, y + 16, fill=pal["track"], outline="")
+            filled = round(bar_w * nbytes / top)
+            if nbytes and filled < 3:
+                filled = 3  # a non-empty category stays visible next to a huge one
+            if filled:
+                self.create_rectangle(x0, y + 2, x0 + filled, y + 16, fill=color, outline="", tags=("bar",))
+            self.create_text(x0 + bar_w + 10, y + 9, text=text, anchor="w", fill=pal["hint"], tags=("value",))
 
 
 class CleaningPanel(ttk.Frame):
@@ -41,18 +135,21 @@ class CleaningPanel(ttk.Frame):
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.last_report: dict[str, Any] | None = None
 
-        left = ttk.Frame(self)
+        # A fixed-width column: its wrapped texts and check boxes never push each other out of view.
+        left = ttk.Frame(self, width=LEFT_WIDTH)
         left.pack(side="left", fill="y", padx=(0, 10))
-        ttk.Label(left, text=intro, wraplength=250, justify="left").pack(anchor="w", pady=(0, 8))
+        left.pack_propagate(False)
+        wrap = LEFT_WIDTH - 30
+        ttk.Label(left, text=intro, wraplength=wrap, justify="left").pack(anchor="w", pady=(0, 8))
         for cat in categories:
             var = tk.BooleanVar(value=not cat.opt_in)
             self.vars[cat.name] = var
             ttk.Checkbutton(left, text=cat.label, variable=var).pack(anchor="w")
-            ttk.Label(left, text=cat.description, wraplength=250, style="Hint.TLabel", justify="left").pack(
+            ttk.Label(left, text=cat.description, wraplength=wrap, style="Hint.TLabel", justify="left").pack(
                 anchor="w", padx=(22, 0), pady=(0, 4)
             )
             if cat.warning:
-                ttk.Label(left, text="⚠ " + cat.warning, wraplength=250, style="Warn.TLabel", justify="left").pack(
+                ttk.Label(left, text="⚠ " + cat.warning, wraplength=wrap, style="Warn.TLabel", justify="left").pack(
                     anchor="w", padx=(22, 0), pady=(0, 6)
                 )
         ttk.Separator(left).pack(fill="x", pady=8)
@@ -75,6 +172,16 @@ class CleaningPanel(ttk.Frame):
         ttk.Label(bar, textvariable=self.status).pack(side="left", padx=12)
         self.progress = ttk.Progressbar(right, mode="determinate", maximum=1.0)
         self.progress.pack(fill="x", pady=6)
+        self.chart = SpaceChart(right, app)
+        self.chart.pack(fill="x", pady=(2, 6))
+        # After cleaning: what was freed, and what was left alone and why.
+        self.summary = ttk.Frame(right)
+        self.summary_title = ttk.Label(self.summary, text="", style="Big.TLabel")
+        self.summary_title.pack(anchor="w")
+        self.summary_text = tk.StringVar(value="")
+        ttk.Label(self.summary, textvariable=self.summary_text, justify="left", wraplength=760).pack(
+            anchor="w", pady=(2, 6)
+        )
 
         cols = ("size", "items")
         self.tree = ttk.Treeview(right, columns=cols, show="tree headings", selectmode="browse")
@@ -84,7 +191,6 @@ class CleaningPanel(ttk.Frame):
         self.tree.column("#0", width=520, stretch=True)
         self.tree.column("size", width=100, anchor="e", stretch=False)
         self.tree.column("items", width=90, anchor="e", stretch=False)
-        self.tree.tag_configure("refused", foreground="#b45309")
         self.tree.tag_configure("category", font=("TkDefaultFont", 10, "bold"))
         sb = ttk.Scrollbar(right, orient="vertical", command=self.tree.yview)
         self.tree.configure(yscrollcommand=sb.set)
@@ -115,6 +221,7 @@ class CleaningPanel(ttk.Frame):
                 self.status.set("Nothing selected.")
             return
         self.preview = None
+        self.summary.pack_forget()
         self.cancel_event = threading.Event()
         self._set_busy(True)
         self.progress.configure(value=0)
@@ -225,13 +332,62 @@ class CleaningPanel(ttk.Frame):
                 self.tree.insert(node, "end", text=f"… and {len(entries) - ITEMS_SHOWN:,} more", values=("", ""))
         state = "Cancelled — partial result: " if res.cancelled else "Found "
         self.status.set(f"{state}{res.total_items:,} items, {human(res.total_bytes)} ({res.duration_s:.2f} s)")
+        rows = []
+        for cat in res.categories.values():
+            text = f"{human(cat.bytes)}  ·  {cat.files + cat.dirs:,} items"
+            rows.append((cat.label, cat.bytes, text + ("  ·  refused" if cat.refused else "")))
+        self.chart.show("Reclaimable space per category", rows)
 
     def _after_apply(self, report: dict[str, Any]) -> None:
         t = report["total"]
         self.tree.delete(*self.tree.get_children())
         self.status.set(f"Freed {human(t['bytes_freed'])}: {t['deleted']:,} deleted, {t['errors']} errors")
+        labels = {n: c.label for n, c in self.app.categories.items()}
+        self.chart.show(
+            "Freed per category",
+            [
+                (labels.get(c["name"], c["name"]), c["bytes_freed"], f"{human(c['bytes_freed'])} freed")
+                for c in report["categories"]
+            ],
+        )
+        self.summary_title.configure(text=f"Freed {human(t['bytes_freed'])}")
+        self.summary_text.set("\n".join(summary_lines(report)))
+        self.summary.pack(fill="x", before=self.chart)
+        for c in report["categories"]:
+            node = self.tree.insert(
+                "",
+                "end",
+                text=labels.get(c["name"], c["name"]),
+                values=(human(c["bytes_freed"]), f"{c['deleted_files'] + c['deleted_dirs']:,}"),
+                tags=("category",),
+            )
+            if c["skipped"] or c["errors"]:
+                self.tree.insert(node, "end", text=f"{c['skipped']:,} skipped, {c['errors']:,} errors", values=("", ""))
+        if report["skipped"]:
+            node = self.tree.insert("", "end", text="Left alone", values=("", f"{t['skipped']:,}"), open=True)
+            for s in report["skipped"][:ITEMS_SHOWN]:
+                self.tree.insert(node, "end", text=f"{self.app.short_path(s['path'])}: {s['reason']}", values=("", ""))
         self.app.reports.refresh()
         self.app.show_report(report)
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """The after-cleaning summary: counts, then what was skipped and why (grouped), then errors."""
+    t = report["total"]
+    parts = [f"{t['deleted']:,} deleted"]
+    if t.get("edited"):
+        parts.append(f"{t['edited']:,} changed in place")
+    parts += [f"{t['skipped']:,} skipped", f"{t['errors']:,} errors", f"{report['duration_s']:.2f} s"]
+    lines = ["  ·  ".join(parts)]
+    reasons = Counter(s["reason"] for s in report["skipped"])
+    if reasons:
+        lines.append("Skipped: " + "; ".join(f"{why} ({n:,})" for why, n in reasons.most_common()))
+    for name, why in report.get("refused", {}).items():
+        lines.append(f"Not cleaned ({name}): " + "; ".join(why))
+    errors = Counter(e["error"] for e in report["errors"])
+    if errors:
+        lines.append("Errors: " + "; ".join(f"{why} ({n:,})" for why, n in errors.most_common()))
+    return lines
 
 
 class StartupPanel(ttk.Frame):
@@ -266,7 +422,6 @@ class StartupPanel(ttk.Frame):
             self.tree.heading(c, text=c.capitalize())
             self.tree.column(c, width=w, stretch=c in ("command", "description"))
         self.tree.column("#0", width=200)
-        self.tree.tag_configure("disabled", foreground="#6b7280")
         self.tree.pack(fill="both", expand=True, pady=(8, 0))
         self.tree.bind("<Double-1>", lambda _e: self.toggle(None))
         self.notes = tk.StringVar(value="")
@@ -333,7 +488,7 @@ class ExclusionsPanel(ttk.Frame):
         ttk.Button(row, text="Add", command=self.add).pack(side="left", padx=6)
         ttk.Button(row, text="Remove selected", command=self.remove).pack(side="left")
         self.listbox = tk.Listbox(
-            self, height=12, activestyle="none", font=("TkFixedFont", 11), borderwidth=6, relief="flat"
+            self, height=12, activestyle="none", font=("TkFixedFont", 11), borderwidth=8, relief="flat"
         )
         self.listbox.pack(fill="both", expand=True)
         self.status = tk.StringVar(value="")
@@ -384,7 +539,7 @@ class ReportsPanel(ttk.Frame):
             self.tree.column(c, width=w, anchor="w" if c == "categories" else "e")
         self.tree.pack(fill="x")
         self.tree.bind("<<TreeviewSelect>>", lambda _e: self._details())
-        self.text = tk.Text(self, height=14, wrap="none", font=("TkFixedFont", 10))
+        self.text = tk.Text(self, height=14, wrap="none", font=("TkFixedFont", 10), relief="flat", padx=8, pady=8)
         self.text.pack(fill="both", expand=True, pady=(8, 0))
 
     def refresh(self) -> None:
@@ -447,33 +602,35 @@ class CleanerApp:
 
     SECTIONS = ("Cleaning", "Browsers", "Apps", "Startup", "Exclusions", "Reports")
 
-    def __init__(self, root: tk.Tk, cleaner: Cleaner, startup: StartupManager, confirm: Confirm | None = None) -> None:
+    def __init__(
+        self,
+        root: tk.Tk,
+        cleaner: Cleaner,
+        startup: StartupManager,
+        confirm: Confirm | None = None,
+        theme: str | None = None,
+    ) -> None:
+        """``theme``: 'light' or 'dark'; None follows the system, re-read every THEME_POLL_MS."""
         self.root = root
         self.cleaner = cleaner
         self.startup = startup
         self.confirm: Confirm = confirm or _ask
+        self.follow_system = theme is None
+        self.theme = theme or system_theme()
         root.title(f"TTFD Cleaner {__version__}")
         root.geometry("1180x740")
         root.minsize(900, 560)
-        style = ttk.Style(root)
-        if "clam" in style.theme_names():
-            style.theme_use("clam")
-        style.configure("Hint.TLabel", foreground="#4b5563")
-        style.configure("Warn.TLabel", foreground="#b45309")
-        style.configure("Accent.TButton", font=("TkDefaultFont", 10, "bold"))
-        style.configure("Treeview", rowheight=22)
-        style.configure("TNotebook.Tab", padding=(14, 6))
-        # clam draws the filled part in the background colour; make progress visible.
-        style.configure("Horizontal.TProgressbar", background="#2563eb", troughcolor="#e5e7eb", thickness=14)
+        sv_ttk.set_theme(self.theme, root)
 
         cats = {c.name: c for c in cleaner.categories()}
+        self.categories = cats
 
         def pick(*names: str) -> list[Category]:
             return [cats[n] for n in names if n in cats]
 
         header = ttk.Frame(root, padding=(12, 8))
         header.pack(fill="x")
-        ttk.Label(header, text="TTFD Cleaner", font=("TkDefaultFont", 14, "bold")).pack(side="left")
+        ttk.Label(header, text="TTFD Cleaner", style="Big.TLabel").pack(side="left")
         ttk.Label(header, text="Find and remove junk, manage programs started at login.", style="Hint.TLabel").pack(
             side="left", padx=12
         )
@@ -507,6 +664,63 @@ class CleanerApp:
         self.exclusions.refresh()
         self.reports.refresh()
         self.report_window: tk.Toplevel | None = None
+        self.apply_theme(self.theme)
+        if self.follow_system:
+            root.after(THEME_POLL_MS, self._follow_system)
+
+    def _follow_system(self) -> None:
+        new = system_theme()
+        if new != self.theme:
+            self.apply_theme(new)
+        self.root.after(THEME_POLL_MS, self._follow_system)
+
+    def apply_theme(self, theme: str) -> None:
+        """Switch to the light or dark look, including the plain Tk widgets and the charts."""
+        self.theme = theme
+        sv_ttk.set_theme(theme, self.root)
+        pal = PALETTE[theme]
+        style = ttk.Style(self.root)
+        style.configure("Hint.TLabel", foreground=pal["hint"])
+        style.configure("Warn.TLabel", foreground=pal["warn"])
+        style.configure("Big.TLabel", font=("TkDefaultFont", 15, "bold"))
+        style.configure("Treeview", rowheight=26)
+        style.configure("TNotebook.Tab", padding=(16, 6))
+        # sv-ttk recolours plain Tk widgets (tk_setPalette) when <<ThemeChanged>> is handled, which is
+        # after this call returns: paint ours once that has happened.
+        self.root.after_idle(self._paint)
+
+    def _paint(self) -> None:
+        pal = PALETTE[self.theme]
+        # tk_setPalette also sets the -foreground option of ttk labels, which beats their style
+        # (hints, warnings): hand the colour back to the style.
+        pending: list[tk.Misc] = [self.root]
+        while pending:
+            w = pending.pop()
+            pending.extend(w.winfo_children())
+            if isinstance(w, ttk.Label):
+                w.configure(foreground="", background="")
+        for panel in (self.cleaning, self.browsers, self.apps):
+            panel.tree.tag_configure("refused", foreground=pal["warn"])
+            panel.summary_title.configure(foreground=pal["good"])
+            panel.chart.redraw()
+        self.startup_panel.tree.tag_configure("disabled", foreground=pal["muted"])
+        field, fg, sel = pal["field"], pal["fg"], CHART_COLORS[0]
+        self.exclusions.listbox.configure(
+            background=field, foreground=fg, highlightthickness=0, selectbackground=sel, selectforeground="#ffffff"
+        )
+        texts = [self.reports.text]
+        if self.report_window is not None and self.report_window.winfo_exists():
+            self.report_window.configure(background=pal["bg"])
+            texts.extend(w for w in self.report_window.winfo_children() if isinstance(w, tk.Text))
+        for text in texts:
+            text.configure(
+                background=field,
+                foreground=fg,
+                highlightthickness=0,
+                selectbackground=sel,
+                selectforeground="#ffffff",
+                insertbackground=fg,
+            )
 
     def short_path(self, path: str) -> str:
         """Path with the home directory shown as ~ (keeps the tree readable)."""
@@ -526,7 +740,6 @@ class CleanerApp:
         win = tk.Toplevel(self.root)
         win.title("Cleaning report")
         win.geometry("760x320")
-        win.configure(background="#dcdad5")
         # The button is packed first so a short window never pushes it out of sight.
         ttk.Button(win, text="Close", command=win.destroy).pack(side="bottom", pady=8)
         text = tk.Text(win, wrap="none", font=("TkFixedFont", 10), padx=8, pady=8, height=10)
@@ -534,6 +747,7 @@ class CleanerApp:
         text.configure(state="disabled")
         text.pack(side="top", fill="both", expand=True, padx=8, pady=(8, 0))
         self.report_window = win
+        self.apply_theme(self.theme)
 
 
 def run(cleaner: Cleaner | None = None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 def current_os() -> str:
@@ -17,8 +17,7 @@ def current_os() -> str:
     return "linux"
 
 
-@dataclass(frozen=True)
-class Env:
+class Env(NamedTuple):
     """The machine the engine looks at: OS flavour, home, environment and a root for system paths.
 
     Tests build one with a fake root so Windows/macOS locations can be exercised on Linux
@@ -27,7 +26,7 @@ class Env:
 
     os_name: str
     home: str
-    environ: Mapping[str, str] = field(default_factory=dict)
+    environ: Mapping[str, str] = {}  # shared default, never mutated: Env.current() builds its own
     root: str = os.sep
 
     @classmethod
@@ -57,8 +56,19 @@ class Env:
             return value
         return os.path.join(self.home, default_rel)
 
-    def expand(self, path: str) -> str:
-        """Expand ~, $VAR, ${VAR} and %VAR% using this machine's environment."""
+    def var(self, name: str) -> str | None:
+        """One variable's value (None when unset); Windows names are case-insensitive, as there."""
+        value = self.environ.get(name)
+        if value is None and self.os_name == "windows":
+            low = name.lower()
+            value = next((v for k, v in self.environ.items() if k.lower() == low), None)
+        return value
+
+    def expand(self, path: str, missing: list[str] | None = None) -> str:
+        """Expand ~, $VAR, ${VAR} and %VAR% using this machine's environment.
+
+        An unset variable is left as written; its name is appended to ``missing`` when given.
+        """
         if path.startswith("~"):
             path = self.home + path[1:]
         out = []
@@ -70,7 +80,7 @@ class Env:
                     end = path.find("}", i + 2)
                     if end != -1:
                         name = path[i + 2 : end]
-                        out.append(self.environ.get(name, "${" + name + "}"))
+                        out.append(self._sub(name, "${" + name + "}", missing))
                         i = end + 1
                         continue
                 j = i + 1
@@ -78,17 +88,28 @@ class Env:
                     j += 1
                 if j > i + 1:
                     name = path[i + 1 : j]
-                    out.append(self.environ.get(name, "$" + name))
+                    out.append(self._sub(name, "$" + name, missing))
                     i = j
                     continue
             if ch == "%":
                 end = path.find("%", i + 1)
                 if end > i + 1 and path[i + 1 : end].replace("_", "").isalnum():
                     name = path[i + 1 : end]
-                    if name in self.environ:
-                        out.append(self.environ[name])
+                    value = self.var(name)
+                    if value is not None:
+                        out.append(value)
                         i = end + 1
                         continue
+                    if missing is not None and self.os_name == "windows":
+                        missing.append(name)
             out.append(ch)
             i += 1
         return "".join(out)
+
+    def _sub(self, name: str, literal: str, missing: list[str] | None) -> str:
+        value = self.var(name)
+        if value is None:
+            if missing is not None:
+                missing.append(name)
+            return literal
+        return value

@@ -7,7 +7,6 @@ import fnmatch
 import glob
 import os
 import re
-import subprocess
 from collections.abc import Callable, Iterable
 
 from cleaner.platforms import Env
@@ -191,6 +190,8 @@ def running_process_names() -> dict[str, int]:
             except OSError:
                 pass
         return names
+    import subprocess  # only where there is no /proc
+
     cmd = ["tasklist", "/fo", "csv", "/nh"] if os.name == "nt" else ["ps", "-axco", "pid=,comm="]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=20, check=False).stdout
@@ -206,6 +207,34 @@ def running_process_names() -> dict[str, int]:
             if pid_s.isdigit():
                 names.setdefault(comm.strip().lower(), int(pid_s))
     return names
+
+
+def open_inodes() -> dict[tuple[int, int], int]:
+    """(st_dev, st_ino) of every file another process has open, with one of its pids (Linux /proc).
+
+    Empty where /proc is missing; callers then rely on the file's own locks.
+    """
+    out: dict[tuple[int, int], int] = {}
+    me = os.getpid()
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return out
+    for pid in pids:
+        if pid == me:
+            continue
+        base = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(base)
+        except OSError:
+            continue  # gone, or another user's process we may not look into
+        for fd in fds:
+            try:
+                st = os.stat(f"{base}/{fd}")
+            except OSError:
+                continue
+            out.setdefault((st.st_dev, st.st_ino), pid)
+    return out
 
 
 class RunningChecker:

@@ -18,11 +18,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from cleaner.platforms import Env
-from cleaner.rules import Category, Rule
+from cleaner.rules import EDIT_ACTIONS, Category, Rule
 from cleaner.safety import (
     Protector,
     RunningChecker,
@@ -42,6 +41,91 @@ KIND_FILE = 0
 KIND_DIR = 1
 KIND_LINK = 2
 KIND_NAMES = {KIND_FILE: "file", KIND_DIR: "dir", KIND_LINK: "symlink"}
+
+
+class Packed:
+    """Entries a worker process found, still in marshal form: decoded only when someone reads them."""
+
+    __slots__ = ("blob", "n")
+
+    def __init__(self, blob: bytes, n: int) -> None:
+        self.blob = blob
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def decode(self) -> list[Entry]:
+        """The entries (a list of Entry tuples, as the worker produced them)."""
+        out: list[Entry] = marshal.loads(self.blob)  # noqa: S302 - from our own worker
+        return out
+
+
+class Entries:
+    """Candidates in walk order, as blocks; blocks from worker processes stay packed until read.
+
+    A preview that is only counted and summarised (``scan-cleaning --json`` lists 100 per category)
+    never decodes most of a big walk; apply, full listings and de-duplication read everything.
+    """
+
+    __slots__ = ("_blocks", "_n")
+
+    def __init__(self, items: list[Entry] | None = None) -> None:
+        self._blocks: list[list[Entry] | Packed] = [items] if items else []
+        self._n = len(items) if items else 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __bool__(self) -> bool:
+        return self._n > 0
+
+    def __iter__(self) -> Iterator[Entry]:
+        for b in self._blocks:
+            yield from (b.decode() if isinstance(b, Packed) else b)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Entries | list):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"Entries({list(self)!r})"
+
+    def append(self, e: Entry) -> None:
+        """Add one entry at the end."""
+        if not self._blocks or isinstance(self._blocks[-1], Packed):
+            self._blocks.append([])
+        last = self._blocks[-1]
+        assert isinstance(last, list)
+        last.append(e)
+        self._n += 1
+
+    def extend(self, items: list[Entry] | Packed | Entries) -> None:
+        """Add a block (a list is kept as it is, not copied) or every block of another Entries."""
+        if isinstance(items, Entries):
+            self._blocks.extend(items._blocks)
+        elif items:
+            self._blocks.append(items)
+        self._n += len(items)
+
+    def materialize(self) -> list[Entry]:
+        """Everything as one list (decoded once; later reads use it)."""
+        first = self._blocks[0] if len(self._blocks) == 1 else None
+        if isinstance(first, list):
+            return first
+        out = list(self)
+        self._blocks = [out]
+        return out
+
+    def __getitem__(self, i: int) -> Entry:
+        return self.materialize()[i]
+
+    def __setitem__(self, i: int, e: Entry) -> None:
+        self.materialize()[i] = e
+
 
 # Directory fds let us stat and delete relative to an already-verified directory (no path re-resolution,
 # so a directory swapped for a symlink mid-scan is never followed). Windows has no dir_fd support.
@@ -92,8 +176,7 @@ class Cancelled(Exception):
     """Raised inside a scan when the caller's cancel event is set."""
 
 
-@dataclass
-class Progress:
+class Progress(NamedTuple):
     """A snapshot sent to the progress callback."""
 
     category: str
@@ -103,32 +186,42 @@ class Progress:
     rules_total: int
 
 
-@dataclass
 class RuleResult:
     """Candidates found by one rule, with what apply needs to re-check them."""
 
-    label: str
-    allowed_root: str
-    never_trash: bool = False
-    own_files_only: bool = False
-    entries: list[Entry] = field(default_factory=list)  # files and symlinks, deleted first
-    dirs: list[Entry] = field(default_factory=list)  # directories that will be empty, children first
+    def __init__(
+        self,
+        label: str,
+        allowed_root: str,
+        never_trash: bool = False,
+        own_files_only: bool = False,
+        action: str = "delete",  # what apply does to each entry (see rules.ACTIONS)
+        action_args: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        self.label = label
+        self.allowed_root = allowed_root
+        self.never_trash = never_trash
+        self.own_files_only = own_files_only
+        self.action = action
+        self.action_args = action_args
+        self.entries = Entries()  # files and symlinks, deleted first
+        self.dirs: list[Entry] = []  # directories that will be empty, children first
 
 
-@dataclass
 class CategoryResult:
     """Everything a scan found for one category."""
 
-    name: str
-    label: str
-    rules: list[RuleResult] = field(default_factory=list)
-    bytes: int = 0
-    files: int = 0
-    dirs: int = 0
-    refused: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    warning: str = ""
+    def __init__(self, name: str, label: str, notes: list[str] | None = None, warning: str = "") -> None:
+        self.name = name
+        self.label = label
+        self.rules: list[RuleResult] = []
+        self.bytes = 0
+        self.files = 0
+        self.dirs = 0
+        self.refused: list[str] = []
+        self.notes: list[str] = notes if notes is not None else []
+        self.errors: list[str] = []
+        self.warning = warning
 
     def iter_entries(self) -> Iterable[Entry]:
         """All candidates, files before directories."""
@@ -137,16 +230,32 @@ class CategoryResult:
         for r in self.rules:
             yield from r.dirs
 
+    def iter_actions(self) -> Iterable[tuple[Entry, str]]:
+        """Candidates in ``iter_entries`` order, each with what apply does to it ('delete', 'json'...)."""
+        for r in self.rules:
+            for e in r.entries:
+                yield e, r.action
+        for r in self.rules:
+            for e in r.dirs:
+                yield e, "delete"
 
-@dataclass
+
 class ScanResult:
     """The preview: per-category candidates and totals."""
 
-    categories: dict[str, CategoryResult]
-    started: float
-    duration_s: float
-    forced: bool
-    cancelled: bool = False
+    def __init__(
+        self,
+        categories: dict[str, CategoryResult],
+        started: float,
+        duration_s: float,
+        forced: bool,
+        cancelled: bool = False,
+    ) -> None:
+        self.categories = categories
+        self.started = started
+        self.duration_s = duration_s
+        self.forced = forced
+        self.cancelled = cancelled
 
     @property
     def total_bytes(self) -> int:
@@ -175,10 +284,10 @@ class ScanResult:
             }
             if max_items:
                 items: list[dict[str, Any]] = []
-                for e in c.iter_entries():
+                for e, action in c.iter_actions():
                     if 0 < max_items <= len(items):  # negative: list everything
                         break
-                    items.append({"path": e[0], "bytes": e[1], "kind": KIND_NAMES[e[2]]})
+                    items.append({"path": e[0], "bytes": e[1], "kind": KIND_NAMES[e[2]], "action": action})
                 d["items"] = items
             cats.append(d)
         return {
@@ -208,6 +317,73 @@ def _compile(rx: str | None) -> Callable[[str], Any] | None:
     return re.compile(rx).search if rx else None
 
 
+_S_IFMT, _S_IFREG, _S_IFDIR, _S_IFLNK = 0o170000, 0o100000, 0o040000, 0o120000
+
+
+class Criteria:
+    """What an entry qualifies by (owner, kind, age, filters): the one definition every scan path uses.
+
+    The walk (single-process or forked, see ``_Walk.scan_dir``) and the single-entry searches ('file',
+    'glob', see ``Scanner._one``) all ask ``kind()``; the walk only skips the call for a plain file
+    when ``trivial`` says the answer cannot be anything but yes. Age applies to files, symbolic links
+    and directories alike: anything changed within ``min_age_s`` may be in use.
+    """
+
+    __slots__ = ("accept", "cutoff", "dirs", "kinds", "own_uid", "trivial")
+
+    def __init__(self, rule: Rule, uid: int, now_ns: int) -> None:
+        rx, nrx = _compile(rule.regex), _compile(rule.nregex)
+        wrx, nwrx = _compile(rule.wholeregex), _compile(rule.nwholeregex)
+        self.accept: Callable[[str, str], bool] | None = None
+        if rx or nrx or wrx or nwrx:
+
+            def accept(path: str, name: str) -> bool:
+                if rx is not None and not rx(name):
+                    return False
+                if nrx is not None and nrx(name):
+                    return False
+                if wrx is not None and not wrx(path):
+                    return False
+                return not (nwrx is not None and nwrx(path))
+
+            self.accept = accept
+        self.cutoff = now_ns - int(rule.min_age_s * 1e9) if rule.min_age_s > 0 else 0
+        self.own_uid = uid if (rule.own_files_only and uid >= 0) else -1
+        # Only 'delete' removes links and directories; the other actions work on regular files.
+        if rule.action != "delete" or rule.object_type == "f":
+            kinds = {KIND_FILE}
+        elif rule.object_type == "d":
+            kinds = {KIND_DIR}
+        else:
+            kinds = {KIND_FILE, KIND_LINK, KIND_DIR}
+        if rule.search == "walk.files":
+            kinds.discard(KIND_DIR)
+        self.kinds = frozenset(kinds)
+        self.dirs = KIND_DIR in kinds  # directories can be candidates themselves
+        self.trivial = self.accept is None and not self.cutoff and self.own_uid < 0 and KIND_FILE in kinds
+
+    def kind(self, st: os.stat_result, path: str, name: str) -> int:
+        """KIND_FILE, KIND_LINK or KIND_DIR when the entry qualifies, -1 when it stays."""
+        if self.own_uid >= 0 and st.st_uid != self.own_uid:
+            return -1  # shared dirs like /tmp: never other users' entries
+        fmt = st.st_mode & _S_IFMT
+        if fmt == _S_IFLNK or _is_reparse(st):
+            kind = KIND_LINK
+        elif fmt == _S_IFREG:
+            kind = KIND_FILE
+        elif fmt == _S_IFDIR:
+            kind = KIND_DIR
+        else:
+            return -1  # sockets, fifos and devices are never junk we delete
+        if kind not in self.kinds:
+            return -1
+        if self.cutoff and st.st_mtime_ns >= self.cutoff:
+            return -1
+        if self.accept is not None and not self.accept(path, name):
+            return -1
+        return kind
+
+
 class Scanner:
     """Runs rules against the file system; one instance per scan (it de-duplicates across categories)."""
 
@@ -234,6 +410,7 @@ class Scanner:
         self.cancel = cancel
         self.seen: set[str] = set()
         self.seen_inodes: set[tuple[int, int]] = set()
+        self.seen_edits: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
         self.count = 0
         self.bytes = 0
         self._cat = ""
@@ -256,7 +433,9 @@ class Scanner:
         self._rules_total = sum(len(c.rules) for c in categories)
         # What each rule can claim: its walk top, its single file, or its glob's fixed directory.
         self._roots = [
-            os.path.normpath(r.allowed_root if r.search == "glob" else r.path) for c in categories for r in c.rules
+            os.path.normpath(r.allowed_root if r.search == "glob" or glob.has_magic(r.path) else r.path)
+            for c in categories
+            for r in c.rules
         ]
         cancelled = False
         try:
@@ -294,7 +473,14 @@ class Scanner:
                         res.refused.append(why)
                     self._rules_done += 1
                     continue
-            rr = RuleResult(rule.label, os.path.normpath(rule.allowed_root), rule.never_trash, rule.own_files_only)
+            rr = RuleResult(
+                rule.label,
+                os.path.normpath(rule.allowed_root),
+                rule.never_trash,
+                rule.own_files_only,
+                rule.action,
+                rule.action_args,
+            )
             self._rule_bytes = 0
             try:
                 self._run_rule(rule, rr, res)
@@ -328,10 +514,15 @@ class Scanner:
             if not is_within(path, root):
                 res.notes.append(f"{rule.label}: skipped, {path} is outside its allowed root {root}")
                 return
-            if is_protected_root(path, self.env):
-                res.notes.append(f"{rule.label}: refused, {path} is too broad to walk")
+            if not glob.has_magic(path):
+                self._walk_top(rule, path, rr, res)
                 return
-            self._walk(rule, path, rr, res)
+            # BleachBit globs a walk's path too: walk every matching directory, in name order.
+            for match in sorted(glob.glob(path)):
+                top = os.path.normpath(match)
+                # glob follows symlinked directories; a match reached through one is not ours to touch
+                if is_within(top, root) and not root_problem(os.path.dirname(top), self.env):
+                    self._walk_top(rule, top, rr, res)
         elif rule.search == "file":
             self._one(rule, os.path.normpath(rule.path), rr, res)
         elif rule.search == "glob":
@@ -354,23 +545,14 @@ class Scanner:
         else:
             res.notes.append(f"{rule.label}: unsupported search {rule.search!r}, skipped")
 
-    def _filters(self, rule: Rule) -> tuple[Callable[[str, str], bool] | None, int]:
-        rx, nrx = _compile(rule.regex), _compile(rule.nregex)
-        wrx, nwrx = _compile(rule.wholeregex), _compile(rule.nwholeregex)
-        cutoff = time.time_ns() - int(rule.min_age_s * 1e9) if rule.min_age_s > 0 else 0
-        if not (rx or nrx or wrx or nwrx):
-            return None, cutoff
+    def _walk_top(self, rule: Rule, path: str, rr: RuleResult, res: CategoryResult) -> None:
+        if is_protected_root(path, self.env):
+            res.notes.append(f"{rule.label}: refused, {path} is too broad to walk")
+            return
+        self._walk(rule, path, rr, res)
 
-        def accept(path: str, name: str) -> bool:
-            if rx is not None and not rx(name):
-                return False
-            if nrx is not None and nrx(name):
-                return False
-            if wrx is not None and not wrx(path):
-                return False
-            return not (nwrx is not None and nwrx(path))
-
-        return accept, cutoff
+    def _criteria(self, rule: Rule) -> Criteria:
+        return Criteria(rule, self._uid, time.time_ns())
 
     def _one(self, rule: Rule, path: str, rr: RuleResult, res: CategoryResult) -> None:
         """A single named entry ('file' and 'glob' searches): a file/link, or a directory if empty."""
@@ -388,41 +570,38 @@ class Scanner:
             return
         if root_problem(os.path.dirname(path), self.env):
             return
-        accept, cutoff = self._filters(rule)
-        if accept is not None and not accept(path, name):
+        is_dir = stat.S_ISDIR(st.st_mode) and not _is_reparse(st)
+        if is_dir and path in self.mounts:
+            res.notes.append(f"{path}: mount point, skipped")
             return
-        if rule.own_files_only and self._uid >= 0 and st.st_uid != self._uid:
+        kind = self._criteria(rule).kind(st, path, name)
+        if kind < 0:
             return
-        mode = st.st_mode
-        if stat.S_ISDIR(mode) and not _is_reparse(st):
-            if path in self.mounts:
-                res.notes.append(f"{path}: mount point, skipped")
-                return
-            if cutoff and st.st_mtime_ns >= cutoff:
-                return
+        if kind == KIND_DIR:
             try:
                 if os.listdir(path):
                     return  # directories are only ever removed when empty
             except OSError:
                 return
-            kind = KIND_DIR
-        elif stat.S_ISLNK(mode) or _is_reparse(st):
-            kind = KIND_LINK
-        elif stat.S_ISREG(mode):
-            kind = KIND_FILE
-            if cutoff and st.st_mtime_ns >= cutoff:
+        if rule.action in EDIT_ACTIONS:
+            # An edit leaves the file in place, so it claims (path, edit) rather than the path: several
+            # edits of one file (e.g. JSON keys) all run, and a later rule may still delete the file.
+            key = (path, rule.action, rule.action_args)
+            if key in self.seen_edits:
                 return
-        else:
-            return  # sockets, fifos and devices are never junk we delete
+            self.seen_edits.add(key)
+            rr.entries.append((path, 0, kind, st.st_dev, st.st_ino, st.st_mtime_ns))  # size known after
+            self.count += 1
+            return
         if path in self.seen:
             return
         self.seen.add(path)
         du = _du(st)
         if st.st_nlink > 1 and kind != KIND_DIR:
-            key = (st.st_dev, st.st_ino)
-            if key in self.seen_inodes:
+            key2 = (st.st_dev, st.st_ino)
+            if key2 in self.seen_inodes:
                 du = 0
-            self.seen_inodes.add(key)
+            self.seen_inodes.add(key2)
         entry = (path, du, kind, st.st_dev, st.st_ino, st.st_mtime_ns)
         (rr.dirs if kind == KIND_DIR else rr.entries).append(entry)
         self.count += 1
@@ -452,10 +631,7 @@ class Scanner:
                 pruned.add(os.path.normpath(sub))
                 if why not in res.refused:
                     res.refused.append(why)
-        accept, cutoff = self._filters(rule)
-        include_dirs = rule.search != "walk.files"
-        own_uid = self._uid if (rule.own_files_only and self._uid >= 0) else -1
-        w = _Walk(protector, pruned, accept, cutoff, include_dirs, own_uid, st.st_dev, self.mounts)
+        w = _Walk(protector, pruned, self._criteria(rule), st.st_dev, self.mounts)
         top_entry: Entry | None = None
         if rule.search == "walk.top" and top != rr.allowed_root:
             top_entry = (top, _du(st), KIND_DIR, st.st_dev, st.st_ino, st.st_mtime_ns)
@@ -473,34 +649,53 @@ class Scanner:
             # Only rules whose roots overlap another rule of this scan can meet a path twice.
             self._claim(rr, res, found, self._overlaps(top))
 
-    def _overlaps(self, root: str) -> bool:
-        """True when another rule root of this scan is inside, equal to or above ``root``."""
-        hits = 0
-        for other in self._roots:
-            if is_within(other, root) or is_within(root, other):
-                hits += 1
-        return hits > 1 or not self._roots
+    def _overlaps(self, root: str) -> tuple[bool, tuple[str, ...]]:
+        """Which of a walk's paths another rule of this scan can also reach.
 
-    def _claim(self, rr: RuleResult, res: CategoryResult, found: _Found, dedupe: bool) -> None:
+        (True, ()) when another root is equal to or above ``root``: any path may be met twice. Otherwise
+        the prefixes of the roots nested below it (empty: none), so that only paths under those are
+        recorded and checked; the bulk of a big walk then skips the claim bookkeeping.
+        """
+        root = os.path.normpath(root)
+        if not self._roots:
+            return True, ()
+        mine = 0
+        nested: list[str] = []
+        for other in self._roots:
+            if other == root:
+                mine += 1
+            elif is_within(root, other):
+                return True, ()
+            elif is_within(other, root) and os.path.lexists(other):
+                nested.append(other)  # one that does not exist (now, after the walk) holds nothing of it
+        if mine > 1:
+            return True, ()
+        return False, tuple(dict.fromkeys(nested))
+
+    def _claim(self, rr: RuleResult, res: CategoryResult, found: _Found, overlap: tuple[bool, tuple[str, ...]]) -> None:
         """Keep what a walk found, in walk order, minus paths and hard-linked blocks earlier rules claimed.
 
         A walk (or its worker processes) knows nothing of other rules: claiming happens here, in the
         order a single depth-first walk produces, so the first finder of a path or inode keeps it.
         """
-        entries = found.entries
+        entries: list[Entry] | Entries = found.entries if found.assembled is None else found.assembled
         removed = 0
         seen = self.seen
         seen_inodes = self.seen_inodes
-        if dedupe:
+        everything, nested = overlap
+        if everything or nested:
             hard = set(found.hard)
             kept: list[Entry] = []
             keep = kept.append
+            # A nested root is a directory or a single file: match it and everything below it.
+            prefixes = tuple(p for n in nested for p in (n + os.sep, n))
             for i, e in enumerate(entries):
                 p = e[0]
-                if p in seen:
-                    removed += e[1]
-                    continue  # another rule already claims it (and will delete it)
-                seen.add(p)
+                if everything or p.startswith(prefixes):
+                    if p in seen:
+                        removed += e[1]
+                        continue  # another rule already claims it (and will delete it)
+                    seen.add(p)
                 if i in hard:
                     key = (e[3], e[4])
                     if key in seen_inodes:
@@ -517,10 +712,7 @@ class Scanner:
                     removed += e[1]
                     entries[i] = (e[0], 0, e[2], e[3], e[4], e[5])
                 seen_inodes.add(key)
-        if rr.entries:
-            rr.entries.extend(entries)
-        else:
-            rr.entries = entries
+        rr.entries.extend(entries)
         dir_bytes = 0
         for d in found.dirs:
             if d[0] not in seen:
@@ -663,11 +855,12 @@ class Scanner:
 class _Found:
     """What one rule's walk found, in depth-first walk order, before other rules' claims are applied."""
 
-    __slots__ = ("dirs", "entries", "errors", "hard", "nbytes")
+    __slots__ = ("assembled", "dirs", "entries", "errors", "hard", "nbytes")
 
     def __init__(self) -> None:
         self.nbytes = 0  # sum of the entries' sizes
-        self.entries: list[Entry] = []
+        self.entries: list[Entry] = []  # appended per file by the walk
+        self.assembled: Entries | None = None  # instead, when put together from pieces (see _assemble)
         self.dirs: list[Entry] = []
         self.errors: list[str] = []
         self.hard: list[int] = []  # indices into entries of files/links with more than one hard link
@@ -679,44 +872,29 @@ class _Walk:
     Its attributes are fixed before the walk starts, so a forked worker inherits everything it needs.
     """
 
-    def __init__(
-        self,
-        protector: Protector,
-        pruned: set[str],
-        accept: Callable[[str, str], bool] | None,
-        cutoff: int,
-        include_dirs: bool,
-        own_uid: int,
-        root_dev: int,
-        mounts: set[str],
-    ) -> None:
+    def __init__(self, protector: Protector, pruned: set[str], criteria: Criteria, root_dev: int, mounts: set[str]):
         self.protector = protector
         self.pruned = pruned
-        self.accept = accept
-        self.cutoff = cutoff
-        self.include_dirs = include_dirs
-        self.own_uid = own_uid
+        self.criteria = criteria
+        self.include_dirs = criteria.dirs
         self.root_dev = root_dev
         self.mounts = mounts
-        # Files that need no per-file decision beyond their type take the short path in scan_dir.
-        self.simple = accept is None and not cutoff
         self.nfiles = 0  # progress: files and links found by this process (before other rules' claims)
         self.nbytes = 0
 
     def scan_dir(self, rec: _Dir, entries: list[Entry], errors: list[str], hard: list[int]) -> list[_Dir]:
         """List one directory: append its files and links, return its sub-directories in listing order."""
-        protector = self.protector
         pruned = self.pruned
-        accept = self.accept
-        cutoff = self.cutoff
+        qualify = self.criteria.kind
         include_dirs = self.include_dirs
-        own_uid = self.own_uid
+        own_uid = self.criteria.own_uid
         root_dev = self.root_dev
         mounts = self.mounts
         have_blocks = _HAVE_BLOCKS
-        fast = self.simple and have_blocks
-        kind_file = KIND_FILE
-        check_reparse = os.name == "nt"
+        # A plain regular file qualifies without asking when the criteria hold no condition at all.
+        fast = self.criteria.trivial and have_blocks
+        kind_file, kind_dir = KIND_FILE, KIND_DIR
+        is_nt = os.name == "nt"
         append = entries.append
         n0 = len(entries)
         nbytes = 0
@@ -724,8 +902,7 @@ class _Walk:
         dpath = rec.path
         prefix = dpath if dpath.endswith(os.sep) else dpath + os.sep
         # Exclusions that cannot match anything in this directory cost nothing per file.
-        protect = protector.for_dir(dpath)
-        checks = protect is not None or own_uid >= 0 or check_reparse
+        protect = self.protector.for_dir(dpath)
         fd = -1
         try:
             if USE_DIR_FD:
@@ -749,46 +926,32 @@ class _Walk:
                         except OSError:
                             rec.full = False
                             continue
+                        if protect is not None and protect(p, name):
+                            rec.full = False
+                            continue
                         # Inline S_IFMT tests: this loop runs once per file and dominates scan time.
                         fmt = st.st_mode & 0o170000
-                        if checks:
-                            if protect is not None and protect(p, name):
-                                rec.full = False
-                                continue
-                            if own_uid >= 0 and st.st_uid != own_uid:
-                                rec.full = False
-                                continue
-                            if check_reparse and getattr(st, "st_file_attributes", 0) & _REPARSE:
-                                fmt = 0o120000
                         if fmt == 0o100000 and fast and st.st_nlink == 1:
                             du = st.st_blocks * 512
                             append((p, du, kind_file, st.st_dev, st.st_ino, st.st_mtime_ns))
                             nbytes += du
                             continue
-                        if fmt == 0o040000:
+                        if fmt == 0o040000 and not (is_nt and _is_reparse(st)):
+                            if own_uid >= 0 and st.st_uid != own_uid:
+                                rec.full = False  # another user's directory is not entered
+                                continue
                             if st.st_dev != root_dev or p in mounts or p in pruned:
                                 rec.full = False  # another file system, or a running app's dir
                                 continue
                             ent: Entry | None = None
-                            # Age applies to directories too: a fresh empty dir in /tmp is someone's.
-                            young = cutoff and st.st_mtime_ns >= cutoff
-                            if include_dirs and not young and (accept is None or accept(p, name)):
+                            if include_dirs and qualify(st, p, name) == kind_dir:
                                 du = st.st_blocks * 512 if have_blocks else st.st_size
-                                ent = (p, du, KIND_DIR, st.st_dev, st.st_ino, st.st_mtime_ns)
+                                ent = (p, du, kind_dir, st.st_dev, st.st_ino, st.st_mtime_ns)
                             subs.append(_Dir(p, ent, rec))
                             continue
-                        if fmt == 0o100000:
-                            kind = KIND_FILE
-                            if cutoff and st.st_mtime_ns >= cutoff:
-                                rec.full = False
-                                continue
-                        elif fmt == 0o120000:
-                            kind = KIND_LINK
-                        else:
-                            rec.full = False  # sockets, fifos, devices stay
-                            continue
-                        if accept is not None and not accept(p, name):
-                            rec.full = False
+                        kind = qualify(st, p, name)
+                        if kind < 0:
+                            rec.full = False  # too young, not ours, filtered out, or a socket/fifo/device
                             continue
                         du = st.st_blocks * 512 if have_blocks else st.st_size
                         if st.st_nlink > 1:
@@ -850,8 +1013,10 @@ def _finish(rec: _Dir, include_dirs: bool, dirs: list[Entry]) -> None:
 
 # -- parallel walk: subtrees shared among forked workers ---------------------------------------------------
 
-# One subtree's result: (entries, dirs, errors, hard-link indices, root will be empty, bytes).
-_TaskResult = tuple[list[Entry], list[Entry], list[str], list[int], bool, int]
+# One subtree walked: (entries, dirs, errors, hard-link indices, root will be empty, bytes); the entries
+# are Packed when a worker process sent them.
+_Walked = tuple[list[Entry], list[Entry], list[str], list[int], bool, int]
+_TaskResult = tuple[list[Entry] | Packed, list[Entry], list[str], list[int], bool, int]
 _TOKEN = struct.Struct("<I")
 _MAX_TOKENS = 1024  # 4096 bytes of tokens: always fits in a pipe, so the queue is filled before forking
 
@@ -873,7 +1038,7 @@ class _Plan:
         self.children: list[_Plan] = []
 
 
-def _walk_task(w: _Walk, node: _Plan, cancel: threading.Event | None, tick: Callable[[], None] | None) -> _TaskResult:
+def _walk_task(w: _Walk, node: _Plan, cancel: threading.Event | None, tick: Callable[[], None] | None) -> _Walked:
     """Walk one planned subtree on its own; its root's fate (empty or not) is decided by the merge."""
     rec = node.rec
     rec.parent = None  # the walk of this subtree ends at its root
@@ -890,7 +1055,8 @@ def _assemble(plan: _Plan, results: list[_TaskResult | None], include_dirs: bool
     finishes (adds the directory itself) after all of them. Missing pieces (a cancelled scan) count as
     'not empty', so a partial result never holds a directory with unlisted contents.
     """
-    entries, dirs, errors, hard = found.entries, found.dirs, found.errors, found.hard
+    entries = found.assembled = Entries()
+    dirs, errors, hard = found.dirs, found.errors, found.hard
     stack: list[tuple[_Plan, bool]] = [(plan, False)]
     while stack:
         node, finished = stack.pop()
@@ -975,7 +1141,8 @@ def _child_main(
         while (k := _take(tok_r)) >= 0:
             lo, hi = chunks[k]
             for i in range(lo, hi):
-                blob = marshal.dumps((i, *_walk_task(w, tasks[i], None, tick)))
+                entries, dirs, errors, hard, full, nbytes = _walk_task(w, tasks[i], None, tick)
+                blob = marshal.dumps((i, marshal.dumps(entries), len(entries), dirs, errors, hard, full, nbytes))
                 data = memoryview(_FRAME.pack(len(blob)) + blob)
                 while data:  # blocks while the parent's pipe is full; it drains between its own subtrees
                     data = data[os.write(res_w, data) :]
@@ -1037,16 +1204,16 @@ def _drain(inboxes: dict[int, _Inbox], results: list[_TaskResult | None], receiv
 def _take_result(blob: bytes, results: list[_TaskResult | None], received: list[int]) -> bool:
     """Store one worker result; False (and nothing stored) when it is malformed."""
     try:
-        i, entries, dirs, errors, hard, full, nbytes = marshal.loads(blob)  # noqa: S302 - from our own worker
+        i, packed, n, dirs, errors, hard, full, nbytes = marshal.loads(blob)  # noqa: S302 - from our own worker
     except (ValueError, TypeError, EOFError):
         return False
     if not (isinstance(i, int) and 0 <= i < len(results)) or results[i] is not None:
         return False
-    if not (isinstance(entries, list) and isinstance(dirs, list) and isinstance(errors, list)):
+    if not (isinstance(packed, bytes) and isinstance(n, int) and isinstance(dirs, list) and isinstance(errors, list)):
         return False
     if not (isinstance(hard, list) and isinstance(nbytes, int)):
         return False
-    results[i] = (entries, dirs, errors, hard, bool(full), nbytes)
+    results[i] = (Packed(packed, n), dirs, errors, hard, bool(full), nbytes)
     received.append(i)
     return True
 

@@ -6,9 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from cleaner.apply import apply as apply_preview
 from cleaner.categories import builtin_categories, temp_dirs, user_dirs
-from cleaner.cleanerml import load_dir
 from cleaner.platforms import Env
 from cleaner.rules import Category
 from cleaner.safety import Protector, RunningChecker, keep_list
@@ -44,6 +42,8 @@ class Cleaner:
         cats = builtin_categories(self.env, self.storage.settings())
         self.skipped = []
         if self.cleanerml_dir:
+            from cleaner.cleanerml import load_dir  # XML only when asked for: start-up time counts
+
             res = load_dir(self.cleanerml_dir, self.env)
             cats.extend(res.categories)
             self.skipped = res.skipped
@@ -105,6 +105,8 @@ class Cleaner:
         cancel: threading.Event | None = None,
     ) -> tuple[dict[str, Any], str]:
         """Delete exactly the preview's entries, save the report and return (report, report path)."""
+        from cleaner.apply import apply as apply_preview  # only commands that delete pay for its imports
+
         report = apply_preview(
             self.env,
             preview,

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,3 +38,39 @@ def iso_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def fx(tmp_path: Path, iso_env: Path) -> FixtureHome:
     """A fixture home (caches, browser profiles, symlinks out, exclusions, mount boundary) plus a fake root."""
     return build_fixture_home(tmp_path, iso_env)
+
+
+def _free_display() -> int:
+    for n in range(90, 200):
+        if not os.path.exists(f"/tmp/.X{n}-lock") and not os.path.exists(f"/tmp/.X11-unix/X{n}"):
+            return n
+    raise RuntimeError("no free X display number")
+
+
+@pytest.fixture(scope="session")
+def xdisplay() -> Iterator[str]:
+    """Start Xvfb on a free display for the whole session."""
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        pytest.skip("Xvfb is not installed (Debian package 'xvfb'); GUI tests need an X server")
+    try:
+        import tkinter  # noqa: F401
+    except ImportError:
+        pytest.skip("tkinter is not available in this Python")
+    n = _free_display()
+    proc = subprocess.Popen(
+        [xvfb, f":{n}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 10
+    while not os.path.exists(f"/tmp/.X11-unix/X{n}"):
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            pytest.skip(f"Xvfb :{n} did not start")
+        time.sleep(0.05)
+    try:
+        yield f":{n}"
+    finally:
+        proc.terminate()
+        proc.wait(5)

@@ -39,7 +39,8 @@ DEMO = """<?xml version="1.0" encoding="UTF-8"?>
     <action command="delete" search="file" path="~/.demo/single.txt"/>
     <action command="delete" search="walk.top" path="~/.demo/topdir"/>
     <action command="delete" search="file" path="~/.demo/win.txt" os="windows"/>
-    <action command="sqlite.vacuum" search="file" path="~/.demo/db.sqlite"/>
+    <action command="chrome.history" search="file" path="~/.demo/db.sqlite"/>
+    <action command="frobnicate" search="file" path="~/.demo/db.sqlite"/>
     <action command="delete" search="deep" path="~/.demo/x"/>
     <action command="delete" search="file" path="~/.demo/single.txt" cache="true"/>
     <action command="delete" search="walk.all" path="/"/>
@@ -112,11 +113,13 @@ def test_cleanerml_subset(fx: FixtureHome, tmp_path: Path) -> None:
     skipped = "\n".join(res.skipped)
     assert "broken.xml: unreadable" in skipped
     assert "winonly: not for linux" in skipped
-    assert "command='sqlite.vacuum' unsupported" in skipped
+    assert "command='frobnicate' unsupported" in skipped
+    assert "command='chrome.history' refused (edits an application's database" in skipped
     assert "search='deep' unsupported" in skipped
     assert "attributes cache unsupported" in skipped
     assert "undefined variable(s) nosuchvar" in skipped
     cats = {c.name: c for c in res.categories}
+    assert len(cats["demo.logs"].refused_actions) == 1 and "chrome.history" in cats["demo.logs"].refused_actions[0]
     assert cats["thumbnails.cache"].warning == "Thumbnails will be regenerated."
     assert cats["demo.cache"].guard is not None and cats["demo.cache"].guard.processes == ("demoapp",)
     # two values of a multi-value var that itself uses a var

@@ -57,16 +57,22 @@ def test_list_categories(iso_env: Path, tmp_path: Path) -> None:
     (rules / "thumbnails.xml").write_text(
         '<cleaner id="thumbnails"><label>Thumbs</label><option id="cache"><label>Cache</label>'
         '<action command="delete" search="walk.all" path="~/.cache/thumbnails"/>'
-        '<action command="truncate" search="file" path="~/x"/></option></cleaner>'
+        '<action command="truncate" search="file" path="~/x"/>'
+        '<action command="apt.clean"/></option></cleaner>'
     )
     code, data = run_json("list-categories", "--cleanerml", str(rules))
     assert code == 0 and data["schema"] == 1 and data["command"] == "list-categories" and data["ok"]
     names = [c["name"] for c in data["categories"]]
     assert names[:5] == ["temp", "cache", "browsers", "apps", "custom"]
     assert "thumbnails.cache" in names
-    assert any("truncate" in s for s in data["skipped"])
+    thumbs = next(c for c in data["categories"] if c["name"] == "thumbnails.cache")
+    assert thumbs["rules"] == 2  # truncate is supported
+    assert len(thumbs["refused_actions"]) == 1 and "apt.clean" in thumbs["refused_actions"][0]
+    assert any("apt.clean" in s and "refused" in s for s in data["skipped"])
     code, out, _ = run("list-categories")
     assert code == 0 and "browsers.cookies" in out and "(opt-in)" in out
+    code, out, _ = run("list-categories", "--cleanerml", str(rules))
+    assert code == 0 and "refuses: thumbnails.cache: action command='apt.clean' refused (runs a system" in out
 
 
 def test_scan_and_apply_flow(fx: FixtureHome) -> None:

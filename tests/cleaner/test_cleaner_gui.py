@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import gc
-import os
-import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,45 +15,10 @@ from cleaner.safety import RunningChecker
 from cleaner.service import Cleaner
 from cleaner.startup.manager import StartupManager
 from cleaner.storage import Storage
+from cleaner.units import human
 
 pytestmark = pytest.mark.gui
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "cleaner"
-
-
-def _free_display() -> int:
-    for n in range(90, 200):
-        if not os.path.exists(f"/tmp/.X{n}-lock") and not os.path.exists(f"/tmp/.X11-unix/X{n}"):
-            return n
-    raise RuntimeError("no free X display number")
-
-
-@pytest.fixture(scope="session")
-def xdisplay() -> Iterator[str]:
-    """Start Xvfb on a free display for the whole session."""
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        pytest.skip("Xvfb is not installed (Debian package 'xvfb'); GUI tests need an X server")
-    try:
-        import tkinter  # noqa: F401
-    except ImportError:
-        pytest.skip("tkinter is not available in this Python")
-    n = _free_display()
-    proc = subprocess.Popen(
-        [xvfb, f":{n}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 10
-    while not os.path.exists(f"/tmp/.X11-unix/X{n}"):
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.skip(f"Xvfb :{n} did not start")
-        time.sleep(0.05)
-    try:
-        yield f":{n}"
-    finally:
-        proc.terminate()
-        proc.wait(5)
 
 
 def pump(root: Any, cond: Callable[[], bool], timeout: float = 20) -> None:
@@ -91,7 +53,9 @@ def shot(root: Any, display: str, name: str, whole_screen: bool = False) -> Path
 
 
 @pytest.fixture
-def gui(fx: FixtureHome, tmp_path: Path, xdisplay: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def gui(
+    fx: FixtureHome, tmp_path: Path, xdisplay: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Any]:
     import tkinter as tk
 
     from cleaner.gui import CleanerApp
@@ -110,7 +74,8 @@ def gui(fx: FixtureHome, tmp_path: Path, xdisplay: str, monkeypatch: pytest.Monk
     mgr = StartupManager(fx.env, storage, runner=FakeRunner())
     confirmations: list[str] = []
     root = tk.Tk()
-    app = CleanerApp(root, cl, mgr, confirm=lambda _t, m: confirmations.append(m) or True)
+    theme = getattr(request, "param", "light")
+    app = CleanerApp(root, cl, mgr, confirm=lambda _t, m: confirmations.append(m) or True, theme=theme)
     app.confirmations = confirmations  # type: ignore[attr-defined]
     root.geometry("1180x740+0+0")
     pump(root, lambda r=root: r.winfo_width() > 1000)
@@ -124,8 +89,19 @@ def gui(fx: FixtureHome, tmp_path: Path, xdisplay: str, monkeypatch: pytest.Monk
         gc.collect()
 
 
+@pytest.mark.parametrize("gui", ["light", "dark"], indirect=True)
 def test_every_section(gui: Any, fx: FixtureHome, xdisplay: str) -> None:
+    from tkinter import ttk
+
     app, root = gui, gui.root
+    theme = app.theme
+    assert ttk.Style(root).theme_use() == f"sun-valley-{theme}"
+    # the plain Tk widgets follow the theme too
+    assert app.exclusions.listbox.cget("background") == ("#292929" if theme == "dark" else "#ffffff")
+    # warnings and hints keep their style's colour (the palette must not paint them like plain text)
+    warns = [w for w in app.browsers.winfo_children()[0].winfo_children() if str(w.cget("style")) == "Warn.TLabel"]
+    assert len(warns) == 3 and all(str(w.cget("foreground")) == "" for w in warns)
+    assert ttk.Style(root).lookup("Warn.TLabel", "foreground") == ("#fbbf24" if theme == "dark" else "#b45309")
 
     # Cleaning: scan in the worker thread, results grouped by category with sizes
     app.select("Cleaning")
@@ -141,7 +117,18 @@ def test_every_section(gui: Any, fx: FixtureHome, xdisplay: str) -> None:
     assert size.endswith(("KiB", "MiB"))
     assert "Found" in app.cleaning.status.get()
     assert str(app.cleaning.clean_btn.cget("state")) == "normal"
-    shot(root, xdisplay, "01-cleaning")
+    # the chart: one bar per category, the longest for the most reclaimable space
+    chart = app.cleaning.chart
+    res = app.cleaning.preview
+    assert [r[0] for r in chart.rows] == labels
+    assert [r[1] for r in chart.rows] == [c.bytes for c in res.categories.values()]
+    bars = [chart.coords(b) for b in chart.find_withtag("bar")]
+    assert len(bars) == sum(1 for c in res.categories.values() if c.bytes)
+    widths = [x1 - x0 for x0, _y0, x1, _y1 in bars]
+    assert max(widths) > 100 and widths.index(max(widths)) == [r[1] for r in chart.rows].index(
+        max(r[1] for r in chart.rows)
+    )
+    shot(root, xdisplay, f"{theme}-01-cleaning")
 
     # Browsers: opt-in privacy categories are off by default, warnings shown
     app.select("Browsers")
@@ -154,7 +141,7 @@ def test_every_section(gui: Any, fx: FixtureHome, xdisplay: str) -> None:
     app.browsers.tree.item(tops[1], open=True)
     kids = [app.browsers.tree.item(k, "text") for k in app.browsers.tree.get_children(tops[1])]
     assert any(k.endswith("Default/Cookies") for k in kids)
-    shot(root, xdisplay, "02-browsers")
+    shot(root, xdisplay, f"{theme}-02-browsers")
 
     # Apps: scan, clean (confirmed), report window
     app.select("Apps")
@@ -167,10 +154,18 @@ def test_every_section(gui: Any, fx: FixtureHome, xdisplay: str) -> None:
     assert not (fx.home / ".npm" / "_cacache" / "index-v5" / "aa" / "bb").exists()
     assert (fx.home / "Documents" / "important.txt").exists()
     assert "Freed" in app.apps.status.get()
+    # the summary after cleaning: freed, counts, what was left alone and why
+    report = app.reports.reports[app.reports.tree.get_children()[0]]
+    assert app.apps.summary.winfo_ismapped()
+    assert app.apps.summary_title.cget("text") == f"Freed {human(report['total']['bytes_freed'])}"
+    summary = app.apps.summary_text.get()
+    assert f"{report['total']['deleted']:,} deleted" in summary and "errors" in summary
+    assert [r[0] for r in app.apps.chart.rows] == ["Applications"]
     assert app.report_window is not None and app.report_window.winfo_exists()
     app.report_window.geometry("760x320+260+260")
-    shot(root, xdisplay, "03-apps-report", whole_screen=True)
+    shot(root, xdisplay, f"{theme}-03-apps-report", whole_screen=True)
     app.report_window.destroy()
+    shot(root, xdisplay, f"{theme}-03-apps-summary")
 
     # Startup: toggle an entry off and on
     app.select("Startup")
@@ -185,7 +180,7 @@ def test_every_section(gui: Any, fx: FixtureHome, xdisplay: str) -> None:
     app.startup_panel.toggle(None)  # flips: backup was disabled
     assert tree.item("systemd:user:backup.service", "values")[0] == "yes"
     tree.selection_set("xdg:system:tracker.desktop")
-    shot(root, xdisplay, "04-startup")
+    shot(root, xdisplay, f"{theme}-04-startup")
 
     # Exclusions: add through the entry box
     app.select("Exclusions")
@@ -193,7 +188,7 @@ def test_every_section(gui: Any, fx: FixtureHome, xdisplay: str) -> None:
     app.exclusions.add()
     assert app.cleaner.storage.exclusions() == ["~/.cache/excluded_dir", "*.iso"]
     assert app.exclusions.listbox.get(0, "end") == ("~/.cache/excluded_dir", "*.iso")
-    shot(root, xdisplay, "05-exclusions")
+    shot(root, xdisplay, f"{theme}-05-exclusions")
 
     # Reports: the run above is listed with details
     app.select("Reports")
@@ -202,7 +197,7 @@ def test_every_section(gui: Any, fx: FixtureHome, xdisplay: str) -> None:
     assert len(rows) == 1
     assert app.reports.tree.item(rows[0], "values")[0] == "apps"
     assert "Freed" in app.reports.text.get("1.0", "end")
-    shot(root, xdisplay, "06-reports")
+    shot(root, xdisplay, f"{theme}-06-reports")
 
 
 def test_scan_can_be_cancelled(gui: Any, xdisplay: str) -> None:
@@ -235,3 +230,18 @@ def test_clean_declined_deletes_nothing(gui: Any, fx: FixtureHome) -> None:
     root.update()
     assert app.apps.status.get() == "Clean cancelled."
     assert (fx.home / ".npm" / "_cacache" / "index-v5" / "aa" / "bb").exists()
+
+
+def test_theme_follows_the_system(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("tkinter")
+    from cleaner import gui as gui_mod
+
+    monkeypatch.setenv(gui_mod.THEME_ENV, "dark")
+    assert gui_mod.system_theme() == "dark"
+    monkeypatch.delenv(gui_mod.THEME_ENV)
+    import darkdetect
+
+    monkeypatch.setattr(darkdetect, "theme", lambda: "Dark")
+    assert gui_mod.system_theme() == "dark"
+    monkeypatch.setattr(darkdetect, "theme", lambda: None)  # unknown desktop
+    assert gui_mod.system_theme() == "light"

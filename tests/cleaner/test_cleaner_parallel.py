@@ -392,3 +392,74 @@ def test_small_trees_and_threads_stay_single_process(fx: FixtureHome, tmp_path: 
     finally:
         stop.set()
         other.join()
+
+
+def _same_tree(tmp_path: Path, name: str) -> tuple[FixtureHome, Path, dict[str, Path]]:
+    from cleaner_fixtures import build_fixture_home
+
+    base = tmp_path / name
+    home = base / "home"
+    home.mkdir(parents=True)
+    fx = build_fixture_home(base, home)
+    top = home / "big"
+    return fx, top, build_tree(top, fx.outside)
+
+
+@pytest.mark.parametrize("child_fails", [False, True])
+def test_forked_apply_equals_single_process_apply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child_fails: bool
+) -> None:
+    from cleaner import apply as apply_mod
+
+    def left(base: Path) -> set[str]:  # what remains (names only: the tree holds a FIFO, never opened)
+        return {os.path.relpath(os.path.join(d, n), base) for d, ds, fs in os.walk(base) for n in ds + fs}
+
+    reports = []
+    states = []
+    for name, forked in (("one", False), ("two", True)):
+        fx, top, t = _same_tree(tmp_path, name)
+        cl = make_cleaner(fx, tmp_path / name, t["mount"])
+        preview, _ = run(cl, categories(cl, top, t), 1)
+        monkeypatch.setattr(apply_mod, "PARALLEL_MIN_FILES", 1 if forked else 10**9)
+        monkeypatch.setattr(apply_mod, "auto_workers", lambda: 3)
+        forks_seen: list[int] = []
+        real_fork = os.fork
+        parent = os.getpid()
+
+        def fork(real_fork: Any = real_fork, forks_seen: list[int] = forks_seen) -> int:
+            pid = real_fork()
+            if pid:
+                forks_seen.append(pid)
+            return pid
+
+        monkeypatch.setattr(os, "fork", fork)
+        if forked and child_fails:
+            real_dumps = apply_mod.marshal.dumps
+
+            def dumps(obj: object, real_dumps: Any = real_dumps, parent: int = parent) -> bytes:
+                if os.getpid() != parent:  # a worker dies after deleting its share, before reporting
+                    raise MemoryError
+                return real_dumps(obj)
+
+            monkeypatch.setattr(apply_mod.marshal, "dumps", dumps)
+        report, _ = cl.apply(preview)
+        monkeypatch.undo()
+        assert bool(forks_seen) == forked
+        assert (fx.outside / "victim.txt").read_bytes() == b"precious"
+        reports.append((report, preview.total_items))
+        states.append(left(fx.home))
+    (single, planned), (forked_report, planned2) = reports
+    assert planned == planned2 and single["total"]["errors"] == forked_report["total"]["errors"] == 0
+    assert states[0] == states[1]  # the same entries remain
+    if child_fails:  # what the dead worker deleted is found gone when this process redoes its share
+        assert forked_report["total"]["deleted"] + forked_report["total"]["skipped"] >= single["total"]["deleted"]
+        assert {s["reason"] for s in forked_report["skipped"]} <= {"already gone"} | {
+            s["reason"] for s in single["skipped"]
+        }
+    else:
+        for key in ("deleted", "bytes_freed", "skipped", "errors"):
+            assert forked_report["total"][key] == single["total"][key], key
+        assert [c["deleted_files"] for c in forked_report["categories"]] == [
+            c["deleted_files"] for c in single["categories"]
+        ]
+        assert sorted(s["reason"] for s in forked_report["skipped"]) == sorted(s["reason"] for s in single["skipped"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from cleaner.categories import browser_profiles, browsers, builtin_categories, temp_dirs
 from cleaner.platforms import Env
 from cleaner.safety import Protector, RunningChecker, is_protected_root
@@ -118,3 +120,22 @@ def test_env_expansion() -> None:
     assert env.expand("~/a") == "/h/a"
     assert env.expand("%APPDATA%/z") == "/h/roam/z"
     assert env.expand("$X/${X}/$NOPE") == "1/1/$NOPE"
+
+
+def test_storage_dirs_match_platformdirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import platformdirs
+
+    from cleaner.storage import APP_NAME, user_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for env in (
+        {},
+        {"XDG_CONFIG_HOME": str(tmp_path / "c"), "XDG_DATA_HOME": str(tmp_path / "d")},
+        {"XDG_DATA_HOME": " "},
+    ):
+        monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+        monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        assert user_dir("config") == platformdirs.user_config_dir(APP_NAME, appauthor=False)
+        assert user_dir("data") == platformdirs.user_data_dir(APP_NAME, appauthor=False)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,25 @@ def test_apply_refuses_without_yes(fx: FixtureHome) -> None:
     assert r.returncode == 3
     assert json.loads(r.stdout)["error"]["code"] == "confirmation_required"
     assert tree_state(fx.base) == before
+
+
+def test_window_opens_with_its_theme(fx: FixtureHome, xdisplay: str) -> None:
+    """The bundled window starts (sv-ttk's Tcl theme files are inside the one-file build) and stays up."""
+    xdotool = shutil.which("xdotool")
+    if xdotool is None:
+        pytest.skip("xdotool is not installed (Debian package 'xdotool')")
+    env = {**os.environ, "HOME": str(fx.home), "DISPLAY": xdisplay, "TTFD_CLEANER_THEME": "dark"}
+    proc = subprocess.Popen([str(EXE), "gui"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        found = ""
+        while time.time() < deadline and proc.poll() is None and not found:
+            time.sleep(0.3)
+            found = subprocess.run(
+                [xdotool, "search", "--name", "TTFD Cleaner"], capture_output=True, text=True, env=env
+            ).stdout.strip()
+        assert proc.poll() is None, proc.communicate()[1]
+        assert found, "no window appeared"
+    finally:
+        proc.kill()
+        proc.wait()

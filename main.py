@@ -123,6 +123,12 @@ def cleanup(request: Request) -> Response:
     return run("cleanup", request)
 
 
+def verification_expire(request: Request) -> Response:
+    from functions.scheduled import run
+
+    return run("verification_expire", request)
+
+
 def poll_messages(request: Request) -> Response:
     from functions.scheduled import run
 

@@ -16,9 +16,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from flask import Flask, Response, request
+
+from devtools import fake_discord_automod, fake_discord_guilds
+from devtools.fake_wire import discord_error as _error
 
 
 @dataclass
@@ -49,6 +52,13 @@ class DiscordState:
     oauth_guilds: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     oauth_codes: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # code → (client, redirect, user)
     oauth_tokens: dict[str, str] = field(default_factory=dict)  # access token → user id
+    # Servers (devtools/fake_discord_guilds.py): guild id → {"owner_id", "roles": {id: role}, "members": {user
+    # id: member}, "bans": {user id: ban}}; a member's roles live in member_roles like the role routes'.
+    guilds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bot_user_id: str = "1100000000000000001"  # the bot's user id (the application's id, as on Discord)
+    dm_channels: dict[str, str] = field(default_factory=dict)  # user id → DM channel id
+    closed_dms: set[str] = field(default_factory=set)  # users whose DMs are closed to the bot (403 50007)
+    audit_reasons: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, X-Audit-Log-Reason)
 
     def add_oauth_user(
         self, user_id: int, username: str, global_name: str | None = None, guilds: tuple[int, ...] = ()
@@ -116,8 +126,9 @@ class DiscordState:
         return [c for c in self.calls if c[0] == method and re.fullmatch(path_re, c[1])]
 
 
-def _error(status: int, code: int, message: str) -> Response:
-    return Response(json.dumps({"message": message, "code": code}), status, mimetype="application/json")
+# More routes live in devtools/fake_discord_*.py (servers and members, AutoMod): each `extend` registers its
+# routes on the app, under the prefix, against the shared state.
+EXTENSIONS = (fake_discord_guilds.extend, fake_discord_automod.extend)
 
 
 def create_app(state: DiscordState, prefix: str = "/api/v10") -> Flask:
@@ -130,6 +141,8 @@ def create_app(state: DiscordState, prefix: str = "/api/v10") -> Flask:
         body = request.get_json(silent=True)
         with state.lock:
             state.calls.append((request.method, path, body))
+            if reason := request.headers.get("X-Audit-Log-Reason"):  # URL-encoded UTF-8, as Discord takes it
+                state.audit_reasons.append((request.method, path, unquote(reason)))
             for f in state.failures:
                 if f.times > 0 and f.method == request.method and re.fullmatch(f.path_re, path):
                     f.times -= 1
@@ -221,16 +234,19 @@ def create_app(state: DiscordState, prefix: str = "/api/v10") -> Flask:
         try:
             limit = int(request.args.get("limit", 50))
             after = int(request.args.get("after", 0))
+            before = int(request.args.get("before", 0))
         except ValueError:
             return _error(400, 50035, "Invalid Form Body")
         if not 1 <= limit <= 100:
             return _error(400, 50035, "Invalid Form Body")
         if channel_id not in state.channel_messages:
             return _error(404, 10003, "Unknown Channel")
-        newer = sorted(
-            (m for m in state.channel_messages[channel_id] if int(m["id"]) > after), key=lambda m: int(m["id"])
-        )[:limit]
-        return Response(json.dumps(newer[::-1]), 200, mimetype="application/json")  # newest first
+        ordered = sorted(state.channel_messages[channel_id], key=lambda m: int(m["id"]))
+        if "after" in request.args:  # the oldest `limit` after it
+            page = [m for m in ordered if int(m["id"]) > after][:limit]
+        else:  # the newest `limit` (before a message, if given)
+            page = [m for m in ordered if not before or int(m["id"]) < before][-limit:]
+        return Response(json.dumps(page[::-1]), 200, mimetype="application/json")  # newest first
 
     @app.post(f"{prefix}/_dev/channels/<channel_id>/say")
     def say(channel_id: str) -> Response:
@@ -356,4 +372,6 @@ border-radius:4px}}button.secondary{{background:#4e5058}}</style></head><body><f
     def not_allowed(_: Exception) -> Response:
         return _error(405, 0, "405: Method Not Allowed")
 
+    for extend in EXTENSIONS:
+        extend(app, state, prefix)
     return app

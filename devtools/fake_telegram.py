@@ -9,10 +9,15 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response, request
+
+from devtools import fake_telegram_chats, fake_telegram_joins
+from devtools.fake_wire import tg_err as _err
+from devtools.fake_wire import tg_ok as _ok
 
 _SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
@@ -28,6 +33,9 @@ class TelegramState:
     # What the bot has sent, by (chat id, message id): edits and deletes of anything else fail as Telegram's do.
     messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     commands: list[dict[str, Any]] = field(default_factory=list)
+    # Group members (devtools/fake_telegram_chats.py): (chat id, user id) → ChatMember fields ("status", rights,
+    # "until_date"); anyone not listed is a plain member, and the bot an administrator that may restrict.
+    chat_members: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
 
     def fail_next(self, method: str, code: int, description: str, retry_after: int | None = None) -> None:
         """The next call of `method` answers this error (e.g. 403 'Forbidden: bot was blocked by the user')."""
@@ -35,6 +43,12 @@ class TelegramState:
 
     def calls_of(self, method: str) -> list[dict[str, Any]]:
         return [p for m, p in self.calls if m.lower() == method.lower()]
+
+    def add_message(self, chat_id: int, message_id: int, from_id: int, text: str) -> None:
+        """A member's message in a group (what an update carried), so deleteMessage of it succeeds once."""
+        msg = {"message_id": message_id, "chat": {"id": chat_id}, "from": {"id": from_id}, "text": text}
+        with self.lock:
+            self.messages[(chat_id, message_id)] = msg
 
 
 def _params() -> dict[str, Any]:
@@ -48,23 +62,16 @@ def _params() -> dict[str, Any]:
     return params
 
 
-def _ok(result: Any, description: str | None = None) -> Response:
-    body: dict[str, Any] = {"ok": True, "result": result}
-    if description:
-        body["description"] = description
-    return Response(json.dumps(body), 200, mimetype="application/json")
-
-
-def _err(code: int, description: str, retry_after: int | None = None) -> Response:
-    body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
-    if retry_after is not None:
-        body["parameters"] = {"retry_after": retry_after}
-    return Response(json.dumps(body), code, mimetype="application/json")
+# More Bot API methods by (lower-case) name, added by devtools/fake_telegram_*.py modules (group moderation,
+# join requests): each takes the state and the call's parameters.
+Method = Callable[[TelegramState, dict[str, Any]], Response]
+METHODS: dict[str, Method] = {**fake_telegram_chats.METHODS, **fake_telegram_joins.METHODS}
 
 
 def create_app(state: TelegramState, prefix: str = "") -> Flask:
     """The fake as a Flask app (the dev server mounts it at /_fake/telegram)."""
     app = Flask("fake_telegram")
+
     bot_id = int(state.token.split(":")[0])
 
     @app.route(f"{prefix}/bot<token>/<method>", methods=["GET", "POST"])
@@ -163,6 +170,8 @@ def create_app(state: TelegramState, prefix: str = "") -> Flask:
                     "allowed_updates": state.webhook.get("allowed_updates"),
                 }
             )
+        if name in METHODS:
+            return METHODS[name](state, p)
         return _err(404, "Not Found: method not found")
 
     @app.get(f"{prefix}/_dev/login-widget")

@@ -147,7 +147,17 @@ def test_cleanup_purges_expired_and_runs_once_per_hour(app_env, fresh_db) -> Non
         conn.execute("UPDATE link_codes SET expires_at = now() - interval '2 days' WHERE code = %s", (code.code,))
     client = create_app("cleanup", "main.py").test_client()
     first = client.post("/", headers=SCHEDULER_HEADERS).get_json()
-    assert first == {"idempotency_keys": 1, "link_codes": 1, "jobs": 0, "events": 0, "sessions": 0, "rate_limits": 0}
+    assert first == {
+        "idempotency_keys": 1,
+        "link_codes": 1,
+        "jobs": 0,
+        "events": 0,
+        "sessions": 0,
+        "rate_limits": 0,
+        "api_cache": 0,
+        "automod_counters": 0,
+        "verification": 0,
+    }
     assert client.post("/", headers=SCHEDULER_HEADERS).get_json() == {"skipped": True}
 
 

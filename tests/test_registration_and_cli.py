@@ -37,10 +37,22 @@ def test_definitions_are_valid_discord_commands() -> None:
         "use",
         "shopadmin",
         "achievements",
+        "ban",
+        "unban",
+        "kick",
+        "timeout",
+        "untimeout",
+        "warn",
+        "warnings",
+        "clear",
+        "cases",
+        "case",
+        "automod",
     } == set(names)
     setup = next(d for d in defs if d["name"] == "setup")
     assert setup["default_member_permissions"] == str(1 << 28) and setup["contexts"] == [0]
-    assert setup["options"][0]["type"] == 1 and setup["options"][0]["name"] == "rank-role"
+    subs = {o["name"]: o["type"] for o in setup["options"]}
+    assert subs == {"rank-role": 1, "xp-channel": 1, "modlog": 1, "warn-threshold": 1, "verification": 1}
     buy = next(d for d in defs if d["name"] == "buy")
     assert buy["options"][0] == {
         "type": 3,
@@ -84,7 +96,7 @@ def test_set_webhook_cli_sends_secret_and_allowed_updates(app_env, fakes) -> Non
     assert cli(["telegram", "set-webhook", "--url", "https://example.test/telegram_webhook"]) == 0
     (call,) = fakes.telegram.calls_of("setWebhook")
     assert call["secret_token"] == "tg-secret_123"
-    assert call["allowed_updates"] == ["message", "callback_query"]
+    assert call["allowed_updates"] == ["message", "callback_query", "chat_join_request"]
     assert fakes.telegram.webhook["url"] == "https://example.test/telegram_webhook"
 
 

@@ -133,6 +133,7 @@ def _text(value: Any, where: str, limit: int = 100) -> str | None:
 class Invoker:
     user: PlatformUser
     permissions: int
+    roles: tuple[int, ...] = ()
 
 
 def _invoker(payload: dict[str, Any]) -> Invoker:
@@ -148,13 +149,16 @@ def _invoker(payload: dict[str, Any]) -> Invoker:
         raw.get("bot") is True,
     )
     permissions = 0
+    role_ids: tuple[int, ...] = ()
     if isinstance(member, dict):
         perms = str(member.get("permissions", "0"))
         _need(perms.isascii() and perms.isdigit() and len(perms) <= 20, "member.permissions: must be a bitfield")
         permissions = int(perms)
         roles = member.get("roles", [])
         _need(isinstance(roles, list) and all(inputs.snowflake(r) for r in roles), "member.roles: must be snowflakes")
-    return Invoker(user, permissions)
+        _need(len(roles) <= 250, "member.roles: too many")  # Discord servers have at most 250 roles
+        role_ids = tuple(int(r) for r in roles)
+    return Invoker(user, permissions, role_ids)
 
 
 def parse(payload: Any) -> dispatch.Event:
@@ -174,6 +178,7 @@ def parse(payload: Any) -> dispatch.Event:
         caller=Caller("discord", u.id, u.username, u.display_name, guild_id),
         who=u,
         permissions=invoker.permissions,
+        roles=invoker.roles,
         channel_id=channel_id,
         component=kind == COMPONENT,
         target={"kind": "discord", "application_id": str(app_id), "token": token},
@@ -190,6 +195,11 @@ def parse(payload: Any) -> dispatch.Event:
         else:
             event.action = custom_id
         return event
+    if kind == MODAL:
+        custom_id = data.get("custom_id")
+        _need(isinstance(custom_id, str) and len(custom_id) <= discord.CUSTOM_ID_MAX, "data.custom_id: must be text")
+        event.action, event.inputs = custom_id, _modal_inputs(data.get("components"))
+        return event
     if kind != COMMAND:
         event.problem = BadInput("That kind of interaction is not supported yet.")
         return event
@@ -198,6 +208,27 @@ def parse(payload: Any) -> dispatch.Event:
     except DomainError as exc:  # a signed payload that breaks its declarations: a polite refusal
         event.problem = exc
     return event
+
+
+MODAL_INPUTS_MAX = 5
+
+
+def _modal_inputs(rows: Any) -> dict[str, str]:
+    """A modal submit's text inputs by custom_id: in action rows (type 1) or labels (type 18, newer modals)."""
+    _need(isinstance(rows, list) and len(rows) <= MODAL_INPUTS_MAX, "data.components: must be a list of rows")
+    found: dict[str, str] = {}
+    for row in rows:
+        _need(isinstance(row, dict), "data.components: must be objects")
+        inner = row.get("components") if row.get("type") == 1 else [row.get("component")]
+        _need(isinstance(inner, list) and len(inner) == 1, "data.components: one text input per row")
+        item = inner[0]
+        _need(isinstance(item, dict) and item.get("type") == 4, "data.components: only text inputs are read")
+        name, value = item.get("custom_id"), item.get("value", "")
+        _need(isinstance(name, str) and 0 < len(name) <= discord.CUSTOM_ID_MAX, "text input custom_id: must be text")
+        _need(isinstance(value, str) and len(value) <= discord.INPUT_MAX, "text input value: must be text")
+        _need(name not in found, "text input custom_id: given twice")
+        found[str(name)] = str(value)
+    return found
 
 
 def _command(data: dict[str, Any], *, check: bool = True) -> tuple[Command, Any]:

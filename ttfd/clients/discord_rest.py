@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import httpx
 
@@ -46,8 +47,8 @@ class DiscordREST:
     def request(self, method: str, path: str, *, reason: str | None = None, **kwargs: Any) -> httpx.Response:
         """Any REST call; `reason` goes to the guild audit log."""
         headers = kwargs.pop("headers", {})
-        if reason:
-            headers["X-Audit-Log-Reason"] = reason
+        if reason:  # 1-512 URL-encoded UTF-8 characters (a header is ASCII; names and reasons are not)
+            headers["X-Audit-Log-Reason"] = quote(reason[:512], safe=" ")
         return send(self.client, method, self.base + path, parse_error, headers=headers, **kwargs)
 
     def add_member_role(self, guild_id: int, user_id: int, role_id: int, reason: str | None = None) -> None:

@@ -8,15 +8,18 @@ from ttfd.features import (
     achievements,
     activity,
     auth,
+    automod,
     daily,
     games,
     general,
     leaderboards,
+    moderation,
     platform,
     profiles,
     ranks,
     seasons,
     shop,
+    verification,
 )
 from ttfd.registry import Feature, Registry
 
@@ -32,7 +35,10 @@ FEATURES: tuple[Feature, ...] = (
     achievements.FEATURE,
     accounts.FEATURE,
     ranks.FEATURE,
+    moderation.FEATURE,
+    automod.FEATURE,  # before activity: an offending group message is taken, not paid XP
     activity.FEATURE,
     auth.FEATURE,
+    verification.FEATURE,
 )
 REGISTRY = Registry(FEATURES)

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ttfd.ui.commands import Command, Kind, Option
-from ttfd.ui.reply import Button, Reply
+from ttfd.ui.reply import Button, Modal, Reply
 from ttfd.ui.text import Span, Text
 
 CONTENT_MAX = 2000
@@ -33,7 +33,8 @@ STYLES = {"primary": 1, "secondary": 2, "success": 3, "danger": 4}
 COLOR = 0x5865F2
 
 # Response types (Discord's InteractionResponseType)
-PONG, MESSAGE, DEFERRED_MESSAGE, DEFERRED_UPDATE, UPDATE = 1, 4, 5, 6, 7
+PONG, MESSAGE, DEFERRED_MESSAGE, DEFERRED_UPDATE, UPDATE, MODAL = 1, 4, 5, 6, 7, 9
+MODAL_TITLE_MAX, INPUT_LABEL_MAX, INPUT_MAX = 45, 45, 4000
 OPTION_TYPES = {
     Kind.STRING: 3,
     Kind.INTEGER: 4,
@@ -179,8 +180,34 @@ def message(reply: Reply) -> dict[str, Any]:
     return data
 
 
+def modal(m: Modal) -> dict[str, Any]:
+    """A modal's `data`: one action row per text input (style 1 short, 2 paragraph)."""
+    rows = [
+        {
+            "type": 1,
+            "components": [
+                {
+                    "type": 4,
+                    "custom_id": i.name,
+                    "label": _clip(i.label, INPUT_LABEL_MAX),
+                    "style": 2 if i.long else 1,
+                    "min_length": i.min_length,
+                    "max_length": min(i.max_length, INPUT_MAX),
+                    "required": i.min_length > 0,
+                    **({"placeholder": _clip(i.placeholder, 100)} if i.placeholder else {}),
+                }
+            ],
+        }
+        for i in m.inputs[:ROWS_MAX]
+    ]
+    return {"custom_id": m.action.pack(), "title": _clip(m.title, MODAL_TITLE_MAX), "components": rows}
+
+
 def response(reply: Reply, *, component: bool = False) -> dict[str, Any]:
-    """An interaction response: a new message, or an update of the message whose button was pressed."""
+    """An interaction response: a new message, an update of the message whose button was pressed, or a
+    modal (which Discord allows as the answer to a command or a button, not to a modal submit)."""
+    if reply.modal is not None:
+        return {"type": MODAL, "data": modal(reply.modal)}
     kind = UPDATE if component and reply.edit else MESSAGE
     return {"type": kind, "data": message(reply)}
 

@@ -181,6 +181,8 @@ class Ctx:
     reply_to: PlatformUser | None = None  # Telegram: the author of the message this one replies to
     registry: Catalog | None = None  # every feature's declarations (help lists commands, merges run hooks)
     target: dict[str, Any] = field(default_factory=dict)  # where a later answer to this event goes (jobs)
+    inputs: dict[str, str] = field(default_factory=dict)  # a submitted modal's text fields, by name
+    roles: tuple[int, ...] = ()  # Discord: the member's role ids, as the interaction carried them
 
     @property
     def features(self) -> Catalog:
@@ -220,6 +222,8 @@ class Command:
     defer: bool = False  # answer "working…" now; a job runs the handler and edits the answer
     guild_only: bool = False
     permission: tuple[int, str] | None = None  # (Discord permission bit, its name), checked before running
+    # Telegram: only the chat's administrators (the handler asks getChatMember: it runs deferred, in a job)
+    chat_admin: bool = False
     chats: tuple[str, ...] = ("private", "group", "supergroup")  # Telegram chat types it answers in
 
     @property
@@ -259,7 +263,8 @@ class ActionHandler(Generic[A]):
 
 @dataclass(frozen=True)
 class MessageHandler:
-    """Plain (non-command) Telegram messages in the chats listed, e.g. group chat earning XP."""
+    """Plain (non-command) Telegram messages in the chats listed, e.g. group chat earning XP. Handlers run in
+    feature order; the first that returns a Reply (NOTHING included) is the answer, None passes it on."""
 
     name: str
     handler: Callable[[Ctx, str], Reply | None]

@@ -52,6 +52,8 @@ class Event:
     component: bool = False  # a button press: an `edit` reply updates the pressed message
     parsed: Any = None  # the unpacked action, once validated
     target: dict[str, Any] = field(default_factory=dict)  # where a deferred answer goes later
+    inputs: dict[str, str] = field(default_factory=dict)  # a submitted modal's text fields (Discord)
+    roles: tuple[int, ...] = ()  # the Discord member's role ids
 
     @property
     def platform(self) -> Any:
@@ -96,6 +98,8 @@ def _ctx(event: Event, conn: db.Conn, arrival: inbound.Arrival, registry: Regist
         reply_to=event.reply_to,
         registry=registry,
         target=event.target,
+        inputs=event.inputs,
+        roles=event.roles,
     )
 
 
@@ -109,8 +113,10 @@ def check_command(command: Command, event: Event) -> dict[str, Any]:
         raise BadInput(f"Use /{command.tg_name} in {where}.")
     if command.guild_only and platform == "discord" and event.caller.guild_id is None:
         raise Forbidden("This command only works inside a server.")
-    if command.permission:
+    if command.permission and platform == "discord":
         require_permission(event.caller.guild_id, event.permissions, *command.permission)
+    elif command.permission and not command.chat_admin:  # a bit Telegram cannot show: never unchecked
+        raise Forbidden(f"/{command.tg_name} is only for Discord servers.")
     try:
         return command.check(event.options)
     except BadInput as exc:  # on Telegram, options are typed by hand: show how
@@ -140,9 +146,10 @@ def _handle(event: Event, ctx: Ctx, registry: Registry) -> Outcome:
         return event.command.handler(ctx, event.options)
     if event.action is not None:
         return registry.actions[prefix_of(event.action)].handler(ctx, event.parsed)
+    # In order until one answers: automod may take a message (deleted, no XP) before activity counts it.
     for handler in registry.messages:
-        if event.chat_type in handler.chats:
-            return handler.handler(ctx, event.message or "") or NOTHING
+        if event.chat_type in handler.chats and (answer := handler.handler(ctx, event.message or "")) is not None:
+            return answer
     return NOTHING
 
 

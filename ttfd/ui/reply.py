@@ -47,6 +47,28 @@ class Select:
 
 
 @dataclass(frozen=True)
+class TextInput:
+    """One text field of a modal; its answer arrives under `name` (Ctx.inputs)."""
+
+    name: str
+    label: str  # Discord: at most 45 characters
+    placeholder: str = ""
+    min_length: int = 1
+    max_length: int = 100
+    long: bool = False  # a paragraph rather than one line
+
+
+@dataclass(frozen=True)
+class Modal:
+    """A form that pops up over Discord (answering a command or a button press, never a modal submit);
+    submitting it runs the handler of `action` with the fields' text in Ctx.inputs."""
+
+    title: str  # at most 45 characters
+    action: Action
+    inputs: tuple[TextInput, ...]
+
+
+@dataclass(frozen=True)
 class Attachment:
     """A file shown with the reply (an image is shown inline). Only jobs send files: an immediate answer
     goes back in the HTTP response, which carries no upload."""
@@ -72,11 +94,12 @@ class Reply:
     private: bool = False
     edit: bool = False
     attachment: Attachment | None = None
+    modal: Modal | None = None  # Discord only: open this form instead of answering with a message
 
     @property
     def empty(self) -> bool:
         """Nothing to show (a group message that earned XP is answered with nothing)."""
-        return not (self.body or self.title or self.fields or self.rows or self.select or self.attachment)
+        return not (self.body or self.title or self.fields or self.rows or self.select or self.attachment or self.modal)
 
 
 def say(*parts: Part | Text | None, private: bool = False, **kw: object) -> Reply:

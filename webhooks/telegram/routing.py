@@ -14,7 +14,7 @@ from typing import Any
 from aiogram import Bot, F, Router
 from aiogram.filters import Command as CommandFilter
 from aiogram.filters import CommandObject
-from aiogram.types import CallbackQuery, Message, Update, User
+from aiogram.types import CallbackQuery, ChatJoinRequest, Message, Update, User
 
 from ttfd.core.errors import BadInput, DomainError
 from ttfd.core.inbound import Caller
@@ -63,7 +63,7 @@ def parse_options(command: Command, args: str | None, message: Message) -> dict[
             picked = _picked_user(message)
             if picked is not None:
                 values[option.name] = picked
-            elif words and words[0].startswith("@"):
+            elif (words and words[0].startswith("@")) or option.required:
                 raise BadInput("Reply to their message (or tap their name) to pick someone.", usage)
             continue
         if not words:
@@ -163,6 +163,23 @@ def build(registry: Registry, username: str | None) -> Router:
         if msg is not None:
             event.target["message_id"] = msg.message_id
         return event
+
+    @router.chat_join_request()
+    async def join_request(request: ChatJoinRequest, event_update: Update, bot: Bot) -> Event | None:
+        # Someone asks to join a group that approves new members: a chat "message" of its own chat type,
+        # answered (if at all) in the applicant's private chat, which Telegram lets us write to for a while.
+        if request.from_user.is_bot:
+            return None
+        who = person(request.from_user)
+        return Event(
+            key=key(bot, event_update),
+            caller=Caller("telegram", who.id, who.username, who.display_name),
+            who=who,
+            message="",  # nothing was said; a message event is what the features' message handlers take
+            chat_id=request.chat.id,
+            chat_type="chat_join_request",
+            target={"kind": "telegram", "chat_id": request.user_chat_id, "chat_title": request.chat.title or ""},
+        )
 
     @router.message(F.text | F.caption)
     async def chat(message: Message, event_update: Update, bot: Bot) -> Event | None:

@@ -9,10 +9,11 @@ from typing import Any
 
 from ttfd.core import jobs, users, wake
 from ttfd.core.db import Conn
+from ttfd.features import profiles
 from ttfd.features.achievements import service
 from ttfd.registry import Feature
-from ttfd.ui.commands import Command, Ctx, Kind, Option, Options, PlatformUser
-from ttfd.ui.reply import Field, Reply, say
+from ttfd.ui.commands import Command, Ctx, Kind, Option, Options
+from ttfd.ui.reply import Field, Reply
 from ttfd.ui.text import Text, bold, lines, number, text
 
 COLOR = 0xE67E22
@@ -27,15 +28,9 @@ def _reward(a: service.Achievement) -> str:
 
 
 def achievements(ctx: Ctx, opts: Options) -> Reply:
-    other: PlatformUser | None = opts.get("user")
-    who = ctx.user
-    if other is not None and not (other.platform == ctx.caller.platform and other.id == ctx.caller.id):
-        found = users.find_user(ctx.conn, other.platform, other.id)
-        if found is None:
-            return say(f"{other.name} has no TTFD account yet.", private=True)
-        if not found.show_stats and found.id != ctx.user.id:
-            return say("🔒 This player keeps their stats private.", private=True)
-        who = found
+    who = profiles.target(ctx, opts)
+    if hidden := profiles.private_reply(ctx, who):
+        return hidden
     all_ = service.catalog(ctx.conn, who.id)
     rows: list[Text] = []
     for a in all_:

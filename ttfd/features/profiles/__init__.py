@@ -34,13 +34,14 @@ def target(ctx: Ctx, opts: Options) -> users.User:
     return found
 
 
-def _hidden(ctx: Ctx, who: users.User) -> Reply | None:
+def private_reply(ctx: Ctx, who: users.User) -> Reply | None:
+    """What others see of someone who hides their stats (None: show them)."""
     return None if who.show_stats or who.id == ctx.user.id else Reply(title=users.HIDDEN, body=(PRIVATE,))
 
 
 def profile(ctx: Ctx, opts: Options) -> Reply:
     who = target(ctx, opts)
-    if hidden := _hidden(ctx, who):
+    if hidden := private_reply(ctx, who):
         return hidden
     v = service.profile_view(ctx.conn, who)
     lv = v.level
@@ -65,7 +66,7 @@ def profile(ctx: Ctx, opts: Options) -> Reply:
 
 def rank(ctx: Ctx, opts: Options) -> Reply:
     who = target(ctx, opts)
-    if hidden := _hidden(ctx, who):
+    if hidden := private_reply(ctx, who):
         return hidden
     v = service.profile_view(ctx.conn, who)
     lv = v.level

@@ -13,11 +13,12 @@ from ttfd.core import users
 from ttfd.core.db import Conn
 from ttfd.core.errors import BadInput, Forbidden, NotFound
 from ttfd.core.ledger import utc_now
+from ttfd.features import profiles
 from ttfd.features.shop import service
 from ttfd.features.shop.service import Item, ShopSettings
 from ttfd.registry import Feature, Group
 from ttfd.ui.actions import Action
-from ttfd.ui.commands import ActionHandler, Command, Ctx, Kind, Option, Options, PlatformUser, RoleRef
+from ttfd.ui.commands import ActionHandler, Command, Ctx, Kind, Option, Options, RoleRef
 from ttfd.ui.permissions import MANAGE_GUILD, check_grantable
 from ttfd.ui.reply import Button, Choice, Field, Reply, Select, say
 from ttfd.ui.text import Text, bold, lines, number, role, text, when
@@ -243,15 +244,9 @@ def buy(ctx: Ctx, opts: Options) -> Reply:
 
 
 def inventory(ctx: Ctx, opts: Options) -> Reply:
-    other: PlatformUser | None = opts.get("user")
-    who = ctx.user
-    if other is not None and not (other.platform == ctx.caller.platform and other.id == ctx.caller.id):
-        found = users.find_user(ctx.conn, other.platform, other.id)
-        if found is None:
-            raise NotFound(f"{other.name} has no TTFD account yet.")
-        if not found.show_stats:
-            return say("🔒 This player keeps their stats private.", private=True)
-        who = found
+    who = profiles.target(ctx, opts)
+    if hidden := profiles.private_reply(ctx, who):
+        return hidden
     owned = service.inventory(ctx.conn, who.id)
     boost = service.boost_until(ctx.conn, who.id, ctx.now)
     rows: list[Text] = [

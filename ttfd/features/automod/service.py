@@ -1,0 +1,376 @@
+"""Automod policies, the Discord rules a sync created, and Telegram's flood/repeat counters: the one place
+their SQL lives (sql/0012), plus the checks a Telegram group message goes through.
+
+A policy is validated whole before it is stored, against Discord's AutoMod limits too (a server's policy
+that Discord could not hold is refused with the limit it breaks), so a stored policy always syncs."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Literal
+
+from ttfd.core.db import Conn
+from ttfd.core.errors import BadInput
+from ttfd.core.inputs import text_problem
+
+Scope = Literal["discord", "telegram"]
+LinkMode = Literal["off", "allow", "deny"]
+SYNC_JOB, DELETE_JOB = "automod.sync", "automod.delete"
+
+# Discord's AutoMod limits (docs: Auto Moderation → trigger types, trigger metadata, rule object).
+MAX_KEYWORDS, MAX_KEYWORD_LEN = 1000, 60
+MAX_REGEX, MAX_REGEX_LEN = 10, 260
+MAX_ALLOW_LIST = 100
+MAX_EXEMPT_ROLES, MAX_EXEMPT_CHANNELS = 20, 50
+MAX_MENTIONS = 50
+MAX_EXEMPT_USERS = 200
+MAX_LINKS = 100
+
+# Invite links: Discord's own (the native rule) and, on Telegram, Telegram's private-group invites as well.
+DISCORD_INVITE = r"(?i)(?:discord(?:app)?\.com/invite|discord\.gg)/[a-z0-9-]+"
+TELEGRAM_INVITE = r"(?i)(?:t|telegram)\.me/(?:\+|joinchat/)[\w-]+"
+_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+_WORD_CHARS = re.compile(r"[^\s,*]+(?: [^\s,*]+)*")
+
+
+@dataclass(frozen=True)
+class Policy:
+    scope: Scope
+    scope_id: int
+    enabled: bool = True
+    bad_words: tuple[str, ...] = ()
+    block_invites: bool = False
+    link_mode: LinkMode = "off"
+    links: tuple[str, ...] = ()
+    mention_limit: int | None = None
+    caps_percent: int | None = None
+    caps_min_len: int = 10
+    repeat_limit: int | None = None
+    repeat_window_s: int = 60
+    flood_limit: int | None = None
+    flood_window_s: int = 10
+    exempt_roles: tuple[int, ...] = ()
+    exempt_channels: tuple[int, ...] = ()
+    exempt_users: tuple[int, ...] = ()
+    alert_channel: int | None = None
+    synced_at: datetime | None = None
+    sync_error: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether anything is checked at all."""
+        return self.enabled and bool(
+            self.bad_words
+            or self.block_invites
+            or self.link_mode != "off"
+            or self.mention_limit
+            or self.caps_percent
+            or self.repeat_limit
+            or self.flood_limit
+        )
+
+
+_LISTS = {"bad_words", "links", "exempt_roles", "exempt_channels", "exempt_users"}
+_STORED = [f.name for f in fields(Policy) if f.name not in ("scope", "scope_id", "synced_at", "sync_error")]
+
+
+def _policy(row: dict[str, Any]) -> Policy:
+    values = {f.name: row[f.name] for f in fields(Policy)}
+    for name in _LISTS:
+        values[name] = tuple(values[name] or ())
+    return Policy(**values)
+
+
+_GET = "SELECT * FROM automod_policies WHERE scope = %(scope)s AND scope_id = %(scope_id)s"
+
+
+def get(conn: Conn, scope: Scope, scope_id: int, *, lock: bool = False) -> Policy | None:
+    row = conn.execute(_GET + (" FOR UPDATE" if lock else ""), {"scope": scope, "scope_id": scope_id}).fetchone()
+    return _policy(row) if row else None
+
+
+_SAVE = """
+INSERT INTO automod_policies AS p (scope, scope_id, {cols}, updated_by, updated_at)
+VALUES (%(scope)s, %(scope_id)s, {vals}, %(updated_by)s, now())
+ON CONFLICT (scope, scope_id) DO UPDATE SET {sets}, updated_by = EXCLUDED.updated_by, updated_at = now()
+RETURNING *
+""".format(
+    cols=", ".join(_STORED),
+    vals=", ".join(f"%({c})s" for c in _STORED),
+    sets=", ".join(f"{c} = EXCLUDED.{c}" for c in _STORED),
+)
+
+
+def update(
+    conn: Conn,
+    scope: Scope,
+    scope_id: int,
+    changes: dict[str, Any],
+    by: int | None,
+    also: Callable[[Policy], object] | None = None,
+) -> Policy:
+    """Apply checked `changes` (see `parse`) to the stored policy (or the default one), check the result
+    whole (`also`: a platform's own limits, e.g. building its Discord rules) and store it; a refusal stores
+    nothing."""
+    current = get(conn, scope, scope_id, lock=True) or Policy(scope, scope_id)
+    policy = replace(current, **changes)
+    check(policy)
+    if also is not None:
+        also(policy)
+    params: dict[str, Any] = {c: getattr(policy, c) for c in _STORED}
+    params.update({k: list(params[k]) for k in _LISTS})
+    row = conn.execute(_SAVE, {**params, "scope": scope, "scope_id": scope_id, "updated_by": by}).fetchone()
+    assert row is not None
+    return _policy(row)
+
+
+# --- what people type: comma-separated lists, checked one by one ------------------------------------------
+
+NONE_WORDS = {"none", "off", "-", "clear"}
+
+
+def _items(raw: str) -> list[str]:
+    raw = raw.strip()
+    if raw.lower() in NONE_WORDS:
+        return []
+    return [p.strip() for p in raw.split(",") if p.strip()]
+
+
+def bad_word(raw: str) -> str:
+    """A keyword as Discord's AutoMod takes it: 1-60 characters, `*` only at its start or end."""
+    word = " ".join(raw.lower().split())
+    core = word.strip("*")
+    if problem := text_problem(word):
+        raise BadInput(f"The bad word {word[:60]!r} {problem}.")
+    if len(word) > MAX_KEYWORD_LEN:
+        raise BadInput(
+            f"A bad word is at most {MAX_KEYWORD_LEN} characters (Discord's limit): {word[:60]!r}… is longer."
+        )
+    if not core or not _WORD_CHARS.fullmatch(core) or word.startswith("**") or word.endswith("**"):
+        raise BadInput(f"A bad word may have * only at its start or end (*cat*, cat*, *cat), not {word[:60]!r}.")
+    return word
+
+
+def domain(raw: str) -> str:
+    """A domain from what was typed (a scheme, www. and a path are dropped)."""
+    host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", raw.strip().lower()).split("/", 1)[0].split(":", 1)[0]
+    host = host.removeprefix("www.").removeprefix("*.")
+    if not _DOMAIN.fullmatch(host) or len(host) > MAX_KEYWORD_LEN - 1:
+        raise BadInput(f"{raw[:60]!r} is not a domain (like example.com).")
+    return host
+
+
+def snowflake(raw: str) -> int:
+    digits = re.sub(r"^<[@#]&?|>$", "", raw.strip())
+    if not digits.isdigit() or not 0 < int(digits) < 2**63:
+        raise BadInput(f"{raw[:40]!r} is not an id (or a mention).")
+    return int(digits)
+
+
+_PLAIN = ("enabled", "block_invites", "link_mode", "caps_min_len", "repeat_window_s", "flood_window_s", "alert_channel")
+
+
+def parse(values: dict[str, Any]) -> dict[str, Any]:
+    """Policy changes from command options: lists as comma-separated text ("none" clears), 0 turns a limit
+    off; each item checked, with a sentence naming what does not fit."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == "bad_words":
+            out[name] = tuple(dict.fromkeys(bad_word(w) for w in _items(value)))
+        elif name == "links":
+            out[name] = tuple(dict.fromkeys(domain(d) for d in _items(value)))
+        elif name in ("exempt_roles", "exempt_channels", "exempt_users"):
+            out[name] = tuple(dict.fromkeys(snowflake(i) for i in _items(value)))
+        elif name in ("mention_limit", "caps_percent", "repeat_limit", "flood_limit"):
+            out[name] = value or None
+        elif name in _PLAIN:
+            out[name] = value
+        else:
+            raise BadInput(f"{name} is not an automod setting.")
+    return out
+
+
+def check(p: Policy) -> None:
+    """Everything that must hold of a whole policy (Discord's per-rule limits included)."""
+    if len(p.bad_words) > MAX_KEYWORDS:
+        raise BadInput(
+            f"At most {MAX_KEYWORDS:,} bad words fit in one Discord AutoMod rule; that was {len(p.bad_words):,}."
+        )
+    if len(p.links) > MAX_LINKS:
+        raise BadInput(f"At most {MAX_LINKS} domains fit in the link list; that was {len(p.links)}.")
+    if p.link_mode != "off" and not p.links:
+        raise BadInput(f"Link mode {p.link_mode} needs domains: set links (example.com, …) too.")
+    if p.mention_limit is not None and not 1 <= p.mention_limit <= MAX_MENTIONS:
+        raise BadInput(f"The mention limit is 1 to {MAX_MENTIONS} (Discord's limit).")
+    if p.caps_percent is not None and not 50 <= p.caps_percent <= 100:
+        raise BadInput("The capitals limit is a percentage from 50 to 100 (0 turns it off).")
+    if len(p.exempt_roles) > MAX_EXEMPT_ROLES:
+        raise BadInput(f"Discord exempts at most {MAX_EXEMPT_ROLES} roles from a rule; that was {len(p.exempt_roles)}.")
+    if len(p.exempt_channels) > MAX_EXEMPT_CHANNELS:
+        raise BadInput(
+            f"Discord exempts at most {MAX_EXEMPT_CHANNELS} channels from a rule; that was {len(p.exempt_channels)}."
+        )
+    if len(p.exempt_users) > MAX_EXEMPT_USERS:
+        raise BadInput(f"At most {MAX_EXEMPT_USERS} exempt people; that was {len(p.exempt_users)}.")
+
+
+# --- the Discord rules a sync created ------------------------------------------------------------------
+
+
+def known_rules(conn: Conn, guild_id: int) -> dict[str, tuple[int, str]]:
+    rows = conn.execute(
+        "SELECT slot, rule_id, fingerprint FROM automod_rules WHERE guild_id = %(g)s", {"g": guild_id}
+    ).fetchall()
+    return {r["slot"]: (int(r["rule_id"]), r["fingerprint"]) for r in rows}
+
+
+_REMEMBER = """
+INSERT INTO automod_rules (guild_id, slot, rule_id, fingerprint) VALUES (%(g)s, %(slot)s, %(rule)s, %(fp)s)
+ON CONFLICT (guild_id, slot) DO UPDATE SET rule_id = EXCLUDED.rule_id, fingerprint = EXCLUDED.fingerprint,
+    synced_at = now()
+WHERE (automod_rules.rule_id, automod_rules.fingerprint) IS DISTINCT FROM (EXCLUDED.rule_id, EXCLUDED.fingerprint)
+"""
+
+
+def remember_rule(conn: Conn, guild_id: int, slot: str, rule_id: int, fingerprint: str) -> None:
+    conn.execute(_REMEMBER, {"g": guild_id, "slot": slot, "rule": rule_id, "fp": fingerprint})
+
+
+def forget_rule(conn: Conn, guild_id: int, slot: str) -> None:
+    conn.execute("DELETE FROM automod_rules WHERE guild_id = %(g)s AND slot = %(slot)s", {"g": guild_id, "slot": slot})
+
+
+def mark_synced(conn: Conn, guild_id: int, error: str | None) -> None:
+    """A sync's outcome: matched (synced_at now, no error) or refused (the error; synced_at kept)."""
+    conn.execute(
+        """UPDATE automod_policies SET sync_error = %(error)s,
+               synced_at = CASE WHEN %(error)s::text IS NULL THEN now() ELSE synced_at END
+           WHERE scope = 'discord' AND scope_id = %(g)s""",
+        {"g": guild_id, "error": error and error[:500]},
+    )
+
+
+# --- Telegram: what is wrong with a message ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Offence:
+    code: str  # bad_word, invite, link, mentions, caps, repeat, flood
+    says: str  # the reason as the sender reads it
+
+
+def _keyword_pattern(word: str) -> str:
+    """Discord's keyword matching: `cat` a whole word, `cat*` a word start, `*cat` a word end, `*cat*` inside."""
+    core = re.escape(word.strip("*")).replace(r"\ ", r"\s+")
+    head = "" if word.startswith("*") else r"(?<!\w)"
+    tail = "" if word.endswith("*") else r"(?!\w)"
+    return head + core + tail
+
+
+@lru_cache(maxsize=256)
+def _words_re(words: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(_keyword_pattern(w) for w in words), re.IGNORECASE)
+
+
+_URL = re.compile(r"(?i)(?:\bhttps?://|\bwww\.)((?:[a-z0-9-]+\.)+[a-z]{2,63})")
+_HOST = re.compile(r"(?i)(?<![\w.@-])((?:[a-z0-9-]+\.)+[a-z]{2,63})(?![\w-])")
+_INVITES = re.compile(f"{DISCORD_INVITE.removeprefix('(?i)')}|{TELEGRAM_INVITE.removeprefix('(?i)')}", re.IGNORECASE)
+_MENTION = re.compile(r"(?<![\w@])@([A-Za-z][A-Za-z0-9_]{3,31})")
+
+
+def _covered(host: str, domains: tuple[str, ...]) -> bool:
+    host = host.lower().removeprefix("www.")
+    return any(host == d or host.endswith("." + d) for d in domains)
+
+
+def content_offence(p: Policy, text: str) -> Offence | None:
+    """The first rule a message's text breaks (counters aside), in the order people expect to hear."""
+    if p.bad_words and _words_re(p.bad_words).search(text):
+        return Offence("bad_word", "that word isn't allowed here")
+    if p.block_invites and _INVITES.search(text):
+        return Offence("invite", "invite links aren't allowed here")
+    if p.link_mode == "deny":
+        hosts = [m.group(1) for m in _HOST.finditer(text)]
+        if any(_covered(h, p.links) for h in hosts):
+            return Offence("link", "links to that site aren't allowed here")
+    elif p.link_mode == "allow":
+        hosts = [m.group(1) for m in _URL.finditer(text)]
+        if any(not _covered(h, p.links) for h in hosts):
+            return Offence(
+                "link",
+                "only links to " + ", ".join(p.links[:5]) + (", …" if len(p.links) > 5 else "") + " are allowed here",
+            )
+    if p.mention_limit is not None:
+        mentioned = {m.group(1).lower() for m in _MENTION.finditer(text)}
+        if len(mentioned) > p.mention_limit:
+            return Offence("mentions", f"too many mentions (at most {p.mention_limit} per message)")
+    if p.caps_percent is not None:
+        letters = [c for c in text if c.isalpha()]
+        upper = sum(1 for c in letters if c.isupper())
+        if len(letters) >= p.caps_min_len and upper * 100 >= p.caps_percent * len(letters):
+            return Offence("caps", "please don't shout (too many capitals)")
+    return None
+
+
+_FLOOD = """
+INSERT INTO automod_counters AS c (chat_id, user_id, kind, started_at, last_at, count)
+VALUES (%(chat)s, %(user)s, 'flood', %(now)s, %(now)s, 1)
+ON CONFLICT (chat_id, user_id, kind) DO UPDATE SET
+    count = CASE WHEN c.started_at > %(now)s - make_interval(secs => %(window)s) THEN c.count + 1 ELSE 1 END,
+    started_at = CASE WHEN c.started_at > %(now)s - make_interval(secs => %(window)s) THEN c.started_at
+                      ELSE %(now)s END,
+    last_at = greatest(c.last_at, %(now)s)
+RETURNING count
+"""
+# The same text again within the window of the previous one continues the run; anything else starts one.
+_REPEAT = """
+INSERT INTO automod_counters AS c (chat_id, user_id, kind, started_at, last_at, count, last_hash)
+VALUES (%(chat)s, %(user)s, 'repeat', %(now)s, %(now)s, 1, %(hash)s)
+ON CONFLICT (chat_id, user_id, kind) DO UPDATE SET
+    count = CASE WHEN c.last_hash = %(hash)s AND c.last_at > %(now)s - make_interval(secs => %(window)s)
+                 THEN c.count + 1 ELSE 1 END,
+    started_at = CASE WHEN c.last_hash = %(hash)s AND c.last_at > %(now)s - make_interval(secs => %(window)s)
+                      THEN c.started_at ELSE %(now)s END,
+    last_at = greatest(c.last_at, %(now)s),
+    last_hash = %(hash)s
+RETURNING count
+"""
+
+
+def _text_hash(text: str) -> bytes:
+    return hashlib.sha256(" ".join(text.casefold().split()).encode()).digest()
+
+
+def count_offence(conn: Conn, p: Policy, chat_id: int, user_id: int, text: str, now: datetime) -> Offence | None:
+    """Count the message for the flood and repeat checks (each a row lock held to the end of the message's
+    transaction, so concurrent messages of one person count one after another) and say if it broke one."""
+    offence: Offence | None = None
+    if p.repeat_limit is not None:
+        params = {"chat": chat_id, "user": user_id, "now": now, "window": p.repeat_window_s, "hash": _text_hash(text)}
+        row = conn.execute(_REPEAT, params).fetchone()
+        if row is not None and row["count"] > p.repeat_limit:
+            offence = Offence("repeat", "the same message again and again")
+    if p.flood_limit is not None:
+        params = {"chat": chat_id, "user": user_id, "now": now, "window": p.flood_window_s}
+        row = conn.execute(_FLOOD, params).fetchone()
+        if offence is None and row is not None and row["count"] > p.flood_limit:
+            offence = Offence("flood", f"too many messages too fast (at most {p.flood_limit} in {p.flood_window_s} s)")
+    return offence
+
+
+def counters(conn: Conn, chat_id: int, user_id: int) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT kind, count FROM automod_counters WHERE chat_id = %(c)s AND user_id = %(u)s",
+        {"c": chat_id, "u": user_id},
+    ).fetchall()
+    return {r["kind"]: int(r["count"]) for r in rows}
+
+
+def purge_counters(conn: Conn) -> int:
+    """Counters untouched for a day (every window is shorter)."""
+    return int(conn.execute("DELETE FROM automod_counters WHERE last_at < now() - interval '1 day'").rowcount)

@@ -1,0 +1,302 @@
+"""Verification. Discord: /setup verification posts a panel whose Verify button gives a role (a job calls
+Discord), optionally after a captcha answered in a modal, with a few tries and a per-person rate limit.
+Telegram: a join request to a group that asks for approval gets a captcha in a private chat; solving it
+approves the request, failing it or letting it time out (the `verification_expire` schedule) declines it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ttfd.core import db, jobs, ratelimit
+from ttfd.core.db import Conn
+from ttfd.core.errors import BadInput, DomainError, Forbidden, NotFound
+from ttfd.features.verification import service
+from ttfd.features.verification.service import JoinRequest, VerificationSettings
+from ttfd.registry import Feature, Registry, Schedule
+from ttfd.ui.actions import STALE, Action
+from ttfd.ui.commands import ActionHandler, ChannelRef, Command, Ctx, Kind, MessageHandler, Option, Options, RoleRef
+from ttfd.ui.permissions import MANAGE_ROLES, check_grantable
+from ttfd.ui.reply import Button, Modal, Reply, TextInput, say
+from ttfd.ui.text import Text, bold, channel, role, text
+
+GRANT_JOB, DM_JOB, DECIDE_JOB = "verification.grant", "verification.tg_dm", "verification.tg_decide"
+JOIN_REQUEST = "chat_join_request"  # the chat type Telegram join requests arrive as (webhooks/telegram/routing)
+COLOR = 0x57F287
+ANSWER = "answer"  # the modal's one text input
+
+
+def _settings(ctx: Ctx) -> VerificationSettings:
+    return ctx.settings.section(VerificationSettings)
+
+
+def _minutes(seconds: float) -> str:
+    m = max(1, math.ceil(seconds / 60))
+    return f"{m} minute{'s' if m != 1 else ''}"
+
+
+# --- Discord: the panel ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifyPress(Action):
+    """The panel's Verify button: which server and role come from where it is pressed and its config."""
+
+    prefix = "vfy"
+
+
+@dataclass(frozen=True)
+class VerifyAnswer(Action):
+    """The captcha modal's submit: only the challenge's random id (the answer stays in Postgres)."""
+
+    prefix = "vfa"
+    signed = True
+    challenge: str
+
+
+def panel_reply(captcha: bool, role_id: int) -> Reply:
+    how = " after a quick question" if captcha else ""
+    return Reply(
+        title="✅ Verification",
+        body=text("Press ", bold("Verify"), f"{how} to get ", role(role_id), " and see the rest of the server."),
+        color=COLOR,
+        rows=((Button("Verify", VerifyPress(), style="success"),),),
+    )
+
+
+def setup_verification(ctx: Ctx, opts: Options) -> Reply:
+    """Deferred: runs in a job, which may call Discord (post the panel) inside its transaction; a refusal
+    from Discord rolls the configuration back with it."""
+    from ttfd.features.verification import calls
+
+    assert ctx.guild_id is not None
+    picked: RoleRef = opts["role"]
+    where: ChannelRef = opts["channel"]
+    check_grantable(picked, ctx.guild_id, "Verification gives this role to anyone who passes it")
+    captcha = bool(opts.get("captcha", False))
+    service.set_panel(ctx.conn, ctx.guild_id, where.id, picked.id, captcha, ctx.caller.id)
+    message_id = calls.post_panel(where.id, panel_reply(captcha, picked.id))
+    service.panel_posted(ctx.conn, ctx.guild_id, message_id)
+    return say(
+        "✅ Verification panel posted in ",
+        channel(where.id),
+        ": members who press Verify",
+        " and answer a short question" if captcha else "",
+        " get ",
+        role(picked.id),
+        ".",
+        private=True,
+    )
+
+
+def _grant(ctx: Ctx, panel: service.Panel, intro: Text) -> Reply:
+    """Queue the role (once: a grant already on its way is not queued again); the job edits this answer."""
+    assert ctx.guild_id is not None
+    if not service.claim_grant(ctx.conn, ctx.guild_id, ctx.caller.id, panel.role_id):
+        return say("⏳ Your role is already on its way.", private=True)
+    payload = {"guild_id": ctx.guild_id, "discord_id": ctx.caller.id, "role_id": panel.role_id}
+    jobs.enqueue(ctx.conn, GRANT_JOB, {**payload, "reply_to": ctx.target})
+    return say(intro, "⏳ Giving you ", role(panel.role_id), "…", private=True)
+
+
+def _panel(ctx: Ctx) -> service.Panel:
+    if ctx.platform != "discord" or ctx.guild_id is None:
+        raise Forbidden("This button only works in a Discord server.")
+    panel = service.panel(ctx.conn, ctx.guild_id)
+    if panel is None:
+        raise NotFound("Verification is not set up in this server any more.")
+    return panel
+
+
+def on_press(ctx: Ctx, action: VerifyPress) -> Reply:
+    panel = _panel(ctx)
+    assert ctx.guild_id is not None
+    s = _settings(ctx)
+    limit = ratelimit.hit(ctx.conn, f"verify:{ctx.guild_id}:{ctx.caller.id}", s.press_limit, s.press_window_s)
+    if not limit.allowed:
+        raise DomainError(f"Slow down: press Verify again in {limit.retry_after_s} s.")
+    if panel.role_id in ctx.roles:
+        return say("✅ You are already verified: you have ", role(panel.role_id), ".", private=True)
+    if not panel.captcha:
+        return _grant(ctx, panel, ())
+    failed, wait = service.failures(ctx.conn, s, ctx.guild_id, ctx.caller.id)
+    if failed >= s.captcha_tries:
+        raise DomainError(f"Too many wrong answers. Try again in {_minutes(wait)}.")
+    challenge = service.new_challenge(ctx.conn, s, ctx.guild_id, ctx.caller.id)
+    field = TextInput(ANSWER, challenge.question, placeholder="Type the answer in digits", max_length=10)
+    return Reply(modal=Modal("Verification", VerifyAnswer(challenge.id), (field,)))
+
+
+def on_answer(ctx: Ctx, action: VerifyAnswer) -> Reply:
+    """A modal submitted. Refusals (a stale, foreign or malformed form) change nothing; a wrong answer is
+    an answer, not a refusal: it is recorded (and counts against the tries) and told."""
+    panel = _panel(ctx)
+    assert ctx.guild_id is not None
+    given = ctx.inputs.get(ANSWER)
+    if set(ctx.inputs) != {ANSWER} or given is None:
+        raise BadInput("That form is not this verification's. Press Verify again.")
+    if len(given) > 10:
+        raise BadInput("That answer is far too long: the answer is a number. Press Verify again.")
+    challenge = service.lock_challenge(ctx.conn, action.challenge)
+    if challenge is None:
+        raise BadInput(STALE)
+    if challenge.guild_id != ctx.guild_id or challenge.discord_id != ctx.caller.id:
+        raise Forbidden("This question was someone else's. Press Verify yourself.")
+    if challenge.status != "open":
+        raise DomainError("You answered this question already. Press Verify for a new one.")
+    if challenge.past:
+        raise DomainError("This question expired. Press Verify for a new one.")
+    s = _settings(ctx)
+    solved = given.strip() == challenge.answer
+    service.answered(ctx.conn, action.challenge, solved)
+    if solved:
+        if panel.role_id in ctx.roles:
+            return say("✅ Correct — and you already have ", role(panel.role_id), ".", private=True)
+        return _grant(ctx, panel, ("✅ Correct! ",))
+    failed, wait = service.failures(ctx.conn, s, ctx.guild_id, ctx.caller.id)
+    left = s.captcha_tries - failed
+    if left > 0:
+        return say(
+            f"❌ That is not right. {left} {'try' if left == 1 else 'tries'} left: press Verify again.", private=True
+        )
+    return say(f"❌ That is not right, and that was your last try. Try again in {_minutes(wait)}.", private=True)
+
+
+# --- Telegram: join requests -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JoinPick(Action):
+    """A picture tapped in the private captcha of a join request (signed: request and round can't be swapped)."""
+
+    prefix = "vjp"
+    signed = True
+    request: int
+    round: int
+    pick: int
+
+
+def captcha_reply(req: JoinRequest, note: str = "", *, edit: bool = False) -> Reply:
+    """The captcha: tap the named picture among six (the answer's position lives in Postgres)."""
+    names = service.PICTURES
+    buttons = tuple(Button(names[p][0], JoinPick(req.id, req.round, i)) for i, p in enumerate(req.choices))
+    chat = req.chat_title or "the group"
+    return Reply(
+        body=text(
+            note,
+            "🛡️ To join ",
+            bold(chat),
+            ", show you are human: tap the ",
+            bold(names[req.choices[req.answer]][1]),
+            ". Your request waits until ",
+            f"{req.expires_at:%H:%M} UTC.",
+        ),
+        rows=(buttons[:3], buttons[3:]),
+        edit=edit,
+    )
+
+
+def on_join_request(ctx: Ctx, _: str) -> Reply | None:
+    """A chat_join_request (routing gives it this chat type; the target is the applicant's private chat):
+    store it with its captcha and queue the private message after commit."""
+    if ctx.chat_type != JOIN_REQUEST or ctx.chat_id is None:
+        return None
+    user_chat = int(ctx.target.get("chat_id") or ctx.caller.id)
+    title = str(ctx.target.get("chat_title") or "")
+    request_id = service.open_join(ctx.conn, _settings(ctx), ctx.chat_id, title, ctx.caller.id, user_chat, ctx.now)
+    if request_id is not None:
+        jobs.enqueue(ctx.conn, DM_JOB, {"request": request_id}, dedupe_key=f"verify:join:{request_id}:dm")
+    return Reply()  # nothing to answer in the group
+
+
+def decide(conn: Conn, req: JoinRequest, status: service.Decision, reason: str, *, wrong: bool = False) -> bool:
+    """Decide once and queue the Bot API call (approve/decline) for after the commit."""
+    if not service.decide(conn, req.id, status, reason, wrong=wrong):
+        return False
+    payload = {"request": req.id, "chat_id": req.chat_id, "user_id": req.telegram_id, "approve": status == "approved"}
+    jobs.enqueue(conn, DECIDE_JOB, payload, dedupe_key=f"verify:join:{req.id}:decide")
+    return True
+
+
+def on_pick(ctx: Ctx, action: JoinPick) -> Reply:
+    req = service.join_request(ctx.conn, action.request, lock=True)
+    if req is None or ctx.platform != "telegram":
+        raise BadInput(STALE)
+    if req.telegram_id != ctx.caller.id:
+        raise Forbidden("This captcha is someone else's.")
+    chat = req.chat_title or "the group"
+    if req.status != "pending":
+        raise DomainError(f"Your request to join {chat} was {req.status} already.")
+    if req.past:
+        raise DomainError("Time is up for this captcha; ask to join again.")
+    if action.round != req.round or not 0 <= action.pick < len(req.choices):
+        raise BadInput(STALE)
+    if action.pick == req.answer:
+        decide(ctx.conn, req, "approved", "solved")
+        return say("✅ Thank you! Your request to join ", bold(chat), " is approved.", edit=True)
+    s = _settings(ctx)
+    if req.attempts + 1 >= s.join_tries:
+        decide(ctx.conn, req, "declined", "failed", wrong=True)
+        return say("❌ That was not it, and that was your last try: your request was declined.", edit=True)
+    service.retry_join(ctx.conn, req.id)
+    fresh = service.join_request(ctx.conn, req.id)
+    assert fresh is not None
+    left = s.join_tries - fresh.attempts
+    return captcha_reply(fresh, f"❌ Not that one — {left} {'try' if left == 1 else 'tries'} left.\n", edit=True)
+
+
+def verification_expire(registry: Registry) -> dict[str, Any]:
+    """Every minute: decline join requests past their deadline, each exactly once (a conditional UPDATE
+    claims them; a second run finds nothing), and queue the declines."""
+
+    def work(conn: Conn) -> list[int]:
+        ids = service.expire_due(conn)
+        for request_id in ids:
+            req = service.join_request(conn, request_id)
+            assert req is not None
+            payload = {"request": req.id, "chat_id": req.chat_id, "user_id": req.telegram_id, "approve": False}
+            jobs.enqueue(conn, DECIDE_JOB, payload, dedupe_key=f"verify:join:{req.id}:decide")
+        return ids
+
+    return {"declined": len(db.run(work, timeout_s=db.BACKGROUND_TIMEOUT_S))}
+
+
+FEATURE = Feature(
+    name="verification",
+    summary=__doc__ or "",
+    commands=(
+        Command(
+            "verification",
+            "Post a Verify panel that gives a role (optionally after a captcha)",
+            setup_verification,
+            (
+                Option("channel", Kind.CHANNEL, "Where to post the panel", required=True, channel_types=(0, 5)),
+                Option("role", Kind.ROLE, "The role verified members get", required=True),
+                Option("captcha", Kind.BOOLEAN, "Ask a short question first (default: no)"),
+            ),
+            platforms=("discord",),
+            group="setup",
+            defer=True,
+            guild_only=True,
+            permission=(MANAGE_ROLES, "Manage Roles"),
+        ),
+    ),
+    actions=(
+        ActionHandler(VerifyPress, on_press),
+        ActionHandler(VerifyAnswer, on_answer),
+        ActionHandler(JoinPick, on_pick),
+    ),
+    messages=(MessageHandler("verification.join_request", on_join_request, chats=(JOIN_REQUEST,)),),
+    schedules=(
+        Schedule("verification_expire", "* * * * *", verification_expire, "decline unsolved Telegram join requests"),
+    ),
+    jobs={
+        GRANT_JOB: "ttfd.features.verification.calls:grant_role",
+        DM_JOB: "ttfd.features.verification.calls:send_captcha",
+        DECIDE_JOB: "ttfd.features.verification.calls:decide_join",
+    },
+    purges={"verification": service.purge},
+    settings=VerificationSettings,
+    migrations=("0013_verification.sql",),
+)

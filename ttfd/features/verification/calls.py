@@ -1,0 +1,140 @@
+"""Verification's calls to Discord and Telegram, made only from jobs (imported when one runs, so the API
+clients and pydantic stay off the interaction paths): post the panel, give the role, send the join-request
+captcha, approve or decline a join request."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import BaseModel
+
+from ttfd.clients import discord_rest, telegram
+from ttfd.clients.http import Forbidden, HTTPError, NotFoundError
+from ttfd.core import jobs
+from ttfd.core.errors import BadInput, DomainError
+from ttfd.core.jobs import JobCtx
+from ttfd.features.verification import DECIDE_JOB, captcha_reply, service
+from ttfd.render import discord
+from ttfd.render import telegram as render
+from ttfd.ui.reply import Reply, say
+from ttfd.ui.text import role
+
+log = logging.getLogger(__name__)
+# Telegram's answer to approve/decline when the request is gone (decided by an admin, withdrawn, expired).
+GONE = "HIDE_REQUESTER_MISSING"
+
+
+def post_panel(channel_id: int, panel: Reply) -> int:
+    """POST the panel into the channel; the message id. Discord's refusals become refusals (rolled back)."""
+    try:
+        resp = discord_rest.shared().request("POST", f"/channels/{channel_id}/messages", json=discord.message(panel))
+    except Forbidden:
+        raise DomainError(
+            "I cannot post in that channel: give me View Channel, Send Messages and Embed Links there."
+        ) from None
+    except NotFoundError:
+        raise BadInput("I cannot find that channel.") from None
+    return int(resp.json()["id"])
+
+
+class Grant(BaseModel):
+    guild_id: int
+    discord_id: int
+    role_id: int
+
+
+def grant_role(job: JobCtx, payload: dict[str, Any]) -> Reply:
+    """PUT the member's role (idempotent at Discord); the returned Reply edits the person's answer."""
+    p = Grant.model_validate(payload)
+    try:
+        discord_rest.shared().add_member_role(
+            p.guild_id, p.discord_id, p.role_id, reason=f"Verification panel: member {p.discord_id} verified"
+        )
+    except (Forbidden, NotFoundError) as exc:
+        return _not_granted(job, p, str(exc))
+    except HTTPError as exc:
+        if not job.final:
+            raise  # retried later; the grant stays pending meanwhile
+        return _not_granted(job, p, str(exc))
+    service.grant_done(job.conn, p.guild_id, p.discord_id, ok=True)
+    return say("✅ You are verified: you now have ", role(p.role_id), ".", private=True)
+
+
+def _not_granted(job: JobCtx, p: Grant, why: str) -> Reply:
+    log.warning("verification role %s in guild %s not given to %s: %s", p.role_id, p.guild_id, p.discord_id, why)
+    service.grant_done(job.conn, p.guild_id, p.discord_id, ok=False)
+    return say(
+        "⚠️ I could not give you ",
+        role(p.role_id),
+        " (my role must be above it, and the role must still exist). Please tell a moderator.",
+        private=True,
+    )
+
+
+class JoinJob(BaseModel):
+    request: int
+
+
+def send_captcha(job: JobCtx, payload: dict[str, Any]) -> None:
+    """The join request's captcha, sent to the applicant's private chat. Someone the bot may not write to
+    (403) can never solve it: the request is declined now rather than left to time out."""
+    p = JoinJob.model_validate(payload)
+    req = service.join_request(job.conn, p.request)
+    if req is None or req.status != "pending":
+        return
+    call = render.send(captcha_reply(req), req.user_chat_id)
+    method = call.pop("method")
+    try:
+        sent = telegram.shared().call(method, **call)
+    except HTTPError as exc:
+        if exc.status != 403:
+            raise  # 429/5xx retried; other 4xx end the job (the schedule declines the request in time)
+        log.warning(
+            "join request %s: cannot message user %s in private (%s); declining it", req.id, req.telegram_id, exc
+        )
+        if service.decide(job.conn, req.id, "declined", "unreachable"):
+            body = {"request": req.id, "chat_id": req.chat_id, "user_id": req.telegram_id, "approve": False}
+            jobs.enqueue(job.conn, DECIDE_JOB, body, dedupe_key=f"verify:join:{req.id}:decide")
+        return
+    service.dm_sent(job.conn, req.id, int(sent["message_id"]))
+
+
+class Decide(BaseModel):
+    request: int
+    chat_id: int
+    user_id: int
+    approve: bool
+
+
+def decide_join(job: JobCtx, payload: dict[str, Any]) -> None:
+    """approveChatJoinRequest / declineChatJoinRequest for a decision already made in Postgres. A request
+    Telegram no longer has (an admin decided it, the person withdrew) is logged, not retried."""
+    p = Decide.model_validate(payload)
+    method = "approveChatJoinRequest" if p.approve else "declineChatJoinRequest"
+    try:
+        telegram.shared().call(method, chat_id=p.chat_id, user_id=p.user_id)
+    except HTTPError as exc:
+        if exc.retryable:
+            raise
+        log.info("join request %s: %s refused (%s); nothing left to do", p.request, method, exc.message)
+        return
+    if not p.approve:
+        _tell_timeout(job, p.request)
+
+
+def _tell_timeout(job: JobCtx, request_id: int) -> None:
+    """Best effort: a request that timed out says so in the private chat where its captcha was."""
+    req = service.join_request(job.conn, request_id)
+    if req is None or req.reason != "timeout" or req.dm_message_id is None:
+        return
+    call = render.send(
+        say("⌛ Time is up: your request to join was declined. You can ask to join again."),
+        req.user_chat_id,
+        edit_message_id=req.dm_message_id,
+    )
+    method = call.pop("method")
+    try:
+        telegram.shared().call(method, retries=0, **call)
+    except HTTPError as exc:
+        log.info("join request %s: could not edit the captcha message: %s", request_id, exc.message)

@@ -1,0 +1,303 @@
+"""Verification's SQL: panels, role grants in flight, Discord captchas and Telegram join requests.
+
+Every decision is a conditional UPDATE on a row's status, so two presses, a redelivery or two runs of the
+schedule can never decide (grant, approve, decline) twice."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Literal
+
+from ttfd.core.db import Conn
+from ttfd.core.settings import bounded
+
+
+@dataclass(frozen=True)
+class VerificationSettings:
+    """VERIFY_*: how often a person may press Verify, captcha tries, how long a join request may wait."""
+
+    ENV_PREFIX: ClassVar[str] = "VERIFY_"
+    press_limit: int = bounded(5, 1, 1000)  # presses of Verify per person and server …
+    press_window_s: int = bounded(60, 1, 86400)  # … in this window
+    captcha_tries: int = bounded(3, 1, 20)  # wrong answers per person and server …
+    captcha_window_s: int = bounded(600, 60, 86400)  # … in this window, then refused until it passes
+    captcha_ttl_s: int = bounded(300, 30, 900)  # a modal's challenge must be answered within
+    join_timeout_s: int = bounded(600, 60, 86400)  # a Telegram join request not solved by then is declined
+    join_tries: int = bounded(3, 1, 10)
+
+
+# --- Discord: the panel's configuration ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Panel:
+    guild_id: int
+    channel_id: int
+    role_id: int
+    captcha: bool
+    message_id: int | None
+
+
+_SET_PANEL = """
+INSERT INTO verification_panels (guild_id, channel_id, role_id, captcha, set_by)
+VALUES (%(guild)s, %(channel)s, %(role)s, %(captcha)s, %(by)s)
+ON CONFLICT (guild_id) DO UPDATE SET channel_id = excluded.channel_id, role_id = excluded.role_id,
+    captcha = excluded.captcha, set_by = excluded.set_by, message_id = NULL, updated_at = now()
+"""
+_PANEL_POSTED = "UPDATE verification_panels SET message_id = %(message)s WHERE guild_id = %(guild)s"
+_GET_PANEL = (
+    "SELECT guild_id, channel_id, role_id, captcha, message_id FROM verification_panels WHERE guild_id = %(guild)s"
+)
+
+
+def set_panel(conn: Conn, guild_id: int, channel_id: int, role_id: int, captcha: bool, by: int) -> None:
+    params = {"guild": guild_id, "channel": channel_id, "role": role_id, "captcha": captcha, "by": by}
+    conn.execute(_SET_PANEL, params)
+
+
+def panel_posted(conn: Conn, guild_id: int, message_id: int) -> None:
+    conn.execute(_PANEL_POSTED, {"guild": guild_id, "message": message_id})
+
+
+def panel(conn: Conn, guild_id: int) -> Panel | None:
+    row = conn.execute(_GET_PANEL, {"guild": guild_id}).fetchone()
+    return Panel(**row) if row else None
+
+
+# --- Discord: role grants in flight ------------------------------------------------------------------------
+
+# Claimed unless a grant is already pending (a stale pending one, whose job was lost, may be claimed again).
+_CLAIM_GRANT = """
+INSERT INTO verification_grants AS g (guild_id, discord_id, role_id, status)
+VALUES (%(guild)s, %(user)s, %(role)s, 'pending')
+ON CONFLICT (guild_id, discord_id) DO UPDATE SET role_id = excluded.role_id, status = 'pending', updated_at = now()
+WHERE g.status <> 'pending' OR g.updated_at < now() - interval '15 minutes'
+RETURNING 1
+"""
+_GRANT_DONE = """
+UPDATE verification_grants SET status = %(status)s, updated_at = now()
+WHERE guild_id = %(guild)s AND discord_id = %(user)s AND status = 'pending'
+"""
+
+
+def claim_grant(conn: Conn, guild_id: int, discord_id: int, role_id: int) -> bool:
+    """Whether this press may queue the role grant (False: one is already on its way)."""
+    params = {"guild": guild_id, "user": discord_id, "role": role_id}
+    return conn.execute(_CLAIM_GRANT, params).fetchone() is not None
+
+
+def grant_done(conn: Conn, guild_id: int, discord_id: int, ok: bool) -> None:
+    conn.execute(_GRANT_DONE, {"guild": guild_id, "user": discord_id, "status": "granted" if ok else "failed"})
+
+
+# --- Discord: captchas in a modal --------------------------------------------------------------------------
+
+WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+@dataclass(frozen=True)
+class Challenge:
+    id: str
+    question: str
+
+
+def make_question() -> tuple[str, str]:
+    """(question, answer): a small sum, one term spelled out so a plain number parser is not enough."""
+    a, b = secrets.randbelow(9) + 1, secrets.randbelow(9) + 1
+    if secrets.randbelow(2):
+        return f"What is {WORDS[a]} plus {b}?", str(a + b)
+    return f"What is {a} plus {WORDS[b]}?", str(a + b)
+
+
+_FAILURES = """
+SELECT count(*) AS failed, extract(epoch FROM min(answered_at) + make_interval(secs => %(window)s) - now()) AS wait
+FROM verification_challenges
+WHERE guild_id = %(guild)s AND discord_id = %(user)s AND status = 'failed'
+  AND answered_at > now() - make_interval(secs => %(window)s)
+"""
+_NEW_CHALLENGE = """
+INSERT INTO verification_challenges (id, guild_id, discord_id, answer, expires_at)
+VALUES (%(id)s, %(guild)s, %(user)s, %(answer)s, now() + make_interval(secs => %(ttl)s))
+"""
+_LOCK_CHALLENGE = """
+SELECT guild_id, discord_id, answer, status, expires_at <= now() AS past
+FROM verification_challenges WHERE id = %(id)s FOR UPDATE
+"""
+_ANSWERED = "UPDATE verification_challenges SET status = %(status)s, answered_at = now() WHERE id = %(id)s"
+
+
+def failures(conn: Conn, s: VerificationSettings, guild_id: int, discord_id: int) -> tuple[int, float]:
+    """Wrong answers in the current window, and seconds until the oldest of them leaves it."""
+    params = {"guild": guild_id, "user": discord_id, "window": s.captcha_window_s}
+    row = conn.execute(_FAILURES, params).fetchone()
+    assert row is not None
+    return int(row["failed"]), float(row["wait"] or 0)
+
+
+def new_challenge(conn: Conn, s: VerificationSettings, guild_id: int, discord_id: int) -> Challenge:
+    question, answer = make_question()
+    cid = secrets.token_urlsafe(18)  # 24 characters, unguessable: the modal carries only this
+    params = {"id": cid, "guild": guild_id, "user": discord_id, "answer": answer, "ttl": s.captcha_ttl_s}
+    conn.execute(_NEW_CHALLENGE, params)
+    return Challenge(cid, question)
+
+
+@dataclass(frozen=True)
+class OpenChallenge:
+    guild_id: int
+    discord_id: int
+    answer: str
+    status: str
+    past: bool
+
+
+def lock_challenge(conn: Conn, challenge_id: str) -> OpenChallenge | None:
+    row = conn.execute(_LOCK_CHALLENGE, {"id": challenge_id}).fetchone()
+    return OpenChallenge(**row) if row else None
+
+
+def answered(conn: Conn, challenge_id: str, solved: bool) -> None:
+    conn.execute(_ANSWERED, {"id": challenge_id, "status": "solved" if solved else "failed"})
+
+
+# --- Telegram: join requests ------------------------------------------------------------------------------
+
+# (emoji, its name): the captcha names one and shows six pictures.
+PICTURES = (
+    ("🍎", "apple"),
+    ("🐶", "dog"),
+    ("🚗", "car"),
+    ("🌙", "moon"),
+    ("⚽", "ball"),
+    ("🎸", "guitar"),
+    ("🍕", "pizza"),
+    ("🐢", "turtle"),
+    ("🌵", "cactus"),
+    ("🔑", "key"),
+    ("🎈", "balloon"),
+    ("🚀", "rocket"),
+)
+CHOICES = 6
+Decision = Literal["approved", "declined"]
+
+
+def draw_pictures() -> tuple[str, int]:
+    """(six picture indexes joined by spaces, the position of the one to tap)."""
+    pool = list(range(len(PICTURES)))
+    picked = [pool.pop(secrets.randbelow(len(pool))) for _ in range(CHOICES)]
+    return " ".join(map(str, picked)), secrets.randbelow(CHOICES)
+
+
+@dataclass(frozen=True)
+class JoinRequest:
+    id: int
+    chat_id: int
+    chat_title: str
+    telegram_id: int
+    user_chat_id: int
+    status: str
+    reason: str | None
+    choices: tuple[int, ...]
+    answer: int
+    round: int
+    attempts: int
+    dm_message_id: int | None
+    expires_at: datetime
+    past: bool = False
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> JoinRequest:
+        fields = {k: row[k] for k in cls.__dataclass_fields__ if k in row and k != "choices"}
+        return cls(**fields, choices=tuple(int(c) for c in str(row["choices"]).split()))
+
+
+_OPEN_JOIN = """
+INSERT INTO verification_join_requests
+    (chat_id, chat_title, telegram_id, user_chat_id, choices, answer, expires_at)
+VALUES (%(chat)s, %(title)s, %(user)s, %(user_chat)s, %(choices)s, %(answer)s, %(expires)s)
+ON CONFLICT (chat_id, telegram_id) WHERE status = 'pending' DO NOTHING
+RETURNING id
+"""
+_GET_JOIN = """
+SELECT id, chat_id, chat_title, telegram_id, user_chat_id, status, reason, choices, answer, round, attempts,
+    dm_message_id, expires_at, expires_at <= now() AS past
+FROM verification_join_requests WHERE id = %(id)s
+"""
+_LOCK_JOIN = _GET_JOIN + " FOR UPDATE"
+_RETRY_JOIN = """
+UPDATE verification_join_requests SET attempts = attempts + 1, round = round + 1, choices = %(choices)s,
+    answer = %(answer)s
+WHERE id = %(id)s AND status = 'pending'
+"""
+_DECIDE = """
+UPDATE verification_join_requests
+SET status = %(status)s, reason = %(reason)s, decided_at = now(), attempts = attempts + %(wrong)s
+WHERE id = %(id)s AND status = 'pending'
+RETURNING id
+"""
+_EXPIRE = """
+UPDATE verification_join_requests SET status = 'declined', reason = 'timeout', decided_at = now()
+WHERE id IN (SELECT id FROM verification_join_requests WHERE status = 'pending' AND expires_at <= now()
+             ORDER BY expires_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+RETURNING id
+"""
+_DM_SENT = "UPDATE verification_join_requests SET dm_message_id = %(message)s WHERE id = %(id)s"
+_PURGE_CHALLENGES = "DELETE FROM verification_challenges WHERE created_at < now() - interval '1 day'"
+_PURGE_JOINS = "DELETE FROM verification_join_requests WHERE decided_at < now() - interval '30 days'"
+
+
+def open_join(
+    conn: Conn,
+    s: VerificationSettings,
+    chat_id: int,
+    chat_title: str,
+    telegram_id: int,
+    user_chat_id: int,
+    now: datetime,
+) -> int | None:
+    """A new pending request with its first captcha; None when this person already has one pending here."""
+    choices, answer = draw_pictures()
+    params = {
+        "chat": chat_id,
+        "title": chat_title[:256],
+        "user": telegram_id,
+        "user_chat": user_chat_id,
+        "choices": choices,
+        "answer": answer,
+        "expires": now + timedelta(seconds=s.join_timeout_s),
+    }
+    row = conn.execute(_OPEN_JOIN, params).fetchone()
+    return int(row["id"]) if row else None
+
+
+def join_request(conn: Conn, request_id: int, *, lock: bool = False) -> JoinRequest | None:
+    row = conn.execute(_LOCK_JOIN if lock else _GET_JOIN, {"id": request_id}).fetchone()
+    return JoinRequest.from_row(row) if row else None
+
+
+def retry_join(conn: Conn, request_id: int) -> None:
+    """A wrong pick with tries left: count it and draw a new captcha (a new round refuses the old buttons)."""
+    choices, answer = draw_pictures()
+    conn.execute(_RETRY_JOIN, {"id": request_id, "choices": choices, "answer": answer})
+
+
+def decide(conn: Conn, request_id: int, status: Decision, reason: str, *, wrong: bool = False) -> bool:
+    """pending → approved | declined, once; False when it was decided already."""
+    params = {"id": request_id, "status": status, "reason": reason, "wrong": int(wrong)}
+    return conn.execute(_DECIDE, params).fetchone() is not None
+
+
+def expire_due(conn: Conn, limit: int = 500) -> list[int]:
+    """Decline the pending requests past their deadline (each once, whoever else runs this)."""
+    return [int(r["id"]) for r in conn.execute(_EXPIRE, {"limit": limit}).fetchall()]
+
+
+def dm_sent(conn: Conn, request_id: int, message_id: int) -> None:
+    conn.execute(_DM_SENT, {"id": request_id, "message": message_id})
+
+
+def purge(conn: Conn) -> int:
+    """Answered captchas after a day, decided join requests after 30 days."""
+    return int(conn.execute(_PURGE_CHALLENGES).rowcount) + int(conn.execute(_PURGE_JOINS).rowcount)

@@ -167,6 +167,18 @@ def test_a_temporary_ban_ends_once_even_when_the_expiry_fires_twice(server, app_
     assert "expired" in _text(_run("/case show id:1", server)[0])
 
 
+def test_a_temporary_bans_end_does_not_lift_a_later_permanent_ban(server, app_env, fresh_db) -> None:
+    _finish(app_env, _run("/ban user:43 duration:1h", server)[1])
+    _finish(app_env, _run('/ban user:43 "reason:for good"', server)[1])  # banned again, for good
+    with db.transaction() as conn:
+        conn.execute("UPDATE mod_cases SET expires_at = now() - interval '1 second' WHERE number = 1")
+        conn.execute("UPDATE jobs SET run_at = now() WHERE kind = 'moderation.expire'")
+    run_schedule("run_jobs")
+    assert str(MEMBER) in app_env.discord.guilds["1"]["bans"]  # still banned
+    assert not app_env.discord.calls_to("DELETE", r"/guilds/1/bans/43")
+    assert _cases(fresh_db) == [(1, "ban", MEMBER, "expired", "discord"), (2, "ban", MEMBER, "active", "discord")]
+
+
 def test_twenty_concurrent_warns_number_cases_without_gaps_and_the_threshold_fires_once(
     server, app_env, fresh_db
 ) -> None:

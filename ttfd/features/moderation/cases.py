@@ -195,6 +195,26 @@ def record_warning(
     return case, count, hit
 
 
+def outlasted(conn: Conn, case: Case) -> bool:
+    """Whether another active case of the same kind on the same person lasts longer (a later permanent ban
+    must not be lifted by an earlier temporary one's expiry)."""
+    row = conn.execute(
+        """SELECT 1 FROM mod_cases
+           WHERE scope = %(scope)s AND scope_id = %(scope_id)s AND target_id = %(target)s AND action = %(action)s
+             AND status = 'active' AND number <> %(number)s AND (expires_at IS NULL OR expires_at > %(expires)s)
+           LIMIT 1""",
+        {
+            "scope": case.scope,
+            "scope_id": case.scope_id,
+            "target": case.target_id,
+            "action": case.action,
+            "number": case.number,
+            "expires": case.expires_at,
+        },
+    ).fetchone()
+    return row is not None
+
+
 def end_case(conn: Conn, case: Case, status: Literal["expired", "revoked"]) -> bool:
     """Mark an active case ended (a temp ban lifted, a timeout over); False if it had ended already."""
     row = conn.execute(

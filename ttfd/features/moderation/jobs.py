@@ -51,7 +51,7 @@ def expire(job: JobCtx, payload: dict[str, Any]) -> None:
         return  # lifted by hand (/unban ends the case) or expired already
     if case.expires_at and case.expires_at > utc_now():
         raise PermanentJobError("not due yet")  # never: the job is scheduled at expires_at
-    if case.action == "ban" and case.scope == "discord" and case.target_id:
+    if case.action == "ban" and case.scope == "discord" and case.target_id and not cases.outlasted(job.conn, case):
         try:
             ops.for_scope(job.conn, ref.scope, ref.scope_id).unban(
                 case.target_id, f"Temporary ban (case #{case.number}) over"

@@ -10,6 +10,7 @@ import random
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -134,6 +135,33 @@ def database_url() -> str:
     return get_settings().require("database_url")
 
 
+# Signals SQL raises as `RAISE NOTICE 'ttfd:<name>'` (an achievement unlocked): they arrive with the
+# statement's own answer, so code can ask "did that happen?" without another round trip.
+_SIGNALS: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _watch_signals(conn: Conn) -> None:
+    seen = _SIGNALS.setdefault(conn, set())
+
+    def on_notice(diag: psycopg.errors.Diagnostic) -> None:
+        message = diag.message_primary or ""
+        if message.startswith("ttfd:"):
+            seen.add(message[5:])
+
+    conn.add_notice_handler(on_notice)
+
+
+def take_signal(conn: Conn, name: str) -> bool:
+    """Whether SQL on this connection raised `ttfd:<name>` since the last time it was taken."""
+    seen = _SIGNALS.get(conn)
+    if seen is None:
+        return True  # a connection we do not watch (tests, tools): assume it did
+    if name in seen:
+        seen.discard(name)
+        return True
+    return False
+
+
 def pool() -> ConnectionPool[Conn]:
     """The process-wide pool, opened on first use (cheap cold start when a function never touches SQL)."""
     global _pool
@@ -148,6 +176,7 @@ def pool() -> ConnectionPool[Conn]:
                     # statement; prepare_threshold 0: every statement is prepared on first use.
                     kwargs={"row_factory": dict_row, "autocommit": True, "prepare_threshold": _prepare_threshold()},
                     open=False,
+                    configure=_watch_signals,
                     name="ttfd",
                     max_idle=120,  # managed Postgres and frozen instances drop idle connections
                 )

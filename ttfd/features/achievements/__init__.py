@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ttfd.core import jobs, users, wake
+from ttfd.core import db, jobs, users, wake
 from ttfd.core.db import Conn
 from ttfd.features import profiles
 from ttfd.features.achievements import service
@@ -49,7 +49,9 @@ def achievements(ctx: Ctx, opts: Options) -> Reply:
 
 
 def note(conn: Conn, user_id: int, platform: str) -> Text:
-    """Achievements this request unlocked, for the end of its reply."""
+    """Achievements this request unlocked, for the end of its reply (asked only when SQL said one did)."""
+    if not db.take_signal(conn, "achievement"):
+        return ()
     unlocked = service.told_now(conn, user_id, platform)
     if unlocked:
         wake.mark()  # their events (a notice elsewhere) wait for a worker
@@ -106,7 +108,7 @@ FEATURE = Feature(
     ),
     reactions={"achievement_unlocked": on_unlock},
     merge=service.merge_rows,
-    migrations=("0010_achievements.sql",),
+    migrations=("0010_achievements.sql", "0014_achievement_signal.sql"),
     profile=profile_achievements,
     profile_fields=profile_fields,
     reply_note=note,

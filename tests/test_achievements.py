@@ -174,3 +174,21 @@ def test_a_season_top_ten_placement_unlocks_the_hidden_one(app_env, fresh_db) ->
         )
     assert _unlocks(fresh_db, uid) == ["season_top10"]
     assert _q(fresh_db, "SELECT count(*) FROM achievement_unlocks WHERE code = 'season_top10'") == [(1,)]
+
+
+def test_a_merge_never_pays_a_season_placement_twice(app_env, fresh_db) -> None:
+    a, b = _account("discord", 42), _account("telegram", 7)
+    with db.transaction() as conn:
+        season = conn.execute("SELECT id FROM seasons ORDER BY id LIMIT 1").fetchone()
+        conn.execute(
+            "INSERT INTO season_standings (season_id, user_id, position, xp) VALUES (%s, %s, 1, 900)", (season["id"], b)
+        )
+    assert _unlocks(fresh_db, b) == ["season_top10"]
+    with db.transaction() as conn:  # the seasons hook moves the placement: its insert must not unlock it again
+        link.link_identity(conn, a, "telegram", 7, REGISTRY.merge_hooks)
+    assert _unlocks(fresh_db, a) == ["season_top10"]
+    assert _q(
+        fresh_db,
+        "SELECT count(*) FROM ledger WHERE source_key LIKE 'achievement:season_top10:%%' AND currency = 'coins'",
+    ) == [(1,)]
+    assert chaos.consistency_problems(fresh_db) == []

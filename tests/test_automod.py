@@ -422,3 +422,14 @@ def test_the_fake_refuses_what_discord_refuses(app_env) -> None:
     assert httpx.get(f"{url}/{rid}", headers=headers).json()["code"] == 10066
     assert httpx.get(url, headers={}).status_code == 401
     fake_automod.reset(app_env.discord)
+
+
+def test_link_user_info_does_not_hide_the_host() -> None:
+    from ttfd.features.automod.service import Policy, content_offence
+
+    deny = Policy(scope="telegram", scope_id=-1, link_mode="deny", links=("evil.com",))
+    assert content_offence(deny, "look https://user@evil.com/login") is not None
+    assert content_offence(deny, "see example.com") is None
+    allow = Policy(scope="telegram", scope_id=-1, link_mode="allow", links=("example.com",))
+    assert content_offence(allow, "https://example.com@evil.com/x") is not None
+    assert content_offence(allow, "https://example.com/x") is None

@@ -257,6 +257,15 @@ def test_case_reason_and_delete(server, app_env, fresh_db) -> None:
     assert "0 active warnings" in _text(listed)
 
 
+def test_a_threshold_ban_longer_than_28_days_is_refused_clearly(server, app_env, fresh_db) -> None:
+    _, token = _run("/setup warn-threshold count:3 action:ban duration:30d", server, permissions=1 << 5)
+    assert "from 1 minute to 4w" in _text(_finish(app_env, token))
+    with psycopg.connect(fresh_db) as c:
+        assert c.execute("SELECT count(*) FROM jobs WHERE status = 'pending'").fetchone() == (0,)  # no retries
+    _, token = _run("/setup warn-threshold count:3 action:ban duration:7d", server, permissions=1 << 5)
+    assert "Reaching 3 active warnings will ban the member for 1w" in _text(_finish(app_env, token))
+
+
 def test_durations_parse() -> None:
     assert parse_duration("1h30m") == 5400 and parse_duration("2d") == 172800 and parse_duration("10 m") == 600
     assert parse_duration("soon") is None and parse_duration("") is None and parse_duration("5") is None

@@ -548,3 +548,43 @@ def test_merge_moves_purchases_inventory_and_boosts(app_env, fresh_db) -> None:
     assert _one(fresh_db, "SELECT count(*) FROM user_effects WHERE user_id = %s", a) == (1,)
     assert _one(fresh_db, "SELECT count(*) FROM inventory WHERE user_id = %s", b) == (0,)
     assert chaos.consistency_problems(fresh_db) == []
+
+
+def test_attack_findings_stay_fixed(clients, app_env, fresh_db) -> None:
+    """Server admins cannot mint consumables; a page past the end shows the last page; a name shared with a
+    global item buys the global one; odd autocomplete text gets no suggestions; a refunded role stays off."""
+    discord, _ = clients
+    uid = _fund(discord_id=42, coins=1000)
+    boost = _discord(
+        discord, '/shopadmin add "name:Free boost" price:0 kind:xp_boost', user=50, permissions=MANAGE_GUILD
+    )
+    assert "must be one of cosmetic, role" in boost["data"]["content"]
+    for n in range(3):
+        _item(name=f"Badge {n}", price=1)
+    page = _discord(discord, "/shop page:9")["data"]["embeds"][0]
+    assert "Page 1/1" in page["footer"]["text"] and "Badge 2" in page["description"]
+    _item(name="Crown", price=10)
+    with db.transaction() as conn:
+        local = service.create(conn, name="crown", price=1, guild_id=1)
+        assert service.find(conn, 1, "CROWN").guild_id is None and local.guild_id == 1
+    for typed in ("\x00", "\ud800x", "a" * 101):
+        payload = discord_payload(
+            app_id=APP_ID,
+            user=42,
+            guild=1,
+            interaction_type=4,
+            data={"name": "buy", "type": 1, "options": [{"name": "item", "type": 3, "value": typed, "focused": True}]},
+        )
+        body = encode(payload)
+        resp = discord.post("/", data=body, headers=sign(body))
+        assert resp.status_code == 200 and resp.get_json() == {"type": 8, "data": {"choices": []}}
+    role = _item(name="VIP", price=100, kind="role", role_id=777, guild_id=1)
+    with db.transaction() as conn:
+        bought = service.buy(
+            conn, uid, role, 1, guild_id=1, platform="discord", key="r", now=ledger.utc_now(), discord_id=42
+        )
+        service.refund(conn, bought.purchase_id, by=None, guild_id=None, platform="discord", now=ledger.utc_now())
+    run_schedule("run_jobs")  # the grant queued before the refund finds it refunded: no role
+    assert app_env.discord.member_roles.get(("1", "42"), set()) == set()
+    assert not app_env.discord.calls_to("PUT", r"/guilds/1/members/42/roles/777")
+    assert chaos.consistency_problems(fresh_db) == []

@@ -93,10 +93,11 @@ def autocomplete(payload: dict[str, Any]) -> dict[str, Any]:
         declared = {o.name: o for o in command.options}
         focused = next((o for o in options if o.get("focused") is True), None)
         option = declared.get(str(focused.get("name"))) if focused else None
-        typed = focused.get("value") if focused else None
-        if option is not None and option.autocomplete is not None and isinstance(typed, str) and len(typed) <= 100:
-            guild_id = _optional_id(payload, "guild_id")
-            found = db.read(lambda conn: option.autocomplete(conn, guild_id, typed), timeout_s=TIMEOUT_S)  # type: ignore[misc]
+        raw = focused.get("value") if focused else None
+        typed = raw if isinstance(raw, str) and len(raw) <= 100 and not inputs.text_problem(raw) else None
+        if option is not None and option.autocomplete is not None and typed is not None:
+            guild_id, complete, text = _optional_id(payload, "guild_id"), option.autocomplete, typed
+            found = db.read(lambda conn: complete(conn, guild_id, text), timeout_s=TIMEOUT_S)
             choices = [{"name": label[:100], "value": value[:100]} for label, value in found[:CHOICES_MAX]]
     except (DomainError, inputs.InputError, db.Unavailable) as exc:
         log.info("no suggestions: %s", exc)

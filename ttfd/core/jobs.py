@@ -166,7 +166,10 @@ def _run_one(conn: Conn, registry: Handlers, stats: RunStats, deliver: Deliver |
         if permanent or ctx.final:
             conn.execute(_DEAD, {"id": job["id"], "error": error})
             stats.dead += 1
-            log.error("job %s (%s) dead after %d attempts: %s", job["id"], job["kind"], attempt, error)
+            if isinstance(exc, DomainError):  # a refusal (a bad duration, not an admin): said to the person
+                log.info("job %s (%s) refused: %s", job["id"], job["kind"], error)
+            else:
+                log.error("job %s (%s) dead after %d attempts: %s", job["id"], job["kind"], attempt, error)
             if deliver is not None and job["payload"].get("reply_to"):
                 try:  # the person waiting on "working…" learns it failed
                     deliver(job["payload"]["reply_to"], exc, ctx)

@@ -27,12 +27,12 @@ FEATURES: tuple[Feature, ...] = (
     platform.FEATURE,
     general.FEATURE,
     profiles.FEATURE,
+    achievements.FEATURE,  # before any feature whose merge inserts rows that unlock achievements
     daily.FEATURE,
     leaderboards.FEATURE,
     seasons.FEATURE,
     games.FEATURE,
     shop.FEATURE,
-    achievements.FEATURE,
     accounts.FEATURE,
     ranks.FEATURE,
     moderation.FEATURE,

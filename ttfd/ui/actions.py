@@ -73,7 +73,7 @@ def _field_types(cls: type) -> dict[str, Any]:
 def _parse(kind: Any, raw: str) -> Any:
     if kind is int:
         body = raw[1:] if raw.startswith("-") else raw
-        if not (body.isascii() and body.isdigit()) or len(body) > 19:
+        if not (body.isascii() and body.isdigit()) or len(body) > 19 or not -(2**63) <= int(raw) < 2**63:
             raise BadInput(STALE)
         return int(raw)
     if get_origin(kind) is Literal:

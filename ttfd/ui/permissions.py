@@ -6,7 +6,10 @@ from ttfd.core.errors import BadInput
 from ttfd.ui.commands import ADMINISTRATOR, RoleRef
 
 KICK_MEMBERS, BAN_MEMBERS, MANAGE_CHANNELS, MANAGE_GUILD = 1 << 1, 1 << 2, 1 << 4, 1 << 5
-MANAGE_MESSAGES, MANAGE_ROLES, MANAGE_WEBHOOKS, MODERATE_MEMBERS = 1 << 13, 1 << 28, 1 << 29, 1 << 40
+VIEW_AUDIT_LOG, MANAGE_MESSAGES, MENTION_EVERYONE = 1 << 7, 1 << 13, 1 << 17
+MUTE_MEMBERS, DEAFEN_MEMBERS, MOVE_MEMBERS, MANAGE_NICKNAMES = 1 << 22, 1 << 23, 1 << 24, 1 << 27
+MANAGE_ROLES, MANAGE_WEBHOOKS, MANAGE_EXPRESSIONS = 1 << 28, 1 << 29, 1 << 30
+MANAGE_EVENTS, MANAGE_THREADS, MODERATE_MEMBERS = 1 << 33, 1 << 34, 1 << 40
 # A role earned by chatting or bought with coins must never carry moderation power.
 DANGEROUS = {
     ADMINISTRATOR: "Administrator",
@@ -18,6 +21,15 @@ DANGEROUS = {
     KICK_MEMBERS: "Kick Members",
     BAN_MEMBERS: "Ban Members",
     MODERATE_MEMBERS: "Timeout Members",
+    MENTION_EVERYONE: "Mention @everyone",
+    MUTE_MEMBERS: "Mute Members",
+    DEAFEN_MEMBERS: "Deafen Members",
+    MOVE_MEMBERS: "Move Members",
+    MANAGE_NICKNAMES: "Manage Nicknames",
+    MANAGE_THREADS: "Manage Threads",
+    MANAGE_EVENTS: "Manage Events",
+    MANAGE_EXPRESSIONS: "Manage Expressions",
+    VIEW_AUDIT_LOG: "View Audit Log",
 }
 
 

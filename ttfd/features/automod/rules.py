@@ -46,7 +46,7 @@ MESSAGES = {
     "mentions": "Too many mentions in one message.",
 }
 # Any link's scheme and host (what an allow list is matched against).
-ANY_LINK = r"(?i)https?://[a-z0-9.-]+"
+ANY_LINK = r"(?i)https?://(?:[^\s/@]*@)?[a-z0-9.-]+"  # the host, after any user-info
 
 
 def _deny_patterns(domains: tuple[str, ...]) -> list[str]:

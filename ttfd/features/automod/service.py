@@ -277,8 +277,9 @@ def _words_re(words: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(_keyword_pattern(w) for w in words), re.IGNORECASE)
 
 
-_URL = re.compile(r"(?i)(?:\bhttps?://|\bwww\.)((?:[a-z0-9-]+\.)+[a-z]{2,63})")
-_HOST = re.compile(r"(?i)(?<![\w.@-])((?:[a-z0-9-]+\.)+[a-z]{2,63})(?![\w-])")
+# A link's host comes after any user-info ("https://example.com@evil.com" goes to evil.com).
+_URL = re.compile(r"(?i)(?:\bhttps?://|\bwww\.)(?:[^\s/@]*@)?((?:[a-z0-9-]+\.)+[a-z]{2,63})")
+_HOST = re.compile(r"(?i)(?<![\w.-])((?:[a-z0-9-]+\.)+[a-z]{2,63})(?![\w-])")
 _INVITES = re.compile(f"{DISCORD_INVITE.removeprefix('(?i)')}|{TELEGRAM_INVITE.removeprefix('(?i)')}", re.IGNORECASE)
 _MENTION = re.compile(r"(?<![\w@])@([A-Za-z][A-Za-z0-9_]{3,31})")
 

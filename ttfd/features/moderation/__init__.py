@@ -366,7 +366,7 @@ def setup_threshold(ctx: Ctx, opts: Options) -> Reply:
     if action == "off":
         cases.set_threshold(ctx.conn, scope, scope_id, None, None, None)
         return say("✅ Warnings no longer trigger anything by themselves.", private=True)
-    seconds = _duration(opts, MAX_TIMEOUT_S if action == "timeout" else MAX_BAN_S, required=action == "timeout")
+    seconds = _duration(opts, MAX_TIMEOUT_S, required=action == "timeout")  # a threshold's ban: up to 28 days
     cases.set_threshold(ctx.conn, scope, scope_id, count, action, seconds)
     length = f" for {span(seconds)}" if seconds else ""
     return say(

@@ -91,11 +91,13 @@ def _nonce(key: str) -> int:
 
 def page_reply(ctx: Ctx, page: int, *, edit: bool = False) -> Reply:
     size = PAGE_SIZE
-    items, total = service.listing(ctx.conn, ctx.guild_id, max(page, 0), size)
+    page = min(max(page, 0), 10_000)
+    items, total = service.listing(ctx.conn, ctx.guild_id, page, size)
+    if not items and page > 0:  # past the end (items sold out of the list meanwhile): the last page
+        _, total = service.listing(ctx.conn, ctx.guild_id, 0, size)
+        page = max(0, -(-total // size) - 1)
+        items, total = service.listing(ctx.conn, ctx.guild_id, page, size)
     pages = max(1, -(-total // size))
-    if page >= pages and total:
-        items, _ = service.listing(ctx.conn, ctx.guild_id, pages - 1, size)
-        page = pages - 1
     balance = service.balance(ctx.conn, ctx.user.id)
     if not items:
         return Reply(title="🛒 Shop", body=("Nothing is for sale yet.",), private=True, edit=edit)
@@ -286,7 +288,9 @@ def use(ctx: Ctx, opts: Options) -> Reply:
 
 
 ADMIN = (MANAGE_GUILD, "Manage Server")
-KIND_CHOICES = tuple((k.replace("_", " ").capitalize(), k) for k in service.KINDS)
+# A server's own items: cosmetics and roles. Consumables (boosts, freezes) act on the account everywhere, so
+# only TTFD's operators sell them (python -m ttfd shop add).
+KIND_CHOICES = (("Cosmetic", "cosmetic"), ("Role", "role"))
 
 
 def admin_add(ctx: Ctx, opts: Options) -> Reply:

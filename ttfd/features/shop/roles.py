@@ -29,6 +29,9 @@ def apply_shop_role(job: JobCtx, payload: dict[str, Any]) -> None:
     from ttfd.clients.http import Forbidden, HTTPError, NotFoundError
 
     p = ShopRole.model_validate(payload)
+    if p.add and _refunded(job, p.purchase_id):  # refunded while this grant waited for a retry
+        log.info("purchase %s was refunded: its role is not given", p.purchase_id)
+        return
     rest = discord_rest.shared()
     call = rest.add_member_role if p.add else rest.remove_member_role
     try:
@@ -42,6 +45,13 @@ def apply_shop_role(job: JobCtx, payload: dict[str, Any]) -> None:
         if not (job.final and p.add):
             raise  # retried later
         _refund(job, p, str(exc))
+
+
+def _refunded(job: JobCtx, purchase_id: int) -> bool:
+    row = job.conn.execute(
+        "SELECT refunded_at IS NOT NULL AS refunded FROM purchases WHERE id = %(id)s FOR SHARE", {"id": purchase_id}
+    ).fetchone()
+    return bool(row and row["refunded"])
 
 
 def _refund(job: JobCtx, p: ShopRole, why: str) -> None:

@@ -236,12 +236,13 @@ def listing(conn: Conn, guild_id: int | None, page: int = 0, size: int = 1000) -
 
 _BY_NAME = """
 SELECT * FROM shop_items WHERE active AND (guild_id IS NULL OR guild_id = %(guild)s) AND lower(name) = lower(%(name)s)
+ORDER BY guild_id NULLS FIRST LIMIT 1
 """
 _BY_ID = "SELECT * FROM shop_items WHERE active AND (guild_id IS NULL OR guild_id = %(guild)s) AND id = %(id)s"
 _BY_PREFIX = """
 SELECT * FROM shop_items WHERE active AND (guild_id IS NULL OR guild_id = %(guild)s)
 AND lower(name) LIKE %(pattern)s ESCAPE '\\'
-ORDER BY sort_order, id LIMIT %(limit)s
+ORDER BY guild_id NULLS FIRST, sort_order, id LIMIT %(limit)s
 """
 
 

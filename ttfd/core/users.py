@@ -41,6 +41,7 @@ class User:
     primary_platform: str | None
     created_at: datetime
     show_stats: bool = True
+    notifications: bool = True  # Telegram messages about rank-ups and achievements
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> User:

@@ -19,11 +19,8 @@ from ttfd.ui.text import Text, bold, lines, number, text
 COLOR = 0xE67E22
 
 
-def _reward(a: service.Achievement) -> str:
-    parts = [
-        f"+{number(a.reward_coins)} coins" if a.reward_coins else "",
-        f"+{number(a.reward_xp)} XP" if a.reward_xp else "",
-    ]
+def _reward(coins: int, xp: int) -> str:
+    parts = [f"+{number(coins)} coins" if coins else "", f"+{number(xp)} XP" if xp else ""]
     return " · ".join(p for p in parts if p)
 
 
@@ -39,7 +36,7 @@ def achievements(ctx: Ctx, opts: Options) -> Reply:
         elif a.hidden:
             rows.append(text("🔒 ??? — a secret achievement"))
         else:
-            rows.append(text(f"🔒 {a.name} — {a.description} ({_reward(a)})"))
+            rows.append(text(f"🔒 {a.name} — {a.description} ({_reward(a.reward_coins, a.reward_xp)})"))
     got = sum(a.unlocked for a in all_)
     return Reply(
         title=f"🏅 {'Your' if who.id == ctx.user.id else who.name + chr(39) + 's'} achievements — {got}/{len(all_)}",
@@ -57,7 +54,11 @@ def note(conn: Conn, user_id: int, platform: str) -> Text:
         wake.mark()  # their events (a notice elsewhere) wait for a worker
     return lines(
         *(
-            text("🏅 Achievement unlocked: ", bold(f"{a.icon} {a.name}"), f" — {_reward(a) or a.description}")
+            text(
+                "🏅 Achievement unlocked: ",
+                bold(f"{a.icon} {a.name}"),
+                f" — {_reward(a.reward_coins, a.reward_xp) or a.description}",
+            )
             for a in unlocked
         )
     )
@@ -74,14 +75,9 @@ def on_unlock(conn: Conn, event: dict[str, Any]) -> None:
     """A Telegram notice for an unlock no reply told (a chat message's XP, a season's end), if wanted."""
     user = users.get_user(conn, int(event["user_id"]))
     data = event["data"]
-    if not user.telegram_id or service.told_on(conn, user.id, data["code"]) is not None:
+    if not (user.telegram_id and user.notifications) or service.told_on(conn, user.id, data["code"]) is not None:
         return
-    row = conn.execute("SELECT notifications FROM unified_users WHERE id = %(id)s", {"id": user.id}).fetchone()
-    if not (row and row["notifications"]):
-        return
-    reward = " · ".join(
-        p for p in (f"+{data['coins']} coins" if data["coins"] else "", f"+{data['xp']} XP" if data["xp"] else "") if p
-    )
+    reward = _reward(int(data["coins"]), int(data["xp"]))
     message = f"🏅 Achievement unlocked: {data['icon']} {data['name']}" + (f" ({reward})" if reward else "")
     jobs.enqueue(
         conn, "telegram.send", {"chat_id": user.telegram_id, "text": message}, dedupe_key=f"ach_msg:{event['id']}"

@@ -55,7 +55,7 @@ def on_rank_up(conn: Conn, event: dict[str, Any]) -> None:
                 {**payload, "rank": data["to"]},
                 dedupe_key=f"rank_roles:{event['id']}:{guild_id}",
             )
-    if user.telegram_id and _wants_notifications(conn, user.id):
+    if user.telegram_id and user.notifications:
         jobs.enqueue(
             conn,
             "telegram.send",
@@ -65,11 +65,6 @@ def on_rank_up(conn: Conn, event: dict[str, Any]) -> None:
             },
             dedupe_key=f"rank_msg:{event['id']}",
         )
-
-
-def _wants_notifications(conn: Conn, user_id: int) -> bool:
-    row = conn.execute("SELECT notifications FROM unified_users WHERE id = %(id)s", {"id": user_id}).fetchone()
-    return bool(row and row["notifications"])
 
 
 FEATURE = Feature(

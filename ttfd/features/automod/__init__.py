@@ -245,10 +245,14 @@ def _tg_value(setting: str, raw: str) -> dict[str, Any]:
 
 def tg_set(ctx: Ctx, opts: Options) -> Reply:
     """Deferred: runs in a job, after Telegram confirms the caller is an admin of the group."""
-    from ttfd.features.automod import telegram
+    from ttfd.features.moderation import ops
 
     assert ctx.chat_id is not None
-    telegram.require_admin(ctx.chat_id, ctx.caller.id)
+    ops.telegram_chat(ctx.conn, ctx.chat_id).require_admin(
+        ops.Who(ctx.caller.id, ctx.caller.name),
+        restrict=False,
+        refusal="Only this group's admins can change its automod settings.",
+    )
     changes = service.parse(_tg_value(opts["setting"], opts["value"]))
     policy = service.update(ctx.conn, "telegram", ctx.chat_id, changes, ctx.caller.id)
     return Reply(title="🛡️ Automod updated", fields=_describe(policy), color=COLOR)

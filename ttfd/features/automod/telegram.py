@@ -1,5 +1,5 @@
-"""Telegram side effects of automod, run in jobs (the Bot API client is imported only here): deleting an
-offending group message, and checking that whoever changes a chat's policy is one of its admins."""
+"""Telegram side effect of automod, run in a job (the Bot API client is imported only here): deleting an
+offending group message. Whether someone administers the group is moderation's check (ops.TelegramOps)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ttfd.core.errors import Forbidden
 from ttfd.core.jobs import JobCtx
 
 log = logging.getLogger(__name__)
-ADMIN_STATUSES = ("creator", "administrator")
 
 
 class DeletePayload(BaseModel):
@@ -33,12 +31,3 @@ def delete_message(job: JobCtx, payload: dict[str, Any]) -> None:
             log.info("automod: message %s in %s was already gone", p.message_id, p.chat_id)
             return
         raise  # 403 (the bot is not an admin there) ends dead with the reason kept; 429/5xx retry
-
-
-def require_admin(chat_id: int, user_id: int) -> None:
-    """Refuse unless Telegram says this person is the chat's creator or one of its administrators."""
-    from ttfd.clients import telegram
-
-    member = telegram.shared().call("getChatMember", chat_id=chat_id, user_id=user_id)
-    if not isinstance(member, dict) or member.get("status") not in ADMIN_STATUSES:
-        raise Forbidden("Only this group's admins can change its automod settings.")

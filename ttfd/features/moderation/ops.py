@@ -203,10 +203,12 @@ class TelegramOps:
             cases.cache_put(self.conn, key, found, CACHE_S)
         return dict(found)
 
-    def require_admin(self, invoker: Who, *, restrict: bool) -> None:
+    def require_admin(
+        self, invoker: Who, *, restrict: bool, refusal: str = "Only this group's administrators can do that."
+    ) -> None:
         m = self.member(invoker.id)
         if m.get("status") not in ADMINS:
-            raise Forbidden("Only this group's administrators can do that.")
+            raise Forbidden(refusal)
         if restrict and m.get("status") == "administrator" and not m.get("can_restrict_members"):
             raise Forbidden("You need the “Ban users” admin right in this group.")
 
@@ -281,10 +283,16 @@ def for_scope(conn: Conn, scope: cases.Scope, scope_id: int) -> DiscordOps | Tel
     """The operations for a server or chat, with the bot's own id from settings."""
     from ttfd.core.settings import get_settings
 
-    s = get_settings()
     if scope == "discord":
-        return DiscordOps(conn, scope_id, int(s.require("discord_application_id")))
-    return TelegramOps(conn, scope_id, int(s.require("telegram_bot_token").split(":")[0]))
+        return DiscordOps(conn, scope_id, int(get_settings().require("discord_application_id")))
+    return telegram_chat(conn, scope_id)
+
+
+def telegram_chat(conn: Conn, chat_id: int) -> TelegramOps:
+    """A Telegram group's operations (its members' status asked with getChatMember, cached briefly)."""
+    from ttfd.core.settings import get_settings
+
+    return TelegramOps(conn, chat_id, int(get_settings().require("telegram_bot_token").split(":")[0]))
 
 
 def until_of(now: datetime, duration_s: int | None) -> datetime | None:

@@ -466,7 +466,7 @@ def _post_buy(ctx: WebCtx) -> WebResponse:
     return json_response(
         {
             "purchase_id": b.purchase_id,
-            "item": item.json() | {"stock": service.get(ctx.conn, item.id).stock},
+            "item": item.json() | {"stock": b.stock, "sold_out": b.stock == 0},
             "quantity": b.quantity,
             "total": b.total,
             "balance": b.balance,

@@ -296,9 +296,16 @@ class Bought:
     total: int
     balance: int
     owned: int
+    stock: int | None  # what is left after it (None: unlimited)
     duplicate: bool = False
 
 
+# A repeated key answers with the first purchase, as things stand now.
+_EARLIER = """
+SELECT p.quantity, p.total, s.stock,
+       (SELECT coalesce(sum(quantity), 0) FROM inventory WHERE user_id = p.user_id AND item_id = p.item_id) AS owned
+FROM purchases p JOIN shop_items s ON s.id = p.item_id WHERE p.id = %(id)s
+"""
 _BUY = "SELECT * FROM shop_buy(%(user)s, %(item)s, %(qty)s, %(guild)s, %(platform)s, %(key)s, %(week)s)"
 
 
@@ -332,25 +339,16 @@ def buy(
     }
     row = conn.execute(_BUY, params).fetchone()
     assert row is not None
-    status = row["status"]
-    if status in ("ok", "duplicate"):
-        if status == "ok" and item.kind == "role":
-            grant_role(conn, item, discord_id, int(row["purchase_id"]), add=True)
-        bought = conn.execute("SELECT quantity, total FROM purchases WHERE id = %(id)s", {"id": row["purchase_id"]})
-        p = bought.fetchone()
+    status, purchase_id, balance = row["status"], row["purchase_id"], int(row["balance"])
+    if status == "ok":  # shop_buy said all of it
+        if item.kind == "role":
+            grant_role(conn, item, discord_id, int(purchase_id), add=True)
+        return Bought(purchase_id, item, quantity, int(row["total"]), balance, int(row["owned"]), row["stock_left"])
+    if status == "duplicate":
+        p = conn.execute(_EARLIER, {"id": purchase_id}).fetchone()
         assert p is not None
-        owned = conn.execute(
-            "SELECT coalesce(sum(quantity), 0) AS n FROM inventory WHERE user_id = %(u)s AND item_id = %(i)s",
-            {"u": row["user_id"], "i": item.id},
-        ).fetchone()
         return Bought(
-            int(row["purchase_id"]),
-            item,
-            int(p["quantity"]),
-            int(p["total"]),
-            int(row["balance"]),
-            int(owned["n"]) if owned else 0,
-            duplicate=status == "duplicate",
+            purchase_id, item, p["quantity"], p["total"], balance, int(p["owned"]), p["stock"], duplicate=True
         )
     raise _refusal(status, item, quantity, row)
 

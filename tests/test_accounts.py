@@ -101,7 +101,9 @@ def test_merge_keeps_totals_history_and_one_identity_each(conn) -> None:
     kept = users.get_user(conn, tg.id)
     gone = users.get_user(conn, dc.id)
     assert result.merged is True and result.user.id == tg.id
-    assert kept.xp == 300 + dc_before.xp and kept.coins == 40 + dc_before.coins
+    # Both had "Beginner's luck": the person keeps one reward, the retired account's (25 coins, 10 XP) goes.
+    assert kept.xp == 300 + dc_before.xp - 10 and kept.coins == 40 + dc_before.coins - 25
+    assert result.taken is not None and result.taken.achievements_taken == 1
     assert (kept.games_played, kept.games_won, kept.messages_sent) == (3, 1, 9)
     assert kept.discord_id == 702 and kept.telegram_id == 701
     assert sorted(kept.platforms) == ["discord", "telegram"]
@@ -113,13 +115,18 @@ def test_merge_keeps_totals_history_and_one_identity_each(conn) -> None:
     # history stays: the retired account's ledger shows what it earned and the transfer out
     reasons = [r["reason"] for r in conn.execute("SELECT reason FROM ledger WHERE user_id = %s ORDER BY id", (dc.id,))]
     assert reasons[:4] == ["t", "achievement Day one", "daily", "daily"]  # the claim's trigger paid first
-    assert reasons[-2:] == ["merge out", "merge out"]
+    assert reasons[-4:] == [
+        "achievement taken back: Beginner's luck (linked account)",
+        "achievement taken back: Beginner's luck (linked account)",
+        "merge out",
+        "merge out",
+    ]
     assert users.find_user(conn, "discord", 702).id == tg.id
     # leaderboard sees one live account with the combined XP, weekly XP moved too
     assert boards.position(conn, "xp", dc.id) is None
     week = conn.execute("SELECT user_id, xp FROM xp_weekly WHERE user_id IN (%s, %s)", (tg.id, dc.id)).fetchall()
-    # + 10: Beginner's luck's XP, earned this week too
-    assert [(r["user_id"], r["xp"]) for r in week] == [(tg.id, 300 + 250 + s.xp + 10)]
+    # Beginner's luck's 10 XP was earned this week, and taken back with its reward: once for the person
+    assert [(r["user_id"], r["xp"]) for r in week] == [(tg.id, 300 + 250 + s.xp)]
 
 
 def test_merge_refuses_two_identities_on_one_platform(conn) -> None:

@@ -108,7 +108,7 @@ def test_concurrent_first_purchases_unlock_once(app_env, fresh_db) -> None:
     assert chaos.consistency_problems(fresh_db) == []
 
 
-def test_merge_of_two_accounts_that_both_have_it_keeps_one_and_pays_nothing_more(app_env, fresh_db) -> None:
+def test_merge_of_two_accounts_that_both_have_it_keeps_one_reward_and_pays_nothing_more(app_env, fresh_db) -> None:
     a, b = _account("discord", 42), _account("telegram", 7)
     c_minus = _q(fresh_db, "SELECT min_xp FROM ranks WHERE code = 'C-'")[0][0]
     with db.transaction() as conn:
@@ -118,11 +118,15 @@ def test_merge_of_two_accounts_that_both_have_it_keeps_one_and_pays_nothing_more
         ledger.grant(conn, b, "xp", c_minus, reason="t", platform="telegram", source_key="b-xp")
         ledger.grant(conn, a, "xp", 10, reason="t", platform="discord", source_key="a-xp")
     assert _unlocks(fresh_db, a) == ["first_win"] and _unlocks(fresh_db, b) == ["first_win", "rank_c"]
-    paid_before = _q(fresh_db, "SELECT count(*) FROM ledger WHERE source_key LIKE 'achievement:%%'")
+    paid_before = _q(fresh_db, "SELECT count(*) FROM ledger WHERE source_key LIKE 'achievement:%%'")[0][0]
     with db.transaction() as conn:
         link.link_identity(conn, a, "telegram", 7, REGISTRY.merge_hooks)
     assert _unlocks(fresh_db, a) == ["first_win", "rank_c"] and _unlocks(fresh_db, b) == []
-    assert _q(fresh_db, "SELECT count(*) FROM ledger WHERE source_key LIKE 'achievement:%%'") == paid_before
+    # Nothing paid again, and "Beginner's luck", which both accounts had been paid, pays the person once: the
+    # retired account's 25 coins and 10 XP were taken back (two ledger rows), before its balance moved over.
+    taken = _q(fresh_db, "SELECT user_id, currency, delta FROM ledger WHERE source_key LIKE '%%taken back' ORDER BY 2")
+    assert taken == [(b, "coins", -25), (b, "xp", -10)]
+    assert _q(fresh_db, "SELECT count(*) FROM ledger WHERE source_key LIKE 'achievement:%%'")[0][0] == paid_before + 2
     assert chaos.consistency_problems(fresh_db) == []
 
 

@@ -24,11 +24,36 @@ class AccountSettings:
 PLATFORM_NAMES = {"discord": "Discord", "telegram": "Telegram", "website": "website"}
 
 
+def _count(n: int, thing: str) -> str:
+    return f"{n:,} {thing}{'' if n == 1 else 's'}"
+
+
+def taken_back(merged: service.Merged) -> str:
+    """One sentence on what the merge took back because both accounts had been paid for it ("" if nothing)."""
+    what = []
+    if merged.duplicate_dailies:
+        days = "a day" if merged.duplicate_dailies == 1 else "days"
+        what.append(f"{_count(merged.duplicate_dailies, 'daily claim')} for {days} both accounts had claimed")
+    if merged.season_rewards_taken:
+        what.append(f"{_count(merged.season_rewards_taken, 'season reward')} both accounts had been paid")
+    if merged.achievements_taken:
+        what.append(f"{_count(merged.achievements_taken, 'achievement reward')} both accounts had earned")
+    if not what:
+        return ""
+    amounts = [f"{n:,} {unit}" for n, unit in ((merged.coins_taken, "coins"), (merged.xp_taken, "XP")) if n]
+    count = merged.duplicate_dailies + merged.season_rewards_taken + merged.achievements_taken
+    verb = "was" if count == 1 else "were"
+    took = " and ".join(amounts) if amounts else "nothing was left to take"
+    return f"One person is paid once, so {' and '.join(what)} {verb} taken back ({took})."
+
+
 def linked_message(result: service.LinkResult) -> Reply:
     """The same words wherever the code was redeemed."""
     where = PLATFORM_NAMES[result.platform]
     if result.merged:
-        return say("✅ Linked! Your two accounts were merged: XP, coins and stats were combined.", private=True)
+        note = taken_back(result.taken) if result.taken else ""
+        merged = "✅ Linked! Your two accounts were merged: XP, coins and stats were combined."
+        return say(merged, f"\n↩️ {note}" if note else None, private=True)
     return say(f"✅ Linked! Your {where} account now shares one TTFD profile.", private=True)
 
 

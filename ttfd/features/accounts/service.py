@@ -13,6 +13,9 @@ from ttfd.core import events, inputs, ledger
 from ttfd.core.db import Conn
 from ttfd.core.errors import BadInput, DomainError, NotFound
 from ttfd.core.users import IDENTITY_COLUMNS, PLATFORMS, Platform, User, find_user, get_user
+from ttfd.features import daily
+from ttfd.features.achievements import service as achievements
+from ttfd.features.seasons import service as seasons
 from ttfd.registry import MergeHook
 
 # No 0/O/1/I/L: codes are read off one screen and typed on another.
@@ -66,6 +69,7 @@ class LinkResult:
     user: User
     merged: bool  # two accounts with history became one (False: an identity, or an empty account, joined)
     platform: Platform
+    taken: Merged | None = None  # the merge, when there was one (what it took back)
 
 
 def redeem_link_code(
@@ -90,7 +94,7 @@ def redeem_on_site(conn: Conn, code: str, user_id: int, hooks: Sequence[MergeHoo
         raise DomainError("That code was made by this account — nothing to link.")
     merged = merge_accounts(conn, keep_id=owner, gone_id=user_id, platform="website", hooks=hooks)
     events.emit(conn, merged.user.id, "account_linked", "website", {"platform": "website", "merged": merged.merged})
-    return LinkResult(merged.user, merged.merged, "website")
+    return LinkResult(merged.user, merged.merged, "website", merged)
 
 
 def link_identity(
@@ -110,13 +114,14 @@ def link_identity(
         raise DomainError("This account is already linked here — nothing to do.")
     if getattr(target, IDENTITY_COLUMNS[platform]) is not None:
         raise DomainError(f"That account already has a different {platform.title()} identity linked.")
+    result: Merged | None = None
     if owner is None:
         user, merged = _attach(conn, target.id, platform, ext_id, username, display_name), False
     else:
         result = merge_accounts(conn, keep_id=target.id, gone_id=owner.id, platform=platform, hooks=hooks)
         user, merged = result.user, result.merged
     events.emit(conn, user.id, "account_linked", platform, {"platform": platform, "merged": merged})
-    return LinkResult(user, merged, platform)
+    return LinkResult(user, merged, platform, result)
 
 
 _ATTACH = sql.SQL("""
@@ -159,8 +164,13 @@ SET telegram_id = coalesce(k.telegram_id, %(telegram_id)s::bigint),
     games_played = k.games_played + %(games_played)s,
     games_won = k.games_won + %(games_won)s,
     messages_sent = k.messages_sent + %(messages_sent)s,
-    daily_streak = CASE WHEN %(last_daily_on)s::date IS NULL OR k.last_daily_on >= %(last_daily_on)s::date
-                        THEN k.daily_streak ELSE %(daily_streak)s END,
+    -- the streak of the later last claim; claimed on the same day, the longer one (the person claimed
+    -- every day of both)
+    daily_streak = CASE WHEN %(last_daily_on)s::date IS NULL OR k.last_daily_on > %(last_daily_on)s::date
+                        THEN k.daily_streak
+                        WHEN k.last_daily_on = %(last_daily_on)s::date
+                        THEN greatest(k.daily_streak, %(daily_streak)s)
+                        ELSE %(daily_streak)s END,
     last_daily_on = greatest(k.last_daily_on, %(last_daily_on)s::date),
     -- the person's choices survive: the more private one where they differ, their words where one is unset
     show_stats = k.show_stats AND %(show_stats)s, notifications = k.notifications AND %(notifications)s,
@@ -210,15 +220,28 @@ def _names(keep: dict[str, object], gone: dict[str, object]) -> dict[str, object
     return {k: source[k] for k in ("username", "display_name", "primary_platform")}
 
 
+_BALANCES = "SELECT xp, coins FROM unified_users WHERE id = %(id)s"
+_ACCOUNT = "SELECT * FROM unified_users WHERE id = %(id)s"
+
+
 @dataclass(frozen=True)
 class Merged:
     user: User
     merged: bool  # False when the merged-away account had nothing yet (a brand-new account joining)
+    # What was paid twice to one person and taken back: daily claims of a day both accounts claimed, season
+    # rewards of a season both were paid for, achievements both had unlocked (coins_taken and xp_taken count all).
+    duplicate_dailies: int = 0
+    season_rewards_taken: int = 0
+    coins_taken: int = 0
+    xp_taken: int = 0
+    achievements_taken: int = 0
 
 
 def merge_accounts(conn: Conn, keep_id: int, gone_id: int, platform: Platform, hooks: Sequence[MergeHook]) -> Merged:
     """Fold account `gone_id` into `keep_id`: balances via the ledger, stats summed, identities moved, and
-    every feature's rows moved by its merge hook. The merged-away row is retired, never deleted."""
+    every feature's rows moved by its merge hook. The merged-away row is retired, never deleted. What one
+    person was paid twice (a daily of a day both claimed, a season's reward) is taken back."""
+    seasons.hold_rollovers(conn)  # before any account lock: a rollover step locks seasons, then accounts
     rows = {r["id"]: r for r in conn.execute(_LOCK_PAIR, {"ids": [keep_id, gone_id]}).fetchall()}
     keep, gone = rows.get(keep_id), rows.get(gone_id)
     if keep is None or gone is None or keep["merged_into"] or gone["merged_into"]:
@@ -227,13 +250,20 @@ def merge_accounts(conn: Conn, keep_id: int, gone_id: int, platform: Platform, h
         col = IDENTITY_COLUMNS[p]
         if keep[col] is not None and gone[col] is not None:
             raise BadInput(f"Both accounts already have a {p.title()} identity, so they cannot be merged.")
-    # Features' rows first: an achievement the retired account had is the survivor's before the XP moving
+    # One claim per person per day: the retired side's claim of a day both claimed goes, out of its balance
+    # before that moves over (and before the boards' rows move: its XP leaves them too).
+    dailies = daily.take_back_duplicates(conn, keep_id, gone_id, platform)
+    # One reward per person per achievement: before the unlocks move (the hooks), the same way.
+    rewarded = achievements.take_back_duplicates(conn, keep_id, gone_id, platform)
+    # Features' rows next: an achievement the retired account had is the survivor's before the XP moving
     # over could unlock it a second time.
     for hook in hooks:
         hook(conn, keep_id, gone_id)
+    balances = conn.execute(_BALANCES, {"id": gone_id}).fetchone()
+    assert balances is not None
     key = f"merge:{gone_id}->{keep_id}"
     for currency in ("xp", "coins"):
-        amount = int(gone[currency])
+        amount = int(balances[currency])
         if amount:
             # Out of the retired account, into the kept one: history on both sides stays in the ledger.
             ledger.grant(
@@ -262,7 +292,19 @@ def merge_accounts(conn: Conn, keep_id: int, gone_id: int, platform: Platform, h
     params["keep"] = keep_id
     row = conn.execute(_ABSORB, params).fetchone()
     assert row is not None
-    return Merged(User.from_row(row), _has_history(gone))
+    rewards = seasons.take_back_extra_rewards(conn, keep_id, platform)
+    if rewards.coins:
+        row = conn.execute(_ACCOUNT, {"id": keep_id}).fetchone()
+        assert row is not None
+    return Merged(
+        User.from_row(row),
+        _has_history(gone),
+        dailies.days,
+        rewards.rewards,
+        dailies.coins + rewarded.coins + rewards.coins,
+        dailies.xp + rewarded.xp,
+        rewarded.rewards,
+    )
 
 
 def merge_rows(conn: Conn, keep_id: int, gone_id: int) -> None:

@@ -104,7 +104,7 @@ FEATURE = Feature(
     ),
     reactions={"achievement_unlocked": on_unlock},
     merge=service.merge_rows,
-    migrations=("0010_achievements.sql", "0014_achievement_signal.sql"),
+    migrations=("0010_achievements.sql", "0014_achievement_signal.sql", "0017_achievements_once_per_person.sql"),
     profile=profile_achievements,
     profile_fields=profile_fields,
     reply_note=note,

@@ -87,3 +87,23 @@ _MERGE = (
 def merge_rows(conn: Conn, keep_id: int, gone_id: int) -> None:
     for sql in _MERGE:
         conn.execute(sql, {"keep": keep_id, "gone": gone_id})
+
+
+@dataclass(frozen=True)
+class TakenBack:
+    """What a merge took back: the retired account's rewards for achievements both accounts had (sql/0017)."""
+
+    rewards: int = 0
+    coins: int = 0
+    xp: int = 0
+
+
+_TAKE_BACK = "SELECT * FROM achievement_take_back(%(keep)s, %(gone)s, %(platform)s)"
+
+
+def take_back_duplicates(conn: Conn, keep_id: int, gone_id: int, platform: str) -> TakenBack:
+    """At a merge, before the unlocks and the balance move (both accounts locked): an achievement both accounts
+    had pays the person once — the retired side's reward reversed as far as its balance allows."""
+    row = conn.execute(_TAKE_BACK, {"keep": keep_id, "gone": gone_id, "platform": platform}).fetchone()
+    assert row is not None
+    return TakenBack(int(row["rewards"]), int(row["coins"]), int(row["xp"]))

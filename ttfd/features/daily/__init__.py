@@ -1,6 +1,8 @@
 """Daily reward: one claim per person per UTC day on any platform; a streak that grows the reward, with a
 bonus every few days, and breaks after a missed day — unless streak freezes from the shop cover it (used
-automatically); an XP boost running at the claim doubles its XP."""
+automatically); an XP boost running at the claim doubles its XP. Claims only move forward (one that commits
+after a later day's claim is refused as late), and linking two accounts that claimed on the same day takes the
+retired account's claim of that day back."""
 
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ class DailyResult:
     rank_up: ledger.Rank | None = None
     freezes_used: int = 0
     boosted: bool = False
+    late: bool = False  # refused: stamped before a day already claimed (it committed after midnight's claim)
 
 
 _CLAIM = """
@@ -57,7 +60,8 @@ SELECT * FROM daily_claim(%(user)s, %(today)s, %(base)s, %(step)s, %(cap)s, %(ev
 
 
 def claim_daily(conn: Conn, s: DailySettings, user_id: int, platform: str, now: datetime) -> DailyResult:
-    """One claim per account per UTC day, whichever platform asks (one round trip: sql/0008)."""
+    """One claim per account per UTC day, whichever platform asks (one round trip: sql/0015). Claims only move
+    forward: one stamped before the account's last claim day is refused as late."""
     today = now.astimezone(UTC).date()
     params = {
         "user": user_id,
@@ -77,7 +81,7 @@ def claim_daily(conn: Conn, s: DailySettings, user_id: int, platform: str, now: 
     if row["rank_after"] is not None and row["rank_after"] != row["rank_before"]:
         rank_up = {r.id: r for r in ledger.ranks(conn)}[row["rank_after"]]
         wake.mark()  # the rank_up event's reactions (roles, notices) wait for a worker
-    next_at = datetime.combine(today + timedelta(days=1), time(0), UTC)
+    next_at = datetime.combine(row["claim_day"] + timedelta(days=1), time(0), UTC)
     return DailyResult(
         row["claimed"],
         row["user_id"],
@@ -89,11 +93,40 @@ def claim_daily(conn: Conn, s: DailySettings, user_id: int, platform: str, now: 
         rank_up,
         row["freezes_used"],
         row["boosted"],
+        row["late"],
     )
+
+
+@dataclass(frozen=True)
+class TakenBack:
+    """What a merge took back: the retired account's claims of days both accounts claimed (sql/0015)."""
+
+    days: int = 0
+    coins: int = 0
+    xp: int = 0
+
+
+_TAKE_BACK = "SELECT * FROM daily_take_back(%(keep)s, %(gone)s, %(platform)s)"
+
+
+def take_back_duplicates(conn: Conn, keep_id: int, gone_id: int, platform: str) -> TakenBack:
+    """At a merge, before the retired account's balance moves over (both accounts locked): one claim per person
+    per day, the retired side's coins and XP for a day both claimed reversed as far as its balance allows."""
+    row = conn.execute(_TAKE_BACK, {"keep": keep_id, "gone": gone_id, "platform": platform}).fetchone()
+    assert row is not None
+    return TakenBack(int(row["days"]), int(row["coins"]), int(row["xp"]))
 
 
 def daily(ctx: Ctx, opts: Options) -> Reply:
     r = claim_daily(ctx.conn, ctx.settings.section(DailySettings), ctx.user.id, ctx.platform, ctx.now)
+    if r.late:
+        return say(
+            "⏳ The day (UTC) turned while this claim was on its way, and today's daily was already claimed. "
+            "Next claim ",
+            when(r.next_claim_at),
+            f". Streak: {r.streak} 🔥",
+            private=True,
+        )
     if not r.claimed:
         return say(
             "⏳ You already claimed today. Next claim ", when(r.next_claim_at), f". Streak: {r.streak} 🔥", private=True
@@ -119,5 +152,5 @@ FEATURE = Feature(
     summary=__doc__ or "",
     commands=(Command("daily", "Claim your daily reward (once per UTC day, on any platform)", daily),),
     settings=DailySettings,
-    migrations=("0005_daily_in_one_call.sql", "0008_daily_with_items.sql"),
+    migrations=("0005_daily_in_one_call.sql", "0008_daily_with_items.sql", "0015_merges_and_claims.sql"),
 )

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any, ClassVar
 
-from ttfd.core import db, ledger
+from ttfd.core import audit, db, ledger
 from ttfd.core.db import Conn
 from ttfd.core.errors import ConfigError
 from ttfd.core.settings import bounded
@@ -174,6 +174,24 @@ WITH page AS (
 )
 SELECT count(*) OVER () AS n, user_id, xp, position FROM ranked ORDER BY i DESC LIMIT 1
 """
+# Accounts merged away while the archive ran were archived under their own id (their season XP stays where it
+# was once the archive started): their placement becomes the live account's, the better one where both placed.
+# Merges wait for each batch (hold_rollovers), so none is half-seen here; later ones move placements themselves.
+_FOLD_RETIRED = """
+WITH moved AS (
+    DELETE FROM season_standings st USING unified_users u
+    WHERE st.season_id = %(season)s AND st.user_id = u.id AND u.merged_into IS NOT NULL
+    RETURNING st.user_id, st.position, st.xp
+), best AS (
+    SELECT DISTINCT ON (live) live, position, xp
+    FROM (SELECT live_user_id(user_id) AS live, position, xp FROM moved) m ORDER BY live, position
+)
+INSERT INTO season_standings AS t (season_id, user_id, position, xp)
+SELECT %(season)s, live, position, xp FROM best
+ON CONFLICT (user_id, season_id) DO UPDATE SET position = EXCLUDED.position, xp = EXCLUDED.xp
+WHERE EXCLUDED.position < t.position
+"""
+_PLAYERS = "SELECT count(*) AS n FROM season_standings WHERE season_id = %(season)s"
 _WINNERS = """
 SELECT user_id, position FROM season_standings WHERE season_id = %(season)s AND position <= %(top)s ORDER BY user_id
 """
@@ -214,8 +232,11 @@ def _archive_batch(conn: Conn, s: SeasonsSettings, row: dict[str, Any]) -> dict[
     if page:
         cursor = {"last_xp": page["xp"], "last_user": page["user_id"], "last_position": page["position"]}
         done += n
-    if n < s.batch:  # the last page: standings complete
-        return {"status": "paying", "step_done": 0, "players": done, **dict.fromkeys(cursor)}
+    if n < s.batch:  # the last page: standings complete, one placement per person
+        conn.execute(_FOLD_RETIRED, {"season": row["id"]})
+        players = conn.execute(_PLAYERS, {"season": row["id"]}).fetchone()
+        assert players is not None
+        return {"status": "paying", "step_done": 0, "players": players["n"], **dict.fromkeys(cursor)}
     return {"status": "archiving", "step_done": done, **cursor}
 
 
@@ -413,3 +434,77 @@ def merge_rows(conn: Conn, keep_id: int, gone_id: int) -> None:
     params = {"keep": keep_id, "gone": gone_id}
     conn.execute(_MOVE_XP, params)
     conn.execute(_MOVE_STANDINGS, params)
+
+
+# A rollover step holds its season FOR UPDATE while it archives, pays or clears; a merge holding these makes the
+# step wait for it, or waits for the step: never half of each. Taken before the merge locks any account (a step
+# locks accounts too: a top-ten unlock, a reward), so the two never wait for each other.
+_HOLD = "SELECT id FROM seasons WHERE status <> 'closed' ORDER BY id FOR KEY SHARE"
+
+
+def hold_rollovers(conn: Conn) -> None:
+    """The first statement of a merge: no rollover step runs until it commits."""
+    conn.execute(_HOLD)
+
+
+# A person's rewards for one season beyond the largest (two accounts that both placed, linked after the season
+# paid out), and not taken back yet.
+_EXTRA_REWARDS = """
+WITH RECURSIVE person(id) AS (
+    SELECT %(keep)s::bigint
+    UNION ALL SELECT u.id FROM unified_users u JOIN person p ON u.merged_into = p.id
+), paid AS (
+    SELECT s.id AS season_id, s.name, l.source_key, l.delta
+    FROM seasons s CROSS JOIN person p
+    JOIN ledger l ON l.source_key = 'season:' || s.id || ':reward:' || p.id AND l.currency = 'coins'
+    WHERE s.status IN ('clearing', 'closed')
+      AND NOT EXISTS (SELECT 1 FROM ledger t WHERE t.source_key = l.source_key || ':taken back'
+                                               AND t.currency = 'coins')
+)
+SELECT season_id, name, source_key, delta FROM (
+    SELECT *, row_number() OVER (PARTITION BY season_id ORDER BY delta DESC, source_key) AS n FROM paid) r
+WHERE n > 1 ORDER BY season_id, source_key
+"""
+_COINS = "SELECT coins FROM unified_users WHERE id = %(id)s"
+
+
+@dataclass(frozen=True)
+class RewardsTakenBack:
+    rewards: int = 0
+    coins: int = 0
+
+
+SHORT = "merge.taken_back_short"  # the audit record of a take-back that found too little to take
+
+
+def take_back_extra_rewards(conn: Conn, keep_id: int, platform: str) -> RewardsTakenBack:
+    """After a merge moved the balances (the survivor locked): a reward is paid once per person per season, so
+    of two accounts paid for one season the person keeps the larger reward; the other is taken back from the
+    survivor's coins as far as they allow (what was spent stays spent), keyed by the reward it undoes."""
+    extra = conn.execute(_EXTRA_REWARDS, {"keep": keep_id}).fetchall()
+    if not extra:
+        return RewardsTakenBack()
+    row = conn.execute(_COINS, {"id": keep_id}).fetchone()
+    assert row is not None
+    left, rewards, coins = int(row["coins"]), 0, 0
+    for r in extra:
+        take = min(int(r["delta"]), left)
+        if take < int(r["delta"]):  # what was spent stays spent: the books say how much could not come back
+            audit.record(
+                conn, None, keep_id, SHORT, {"key": r["source_key"], "wanted": int(r["delta"]), "took": max(take, 0)}
+            )
+        if take <= 0:
+            continue
+        moved = ledger.grant(
+            conn,
+            keep_id,
+            "coins",
+            -take,
+            reason=f"season {r['name']}: reward taken back (linked account)",
+            platform=platform,
+            source_key=f"{r['source_key']}:taken back",
+            earned=False,
+        )
+        if moved is not None:
+            left, rewards, coins = moved.balance_after, rewards + 1, coins + take
+    return RewardsTakenBack(rewards, coins)

@@ -96,7 +96,7 @@ def test_set_webhook_cli_sends_secret_and_allowed_updates(app_env, fakes) -> Non
     assert cli(["telegram", "set-webhook", "--url", "https://example.test/telegram_webhook"]) == 0
     (call,) = fakes.telegram.calls_of("setWebhook")
     assert call["secret_token"] == "tg-secret_123"
-    assert call["allowed_updates"] == ["message", "callback_query", "chat_join_request"]
+    assert call["allowed_updates"] == ["message", "edited_message", "callback_query", "chat_join_request"]
     assert fakes.telegram.webhook["url"] == "https://example.test/telegram_webhook"
 
 

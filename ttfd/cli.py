@@ -61,7 +61,7 @@ def cmd_telegram_set_webhook(args: argparse.Namespace) -> int:
         "setWebhook",
         url=args.url,
         secret_token=s.require("telegram_webhook_secret"),
-        allowed_updates=["message", "callback_query", "chat_join_request"],
+        allowed_updates=["message", "edited_message", "callback_query", "chat_join_request"],
         drop_pending_updates=args.drop_pending,
         max_connections=args.max_connections,
     )

@@ -49,6 +49,23 @@ def _event(key: str, who: PlatformUser, msg: Message | None, **kw: Any) -> Event
     )
 
 
+def links(message: Message) -> tuple[str, ...]:
+    """Where a message's links go, as Telegram marked them: a text_link's hidden target, and the text of a
+    url entity. Entity offsets and lengths count UTF-16 code units (an emoji is two), so the text is cut as
+    UTF-16; a cut through a surrogate pair reads as U+FFFD rather than failing."""
+    found: list[str] = []
+    for source, entities in ((message.text, message.entities), (message.caption, message.caption_entities)):
+        units: bytes | None = None
+        for entity in entities or ():
+            if entity.type == "text_link" and entity.url:
+                found.append(entity.url)
+            elif entity.type == "url" and source:
+                units = units if units is not None else source.encode("utf-16-le", "surrogatepass")
+                start = max(entity.offset, 0) * 2
+                found.append(units[start : start + max(entity.length, 0) * 2].decode("utf-16-le", "replace"))
+    return tuple(dict.fromkeys(u for u in found if u))
+
+
 def parse_options(command: Command, args: str | None, message: Message) -> dict[str, Any]:
     """`/coinflip 50 heads`, `/buy Gold role 2`: options in declared order, quotes group words; a USER
     option is whoever the message replies to (or a tapped name). Bad input names the usage."""
@@ -134,6 +151,8 @@ def build(registry: Registry, username: str | None) -> Router:
             if message.from_user is None or message.from_user.is_bot:
                 return None
             event = _event(key(bot, event_update), person(message.from_user), message, command=cmd)
+            if message.chat.type != "private":  # a group: automod reads the whole message before the command
+                event.message, event.urls = message.text or message.caption or "", links(message)
             try:
                 event.options = parse_options(cmd, command.args, message)
             except DomainError as exc:
@@ -145,13 +164,6 @@ def build(registry: Registry, username: str | None) -> Router:
     for cmd in registry.telegram_commands.values():
         router.message.register(for_command(cmd), CommandFilter(cmd.tg_name, ignore_mention=ignore_mention))
     help_command = registry.telegram_commands["help"]
-
-    @router.message(F.text.startswith("/"))
-    async def unknown(message: Message, event_update: Update, bot: Bot) -> Event | None:
-        # An unknown command in a private chat gets the help; in a group it may be another bot's.
-        if message.from_user is None or message.from_user.is_bot or message.chat.type != "private":
-            return None
-        return _event(key(bot, event_update), person(message.from_user), message, command=help_command)
 
     @router.callback_query()
     async def pressed(query: CallbackQuery, event_update: Update, bot: Bot) -> Event | None:
@@ -183,11 +195,22 @@ def build(registry: Registry, username: str | None) -> Router:
 
     @router.message(F.text | F.caption)
     async def chat(message: Message, event_update: Update, bot: Bot) -> Event | None:
+        # Anything that is not a command of ours: in a private chat, the help (what can I do here?); in a
+        # group, a chat message — an unknown command or another bot's (/start@other_bot) included, so
+        # automod and activity see it as any other.
         if message.from_user is None or message.from_user.is_bot:
             return None
         k, who = key(bot, event_update), person(message.from_user)
-        if message.chat.type == "private":  # a plain private message: what can I do here?
+        if message.chat.type == "private":
             return _event(k, who, message, command=help_command)
-        return _event(k, who, message, message=message.text or message.caption)
+        return _event(k, who, message, message=message.text or message.caption, urls=links(message))
+
+    @router.edited_message(F.text | F.caption)
+    async def edited(message: Message, event_update: Update, bot: Bot) -> Event | None:
+        # "hello", then edited into spam: the guards (automod) read the new text; nothing else runs for it.
+        if message.from_user is None or message.from_user.is_bot or message.chat.type == "private":
+            return None
+        k, who = key(bot, event_update), person(message.from_user)
+        return _event(k, who, message, message=message.text or message.caption, urls=links(message), edited=True)
 
     return router

@@ -1,8 +1,9 @@
 """Automod: one policy per Discord server or Telegram group — bad words (with * wildcards), invite links,
 link allow/deny lists, mention spam; on Telegram also capitals, repeated messages and floods; exempt roles,
 channels or people; an alert channel. On Discord a sync job turns the policy into Discord's own AutoMod
-rules; in Telegram groups every message is checked as it arrives: an offending one is deleted, its sender
-warned and a moderation case opened."""
+rules; in Telegram groups every message is checked as it arrives — a command included, before it runs — on
+its text folded against look-alike and invisible characters: an offending one is deleted, its sender warned
+and a moderation case opened."""
 
 from __future__ import annotations
 
@@ -23,21 +24,24 @@ COLOR = 0xE67E22
 TELEGRAM_ONLY = "capitals, repeated messages and floods are checked in Telegram groups only"
 
 
-# --- Telegram: every group message, before activity counts it -------------------------------------------
+# --- Telegram: every group message, before activity counts it or a command runs ---------------------------
 
 
 def check_message(ctx: Ctx, message: str) -> Reply | None:
-    """A group message against its chat's policy. Clean: None (activity counts it and pays XP). Offending:
-    its deletion queued, a warning case opened (once per update: the event key is the case's key; the
-    dispatch claims the key, so a redelivery never gets here) and the sender warned in the chat."""
+    """A group message (a command's included: this is a guard) against its chat's policy. Clean: None
+    (activity counts it and pays XP, or the command runs). Offending: its deletion queued, a warning case
+    opened (once per update: the event key is the case's key; the dispatch claims the key, so a redelivery
+    never gets here) and the sender warned in the chat; a command in it does not run. An edited message is
+    checked for what it now says, but not counted again for floods and repeats."""
     if ctx.chat_id is None or not message.strip():
         return None
     policy = service.get(ctx.conn, "telegram", ctx.chat_id)
     if policy is None or not policy.active or ctx.caller.id in policy.exempt_users:
         return None
-    offence = service.content_offence(policy, message)
-    counted = service.count_offence(ctx.conn, policy, ctx.chat_id, ctx.caller.id, message, ctx.now)
-    offence = offence or counted
+    offence = service.content_offence(policy, message, ctx.urls)
+    if not ctx.edited:
+        counted = service.count_offence(ctx.conn, policy, ctx.chat_id, ctx.caller.id, message, ctx.now)
+        offence = offence or counted
     if offence is None:
         return None
     message_id = ctx.target.get("reply_to_message_id")
@@ -331,7 +335,7 @@ FEATURE = Feature(
             chats=("group", "supergroup"),
         ),
     ),
-    messages=(MessageHandler("automod", check_message),),
+    messages=(MessageHandler("automod", check_message, guard=True),),
     jobs={
         SYNC_JOB: "ttfd.features.automod.sync:run_sync_job",
         DELETE_JOB: "ttfd.features.automod.telegram:delete_message",

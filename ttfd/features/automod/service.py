@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
@@ -256,6 +257,69 @@ def mark_synced(conn: Conn, guild_id: int, error: str | None) -> None:
 
 
 # --- Telegram: what is wrong with a message ----------------------------------------------------------
+#
+# Matching runs on a folded copy of the text, made the same way for the message, its links and the policy's
+# words, so that what Telegram shows as a blocked word or link is one: characters it does not draw (zero-width
+# and other format characters, the soft hyphen, Hangul fillers, stray combining marks, controls) are dropped,
+# compatibility forms (fullwidth, mathematical letters) become plain ones, case is folded, and Cyrillic and
+# Greek letters that look Latin become Latin. A Russian word then still matches Russian text (both are folded
+# alike) and a Latin/Cyrillic mix of it matches too.
+
+# Lowercase look-alikes only: case is folded first, and a letter that looks Latin only as a capital (В, Н, Т)
+# would make common Russian words ("вот") read as Latin ones ("bot").
+_LOOKALIKES = {
+    **dict(zip("аеорсухіјѕԁһӏёԛԝү", "aeopcyxijsdhleqwy", strict=True)),  # Cyrillic
+    **dict(zip("οαειɩκνρτυχ", "oaeiikvptux", strict=True)),  # Greek (ɩ: Latin iota)
+    **dict(zip("ıɑɡ", "iag", strict=True)),  # Latin letters that pass for plain ones
+    "\u3002": ".",  # ideographic full stop (the halfwidth one becomes this under NFKC)
+    "\u2044": "/",  # fraction slash
+    "\u2215": "/",  # division slash
+    "\u2800": " ",  # braille blank: drawn as a space
+}
+_FILLERS = frozenset("\u115f\u1160\u3164\uffa0")  # Hangul fillers: letters that draw nothing
+_TABLE_MAX = 1 << 16  # code points remembered per table (an attacker cannot grow it past this)
+
+
+class _Table(dict[int, str | None]):
+    """A `str.translate` table filled on first sight of each code point (there are over a million): after
+    that, translating is a C loop."""
+
+    def __init__(self, rule: Callable[[str], str | None]) -> None:
+        super().__init__()
+        self.rule = rule
+
+    def __missing__(self, code: int) -> str | None:
+        out = self.rule(chr(code))
+        if len(self) < _TABLE_MAX:
+            self[code] = out
+        return out
+
+
+def _unseen(ch: str) -> str | None:
+    """Before NFKC: drop what is not drawn, so the letters around it compose as they would without it."""
+    kind = unicodedata.category(ch)
+    if kind == "Cf" or ch in _FILLERS or (kind == "Cc" and not ch.isspace()):
+        return None
+    return ch
+
+
+def _folded(ch: str) -> str | None:
+    """After NFKC and casefold: marks left on their own dropped (fillers again: NFKC makes U+1160 of some),
+    look-alikes made Latin."""
+    if unicodedata.category(ch) in ("Mn", "Me", "Cf") or ch in _FILLERS:
+        return None
+    return _LOOKALIKES.get(ch, ch)
+
+
+_UNSEEN, _FOLDED = _Table(_unseen), _Table(_folded)
+
+
+def normalize(text: str) -> str:
+    """The text as matching sees it (see above); the same for a message, a link and a bad word."""
+    if text.isascii():  # the common case: only controls to drop and case to fold
+        return text.translate(_UNSEEN).lower()
+    text = unicodedata.normalize("NFKC", text.translate(_UNSEEN))
+    return text.casefold().translate(_FOLDED)
 
 
 @dataclass(frozen=True)
@@ -264,24 +328,59 @@ class Offence:
     says: str  # the reason as the sender reads it
 
 
-def _keyword_pattern(word: str) -> str:
-    """Discord's keyword matching: `cat` a whole word, `cat*` a word start, `*cat` a word end, `*cat*` inside."""
-    core = re.escape(word.strip("*")).replace(r"\ ", r"\s+")
-    head = "" if word.startswith("*") else r"(?<!\w)"
-    tail = "" if word.endswith("*") else r"(?!\w)"
-    return head + core + tail
+def _trie(cores: list[str]) -> str:
+    """One regex for many words, their shared beginnings written once: the engine then tries a few branches
+    at each position of a message, not every word (a policy may hold a thousand)."""
+    root: dict[str, Any] = {}
+    for core in cores:
+        node = root
+        for ch in core:
+            node = node.setdefault(ch, {})
+        node[""] = {}  # a word ends here
+
+    def alternatives(node: dict[str, Any]) -> str:
+        branches = [(r"\s+" if ch == " " else re.escape(ch)) + alternatives(nxt) for ch, nxt in node.items() if ch]
+        if not branches:
+            return ""
+        either = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{either})?" if "" in node else either
+
+    return alternatives(root)
 
 
 @lru_cache(maxsize=256)
-def _words_re(words: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile("|".join(_keyword_pattern(w) for w in words), re.IGNORECASE)
+def _words_re(words: tuple[str, ...]) -> re.Pattern[str] | None:
+    """A policy's bad words, folded as messages are and compiled once (policies are few and rarely change),
+    with Discord's keyword matching: `cat` a whole word, `cat*` a word start, `*cat` a word end, `*cat*`
+    inside one. A word that folds to nothing (only invisible characters) matches nothing."""
+    kinds: dict[tuple[bool, bool], list[str]] = {}
+    for word in words:
+        if core := " ".join(normalize(word.strip("*")).split()):
+            kinds.setdefault((word.startswith("*"), word.endswith("*")), []).append(core)
+    patterns = [
+        ("" if inside_start else r"(?<!\w)") + _trie(cores) + ("" if inside_end else r"(?!\w)")
+        for (inside_start, inside_end), cores in kinds.items()
+    ]
+    return re.compile("|".join(patterns)) if patterns else None
 
 
-# A link's host comes after any user-info ("https://example.com@evil.com" goes to evil.com).
-_URL = re.compile(r"(?i)(?:\bhttps?://|\bwww\.)(?:[^\s/@]*@)?((?:[a-z0-9-]+\.)+[a-z]{2,63})")
-_HOST = re.compile(r"(?i)(?<![\w.-])((?:[a-z0-9-]+\.)+[a-z]{2,63})(?![\w-])")
+# A link's host comes after any user-info ("https://example.com@evil.com" goes to evil.com). Folded text is
+# lowercase.
+_URL = re.compile(r"(?:\bhttps?://|\bwww\.)(?:[^\s/@]*@)?((?:[a-z0-9-]+\.)+[a-z]{2,63})")
+_HOST = re.compile(r"(?<![\w.-])((?:[a-z0-9-]+\.)+[a-z]{2,63})(?![\w-])")
+# The host of a link Telegram marked or hid behind words: after a scheme (tg:// and mailto: included) and
+# user-info, if any; None for a link to no host (tg://user?id=…).
+_LINK_HOST = re.compile(r"(?:[a-z][a-z0-9+.-]*:(?://)?)?(?:[^\s/@?#]*@)?((?:[a-z0-9-]+\.)+[a-z]{2,63})(?![\w-])")
 _INVITES = re.compile(f"{DISCORD_INVITE.removeprefix('(?i)')}|{TELEGRAM_INVITE.removeprefix('(?i)')}", re.IGNORECASE)
 _MENTION = re.compile(r"(?<![\w@])@([A-Za-z][A-Za-z0-9_]{3,31})")
+# Top-level domains that make a bare "word.tld" a link in allow mode: the common ones and those spam uses,
+# never file extensions or words people put after a dot ("file.txt", "readme.md", "v1.2", "do.it").
+_TLD_NAMES = """
+    com net org info biz pro mobi io gg me ru su xyz top online site club shop store live link click pw tk ml ga cf
+    gq cc co tv to ws app dev ai cloud space website tech fun icu buzz vip win bid loan blog bet casino lol cyou sbs
+    cfd bond quest monster cn ua by kz uz kg tj am ge az lv lt ee uk de fr eu us ca au nl es pl cz se fi ch tr ir
+"""
+TLDS = frozenset(_TLD_NAMES.split())
 
 
 def _covered(host: str, domains: tuple[str, ...]) -> bool:
@@ -289,28 +388,45 @@ def _covered(host: str, domains: tuple[str, ...]) -> bool:
     return any(host == d or host.endswith("." + d) for d in domains)
 
 
-def content_offence(p: Policy, text: str) -> Offence | None:
-    """The first rule a message's text breaks (counters aside), in the order people expect to hear."""
-    if p.bad_words and _words_re(p.bad_words).search(text):
+def _bare_hosts(folded: str) -> list[str]:
+    """Hosts written without a scheme that read as links: a known top-level domain, not an email address."""
+    return [
+        m.group(1)
+        for m in _HOST.finditer(folded)
+        if m.group(1).rsplit(".", 1)[1] in TLDS and (m.start() == 0 or folded[m.start() - 1] != "@")
+    ]
+
+
+def content_offence(p: Policy, text: str, urls: tuple[str, ...] = ()) -> Offence | None:
+    """The first rule a message breaks (counters aside), in the order people expect to hear. `urls` are the
+    message's links as Telegram marked them: a link hidden behind other words (text_link) is checked too."""
+    folded = normalize(text)
+    links = [normalize(u) for u in urls]
+    if p.bad_words and (words := _words_re(p.bad_words)) is not None and words.search(folded):
         return Offence("bad_word", "that word isn't allowed here")
-    if p.block_invites and _INVITES.search(text):
+    if p.block_invites and any(_INVITES.search(t) for t in (folded, *links)):
         return Offence("invite", "invite links aren't allowed here")
-    if p.link_mode == "deny":
-        hosts = [m.group(1) for m in _HOST.finditer(text)]
-        if any(_covered(h, p.links) for h in hosts):
-            return Offence("link", "links to that site aren't allowed here")
-    elif p.link_mode == "allow":
-        hosts = [m.group(1) for m in _URL.finditer(text)]
-        if any(not _covered(h, p.links) for h in hosts):
-            return Offence(
-                "link",
-                "only links to " + ", ".join(p.links[:5]) + (", …" if len(p.links) > 5 else "") + " are allowed here",
-            )
+    if p.link_mode != "off":
+        linked = [m.group(1) for u in links if (m := _LINK_HOST.match(u))]
+        if p.link_mode == "deny":
+            hosts = [m.group(1) for m in _HOST.finditer(folded)] + linked
+            if any(_covered(h, p.links) for h in hosts):
+                return Offence("link", "links to that site aren't allowed here")
+        else:
+            hosts = [m.group(1) for m in _URL.finditer(folded)] + _bare_hosts(folded) + linked
+            if any(not _covered(h, p.links) for h in hosts):
+                return Offence(
+                    "link",
+                    "only links to "
+                    + ", ".join(p.links[:5])
+                    + (", …" if len(p.links) > 5 else "")
+                    + " are allowed here",
+                )
     if p.mention_limit is not None:
         mentioned = {m.group(1).lower() for m in _MENTION.finditer(text)}
         if len(mentioned) > p.mention_limit:
             return Offence("mentions", f"too many mentions (at most {p.mention_limit} per message)")
-    if p.caps_percent is not None:
+    if p.caps_percent is not None:  # on the text as written: folding loses case
         letters = [c for c in text if c.isalpha()]
         upper = sum(1 for c in letters if c.isupper())
         if len(letters) >= p.caps_min_len and upper * 100 >= p.caps_percent * len(letters):
@@ -344,7 +460,9 @@ RETURNING count
 
 
 def _text_hash(text: str) -> bytes:
-    return hashlib.sha256(" ".join(text.casefold().split()).encode()).digest()
+    """The same message for the repeat check: folded (an invisible character or a look-alike makes no new
+    message), whitespace runs as one space."""
+    return hashlib.sha256(" ".join(normalize(text).split()).encode("utf-8", "surrogatepass")).digest()
 
 
 def count_offence(conn: Conn, p: Policy, chat_id: int, user_id: int, text: str, now: datetime) -> Offence | None:

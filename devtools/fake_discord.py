@@ -191,6 +191,8 @@ def create_app(state: DiscordState, prefix: str = "/api/v10") -> Flask:
 
     @app.route(f"{prefix}/guilds/<guild_id>/members/<user_id>/roles/<role_id>", methods=["PUT", "DELETE"])
     def member_role(guild_id: str, user_id: str, role_id: str) -> Response:
+        if (refused := fake_discord_guilds.role_refusal(state, guild_id, user_id, role_id)) is not None:
+            return refused
         with state.lock:
             roles = state.member_roles.setdefault((guild_id, user_id), set())
             if request.method == "PUT":

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 MAX_TIMEOUT = timedelta(days=28)
 BULK_AGE_S = 14 * 86400
-ADMINISTRATOR = 1 << 3
+ADMINISTRATOR, MANAGE_ROLES = 1 << 3, 1 << 28
 
 
 def add_guild(
@@ -78,6 +78,28 @@ def _can_act_on(state: DiscordState, gid: str, uid: str) -> Response | None:
     """Discord's own refusal when the bot may not act on this member (owner, or not below the bot's top role)."""
     g = state.guilds[gid]
     if uid == g["owner_id"] or (uid in g["members"] and _top(state, gid, uid) >= _top(state, gid, _bot_id(state))):
+        return _error(403, 50013, "Missing Permissions")
+    return None
+
+
+def role_refusal(state: DiscordState, gid: str, uid: str, rid: str) -> Response | None:
+    """Discord's refusal of giving or taking a role in a known server: an unknown role or member (404), or the
+    bot without Manage Roles or not above the role (403 50013). Servers the fake was not told of accept it."""
+    g = state.guilds.get(gid)
+    if g is None:
+        return None
+    if rid not in g["roles"]:
+        return _error(404, 10011, "Unknown Role")
+    if uid not in g["members"]:
+        return _error(404, 10007, "Unknown Member")
+    bot = _bot_id(state)
+    if bot == g["owner_id"]:
+        return None
+    held = state.member_roles.get((gid, bot), set()) | {gid}
+    perms = 0
+    for r in held:
+        perms |= int(g["roles"].get(r, {}).get("permissions", "0"))
+    if not perms & (ADMINISTRATOR | MANAGE_ROLES) or g["roles"][rid]["position"] >= _top(state, gid, bot):
         return _error(403, 50013, "Missing Permissions")
     return None
 

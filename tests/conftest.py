@@ -143,6 +143,7 @@ def fakes(_fake_servers: tuple[RunningServer, RunningServer]) -> Fakes:
         s.failures.clear()
     d_state.commands.clear()
     d_state.member_roles.clear()
+    d_state.guilds.clear()  # a server one test set up must not decide another test's role grants
     t_state.webhook.clear()
     return Fakes(d_state, f"{d.url}/api/v10", t_state, t.url)
 

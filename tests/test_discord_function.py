@@ -9,7 +9,8 @@ import pytest
 from functions_framework import create_app
 from nacl.signing import SigningKey
 
-from tests.conftest import encode, interaction, sign
+from devtools.fake_discord_guilds import add_guild
+from tests.conftest import APP_ID, encode, interaction, run_schedule, sign
 from ttfd.features import REGISTRY
 from ttfd.features.accounts import service as link
 
@@ -183,13 +184,33 @@ def test_help_lists_commands_and_subcommands(client) -> None:
         assert f"`{name}" in text
 
 
-def test_setup_requires_manage_roles_from_bitfield(client, fresh_db) -> None:
+def _rank_roles_server(app_env) -> None:
+    """Server 1, owned by 42 (the default caller), where TTFD's role (10) sits above roles 555 and 556."""
+    add_guild(
+        app_env.discord,
+        1,
+        42,
+        roles=[(555, "Bronze", 1, 0), (556, "Silver", 2, 0), (777, "Gold", 3, 0), (590, "TTFD", 10, 1 << 28)],
+        members={42: [], int(APP_ID): [590]},
+    )
+
+
+def _finished(app_env, payload) -> str:
+    """A deferred command's answer, once the job that finishes it ran (it edits @original)."""
+    run_schedule("run_jobs")
+    return str(app_env.discord.originals[payload["token"]]["content"])
+
+
+def test_setup_requires_manage_roles_from_bitfield(client, app_env, fresh_db) -> None:
+    _rank_roles_server(app_env)
     denied = _post(client, interaction("/setup rank-role rank:F role:555", permissions=1 << 10)).get_json()
     assert denied["data"]["flags"] == 64 and "Manage Roles" in denied["data"]["content"]
-    ok = _post(client, interaction("/setup rank-role rank:F role:555", permissions=1 << 28)).get_json()
-    assert "<@&555>" in ok["data"]["content"]
-    admin = _post(client, interaction("/setup rank-role rank:E role:556", permissions=1 << 3)).get_json()
-    assert "<@&556>" in admin["data"]["content"]
+    ok = interaction("/setup rank-role rank:F role:555", permissions=1 << 28)
+    assert _post(client, ok).get_json() == {"type": 5, "data": {"flags": 64}}  # the roles are checked in a job
+    assert "<@&555>" in _finished(app_env, ok)
+    admin = interaction("/setup rank-role rank:E role:556", permissions=1 << 3)
+    _post(client, admin)
+    assert "<@&556>" in _finished(app_env, admin)
     dm = _post(client, interaction("/setup rank-role rank:E role:556", guild=None, permissions=1 << 3)).get_json()
     assert "only works inside a server" in dm["data"]["content"]
     import psycopg
@@ -255,17 +276,23 @@ def test_guild_membership_is_learned_from_interactions(client, fresh_db) -> None
     assert guilds == [10, 11]
 
 
-def test_rank_role_may_not_carry_moderation_power(client) -> None:
+def test_rank_role_may_not_carry_moderation_power(client, app_env) -> None:
+    _rank_roles_server(app_env)
+
     def setup(role: dict) -> dict:
         payload = interaction("/setup rank-role rank:F role:777", permissions=1 << 3)
         payload["data"]["resolved"] = {"roles": {"777": {"id": "777", "name": "r", "permissions": "0", **role}}}
         return _post(client, payload).get_json()["data"]
 
+    # Refused at once, before "thinking…", from the role as the interaction resolved it.
     refused = setup({"permissions": str(1 << 3)})
     assert refused["flags"] == 64 and "Administrator" in refused["content"]
     assert "Ban Members" in setup({"permissions": str(1 << 2)})["content"]
     assert "managed" in setup({"managed": True})["content"]
-    assert "<@&777>" in setup({"permissions": str(1 << 10 | 1 << 11)})["content"]  # view + send is fine
+    fine = interaction("/setup rank-role rank:F role:777", permissions=1 << 3)
+    fine["data"]["resolved"] = {"roles": {"777": {"id": "777", "name": "r", "permissions": str(1 << 10 | 1 << 11)}}}
+    _post(client, fine)
+    assert "<@&777>" in _finished(app_env, fine)  # view + send is fine
 
 
 def test_someone_elses_leaderboard_pages_privately(client) -> None:

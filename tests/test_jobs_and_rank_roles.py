@@ -7,7 +7,8 @@ import threading
 import psycopg
 from functions_framework import create_app
 
-from tests.conftest import SCHEDULER_HEADERS, encode, interaction, run_schedule, sign
+from devtools.fake_discord_guilds import add_guild
+from tests.conftest import APP_ID, SCHEDULER_HEADERS, encode, interaction, run_schedule, sign
 from ttfd.core import db, jobs, ledger, users
 from ttfd.features import FEATURES, REGISTRY
 from ttfd.features.accounts import service as link
@@ -36,9 +37,18 @@ def test_plan_rank_roles() -> None:
 
 def test_rank_up_assigns_role_and_messages_telegram(app_env, fresh_db) -> None:
     client = create_app("discord_interactions", "main.py").test_client()
+    add_guild(
+        app_env.discord,
+        1,
+        1,
+        roles=[(500, "F-", 1, 0), (501, "F", 2, 0), (590, "TTFD", 10, 1 << 28)],
+        members={1: [], 42: [], int(APP_ID): [590]},
+    )
     for rank, role in (("F-", 500), ("F", 501)):
-        reply = _post(client, interaction(f"/setup rank-role rank:{rank} role:{role}", user=1, permissions=8))
-        assert f"<@&{role}>" in reply.get_json()["data"]["content"]
+        payload = interaction(f"/setup rank-role rank:{rank} role:{role}", user=1, permissions=8)
+        assert _post(client, payload).get_json()["type"] == 5  # the roles are checked over REST, in a job
+        run_schedule("run_jobs")
+        assert f"<@&{role}>" in app_env.discord.originals[payload["token"]]["content"]
     _post(client, interaction("/ping", user=42, guild=1))  # user 42 is now known in guild 1
     with db.transaction() as conn:
         user = users.find_user(conn, "discord", 42)
@@ -56,13 +66,25 @@ def test_rank_up_assigns_role_and_messages_telegram(app_env, fresh_db) -> None:
     with psycopg.connect(fresh_db) as c:
         statuses = c.execute("SELECT kind, status, attempts FROM jobs ORDER BY id").fetchall()
         pending = c.execute("SELECT count(*) FROM cross_platform_events WHERE NOT processed").fetchone()[0]
-    assert statuses == [("discord.rank_roles", "done", 1), ("telegram.send", "done", 1)]
+    assert statuses == [
+        ("ui.deferred", "done", 1),  # the two /setup rank-role commands
+        ("ui.deferred", "done", 1),
+        ("discord.rank_roles", "done", 1),
+        ("telegram.send", "done", 1),
+    ]
     assert pending == 0
     _run_schedules()  # nothing runs twice
     assert len(app_env.telegram.calls_of("sendMessage")) == 1
 
 
 def test_long_429_reschedules_and_permanent_403_goes_dead(app_env, fresh_db) -> None:
+    add_guild(
+        app_env.discord,
+        1,
+        1,
+        roles=[(3, "Three", 1, 0), (6, "Six", 2, 0), (590, "TTFD", 10, 1 << 28)],
+        members={2: [], 5: [], int(APP_ID): [590]},
+    )
     with db.transaction() as conn:
         j1 = jobs.enqueue(conn, "discord.rank_roles", {"guild_id": 1, "discord_id": 2, "add": 3, "remove": []})
         j2 = jobs.enqueue(conn, "discord.rank_roles", {"guild_id": 1, "discord_id": 5, "add": 6, "remove": []})
@@ -162,12 +184,19 @@ def test_cleanup_purges_expired_and_runs_once_per_hour(app_env, fresh_db) -> Non
 
 
 def test_deleted_role_is_skipped_and_departed_member_ends_the_job(app_env, fresh_db) -> None:
+    # Role 3 was deleted and member 5 left the server: the fake answers as Discord does.
+    add_guild(
+        app_env.discord,
+        1,
+        1,
+        roles=[(4, "Four", 1, 0), (6, "Six", 2, 0), (7, "Seven", 3, 0), (590, "TTFD", 10, 1 << 28)],
+        members={2: [4], int(APP_ID): [590]},
+    )
     with db.transaction() as conn:
         gone_role = jobs.enqueue(conn, "discord.rank_roles", {"guild_id": 1, "discord_id": 2, "add": 3, "remove": [4]})
         left = jobs.enqueue(conn, "discord.rank_roles", {"guild_id": 1, "discord_id": 5, "add": 6, "remove": [7]})
-    app_env.discord.fail_next("PUT", r"/guilds/1/members/2/roles/3", 404, {"message": "Unknown Role", "code": 10011})
-    app_env.discord.fail_next("PUT", r"/guilds/1/members/5/roles/6", 404, {"message": "Unknown Member", "code": 10007})
     assert jobs.run_due(REGISTRY).as_dict() == {"done": 2, "retried": 0, "dead": 0}
+    assert not app_env.discord.calls_to("PUT", r"/guilds/1/members/2/roles/3")  # known gone: not even asked
     assert app_env.discord.calls_to("DELETE", r"/guilds/1/members/2/roles/4")  # went on after the missing role
     assert not app_env.discord.calls_to("DELETE", r"/guilds/1/members/5/roles/7")  # member left: stop
     assert gone_role and left

@@ -258,12 +258,29 @@ def test_case_reason_and_delete(server, app_env, fresh_db) -> None:
 
 
 def test_a_threshold_ban_longer_than_28_days_is_refused_clearly(server, app_env, fresh_db) -> None:
-    _, token = _run("/setup warn-threshold count:3 action:ban duration:30d", server, permissions=1 << 5)
-    assert "from 1 minute to 4w" in _text(_finish(app_env, token))
+    first, _ = _run("/setup warn-threshold count:3 action:ban duration:30d", server, permissions=1 << 5)
+    assert first["type"] == 4 and "from 1 minute to 4w" in _text(first)  # refused before "thinking…"
     with psycopg.connect(fresh_db) as c:
-        assert c.execute("SELECT count(*) FROM jobs WHERE status = 'pending'").fetchone() == (0,)  # no retries
+        assert c.execute("SELECT count(*) FROM jobs").fetchone() == (0,)  # nothing queued
     _, token = _run("/setup warn-threshold count:3 action:ban duration:7d", server, permissions=1 << 5)
     assert "Reaching 3 active warnings will ban the member for 1w" in _text(_finish(app_env, token))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "/ban user:43 duration:2y",
+        "/ban user:43 duration:soon",
+        "/timeout user:43 duration:29d",
+        "/timeout user:43 duration:5s",
+    ],
+)
+def test_a_bad_duration_is_refused_before_thinking(server, app_env, fresh_db, command) -> None:
+    first, _ = _run(command, server)
+    assert first["type"] == 4 and first["data"]["flags"] == 64 and "A duration is like 10m" in first["data"]["content"]
+    with psycopg.connect(fresh_db) as c:
+        assert c.execute("SELECT count(*) FROM jobs").fetchone() == (0,)
+    assert app_env.discord.guilds["1"]["bans"] == {}
 
 
 def test_durations_parse() -> None:

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from functions_framework import create_app
 
+from devtools.fake_discord_guilds import add_guild
 from devtools.simulate import discord_payload, telegram_update
 from tests import chaos
 from tests.conftest import APP_ID, TG_SECRET, encode, interaction, run_schedule, sign
@@ -27,7 +28,7 @@ from ttfd.features.shop import service
 from ttfd.web import session_signer, sessions
 
 TG_HEADERS = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
-MANAGE_GUILD = 1 << 5
+MANAGE_GUILD, MANAGE_ROLES = 1 << 5, 1 << 28
 
 
 @pytest.fixture
@@ -297,7 +298,11 @@ def test_fifty_concurrent_buyers_on_three_platforms_get_exactly_the_stock(app_en
             "Origin": "http://localhost",
         }
         r = httpx.post(
-            f"{server.url}/api/shop/buy", json={"item_id": item.id}, headers=headers, cookies=cookies, timeout=60
+            f"{server.url}/api/shop/buy",
+            json={"item_id": item.id, "price": 300},
+            headers=headers,
+            cookies=cookies,
+            timeout=60,
         )
         return "You bought" if r.status_code == 200 else str(r.json()["title"])
 
@@ -344,25 +349,31 @@ def test_site_shop_lists_buys_once_per_key_and_needs_csrf(app_env, fresh_db, mon
     for k, v in cookies.items():
         buy_fn.set_cookie(k, v)
     headers = {"X-CSRF-Token": cookies["csrf_token"], "Idempotency-Key": "abcdefgh1"}
-    assert buy_fn.post("/", json={"item_id": hat.id}, headers={"Idempotency-Key": "abcdefgh1"}).status_code == 403
-    missing_key = buy_fn.post("/", json={"item_id": hat.id}, headers={"X-CSRF-Token": cookies["csrf_token"]})
+    price = {"price": hat.price}
+    assert (
+        buy_fn.post("/", json={"item_id": hat.id, **price}, headers={"Idempotency-Key": "abcdefgh1"}).status_code == 403
+    )
+    missing_key = buy_fn.post("/", json={"item_id": hat.id, **price}, headers={"X-CSRF-Token": cookies["csrf_token"]})
     assert missing_key.status_code == 400 and "Idempotency-Key" in missing_key.get_json()["title"]
     for bad in (
-        {"item_id": "1"},
-        {"item_id": hat.id, "quantity": 0},
-        {"item_id": hat.id, "x": 1},
+        {"item_id": "1", **price},
+        {"item_id": hat.id, "quantity": 0, **price},
+        {"item_id": hat.id, "x": 1, **price},
         [1],
-        {"item_id": 2**70},
+        {"item_id": 2**70, **price},
+        {"item_id": hat.id},
     ):
         r = buy_fn.post("/", json=bad, headers={**headers, "Idempotency-Key": "bad-input-1"})
         assert r.status_code == 400, bad
-    first = buy_fn.post("/", json={"item_id": hat.id, "quantity": 2}, headers=headers)
-    again = buy_fn.post("/", json={"item_id": hat.id, "quantity": 2}, headers=headers)
+    first = buy_fn.post("/", json={"item_id": hat.id, "quantity": 2, **price}, headers=headers)
+    again = buy_fn.post("/", json={"item_id": hat.id, "quantity": 2, **price}, headers=headers)
     assert first.status_code == again.status_code == 200 and first.get_json() == again.get_json()
     assert (
         first.get_json()["balance"] == 325
     )  # 500 − 200 + 25 (the first purchase's achievement) and first.get_json()["item"]["stock"] == 1
-    more = buy_fn.post("/", json={"item_id": hat.id, "quantity": 2}, headers={**headers, "Idempotency-Key": "second-1"})
+    more = buy_fn.post(
+        "/", json={"item_id": hat.id, "quantity": 2, **price}, headers={**headers, "Idempotency-Key": "second-1"}
+    )
     assert more.status_code == 400 and more.get_json()["title"] == "Only 1 Top hat left."
     me = create_app("api_me", "main.py").test_client()
     for k, v in cookies.items():
@@ -376,14 +387,32 @@ def test_site_shop_lists_buys_once_per_key_and_needs_csrf(app_env, fresh_db, mon
 # --- role items and refunds --------------------------------------------------------------------------
 
 
+def _server(app_env: Any) -> None:
+    """Server 1: the seller (50) with Manage Server and Manage Roles above the VIP role (777), below TTFD."""
+    add_guild(
+        app_env.discord,
+        1,
+        900,
+        roles=[(601, "Seller", 5, MANAGE_GUILD | MANAGE_ROLES), (603, "TTFD", 10, MANAGE_ROLES), (777, "VIP", 2, 0)],
+        members={900: [], 50: [601], 42: [], int(APP_ID): [603]},
+    )
+
+
+def _admin_add(client, app_env: Any, command: str) -> str:
+    """/shopadmin add is deferred (a role item is checked over REST): its answer, once the job ran."""
+    body = encode(interaction(command, user=50, permissions=MANAGE_GUILD | MANAGE_ROLES))
+    assert client.post("/", data=body, headers=sign(body)).get_json()["type"] == 5
+    run_schedule("run_jobs")
+    return str(app_env.discord.originals[json.loads(body)["token"]]["content"])
+
+
 def test_role_item_granted_then_refunded_and_removed_on_the_fake_discord(clients, app_env, fresh_db) -> None:
     discord, _ = clients
+    _server(app_env)
     uid = _fund(discord_id=42, coins=1000)
     _fund(discord_id=50, coins=0)
-    add = _discord(
-        discord, '/shopadmin add "name:VIP" price:400 kind:role role:777 stock:5', user=50, permissions=MANAGE_GUILD
-    )
-    assert "Now for sale" in add["data"]["content"], add
+    add = _admin_add(discord, app_env, '/shopadmin add "name:VIP" price:400 kind:role role:777 stock:5')
+    assert "Now for sale" in add, add
     bought = _discord(discord, "/buy item:VIP")["data"]["content"]
     assert "You bought **VIP** for 400 coins" in bought and "is on its way" in bought
     assert "You already have VIP" in _discord(discord, "/buy item:VIP")["data"]["content"]
@@ -427,21 +456,23 @@ def test_a_role_discord_will_not_give_is_refunded_by_the_job(clients, app_env, f
     assert chaos.consistency_problems(fresh_db) == []
 
 
-def test_shopadmin_refuses_dangerous_roles_and_global_items(clients, fresh_db) -> None:
+def test_shopadmin_refuses_dangerous_roles_and_global_items(clients, app_env, fresh_db) -> None:
     discord, _ = clients
     _item(name="Global hat")
     body = encode(
-        interaction('/shopadmin add "name:Mod" price:1 kind:role role:778', user=50, permissions=MANAGE_GUILD)
+        interaction(
+            '/shopadmin add "name:Mod" price:1 kind:role role:778', user=50, permissions=MANAGE_GUILD | MANAGE_ROLES
+        )
     )
     payload = json.loads(body)
     payload["data"]["resolved"]["roles"]["778"]["permissions"] = str(1 << 2)  # Ban Members
     body = encode(payload)
-    refused = discord.post("/", data=body, headers=sign(body)).get_json()["data"]["content"]
-    assert "may not grant Ban Members" in refused
+    refused = discord.post("/", data=body, headers=sign(body)).get_json()
+    assert refused["type"] == 4 and "may not grant Ban Members" in refused["data"]["content"]  # before "thinking…"
     edit = _discord(discord, '/shopadmin edit "item:Global hat" price:1', user=50, permissions=MANAGE_GUILD)
     assert "only TTFD's operators change it" in edit["data"]["content"]
     assert _one(fresh_db, "SELECT count(*), min(price) FROM shop_items") == (1, 100)
-    _discord(discord, '/shopadmin add "name:Sticker" price:5 stock:1', user=50, permissions=MANAGE_GUILD)
+    assert "Now for sale" in _admin_add(discord, app_env, '/shopadmin add "name:Sticker" price:5 stock:1')
     restock = _discord(discord, "/shopadmin restock item:Sticker amount:4", user=50, permissions=MANAGE_GUILD)
     assert "5 left" in restock["data"]["content"]
     _discord(

@@ -1,6 +1,7 @@
 """Verification through the real functions: /setup verification posts a panel on the fake Discord; Verify
-gives the role once (also pressed twice at once); the captcha modal counts wrong answers and locks out after
-the last try; presses are rate-limited; forged, stale, foreign and malformed submits change nothing.
+gives the role once (also pressed twice at once); the captcha (a code in a picture, typed into a modal)
+counts wrong answers and locks out after the last try; presses are rate-limited; forged, stale, foreign and
+malformed submits change nothing. Role checks and the captcha's attacks: test_verification_hardening.py.
 Telegram join requests get a captcha in private, are approved when solved, declined after the last wrong
 pick, when the applicant cannot be messaged, or (once, however often the schedule runs) when time is up."""
 
@@ -16,24 +17,56 @@ import pytest
 from functions_framework import create_app
 
 from devtools import fake_telegram_joins
+from devtools.fake_discord_guilds import add_guild
 from devtools.simulate import discord_payload, telegram_update
 from tests.conftest import APP_ID, TG_SECRET, encode, interaction, run_schedule, sign
 from ttfd.core import db
 from ttfd.features.verification import service
 
 TG_HEADERS = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
-MANAGE_ROLES = 1 << 28
-GUILD, ROLE = 1, 555
+MANAGE_ROLES, KICK_MEMBERS = 1 << 28, 1 << 1
+GUILD, ROLE, OWNER, BOT = 1, 555, 900, int(APP_ID)
+# The server on the fake Discord: (role id, name, position, permissions) and who holds which role. The bot's
+# highest role (Shiny, 11) is a plain one; its Manage Roles comes from Bot (10), as on many real servers.
+ADMIN, NO_PERMS, HELPER = 1, 2, 3  # Manage Roles high up; no role at all; Manage Roles low down (top: Crew, 6)
+ROLES = [
+    (ROLE, "Verified", 2, 0),
+    (564, "Kicker", 3, KICK_MEMBERS),
+    (562, "Helper", 4, MANAGE_ROLES),
+    (565, "Booster", 5, 0),  # managed (add_server)
+    (566, "Crew", 6, 0),
+    (567, "Senior", 7, 0),
+    (560, "Admin", 8, MANAGE_ROLES),
+    (561, "Bot", 10, MANAGE_ROLES),
+    (569, "Shiny", 11, 0),
+    (563, "High", 12, 0),
+]
+MEMBERS = {
+    ADMIN: [560],
+    NO_PERMS: [],
+    HELPER: [562, 566],
+    OWNER: [],
+    BOT: [561, 569],
+    **{u: [] for u in range(40, 80)},
+}
+
+
+def add_server(discord) -> None:
+    """Guild 1 as Discord would have it (its roles, members and the bot), so role checks and PUTs see it."""
+    add_guild(discord, GUILD, OWNER, ROLES, MEMBERS)
+    discord.guilds[str(GUILD)]["roles"]["565"]["managed"] = True  # a booster role: Discord's own
 
 
 @pytest.fixture
 def clients(app_env):
     fake_telegram_joins.joins(app_env.telegram).pending.clear()
     fake_telegram_joins.joins(app_env.telegram).decisions.clear()
-    return (
+    add_server(app_env.discord)
+    yield (
         create_app("discord_interactions", "main.py").test_client(),
         create_app("telegram_webhook", "main.py").test_client(),
     )
+    app_env.discord.guilds.pop(str(GUILD), None)  # the fake outlives the test: other files' guild 1 is theirs
 
 
 def _post(client, payload: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +96,7 @@ def _setup(client, fakes, channel: int, *, captcha: bool = False, role: int = RO
     return str(button["custom_id"])
 
 
-def _press(client, custom_id: str, user: int, roles: tuple[int, ...] = (), guild: int = GUILD) -> dict[str, Any]:
+def _press_payload(custom_id: str, user: int, roles: tuple[int, ...] = (), guild: int = GUILD) -> dict[str, Any]:
     payload = discord_payload(
         app_id=APP_ID,
         user=user,
@@ -74,7 +107,33 @@ def _press(client, custom_id: str, user: int, roles: tuple[int, ...] = (), guild
     )
     if guild:
         payload["member"]["roles"] = [str(r) for r in roles]
-    return _post(client, payload)
+    return payload
+
+
+def _press(client, custom_id: str, user: int, roles: tuple[int, ...] = (), guild: int = GUILD) -> dict[str, Any]:
+    return _post(client, _press_payload(custom_id, user, roles, guild))
+
+
+def _picture(client, fakes, custom_id: str, user: int) -> dict[str, Any]:
+    """Verify pressed on a captcha panel: the private answer, once the job drew the code into it."""
+    payload = _press_payload(custom_id, user)
+    first = _post(client, payload)
+    assert first["type"] == 4 and first["data"]["flags"] == 64 and "drawing a code" in first["data"]["content"], first
+    assert run_schedule("run_jobs").status_code == 200
+    return dict(fakes.discord.originals[payload["token"]])
+
+
+def _enter_id(picture: dict[str, Any]) -> str:
+    button = picture["components"][0]["components"][0]
+    assert button["label"] == "Enter the code"
+    return str(button["custom_id"])
+
+
+def _modal(client, fakes, custom_id: str, user: int) -> dict[str, Any]:
+    """Verify, then Enter the code: the modal (type 9)."""
+    opened = _press(client, _enter_id(_picture(client, fakes, custom_id, user)), user)
+    assert opened["type"] == 9, opened
+    return opened
 
 
 def _submit(client, custom_id: str, user: int, value: Any = None, components: Any = None) -> dict[str, Any]:
@@ -121,13 +180,13 @@ def test_setup_posts_panel_and_verify_grants_the_role_once(clients, app_env, fre
         True,
     )
 
-    answer = _press(discord, custom_id, user=42)
+    press = _press_payload(custom_id, 42)
+    answer = _post(discord, press)
     assert answer["type"] == 4 and answer["data"]["flags"] == 64 and "Giving you" in answer["data"]["content"]
     assert run_schedule("run_jobs").status_code == 200
     assert str(ROLE) in fakes.discord.member_roles[(str(GUILD), "42")] and _grants(fakes, 42) == 1
     assert any("Verification panel" in reason for _, _, reason in fakes.discord.audit_reasons)
-    edited = [m for m in fakes.discord.originals.values() if "You are verified" in m.get("content", "")]
-    assert len(edited) == 1
+    assert "You are verified" in fakes.discord.originals[press["token"]]["content"]
     # Pressed again by someone who has the role now (Discord sends the member's roles): told, nothing queued.
     again = _press(discord, custom_id, user=42, roles=(ROLE,))
     assert "already verified" in again["data"]["content"]
@@ -161,9 +220,10 @@ def test_role_discord_refuses_is_reported_and_can_be_tried_again(clients, app_en
     app_env.discord.fail_next(
         "PUT", rf"/guilds/{GUILD}/members/44/roles/{ROLE}", 403, {"message": "Missing Permissions", "code": 50013}
     )
-    _press(discord, custom_id, user=44)
+    press = _press_payload(custom_id, 44)
+    _post(discord, press)
     assert run_schedule("run_jobs").status_code == 200
-    assert any("could not give you" in m.get("content", "") for m in app_env.discord.originals.values())
+    assert "could not give you" in app_env.discord.originals[press["token"]]["content"]
     assert _one(fresh_db, "SELECT status FROM verification_grants WHERE discord_id = 44") == ("failed",)
     assert "Giving you" in _press(discord, custom_id, user=44)["data"]["content"]  # fixed by an admin: again
     assert run_schedule("run_jobs").status_code == 200
@@ -179,39 +239,44 @@ def test_setup_refuses_risky_roles_and_channels_it_cannot_post_in(clients, app_e
     assert "cannot post in that channel" in app_env.discord.originals[payload["token"]]["content"]
     assert _one(fresh_db, "SELECT count(*) FROM verification_panels") == (0,)  # rolled back with the refusal
     payload = interaction(f"/setup verification channel:704 role:{GUILD}", user=1, permissions=MANAGE_ROLES)
-    _post(discord, payload)
-    run_schedule("run_jobs")
-    assert "@everyone" in app_env.discord.originals[payload["token"]]["content"]
+    refused = _post(discord, payload)  # refused at once, before "thinking…"
+    assert refused["type"] == 4 and "@everyone" in refused["data"]["content"]
     assert _one(fresh_db, "SELECT count(*) FROM verification_panels") == (0,)
 
 
-def test_captcha_modal_wrong_answers_count_then_lock_out_and_right_answer_grants(clients, app_env, fresh_db) -> None:
+def test_captcha_wrong_answers_count_then_lock_out_and_right_answer_grants(clients, app_env, fresh_db) -> None:
     discord, _ = clients
     custom_id = _setup(discord, app_env, 705, captcha=True)
-    modal = _press(discord, custom_id, user=45)
+    picture = _picture(discord, app_env, custom_id, user=45)
+    assert picture["embeds"][0]["image"]["url"] == "attachment://code.png"
+    assert picture["attachments"][0]["content_type"] == "image/png"
+    modal = _press(discord, _enter_id(picture), 45)
     assert modal["type"] == 9, modal
     field = modal["data"]["components"][0]["components"][0]
     assert modal["data"]["title"] == "Verification" and field["type"] == 4 and field["custom_id"] == "answer"
-    assert field["label"].startswith("What is ") and len(field["label"]) <= 45
+    assert field["label"] == "The code in the picture" and field["max_length"] == 10
     answer = _answer_of(fresh_db, modal)
+    assert len(answer) == 5 and set(answer) <= set(service.ALPHABET)
     prefix, challenge, _mac = modal["data"]["custom_id"].split(":")
-    assert prefix == "vfa" and len(challenge) == 24  # only a random id: the answer stays in Postgres
+    assert prefix == "vfa" and len(challenge) == 24  # only a random id: the code stays in Postgres
 
-    wrong = _submit(discord, modal["data"]["custom_id"], 45, str(int(answer) + 1))
+    wrong = _submit(discord, modal["data"]["custom_id"], 45, "AAAAA" if answer != "AAAAA" else "CCCCC")
     assert "not right" in wrong["data"]["content"] and "2 tries left" in wrong["data"]["content"]
-    # The same question cannot be answered twice.
+    # The same code cannot be answered twice, nor its modal opened again.
     twice = _submit(discord, modal["data"]["custom_id"], 45, answer)
-    assert "answered this question already" in twice["data"]["content"]
+    assert "answered this code already" in twice["data"]["content"]
+    assert "answered this code already" in _press(discord, _enter_id(picture), 45)["data"]["content"]
 
-    right = _press(discord, custom_id, user=45)
-    ok = _submit(discord, right["data"]["custom_id"], 45, f" {_answer_of(fresh_db, right)} ")
+    right = _modal(discord, app_env, custom_id, user=45)
+    code = _answer_of(fresh_db, right)
+    ok = _submit(discord, right["data"]["custom_id"], 45, f" {code[:2].lower()} {code[2:]} ")  # any case, spaces
     assert "Correct" in ok["data"]["content"] and ok["data"]["flags"] == 64
     run_schedule("run_jobs")
     assert _grants(app_env, 45) == 1
 
-    # Someone else fails three times: locked out, with no modal, until the window passes.
+    # Someone else fails three times: locked out, with no new code, until the window passes.
     for n in range(3):
-        m = _press(discord, custom_id, user=46)
+        m = _modal(discord, app_env, custom_id, user=46)
         reply = _submit(discord, m["data"]["custom_id"], 46, "0")
         assert ("last try" in reply["data"]["content"]) == (n == 2)
     locked = _press(discord, custom_id, user=46)
@@ -219,23 +284,24 @@ def test_captcha_modal_wrong_answers_count_then_lock_out_and_right_answer_grants
     assert _one(fresh_db, "SELECT count(*) FROM verification_challenges WHERE discord_id = 46") == (3,)
     with db.transaction() as conn:  # the window passes
         conn.execute("UPDATE verification_challenges SET answered_at = answered_at - interval '11 minutes'")
-    assert _press(discord, custom_id, user=46)["type"] == 9
+    assert "Enter the code" in json.dumps(_picture(discord, app_env, custom_id, user=46))
     assert _grants(app_env, 46) == 0
 
 
 def test_presses_are_rate_limited_per_person(clients, app_env, fresh_db) -> None:
     discord, _ = clients
     custom_id = _setup(discord, app_env, 706, captcha=True)
-    answers = [_press(discord, custom_id, user=47) for _ in range(6)]
-    assert [a["type"] for a in answers] == [9] * 5 + [4]
-    assert "Slow down" in answers[-1]["data"]["content"]
-    assert _press(discord, custom_id, user=48)["type"] == 9  # someone else is not slowed down
+    answers = [_press(discord, custom_id, user=47)["data"]["content"] for _ in range(6)]
+    assert ["drawing a code" in a for a in answers] == [True] * 5 + [False]
+    assert "Slow down" in answers[-1]
+    assert _one(fresh_db, "SELECT count(*) FROM verification_challenges WHERE discord_id = 47") == (5,)
+    assert "drawing a code" in _press(discord, custom_id, user=48)["data"]["content"]  # someone else: not slowed
 
 
 def test_hostile_submits_are_refused_and_change_nothing(clients, app_env, fresh_db) -> None:
     discord, _ = clients
     custom_id = _setup(discord, app_env, 707, captcha=True)
-    modal = _press(discord, custom_id, user=49)
+    modal = _modal(discord, app_env, custom_id, user=49)
     cid = modal["data"]["custom_id"]
     before = _state(fresh_db)
     challenge = cid.split(":")[1]
@@ -268,7 +334,7 @@ def test_hostile_submits_are_refused_and_change_nothing(clients, app_env, fresh_
         )
         body = encode(payload)
         assert discord.post("/", data=body, headers=sign(body)).status_code == 400
-    # The newer modal shape (a label holding the input) is read too: the real answer still works.
+    # The newer modal shape (a label holding the input) is read too: the real code still works.
     label = [{"type": 18, "component": {"type": 4, "custom_id": "answer", "value": _answer_of(fresh_db, modal)}}]
     assert _state(fresh_db) == before
     assert "Correct" in _submit(discord, cid, 49, components=label)["data"]["content"]

@@ -117,10 +117,11 @@
   }
 
   class ApiError extends Error {
-    constructor(status, title) {
+    constructor(status, title, problem) {
       super(title);
       this.status = status;
       this.title = title;
+      this.problem = problem || {};  // the problem's extension members (a moved price, …)
     }
   }
 
@@ -148,7 +149,7 @@
     try { data = await res.json(); } catch (e) { data = null; }
     if (!res.ok) {
       const title = data && typeof data.title === 'string' && data.title ? data.title : `Something went wrong (HTTP ${res.status}).`;
-      throw new ApiError(res.status, title);
+      throw new ApiError(res.status, title, data);
     }
     return data;
   }
@@ -1235,7 +1236,8 @@
       if (!parts.confirming) {  // first click asks; the second buys
         parts.confirming = true;
         parts.key = newKey();  // one key per confirmed purchase: a retry or double click buys once
-        parts.button.textContent = `Confirm: ${num(parts.item.price)} coins`;
+        parts.shownPrice = parts.item.price;  // bought at this price or not at all (the server checks)
+        parts.button.textContent = `Confirm: ${num(parts.shownPrice)} coins`;
         parts.button.classList.add('btn-confirm');
         setStatus(parts.status, 'Click again to buy.', 'busy');
         return;
@@ -1243,7 +1245,8 @@
       parts.button.disabled = true;
       setStatus(parts.status, 'Buying…', 'busy');
       try {
-        const done = await api('/api/shop/buy', { method: 'POST', body: { item_id: parts.item.id }, once: parts.key });
+        const body = { item_id: parts.item.id, quantity: 1, price: parts.shownPrice };
+        const done = await api('/api/shop/buy', { method: 'POST', body, once: parts.key });
         me.balance = done.balance;
         parts.item = Object.assign({}, parts.item, done.item, { owned: done.owned });
         setBalance(done.balance);
@@ -1251,6 +1254,9 @@
       } catch (e) {
         setStatus(parts.status, e.message, 'error');
         if (e.status === 0) { parts.button.disabled = false; return; }  // offline: the same key retries safely
+        if (e.status === 409 && Number.isInteger(e.problem.price)) {  // the price moved: show it, ask again
+          parts.item = Object.assign({}, parts.item, { price: e.problem.price });
+        }
       }
       parts.confirming = false;
       parts.button.classList.remove('btn-confirm');

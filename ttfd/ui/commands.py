@@ -183,6 +183,8 @@ class Ctx:
     target: dict[str, Any] = field(default_factory=dict)  # where a later answer to this event goes (jobs)
     inputs: dict[str, str] = field(default_factory=dict)  # a submitted modal's text fields, by name
     roles: tuple[int, ...] = ()  # Discord: the member's role ids, as the interaction carried them
+    urls: tuple[str, ...] = ()  # Telegram: the message's link entities (text_link targets, marked urls)
+    edited: bool = False  # Telegram: the message was edited after it was sent (it counts once, when sent)
 
     @property
     def features(self) -> Catalog:
@@ -203,6 +205,9 @@ def require_permission(guild_id: int | None, permissions: int, bit: int, name: s
 
 
 Handler = Callable[[Ctx, Options], Reply]
+# (options, platform, guild id) → the options to run with: what can be refused without the database (a
+# duration out of range, a role that may not be handed out), refused before a deferred command says "thinking…".
+Precheck = Callable[[dict[str, Any], Platform, int | None], dict[str, Any]]
 A = TypeVar("A", bound=Action)
 
 
@@ -225,6 +230,8 @@ class Command:
     # Telegram: only the chat's administrators (the handler asks getChatMember: it runs deferred, in a job)
     chat_admin: bool = False
     chats: tuple[str, ...] = ("private", "group", "supergroup")  # Telegram chat types it answers in
+    precheck: Precheck | None = None
+    private: bool = False  # a deferred answer only the person who asked sees (Discord)
 
     @property
     def path(self) -> str:
@@ -270,3 +277,6 @@ class MessageHandler:
     handler: Callable[[Ctx, str], Reply | None]
     chats: tuple[str, ...] = ("group", "supergroup")
     extra: dict[str, Any] = field(default_factory=dict)
+    # A guard (automod) also sees group messages that are commands, before the command runs: what it takes
+    # (answers) never reaches the command.
+    guard: bool = False

@@ -5,6 +5,10 @@ its options, a packed action, or message text) and hands it here with its platfo
 through `idempotency.once` (claim, work, store the rendered answer, refusals included); read-only commands
 skip the claim and run in one short transaction. A refusal (DomainError) reads the same on every platform.
 A deferred command answers "working…" at once and a job finishes it (ttfd.ui.deferred).
+
+A Telegram group message that is a command for this bot first passes the guards (automod): what a guard
+takes (deleted, warned) never reaches the command, and the guard's own writes (its flood and repeat
+counters) stand whatever the command then does, refusals included.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from ttfd.core.idempotency import once
 from ttfd.core.ledger import utc_now
 from ttfd.core.settings import get_settings
 from ttfd.ui.actions import prefix_of
-from ttfd.ui.commands import ChannelRef, Command, Ctx, PlatformUser, RoleRef, require_permission
+from ttfd.ui.commands import ChannelRef, Command, Ctx, MessageHandler, PlatformUser, RoleRef, require_permission
 from ttfd.ui.reply import Reply, refusal
 from ttfd.ui.text import text
 
@@ -42,7 +46,7 @@ class Event:
     command: Command | None = None
     options: dict[str, Any] = field(default_factory=dict)
     action: str | None = None  # a packed action from a button or menu
-    message: str | None = None  # plain chat text (Telegram groups)
+    message: str | None = None  # the chat text of a Telegram group message (a command's too: guards read it)
     problem: DomainError | None = None  # the platform edge could not parse it: answer this refusal
     permissions: int = 0
     channel_id: int | None = None
@@ -54,6 +58,8 @@ class Event:
     target: dict[str, Any] = field(default_factory=dict)  # where a deferred answer goes later
     inputs: dict[str, str] = field(default_factory=dict)  # a submitted modal's text fields (Discord)
     roles: tuple[int, ...] = ()  # the Discord member's role ids
+    urls: tuple[str, ...] = ()  # Telegram: the message's link entities (text_link targets, marked urls)
+    edited: bool = False  # Telegram: a group message edited after it was sent (only the guards read it)
 
     @property
     def platform(self) -> Any:
@@ -100,6 +106,8 @@ def _ctx(event: Event, conn: db.Conn, arrival: inbound.Arrival, registry: Regist
         target=event.target,
         inputs=event.inputs,
         roles=event.roles,
+        urls=event.urls,
+        edited=event.edited,
     )
 
 
@@ -118,7 +126,8 @@ def check_command(command: Command, event: Event) -> dict[str, Any]:
     elif command.permission and not command.chat_admin:  # a bit Telegram cannot show: never unchecked
         raise Forbidden(f"/{command.tg_name} is only for Discord servers.")
     try:
-        return command.check(event.options)
+        options = command.check(event.options)
+        return command.precheck(options, platform, event.caller.guild_id) if command.precheck else options
     except BadInput as exc:  # on Telegram, options are typed by hand: show how
         if platform == "telegram" and "Usage:" not in exc.message:
             raise BadInput(exc.message, command.usage("telegram")) from None
@@ -142,12 +151,16 @@ def validate(event: Event, registry: Registry) -> None:
 def _handle(event: Event, ctx: Ctx, registry: Registry) -> Outcome:
     if event.command is not None:
         if event.command.defer:
-            return Later(DEFERRED_JOB, {"command": event.command.path, "options": encode_options(event.options)})
+            payload = {"command": event.command.path, "options": encode_options(event.options)}
+            return Later(DEFERRED_JOB, payload, private=event.command.private)
         return event.command.handler(ctx, event.options)
     if event.action is not None:
         return registry.actions[prefix_of(event.action)].handler(ctx, event.parsed)
-    # In order until one answers: automod may take a message (deleted, no XP) before activity counts it.
+    # In order until one answers: automod may take a message (deleted, no XP) before activity counts it. An
+    # edited message is not a new one: only the guards read it.
     for handler in registry.messages:
+        if event.edited and not handler.guard:
+            continue
         if event.chat_type in handler.chats and (answer := handler.handler(ctx, event.message or "")) is not None:
             return answer
     return NOTHING
@@ -161,10 +174,19 @@ def with_notes(conn: db.Conn, ctx: Ctx, reply: Reply, registry: Registry) -> Rep
     return replace(reply, body=text(reply.body, *(text("\n\n", n) for n in notes)))
 
 
+def guards(event: Event, registry: Registry) -> tuple[MessageHandler, ...]:
+    """The guards a command event passes before its command runs: those watching its chat, when it carries
+    the message's text (a Telegram group; never a private chat or Discord)."""
+    if event.command is None or event.message is None:
+        return ()
+    return tuple(h for h in registry.messages if h.guard and event.chat_type in h.chats)
+
+
 def writes(event: Event, registry: Registry) -> bool:
     """Whether the event may change anything (then it is claimed once and its answer stored)."""
     if event.command is not None:
-        return event.command.writes or event.command.defer
+        # A guarded command writes even when the command itself only reads: the guards count the message.
+        return event.command.writes or event.command.defer or bool(guards(event, registry))
     if event.action is not None:
         entry = registry.actions.get(prefix_of(event.action))
         return entry.writes if entry else False
@@ -189,10 +211,14 @@ def dispatch(event: Event, registry: Registry, renderer: Renderer, *, timeout_s:
     def refuse(exc: DomainError) -> Any:
         return renderer.answer(refusal(exc.message), event)
 
+    guarded = guards(event, registry)
+    held: DomainError | None = None  # a guarded command's refusal, answered only if no guard takes the message
     try:
         validate(event, registry)
     except DomainError as exc:
-        return refuse(exc)
+        if not guarded:
+            return refuse(exc)
+        held = exc  # `/coinflip so bad` must still be seen by automod before it is refused
 
     def read(conn: db.Conn) -> Any:
         arrival = inbound.identify(conn, event.caller)
@@ -213,7 +239,18 @@ def dispatch(event: Event, registry: Registry, renderer: Renderer, *, timeout_s:
 
     def work(conn: db.Conn, arrival: inbound.Arrival) -> Any:
         ctx = _ctx(event, conn, arrival, registry, now)
-        return finish(conn, ctx, _handle(event, ctx, registry), wrote=True)
+        if not guarded:
+            return finish(conn, ctx, _handle(event, ctx, registry), wrote=True)
+        for guard in guarded:
+            if (taken := guard.handler(ctx, event.message or "")) is not None:
+                return finish(conn, ctx, taken, wrote=True)
+        if held is not None:
+            return refuse(held)
+        try:
+            with conn.transaction():  # a savepoint: a refusal rolls back the command, not the guards' counting
+                return finish(conn, ctx, _handle(event, ctx, registry), wrote=True)
+        except DomainError as exc:
+            return refuse(exc)
 
     return once(
         event.key,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ttfd.core.errors import BadInput
-from ttfd.ui.commands import ADMINISTRATOR, RoleRef
+from ttfd.core.users import Platform
+from ttfd.ui.commands import ADMINISTRATOR, Precheck, RoleRef
 
 KICK_MEMBERS, BAN_MEMBERS, MANAGE_CHANNELS, MANAGE_GUILD = 1 << 1, 1 << 2, 1 << 4, 1 << 5
 VIEW_AUDIT_LOG, MANAGE_MESSAGES, MENTION_EVERYONE = 1 << 7, 1 << 13, 1 << 17
@@ -42,3 +45,16 @@ def check_grantable(role: RoleRef, guild_id: int, what: str) -> None:
     risky = [name for bit, name in DANGEROUS.items() if role.permissions & bit]
     if risky:
         raise BadInput(f"{what}, so they may not grant {', '.join(risky)}.")
+
+
+def grantable_option(what: str, option: str = "role") -> Precheck:
+    """A command's precheck: the role picked in `option` (as the interaction resolved it) may be handed out —
+    refused before "thinking…"; the server's hierarchy is checked later, over REST (ttfd.ui.guild)."""
+
+    def check(opts: dict[str, Any], platform: Platform, guild_id: int | None) -> dict[str, Any]:
+        picked = opts.get(option)
+        if isinstance(picked, RoleRef) and guild_id is not None:
+            check_grantable(picked, guild_id, what)
+        return opts
+
+    return check

@@ -78,11 +78,14 @@ class WebResponse:
 class Problem(Exception):
     """An HTTP refusal with a reason safe to show (rolls back whatever the handler did)."""
 
-    def __init__(self, status: int, title: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, title: str, headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(title)
         self.status = status
         self.title = title
         self.headers = headers or {}
+        self.extra = extra or {}  # RFC 9457 extension members (e.g. the current price)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> WebResponse:
@@ -91,9 +94,12 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return WebResponse(status, data, "application/json", dict(headers or {}))
 
 
-def problem(status: int, title: str, headers: dict[str, str] | None = None) -> WebResponse:
-    """An RFC 9457 problem with a human-readable title (the same words the chat platforms use)."""
-    data = json.dumps({"title": title, "status": status}).encode()
+def problem(
+    status: int, title: str, headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None
+) -> WebResponse:
+    """An RFC 9457 problem with a human-readable title (the same words the chat platforms use) and any
+    extension members."""
+    data = json.dumps({**(extra or {}), "title": title, "status": status}).encode()
     return WebResponse(status, data, "application/problem+json", dict(headers or {}))
 
 
@@ -312,7 +318,7 @@ def serve(route: Route, request: WebRequest, registry: Catalog) -> WebResponse:
         if unsafe and key and token:
             if not _IDEMPOTENCY_KEY.fullmatch(key):
                 raise Problem(400, f"{IDEMPOTENCY_HEADER} must be 8-100 letters, digits, - or _.")
-            resp = _once(f"site:{hashlib.sha256(token.encode()).hexdigest()[:16]}:{key}", work)
+            resp = _once(f"site:{hashlib.sha256(token.encode()).hexdigest()[:16]}:{key}", _fingerprint(request), work)
         elif unsafe:
             resp = db.run(work, timeout_s=TIMEOUT_S)
         else:
@@ -322,7 +328,7 @@ def serve(route: Route, request: WebRequest, registry: Catalog) -> WebResponse:
             resp = db.read(work, timeout_s=TIMEOUT_S)
         committed = True
     except Problem as p:
-        resp = problem(p.status, p.title, p.headers)
+        resp = problem(p.status, p.title, p.headers, p.extra)
     except DomainError as exc:
         resp = problem(exc.status, exc.message)
     except db.Unavailable as exc:
@@ -348,8 +354,19 @@ def serve(route: Route, request: WebRequest, registry: Catalog) -> WebResponse:
     return resp
 
 
-def _once(key: str, work: Callable[[db.Conn], WebResponse]) -> WebResponse:
-    """A site write done once per Idempotency-Key: the answer (refusals too) is stored and replayed."""
+def _fingerprint(request: WebRequest) -> str:
+    """What makes a request this request: a retry sends the same method, path and body."""
+    digest = hashlib.sha256(f"{request.method} {request.path}\0".encode())
+    digest.update(request.body)
+    return digest.hexdigest()
+
+
+KEY_REUSED = f"That {IDEMPOTENCY_HEADER} was used for a different request. Send a new key for a new request."
+
+
+def _once(key: str, fingerprint: str, work: Callable[[db.Conn], WebResponse]) -> WebResponse:
+    """A site write done once per Idempotency-Key: the answer (refusals too) is stored and replayed to a
+    retry; the same key with another request is refused with 422 (as payment APIs do), changing nothing."""
 
     def encode(conn: db.Conn, _: Any) -> dict[str, Any]:
         r = work(conn)
@@ -359,5 +376,12 @@ def _once(key: str, work: Callable[[db.Conn], WebResponse]) -> WebResponse:
         r = problem(exc.status, exc.message)
         return {"status": r.status, "body": r.body.decode(), "type": r.content_type, "headers": r.headers}
 
-    stored = idempotency.once(key, idempotency.plain_start(key, 86400), encode, refuse, timeout_s=TIMEOUT_S)
+    def fingerprinted(answer: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+        return lambda *args: answer(*args) | {"request": fingerprint}
+
+    stored = idempotency.once(
+        key, idempotency.plain_start(key, 86400), fingerprinted(encode), fingerprinted(refuse), timeout_s=TIMEOUT_S
+    )
+    if stored.get("request", fingerprint) != fingerprint:
+        return problem(422, KEY_REUSED)
     return WebResponse(int(stored["status"]), stored["body"].encode(), stored["type"], dict(stored["headers"]))

@@ -174,6 +174,7 @@ FEATURE = Feature(
             "Challenge someone to a coin duel (on Telegram: reply to their message)",
             duel,
             (Option("user", Kind.USER, "Who to challenge"), BET),
+            guild_only=True,  # in a DM the opponent could never see the challenge's buttons
             chats=("group", "supergroup"),
         ),
     ),

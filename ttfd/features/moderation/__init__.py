@@ -12,7 +12,9 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from ttfd.core import apicache
 from ttfd.core.errors import BadInput, NotFound
+from ttfd.core.users import Platform
 from ttfd.features.moderation import cases
 from ttfd.features.moderation.cases import Case
 from ttfd.registry import Feature, Group
@@ -182,10 +184,29 @@ def _act(ctx: Ctx, opts: Options, action: cases.Action, *, duration_s: int | Non
     return case_reply(case, title=f"{ICONS[action]} {target.name} was {PAST[action]}{length} — case #{case.number}")
 
 
-def ban(ctx: Ctx, opts: Options) -> Reply:
+def check_ban(opts: dict[str, Any], platform: Platform, guild_id: int | None) -> dict[str, Any]:
+    """Before "thinking…": on Telegram a first word that is not a duration begins the reason (/ban spam links);
+    a duration must be one, and in range."""
     raw = opts.get("duration")
-    if raw is not None and parse_duration(raw) is None and ctx.platform == "telegram":
-        opts = {**opts, "duration": None, "reason": f"{raw} {opts.get('reason') or ''}".strip()}  # /ban spam links
+    if raw is not None and parse_duration(raw) is None and platform == "telegram":
+        reason = f"{raw} {opts.get('reason') or ''}".strip()
+        opts = {k: v for k, v in opts.items() if k != "duration"} | {"reason": reason}
+    _duration(opts, MAX_BAN_S)
+    return opts
+
+
+def check_timeout(opts: dict[str, Any], platform: Platform, guild_id: int | None) -> dict[str, Any]:
+    _duration(opts, MAX_TIMEOUT_S, required=True)
+    return opts
+
+
+def check_threshold(opts: dict[str, Any], platform: Platform, guild_id: int | None) -> dict[str, Any]:
+    if opts.get("action") != "off":  # a threshold's ban lasts up to 28 days too (the table's bound)
+        _duration(opts, MAX_TIMEOUT_S, required=opts.get("action") == "timeout")
+    return opts
+
+
+def ban(ctx: Ctx, opts: Options) -> Reply:
     return _act(
         ctx, opts, "ban", duration_s=_duration(opts, MAX_BAN_S), delete_s=opts.get("delete_messages", 0) * 86400
     )
@@ -412,6 +433,7 @@ FEATURE = Feature(
             BAN_BIT,
             chat_admin=True,
             chats=TG_GROUPS,
+            precheck=check_ban,
         ),
         _mod(
             "unban",
@@ -437,6 +459,7 @@ FEATURE = Feature(
             telegram_name="mute",
             chat_admin=True,
             chats=TG_GROUPS,
+            precheck=check_timeout,
         ),
         _mod(
             "untimeout",
@@ -552,6 +575,7 @@ FEATURE = Feature(
             permission=(MANAGE_GUILD, "Manage Server"),
             chat_admin=True,
             chats=TG_GROUPS,
+            precheck=check_threshold,
         ),
     ),
     groups=(Group("case", "Look up and edit moderation cases", MODERATE_MEMBERS),),
@@ -560,6 +584,6 @@ FEATURE = Feature(
         cases.EXPIRE_JOB: "ttfd.features.moderation.jobs:expire",
         cases.THRESHOLD_JOB: "ttfd.features.moderation.jobs:threshold",
     },
-    purges={"api_cache": cases.purge_cache},
+    purges={"api_cache": apicache.purge},
     migrations=("0011_moderation.sql",),
 )

@@ -288,32 +288,3 @@ def set_threshold(
 ) -> None:
     params = {"scope": scope, "scope_id": scope_id, "count": count, "action": action, "duration": duration_s}
     conn.execute(_SET_THRESHOLD, params)
-
-
-# --- a short cache of what Discord says (roles, members) ---------------------------------------------------
-
-_CACHE_GET = "SELECT value FROM api_cache WHERE key = %(key)s AND expires_at > now()"
-_CACHE_PUT = """
-INSERT INTO api_cache (key, value, expires_at) VALUES (%(key)s, %(value)s, now() + make_interval(secs => %(ttl)s))
-ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at
-"""
-
-
-def cache_get(conn: Conn, key: str) -> Any:
-    row = conn.execute(_CACHE_GET, {"key": key}).fetchone()
-    return row["value"] if row else None
-
-
-def cache_put(conn: Conn, key: str, value: Any, ttl_s: int) -> None:
-    conn.execute(_CACHE_PUT, {"key": key, "value": Jsonb(value), "ttl": ttl_s})
-
-
-def purge_cache(conn: Conn) -> int:
-    return int(conn.execute("DELETE FROM api_cache WHERE expires_at < now() - interval '1 hour'").rowcount)
-
-
-def cache_drop(conn: Conn, prefix: str) -> None:
-    """Forget what was cached under a prefix (after acting, a member's roles or status changed)."""
-    conn.execute(
-        "DELETE FROM api_cache WHERE key LIKE %(p)s", {"p": prefix.replace("%", r"\%").replace("_", r"\_") + "%"}
-    )

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from ttfd.core import apicache
 from ttfd.core.db import Conn
 from ttfd.core.errors import BadInput, DomainError, Forbidden, NotFound
 from ttfd.features.moderation import cases
+from ttfd.ui import guild
 
 log = logging.getLogger(__name__)
 CACHE_S = 30
@@ -68,45 +70,22 @@ class DiscordOps:
         self.scope: cases.Scope = "discord"
         self.rest = discord_rest.shared()
 
-    def _get(self, key: str, path: str, ttl: int = CACHE_S) -> Any:
-        found = cases.cache_get(self.conn, key)
-        if found is None:
-            found = self.rest.request("GET", path).json()
-            cases.cache_put(self.conn, key, found, ttl)
-        return found
-
-    def _guild(self) -> dict[str, Any]:
-        return dict(self._get(f"guild:{self.scope_id}", f"/guilds/{self.scope_id}"))
-
-    def _member(self, user_id: int) -> dict[str, Any] | None:
-        from ttfd.clients.http import NotFoundError
-
-        try:
-            return dict(self._get(f"member:{self.scope_id}:{user_id}", f"/guilds/{self.scope_id}/members/{user_id}"))
-        except NotFoundError:
-            return None
-
-    def _top(self, member: dict[str, Any] | None, positions: dict[str, int]) -> int:
-        return max((positions.get(str(r), 0) for r in (member or {}).get("roles", [])), default=0)
-
     def check(self, invoker: Who, target: Who, verb: str, *, present: bool = True) -> None:
         """Self, the bot, the owner, and roles: the target's highest role must be below the invoker's (unless
         the invoker owns the server) and below the bot's, as Discord will insist anyway."""
         _refuse_basics(invoker, target, self.bot_id, verb)
-        guild = self._guild()
-        owner = int(guild["owner_id"])
-        if target.id == owner:
+        g = guild.load(self.conn, self.scope_id)
+        if target.id == g.owner_id:
             raise Forbidden(f"You can't {verb} the server owner.")
-        target_member = self._member(target.id)
-        if target_member is None:
+        target_roles = guild.member_roles(self.conn, self.scope_id, target.id)
+        if target_roles is None:
             if present:
                 raise NotFound(f"{target.name} is not in this server.")
             return  # a ban may target someone who left
-        positions = {str(r["id"]): int(r["position"]) for r in guild.get("roles", [])}
-        top = self._top(target_member, positions)
-        if invoker.id != owner and top >= self._top(self._member(invoker.id), positions):
+        top = g.top(target_roles)
+        if invoker.id != g.owner_id and top >= g.top(guild.member_roles(self.conn, self.scope_id, invoker.id) or []):
             raise Forbidden(f"{target.name}'s highest role is the same as or above yours, so you can't {verb} them.")
-        if top >= self._top(self._member(self.bot_id), positions):
+        if top >= g.top(guild.member_roles(self.conn, self.scope_id, self.bot_id) or []):
             raise Forbidden(
                 f"{target.name}'s highest role is the same as or above mine: move my role higher to {verb} them."
             )
@@ -130,7 +109,7 @@ class DiscordOps:
             self.rest.request(method, path, reason=reason[:512], **kw)
         except HTTPError as exc:
             raise discord_refusal(exc) from None
-        cases.cache_drop(self.conn, f"member:{self.scope_id}:")
+        guild.forget_members(self.conn, self.scope_id)
 
     def ban(self, target: Who, until: datetime | None, delete_s: int, reason: str) -> None:
         body = {"delete_message_seconds": delete_s}
@@ -197,10 +176,10 @@ class TelegramOps:
 
     def member(self, user_id: int) -> dict[str, Any]:
         key = f"tg:{self.scope_id}:{user_id}"
-        found = cases.cache_get(self.conn, key)
+        found = apicache.get(self.conn, key)
         if found is None:
             found = self.api.call("getChatMember", chat_id=self.scope_id, user_id=user_id)
-            cases.cache_put(self.conn, key, found, CACHE_S)
+            apicache.put(self.conn, key, found, CACHE_S)
         return dict(found)
 
     def require_admin(
@@ -230,7 +209,7 @@ class TelegramOps:
             self.api.call(method, **params)
         except HTTPError as exc:
             raise telegram_refusal(exc) from None
-        cases.cache_drop(self.conn, f"tg:{self.scope_id}:")
+        apicache.drop(self.conn, f"tg:{self.scope_id}:")
 
     def dm(self, target: Who, text: str) -> bool:
         from ttfd.clients.http import HTTPError

@@ -10,20 +10,26 @@ from ttfd.core.db import Conn
 from ttfd.core.errors import BadInput
 from ttfd.features.ranks import service
 from ttfd.registry import Feature, Group
+from ttfd.ui import guild
 from ttfd.ui.commands import Command, Ctx, Kind, Option, Options, RoleRef
-from ttfd.ui.permissions import MANAGE_ROLES, check_grantable
+from ttfd.ui.permissions import MANAGE_ROLES, check_grantable, grantable_option
 from ttfd.ui.reply import Reply, say
 from ttfd.ui.text import bold, lines
 from ttfd.ui.text import role as mention_role
 
+RANK_RULE = "Rank roles are earned by chatting"
+
 
 def rank_role(ctx: Ctx, opts: Options) -> Reply:
+    """Deferred (runs in a job): the role is checked against the server's roles over REST, as Discord would
+    check the member giving it — and the bot, which will."""
     assert ctx.guild_id is not None
     rank = ledger.rank_by_code(ctx.conn, opts["rank"])
     if rank is None:
         raise BadInput("Unknown rank. Pick one of F- … S.")
     role: RoleRef = opts["role"]
-    check_grantable(role, ctx.guild_id, "Rank roles are earned by chatting")
+    check_grantable(role, ctx.guild_id, RANK_RULE)
+    guild.check_assignable(ctx.conn, ctx.guild_id, role.id, guild.bot_user_id(), RANK_RULE, ctx.caller.id)
     service.set_rank_role(ctx.conn, ctx.guild_id, rank.id, role.id, ctx.user.id)
     codes = {r.id: r.code for r in ledger.ranks(ctx.conn)}
     mapping = service.rank_roles(ctx.conn, ctx.guild_id)
@@ -82,8 +88,11 @@ FEATURE = Feature(
             ),
             platforms=("discord",),
             group="setup",
+            defer=True,
+            private=True,
             guild_only=True,
             permission=(MANAGE_ROLES, "Manage Roles"),
+            precheck=grantable_option(RANK_RULE),
         ),
     ),
     reactions={"rank_up": on_rank_up},

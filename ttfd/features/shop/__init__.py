@@ -13,13 +13,15 @@ from ttfd.core import users
 from ttfd.core.db import Conn
 from ttfd.core.errors import BadInput, Forbidden, NotFound
 from ttfd.core.ledger import utc_now
+from ttfd.core.users import Platform
 from ttfd.features import profiles
 from ttfd.features.shop import service
 from ttfd.features.shop.service import Item, ShopSettings
 from ttfd.registry import Feature, Group
+from ttfd.ui import guild
 from ttfd.ui.actions import Action
-from ttfd.ui.commands import ActionHandler, Command, Ctx, Kind, Option, Options, RoleRef
-from ttfd.ui.permissions import MANAGE_GUILD, check_grantable
+from ttfd.ui.commands import ActionHandler, Command, Ctx, Kind, Option, Options, Precheck, RoleRef
+from ttfd.ui.permissions import MANAGE_GUILD, MANAGE_ROLES, check_grantable, grantable_option
 from ttfd.ui.reply import Button, Choice, Field, Reply, Select, say
 from ttfd.ui.text import Text, bold, lines, number, role, text, when
 from ttfd.web import Problem, Route, WebCtx, WebResponse, json_body, json_response
@@ -74,19 +76,23 @@ class ShopBuy(Action):
 
 @dataclass(frozen=True)
 class ShopConfirm(Action):
-    """The confirmation. `nonce` comes from the press that showed it, so pressing Confirm twice (or Discord
-    retrying) buys once; signed, with the buyer's account, so nobody else's press buys on their behalf."""
+    """The confirmation. It buys at the `price` (per item) and `quantity` it showed, or refuses and shows the
+    new price. `nonce` comes from the press that showed it, so pressing Confirm twice (or Discord retrying)
+    buys once; signed, with the buyer's account, so nobody else's press buys on their behalf."""
 
     prefix = "shc"
     signed = True
     item: int
     quantity: int
+    price: int
     buyer: int
     nonce: int
 
 
 def _nonce(key: str) -> int:
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")
+    # 24 bits: with the buyer and the item in the purchase key, enough to tell one Buy press from another,
+    # and short enough that the confirmation (with its price) fits Telegram's 64-byte callback data.
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:3], "big")
 
 
 def page_reply(ctx: Ctx, page: int, *, edit: bool = False) -> Reply:
@@ -166,13 +172,18 @@ def on_item(ctx: Ctx, action: ShopItem) -> Reply:
 
 
 def on_buy(ctx: Ctx, action: ShopBuy) -> Reply:
-    item = _visible(ctx, action.item)
+    return _confirmation(ctx, _visible(ctx, action.item))
+
+
+def _confirmation(ctx: Ctx, item: Item, note: str | None = None) -> Reply:
+    """Buy this item for its price now? Confirm carries that price: it buys at it or not at all."""
     balance = service.balance(ctx.conn, ctx.user.id)
-    confirm = ShopConfirm(item.id, 1, ctx.user.id, _nonce(ctx.key))
+    confirm = ShopConfirm(item.id, 1, item.price, ctx.user.id, _nonce(ctx.key))
     short = balance < item.price
     return Reply(
         title=f"Buy {item.name}?",
         body=text(
+            f"⚠️ {note}\n" if note else None,
             f"{number(item.price)} coins. Your balance: {number(balance)} coins",
             " — not enough." if short else f" → {number(balance - item.price)} after.",
         ),
@@ -193,10 +204,14 @@ def on_confirm(ctx: Ctx, action: ShopConfirm) -> Reply:
         raise Forbidden("That confirmation is someone else's. Open /shop yourself.")
     item = service.get(ctx.conn, action.item)
     key = f"confirm:{action.buyer}:{action.item}:{action.nonce}"
-    return _bought(ctx, item, action.quantity, key, edit=True)
+    try:
+        return _bought(ctx, item, action.quantity, key, price=action.price, edit=True)
+    except service.PriceChanged as changed:
+        # Nothing was bought: ask again, at the price the item has now.
+        return _confirmation(ctx, _visible(ctx, item.id), f"{changed.message} Confirm again to buy at this price.")
 
 
-def _bought(ctx: Ctx, item: Item, quantity: int, key: str, *, edit: bool = False) -> Reply:
+def _bought(ctx: Ctx, item: Item, quantity: int, key: str, *, price: int | None = None, edit: bool = False) -> Reply:
     b = service.buy(
         ctx.conn,
         ctx.user.id,
@@ -207,6 +222,8 @@ def _bought(ctx: Ctx, item: Item, quantity: int, key: str, *, edit: bool = False
         key=key,
         now=ctx.now,
         discord_id=ctx.user.discord_id if ctx.platform == "discord" else None,
+        price=price,
+        reply_to=ctx.target if ctx.platform == "discord" else None,
     )
     what = f"{b.quantity} × {item.name}" if b.quantity > 1 else item.name
     how = {
@@ -294,13 +311,17 @@ KIND_CHOICES = (("Cosmetic", "cosmetic"), ("Role", "role"))
 
 
 def admin_add(ctx: Ctx, opts: Options) -> Reply:
+    """Deferred (runs in a job): a role item is checked against the server's roles over REST first."""
     assert ctx.guild_id is not None
     kind = opts.get("kind", "cosmetic")
     picked: RoleRef | None = opts.get("role")
     if kind == "role":
         if picked is None:
             raise BadInput("A role item needs the role: pick it in the 'role' option.")
-        check_grantable(picked, ctx.guild_id, "Shop roles are bought by anyone with coins")
+        # Selling a role hands it out: the seller needs what Discord asks of anyone giving it.
+        ctx.require_permission(MANAGE_ROLES, "Manage Roles")
+        check_grantable(picked, ctx.guild_id, service.ROLE_RULE)
+        guild.check_assignable(ctx.conn, ctx.guild_id, picked.id, guild.bot_user_id(), service.ROLE_RULE, ctx.caller.id)
     elif picked is not None:
         raise BadInput("Only role items carry a role; set kind to Role.")
     item = service.create(
@@ -361,7 +382,16 @@ def admin_refund(ctx: Ctx, opts: Options) -> Reply:
     )
 
 
-def _admin(name: str, description: str, handler: Any, options: tuple[Option, ...]) -> Command:
+def _role_item(opts: dict[str, Any], platform: Platform, guild_id: int | None) -> dict[str, Any]:
+    """Before "thinking…": a role item's role as the interaction resolved it may be handed out at all."""
+    if opts.get("kind") == "role":
+        return grantable_option(service.ROLE_RULE)(opts, platform, guild_id)
+    return opts
+
+
+def _admin(
+    name: str, description: str, handler: Any, options: tuple[Option, ...], precheck: Precheck | None = None
+) -> Command:
     return Command(
         name,
         description,
@@ -371,6 +401,9 @@ def _admin(name: str, description: str, handler: Any, options: tuple[Option, ...
         group="shopadmin",
         guild_only=True,
         permission=ADMIN,
+        defer=precheck is not None,  # adding a role item asks Discord about the server's roles: in a job
+        private=True,
+        precheck=precheck,
     )
 
 
@@ -397,6 +430,7 @@ ADMIN_COMMANDS = (
             Option("role", Kind.ROLE, "For a role item: the role it gives"),
             *FIELDS,
         ),
+        _role_item,
     ),
     _admin(
         "edit",
@@ -448,21 +482,36 @@ def _post_buy(ctx: WebCtx) -> WebResponse:
     if not _KEY.fullmatch(key):
         raise Problem(400, "Send an Idempotency-Key header (8-100 letters, digits, - or _) so a retry buys once.")
     body = json_body(ctx.request)
-    if not isinstance(body, dict) or set(body) - {"item_id", "quantity"}:
-        raise Problem(400, 'Send {"item_id": …, "quantity": …}.')
-    item_id, quantity = body.get("item_id"), body.get("quantity", 1)
+    if not isinstance(body, dict) or set(body) - {"item_id", "quantity", "price"} or "price" not in body:
+        raise Problem(400, 'Send {"item_id": …, "quantity": …, "price": the price per item you were shown}.')
+    item_id, quantity, price = body.get("item_id"), body.get("quantity", 1), body["price"]
     if type(item_id) is not int or not 0 < item_id < 2**62:
         raise Problem(400, "item_id must be an item's id.")
     if type(quantity) is not int or not 1 <= quantity <= service.MAX_QUANTITY:
         raise Problem(400, f"quantity must be a whole number from 1 to {service.MAX_QUANTITY}.")
+    if type(price) is not int or not 0 <= price <= service.MAX_PRICE:
+        raise Problem(400, "price must be the item's price in coins, as you were shown it.")
     user_id = ctx.user_id
     try:
         item = service.get(ctx.conn, item_id)
     except NotFound:
-        raise Problem(404, "No such item.") from None
-    b = service.buy(
-        ctx.conn, user_id, item, quantity, guild_id=None, platform="website", key=f"site:{user_id}:{key}", now=utc_now()
-    )
+        item = None
+    if item is None or item.guild_id is not None:  # a server's own items are sold in that server only
+        raise Problem(404, "No such item.")
+    try:
+        b = service.buy(
+            ctx.conn,
+            user_id,
+            item,
+            quantity,
+            guild_id=None,
+            platform="website",
+            key=f"site:{user_id}:{key}",
+            now=utc_now(),
+            price=price,
+        )
+    except service.PriceChanged as changed:  # the page shows the new price; the person decides again
+        raise Problem(409, changed.message, extra={"price": changed.price}) from None
     return json_response(
         {
             "purchase_id": b.purchase_id,
@@ -521,6 +570,6 @@ FEATURE = Feature(
     jobs={service.ROLE_JOB: "ttfd.features.shop.roles:apply_shop_role"},
     merge=service.merge_rows,
     settings=ShopSettings,
-    migrations=("0007_shop.sql",),
+    migrations=("0007_shop.sql", "0016_shop_confirm_price.sql"),
     profile=profile_shop,
 )

@@ -1,5 +1,7 @@
 """The shop's role job: runs in run_jobs and calls Discord REST (imported only here). A role that cannot be
-given (TTFD's role sits below it, the role or the member is gone) is refunded, never kept paid for."""
+given is refunded, never kept paid for: one that has since moved to or above TTFD's highest role, gained a
+dangerous permission or become managed (checked before giving it, as the shop checked when it was put on
+sale), or one Discord refuses (the role or the member is gone). The buyer's receipt then says why."""
 
 from __future__ import annotations
 
@@ -11,6 +13,10 @@ from pydantic import BaseModel
 from ttfd.core.errors import DomainError
 from ttfd.core.jobs import JobCtx
 from ttfd.core.ledger import utc_now
+from ttfd.features.shop import service
+from ttfd.ui import guild
+from ttfd.ui.reply import Reply, say
+from ttfd.ui.text import role
 
 log = logging.getLogger(__name__)
 
@@ -24,27 +30,32 @@ class ShopRole(BaseModel):
     reason: str
 
 
-def apply_shop_role(job: JobCtx, payload: dict[str, Any]) -> None:
+def apply_shop_role(job: JobCtx, payload: dict[str, Any]) -> Reply | None:
+    """Give (or take back) the role; a grant that cannot happen is refunded and its Reply edits the receipt."""
     from ttfd.clients import discord_rest
     from ttfd.clients.http import Forbidden, HTTPError, NotFoundError
 
     p = ShopRole.model_validate(payload)
     if p.add and _refunded(job, p.purchase_id):  # refunded while this grant waited for a retry
         log.info("purchase %s was refunded: its role is not given", p.purchase_id)
-        return
+        return None
     rest = discord_rest.shared()
     call = rest.add_member_role if p.add else rest.remove_member_role
     try:
+        if p.add:
+            guild.check_assignable(job.conn, p.guild_id, p.role_id, guild.bot_user_id(), service.ROLE_RULE, None)
         call(p.guild_id, p.discord_id, p.role_id, reason=p.reason)
+    except DomainError as refused:  # the role moved above mine, gained a dangerous permission, …
+        return _refund(job, p, refused.message)
     except (Forbidden, NotFoundError) as exc:
         if p.add:
-            _refund(job, p, str(exc))
-        else:
-            log.info("shop role %s of purchase %s was not there to remove: %s", p.role_id, p.purchase_id, exc)
-    except HTTPError as exc:
+            return _refund(job, p, "Discord refused to give it (my role must be above it, and it must still exist).")
+        log.info("shop role %s of purchase %s was not there to remove: %s", p.role_id, p.purchase_id, exc)
+    except HTTPError:
         if not (job.final and p.add):
             raise  # retried later
-        _refund(job, p, str(exc))
+        return _refund(job, p, "Discord did not answer in time.")
+    return None
 
 
 def _refunded(job: JobCtx, purchase_id: int) -> bool:
@@ -54,9 +65,7 @@ def _refunded(job: JobCtx, purchase_id: int) -> bool:
     return bool(row and row["refunded"])
 
 
-def _refund(job: JobCtx, p: ShopRole, why: str) -> None:
-    from ttfd.features.shop import service
-
+def _refund(job: JobCtx, p: ShopRole, why: str) -> Reply | None:
     log.warning(
         "shop role %s in guild %s could not be given (%s): purchase %s refunded",
         p.role_id,
@@ -65,8 +74,10 @@ def _refund(job: JobCtx, p: ShopRole, why: str) -> None:
         p.purchase_id,
     )
     try:
-        service.refund(
+        r = service.refund(
             job.conn, p.purchase_id, by=None, guild_id=None, platform="discord", now=utc_now(), take_role=False
         )
     except DomainError as exc:  # refunded by an admin meanwhile
         log.info("purchase %s: %s", p.purchase_id, exc.message)
+        return None
+    return say("⚠️ I could not give you ", role(p.role_id), f": {why} Your {r.total:,} coins are back.", private=True)

@@ -30,6 +30,7 @@ KINDS: dict[str, tuple[Kind, Effect | None]] = {
 }
 MAX_QUANTITY = 100
 ROLE_JOB = "shop.role"
+ROLE_RULE = "Shop roles are bought by anyone with coins"  # why a role item may not carry moderation power
 MAX_PRICE = 10**12
 MAX_STOCK = 10**9
 
@@ -306,7 +307,24 @@ SELECT p.quantity, p.total, s.stock,
        (SELECT coalesce(sum(quantity), 0) FROM inventory WHERE user_id = p.user_id AND item_id = p.item_id) AS owned
 FROM purchases p JOIN shop_items s ON s.id = p.item_id WHERE p.id = %(id)s
 """
-_BUY = "SELECT * FROM shop_buy(%(user)s, %(item)s, %(qty)s, %(guild)s, %(platform)s, %(key)s, %(week)s)"
+_BUY = "SELECT * FROM shop_buy(%(user)s, %(item)s, %(qty)s, %(guild)s, %(platform)s, %(key)s, %(week)s, %(price)s)"
+
+
+class PriceChanged(DomainError):
+    """A confirmation showed a price the item no longer has: nothing was bought; `price` is the new one."""
+
+    def __init__(self, item: Item, price: int) -> None:
+        super().__init__(f"The price of {item.name} changed to {price:,} coins; nothing was bought.")
+        self.price = price
+
+
+class KeyReused(DomainError):
+    """A request key already bought something else (another item, quantity or price)."""
+
+    status = 422
+
+    def __init__(self) -> None:
+        super().__init__("That purchase key was already used for a different purchase; nothing was bought.")
 
 
 def buy(
@@ -320,10 +338,14 @@ def buy(
     key: str,
     now: datetime,
     discord_id: int | None = None,
+    price: int | None = None,
+    reply_to: dict[str, Any] | None = None,
 ) -> Bought:
     """Buy once per request key (a repeat answers with the first purchase); refusals change nothing.
+    `price`: the unit price the buyer was shown — a different current price refuses (PriceChanged).
 
-    A role item also queues the role grant, which needs the buyer's Discord account."""
+    A role item also queues the role grant, which needs the buyer's Discord account; `reply_to` is where the
+    receipt is, to be corrected if the role cannot be given after all."""
     if not 1 <= quantity <= MAX_QUANTITY:
         raise BadInput(f"Buy 1 to {MAX_QUANTITY} at a time.")
     if item.kind == "role" and discord_id is None:
@@ -336,13 +358,14 @@ def buy(
         "platform": platform,
         "key": key,
         "week": ledger.week_start(now.date()),
+        "price": price,
     }
     row = conn.execute(_BUY, params).fetchone()
     assert row is not None
     status, purchase_id, balance = row["status"], row["purchase_id"], int(row["balance"])
     if status == "ok":  # shop_buy said all of it
         if item.kind == "role":
-            grant_role(conn, item, discord_id, int(purchase_id), add=True)
+            grant_role(conn, item, discord_id, int(purchase_id), add=True, reply_to=reply_to)
         return Bought(purchase_id, item, quantity, int(row["total"]), balance, int(row["owned"]), row["stock_left"])
     if status == "duplicate":
         p = conn.execute(_EARLIER, {"id": purchase_id}).fetchone()
@@ -354,6 +377,10 @@ def buy(
 
 
 def _refusal(status: str, item: Item, quantity: int, row: dict[str, Any]) -> DomainError:
+    if status == "price_changed":
+        return PriceChanged(item, int(row["total"]))
+    if status == "key_reused":
+        return KeyReused()
     if status == "not_found":
         return NotFound("That item is not sold here.")
     if status == "inactive":
@@ -369,7 +396,15 @@ def _refusal(status: str, item: Item, quantity: int, row: dict[str, Any]) -> Dom
     return InsufficientFunds("coins", int(row["total"]), int(row["balance"]))
 
 
-def grant_role(conn: Conn, item: Item, discord_id: int | None, purchase_id: int, *, add: bool) -> None:
+def grant_role(
+    conn: Conn,
+    item: Item,
+    discord_id: int | None,
+    purchase_id: int,
+    *,
+    add: bool,
+    reply_to: dict[str, Any] | None = None,
+) -> None:
     """Queue giving (or, for a refund, taking back) a role item's role (ttfd.features.shop.roles)."""
     if discord_id is None or item.role_id is None or item.guild_id is None:
         return
@@ -380,6 +415,7 @@ def grant_role(conn: Conn, item: Item, discord_id: int | None, purchase_id: int,
         "role_id": item.role_id,
         "add": add,
         "reason": f"TTFD shop: {'bought' if add else 'refunded'} {item.name}",
+        **({"reply_to": reply_to} if reply_to else {}),
     }
     jobs.enqueue(conn, ROLE_JOB, payload, dedupe_key=f"shop_role:{purchase_id}:{'add' if add else 'remove'}")
 

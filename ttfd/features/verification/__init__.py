@@ -1,5 +1,7 @@
 """Verification. Discord: /setup verification posts a panel whose Verify button gives a role (a job calls
-Discord), optionally after a captcha answered in a modal, with a few tries and a per-person rate limit.
+Discord), optionally after a captcha: a code drawn in a picture, typed into a modal, with a few tries and
+a per-person rate limit. The role is checked against Discord's own rules (the invoker's and the bot's
+highest role, Manage Roles) when configured and again when given.
 Telegram: a join request to a group that asks for approval gets a captcha in a private chat; solving it
 approves the request, failing it or letting it time out (the `verification_expire` schedule) declines it."""
 
@@ -7,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from ttfd.core import db, jobs, ratelimit
@@ -17,11 +20,12 @@ from ttfd.features.verification.service import JoinRequest, VerificationSettings
 from ttfd.registry import Feature, Registry, Schedule
 from ttfd.ui.actions import STALE, Action
 from ttfd.ui.commands import ActionHandler, ChannelRef, Command, Ctx, Kind, MessageHandler, Option, Options, RoleRef
-from ttfd.ui.permissions import MANAGE_ROLES, check_grantable
-from ttfd.ui.reply import Button, Modal, Reply, TextInput, say
-from ttfd.ui.text import Text, bold, channel, role, text
+from ttfd.ui.permissions import MANAGE_ROLES, grantable_option
+from ttfd.ui.reply import Attachment, Button, Modal, Reply, TextInput, say
+from ttfd.ui.text import Text, bold, channel, lines, role, text, when
 
 GRANT_JOB, DM_JOB, DECIDE_JOB = "verification.grant", "verification.tg_dm", "verification.tg_decide"
+CODE_JOB = "verification.code"  # draws a captcha's picture into the private answer
 JOIN_REQUEST = "chat_join_request"  # the chat type Telegram join requests arrive as (webhooks/telegram/routing)
 COLOR = 0x57F287
 ANSWER = "answer"  # the modal's one text input
@@ -38,6 +42,10 @@ def _minutes(seconds: float) -> str:
 
 # --- Discord: the panel ----------------------------------------------------------------------------------
 
+# Why a verification role may not carry power (check_grantable's refusal names what the role may not grant).
+WHAT = "Verification gives this role to anyone who passes it"
+ANSWER_MAX = 10  # a code is 5 characters; a few spaces are forgiven, anything longer is not an answer
+
 
 @dataclass(frozen=True)
 class VerifyPress(Action):
@@ -47,8 +55,17 @@ class VerifyPress(Action):
 
 
 @dataclass(frozen=True)
+class VerifyEnter(Action):
+    """The captcha picture's button, which opens the modal (signed: the challenge cannot be swapped)."""
+
+    prefix = "vfe"
+    signed = True
+    challenge: str
+
+
+@dataclass(frozen=True)
 class VerifyAnswer(Action):
-    """The captcha modal's submit: only the challenge's random id (the answer stays in Postgres)."""
+    """The captcha modal's submit: only the challenge's random id (the code stays in Postgres)."""
 
     prefix = "vfa"
     signed = True
@@ -56,38 +73,45 @@ class VerifyAnswer(Action):
 
 
 def panel_reply(captcha: bool, role_id: int) -> Reply:
-    how = " after a quick question" if captcha else ""
+    if captcha:
+        body = text("Press ", bold("Verify"), " and type the code from a picture to get ", role(role_id), ".")
+    else:
+        body = text("Press ", bold("Verify"), " to get ", role(role_id), " and see the rest of the server.")
     return Reply(
-        title="✅ Verification",
-        body=text("Press ", bold("Verify"), f"{how} to get ", role(role_id), " and see the rest of the server."),
-        color=COLOR,
-        rows=((Button("Verify", VerifyPress(), style="success"),),),
+        title="✅ Verification", body=body, color=COLOR, rows=((Button("Verify", VerifyPress(), style="success"),),)
     )
 
 
 def setup_verification(ctx: Ctx, opts: Options) -> Reply:
-    """Deferred: runs in a job, which may call Discord (post the panel) inside its transaction; a refusal
-    from Discord rolls the configuration back with it."""
+    """Deferred: runs in a job, which asks Discord about the server (may the invoker give this role, may I?)
+    and posts the panel inside its transaction; any refusal rolls the configuration back with it."""
     from ttfd.features.verification import calls
 
     assert ctx.guild_id is not None
     picked: RoleRef = opts["role"]
     where: ChannelRef = opts["channel"]
-    check_grantable(picked, ctx.guild_id, "Verification gives this role to anyone who passes it")
+    calls.check_role(ctx.conn, ctx.guild_id, picked.id, invoker_id=ctx.caller.id)
     captcha = bool(opts.get("captcha", False))
     service.set_panel(ctx.conn, ctx.guild_id, where.id, picked.id, captcha, ctx.caller.id)
     message_id = calls.post_panel(where.id, panel_reply(captcha, picked.id))
     service.panel_posted(ctx.conn, ctx.guild_id, message_id)
-    return say(
-        "✅ Verification panel posted in ",
-        channel(where.id),
-        ": members who press Verify",
-        " and answer a short question" if captcha else "",
-        " get ",
-        role(picked.id),
-        ".",
-        private=True,
-    )
+    if captcha:
+        done = text(
+            "✅ Verification panel posted in ",
+            channel(where.id),
+            ": members who press Verify and type the code from a picture get ",
+            role(picked.id),
+            ".",
+        )
+    else:
+        done = text(
+            "✅ Verification panel posted in ",
+            channel(where.id),
+            ": members who press Verify get ",
+            role(picked.id),
+            ".",
+        )
+    return Reply(body=done, private=True)
 
 
 def _grant(ctx: Ctx, panel: service.Panel, intro: Text) -> Reply:
@@ -109,7 +133,17 @@ def _panel(ctx: Ctx) -> service.Panel:
     return panel
 
 
+def _not_locked_out(ctx: Ctx, s: VerificationSettings) -> None:
+    """Refuse while the wrong answers of the window are used up (read under the person's lock on writes)."""
+    assert ctx.guild_id is not None
+    failed, wait = service.failures(ctx.conn, s, ctx.guild_id, ctx.caller.id)
+    if failed >= s.captcha_tries:
+        raise DomainError(f"Too many wrong answers. Try again in {_minutes(wait)}.")
+
+
 def on_press(ctx: Ctx, action: VerifyPress) -> Reply:
+    """Verify: the role at once, or (captcha) a new code whose picture a job draws into this private answer:
+    an interaction's answer is JSON and cannot carry a file, and Pillow stays off this path."""
     panel = _panel(ctx)
     assert ctx.guild_id is not None
     s = _settings(ctx)
@@ -120,35 +154,68 @@ def on_press(ctx: Ctx, action: VerifyPress) -> Reply:
         return say("✅ You are already verified: you have ", role(panel.role_id), ".", private=True)
     if not panel.captcha:
         return _grant(ctx, panel, ())
-    failed, wait = service.failures(ctx.conn, s, ctx.guild_id, ctx.caller.id)
-    if failed >= s.captcha_tries:
-        raise DomainError(f"Too many wrong answers. Try again in {_minutes(wait)}.")
+    service.lock_person(ctx.conn, ctx.guild_id, ctx.caller.id)
+    _not_locked_out(ctx, s)
     challenge = service.new_challenge(ctx.conn, s, ctx.guild_id, ctx.caller.id)
-    field = TextInput(ANSWER, challenge.question, placeholder="Type the answer in digits", max_length=10)
-    return Reply(modal=Modal("Verification", VerifyAnswer(challenge.id), (field,)))
+    jobs.enqueue(ctx.conn, CODE_JOB, {"challenge": challenge, "reply_to": ctx.target})
+    return say("🧩 I am drawing a code for you, and it will appear here in a moment.", private=True)
+
+
+def code_reply(challenge: str, png: bytes, expires_at: datetime) -> Reply:
+    """The picture and the button that opens the modal (a modal cannot show a picture itself)."""
+    return Reply(
+        title="🧩 Verification",
+        body=lines(
+            text("Press ", bold("Enter the code"), " and type the letters and digits you see in the picture."),
+            "Capital or small letters both work.",
+            text("This code stops working ", when(expires_at), "."),
+        ),
+        color=COLOR,
+        rows=((Button("Enter the code", VerifyEnter(challenge), style="primary"),),),
+        attachment=Attachment("code.png", png),
+        private=True,
+    )
+
+
+def _open_challenge(ctx: Ctx, challenge_id: str, *, lock: bool = False) -> service.Challenge:
+    """The caller's own challenge in this server, still open and in time; otherwise a refusal that says why."""
+    found = service.challenge(ctx.conn, challenge_id, lock=lock)
+    if found is None:
+        raise BadInput(STALE)
+    if found.guild_id != ctx.guild_id or found.discord_id != ctx.caller.id:
+        raise Forbidden("This code was someone else's. Press Verify yourself.")
+    _not_locked_out(ctx, _settings(ctx))
+    if found.status != "open":
+        raise DomainError("You answered this code already. Press Verify for a new one.")
+    if found.past:
+        raise DomainError("This code expired. Press Verify for a new one.")
+    return found
+
+
+def on_enter(ctx: Ctx, action: VerifyEnter) -> Reply:
+    """Enter the code: the modal, while the code is open (read-only: opening it decides nothing)."""
+    _panel(ctx)
+    _open_challenge(ctx, action.challenge)
+    field = TextInput(ANSWER, "The code in the picture", placeholder="Letters and digits", max_length=ANSWER_MAX)
+    return Reply(modal=Modal("Verification", VerifyAnswer(action.challenge), (field,)))
 
 
 def on_answer(ctx: Ctx, action: VerifyAnswer) -> Reply:
-    """A modal submitted. Refusals (a stale, foreign or malformed form) change nothing; a wrong answer is
-    an answer, not a refusal: it is recorded (and counts against the tries) and told."""
+    """A modal submitted. Refusals (a stale, foreign or malformed form, or the tries used up) change nothing;
+    a wrong answer is an answer, not a refusal: it is recorded (and counts against the tries) and told.
+    The person's lock comes first: answers sent at once are decided one after another, each seeing the
+    wrong answers before it, so held modals cannot outrun the limit."""
     panel = _panel(ctx)
     assert ctx.guild_id is not None
     given = ctx.inputs.get(ANSWER)
     if set(ctx.inputs) != {ANSWER} or given is None:
         raise BadInput("That form is not this verification's. Press Verify again.")
-    if len(given) > 10:
-        raise BadInput("That answer is far too long: the answer is a number. Press Verify again.")
-    challenge = service.lock_challenge(ctx.conn, action.challenge)
-    if challenge is None:
-        raise BadInput(STALE)
-    if challenge.guild_id != ctx.guild_id or challenge.discord_id != ctx.caller.id:
-        raise Forbidden("This question was someone else's. Press Verify yourself.")
-    if challenge.status != "open":
-        raise DomainError("You answered this question already. Press Verify for a new one.")
-    if challenge.past:
-        raise DomainError("This question expired. Press Verify for a new one.")
+    if len(given) > ANSWER_MAX:
+        raise BadInput("That answer is far too long, because the code has only five characters.")
     s = _settings(ctx)
-    solved = given.strip() == challenge.answer
+    service.lock_person(ctx.conn, ctx.guild_id, ctx.caller.id)
+    challenge = _open_challenge(ctx, action.challenge, lock=True)
+    solved = service.normalize(given) == challenge.answer
     service.answered(ctx.conn, action.challenge, solved)
     if solved:
         if panel.role_id in ctx.roles:
@@ -156,10 +223,11 @@ def on_answer(ctx: Ctx, action: VerifyAnswer) -> Reply:
         return _grant(ctx, panel, ("✅ Correct! ",))
     failed, wait = service.failures(ctx.conn, s, ctx.guild_id, ctx.caller.id)
     left = s.captcha_tries - failed
-    if left > 0:
-        return say(
-            f"❌ That is not right. {left} {'try' if left == 1 else 'tries'} left: press Verify again.", private=True
-        )
+    if left > 1:
+        return say(f"❌ That is not right, and you have {left} tries left. Press Verify for a new code.", private=True)
+    if left == 1:
+        return say("❌ That is not right, and you have 1 try left. Press Verify for a new code.", private=True)
+    service.expire_open(ctx.conn, ctx.guild_id, ctx.caller.id)
     return say(f"❌ That is not right, and that was your last try. Try again in {_minutes(wait)}.", private=True)
 
 
@@ -273,17 +341,20 @@ FEATURE = Feature(
             (
                 Option("channel", Kind.CHANNEL, "Where to post the panel", required=True, channel_types=(0, 5)),
                 Option("role", Kind.ROLE, "The role verified members get", required=True),
-                Option("captcha", Kind.BOOLEAN, "Ask a short question first (default: no)"),
+                Option("captcha", Kind.BOOLEAN, "Ask for a code shown in a picture first (default: no)"),
             ),
             platforms=("discord",),
             group="setup",
             defer=True,
+            private=True,
             guild_only=True,
             permission=(MANAGE_ROLES, "Manage Roles"),
+            precheck=grantable_option(WHAT),
         ),
     ),
     actions=(
         ActionHandler(VerifyPress, on_press),
+        ActionHandler(VerifyEnter, on_enter, writes=False),
         ActionHandler(VerifyAnswer, on_answer),
         ActionHandler(JoinPick, on_pick),
     ),
@@ -293,6 +364,7 @@ FEATURE = Feature(
     ),
     jobs={
         GRANT_JOB: "ttfd.features.verification.calls:grant_role",
+        CODE_JOB: "ttfd.features.verification.calls:show_code",
         DM_JOB: "ttfd.features.verification.calls:send_captcha",
         DECIDE_JOB: "ttfd.features.verification.calls:decide_join",
     },

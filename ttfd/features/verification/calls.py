@@ -1,6 +1,6 @@
 """Verification's calls to Discord and Telegram, made only from jobs (imported when one runs, so the API
-clients and pydantic stay off the interaction paths): post the panel, give the role, send the join-request
-captcha, approve or decline a join request."""
+clients, pydantic and Pillow stay off the interaction paths): check a role against the server, post the
+panel, draw a captcha, give the role, send the join-request captcha, approve or decline a join request."""
 
 from __future__ import annotations
 
@@ -12,17 +12,22 @@ from pydantic import BaseModel
 from ttfd.clients import discord_rest, telegram
 from ttfd.clients.http import Forbidden, HTTPError, NotFoundError
 from ttfd.core import jobs
+from ttfd.core.db import Conn
 from ttfd.core.errors import BadInput, DomainError
 from ttfd.core.jobs import JobCtx
-from ttfd.features.verification import DECIDE_JOB, captcha_reply, service
+from ttfd.core.settings import get_settings
+from ttfd.features.verification import DECIDE_JOB, WHAT, captcha_reply, code_reply, service
 from ttfd.render import discord
 from ttfd.render import telegram as render
+from ttfd.ui import guild
 from ttfd.ui.reply import Reply, say
 from ttfd.ui.text import role
 
 log = logging.getLogger(__name__)
 # Telegram's answer to approve/decline when the request is gone (decided by an admin, withdrawn, expired).
 GONE = "HIDE_REQUESTER_MISSING"
+# What a member is told when Discord itself refused the role (our own check passed: its data was cached).
+DISCORD_REFUSED = "Discord refused, so my role may no longer be above it, or the role may be gone."
 
 
 def post_panel(channel_id: int, panel: Reply) -> int:
@@ -38,6 +43,21 @@ def post_panel(channel_id: int, panel: Reply) -> int:
     return int(resp.json()["id"])
 
 
+def _bot_id() -> int:
+    return int(get_settings().require("discord_application_id"))  # the bot's user id is the application's
+
+
+def check_role(conn: Conn, guild_id: int, role_id: int, *, invoker_id: int | None) -> None:
+    """May this role be handed out here, by Discord's rules as Discord has the server now: refused (a
+    DomainError saying what to change) otherwise. Discord answering 5xx or 429 is retried by the job."""
+    try:
+        guild.check_assignable(conn, guild_id, role_id, _bot_id(), WHAT, invoker_id)
+    except HTTPError as exc:
+        if exc.retryable:
+            raise
+        raise DomainError("I cannot see this server's roles, so I cannot check or give that role.") from None
+
+
 class Grant(BaseModel):
     guild_id: int
     discord_id: int
@@ -45,31 +65,46 @@ class Grant(BaseModel):
 
 
 def grant_role(job: JobCtx, payload: dict[str, Any]) -> Reply:
-    """PUT the member's role (idempotent at Discord); the returned Reply edits the person's answer."""
+    """Check the role again (it may have moved above mine or gained power since it was configured), then PUT
+    the member's role (idempotent at Discord); the returned Reply edits the person's answer."""
     p = Grant.model_validate(payload)
     try:
+        check_role(job.conn, p.guild_id, p.role_id, invoker_id=None)
         discord_rest.shared().add_member_role(
             p.guild_id, p.discord_id, p.role_id, reason=f"Verification panel: member {p.discord_id} verified"
         )
+    except DomainError as exc:
+        return _not_granted(job, p, exc.message, exc.message)
     except (Forbidden, NotFoundError) as exc:
-        return _not_granted(job, p, str(exc))
+        return _not_granted(job, p, str(exc), DISCORD_REFUSED)
     except HTTPError as exc:
         if not job.final:
             raise  # retried later; the grant stays pending meanwhile
-        return _not_granted(job, p, str(exc))
+        return _not_granted(job, p, str(exc), DISCORD_REFUSED)
     service.grant_done(job.conn, p.guild_id, p.discord_id, ok=True)
     return say("✅ You are verified: you now have ", role(p.role_id), ".", private=True)
 
 
-def _not_granted(job: JobCtx, p: Grant, why: str) -> Reply:
-    log.warning("verification role %s in guild %s not given to %s: %s", p.role_id, p.guild_id, p.discord_id, why)
+def _not_granted(job: JobCtx, p: Grant, logged: str, why: str) -> Reply:
+    log.warning("verification role %s in guild %s not given to %s: %s", p.role_id, p.guild_id, p.discord_id, logged)
     service.grant_done(job.conn, p.guild_id, p.discord_id, ok=False)
-    return say(
-        "⚠️ I could not give you ",
-        role(p.role_id),
-        " (my role must be above it, and the role must still exist). Please tell a moderator.",
-        private=True,
-    )
+    return say("⚠️ I could not give you ", role(p.role_id), ". ", why, " Please tell a moderator.", private=True)
+
+
+class Code(BaseModel):
+    challenge: str
+
+
+def show_code(job: JobCtx, payload: dict[str, Any]) -> Reply:
+    """Draw a captcha's code into the private answer of the Verify press (the picture is drawn from the code
+    in Postgres; the job carries only the challenge's id)."""
+    from ttfd.features.verification import captcha
+
+    p = Code.model_validate(payload)
+    found = service.challenge(job.conn, p.challenge)
+    if found is None or found.status != "open" or found.past:
+        return say("⌛ This code expired before I could show it. Press Verify for a new one.", private=True)
+    return code_reply(p.challenge, captcha.draw(found.answer), found.expires_at)
 
 
 class JoinJob(BaseModel):

@@ -92,25 +92,25 @@ def grant_done(conn: Conn, guild_id: int, discord_id: int, ok: bool) -> None:
     conn.execute(_GRANT_DONE, {"guild": guild_id, "user": discord_id, "status": "granted" if ok else "failed"})
 
 
-# --- Discord: captchas in a modal --------------------------------------------------------------------------
+# --- Discord: captchas (a code drawn in a picture, typed into a modal) ------------------------------------
 
-WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
-
-
-@dataclass(frozen=True)
-class Challenge:
-    id: str
-    question: str
+# No look-alikes, even turned by 30° and crossed by lines: 0/O/Q/D, 1/I/L, 2/Z/7, 5/S, 8/B, G, F/E, R/P.
+ALPHABET = "ACEHJKMNPTUVWXY3469"
+CODE_LENGTH = 5  # 19⁵ ≈ 2.5 million codes against a few tries per window
 
 
-def make_question() -> tuple[str, str]:
-    """(question, answer): a small sum, one term spelled out so a plain number parser is not enough."""
-    a, b = secrets.randbelow(9) + 1, secrets.randbelow(9) + 1
-    if secrets.randbelow(2):
-        return f"What is {WORDS[a]} plus {b}?", str(a + b)
-    return f"What is {a} plus {WORDS[b]}?", str(a + b)
+def new_code() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
 
 
+def normalize(given: str) -> str:
+    """A typed code as it is compared: capital or small letters alike, spaces anywhere ignored."""
+    return "".join(given.split()).upper()
+
+
+# One person's captcha steps in one server wait for each other (the count of wrong answers is then the truth
+# when a decision reads it); a transaction-level advisory lock needs no row to exist first.
+_LOCK_PERSON = "SELECT pg_advisory_xact_lock(hashtextextended(%(key)s, 0))"
 _FAILURES = """
 SELECT count(*) AS failed, extract(epoch FROM min(answered_at) + make_interval(secs => %(window)s) - now()) AS wait
 FROM verification_challenges
@@ -121,11 +121,22 @@ _NEW_CHALLENGE = """
 INSERT INTO verification_challenges (id, guild_id, discord_id, answer, expires_at)
 VALUES (%(id)s, %(guild)s, %(user)s, %(answer)s, now() + make_interval(secs => %(ttl)s))
 """
-_LOCK_CHALLENGE = """
-SELECT guild_id, discord_id, answer, status, expires_at <= now() AS past
-FROM verification_challenges WHERE id = %(id)s FOR UPDATE
+_GET_CHALLENGE = """
+SELECT guild_id, discord_id, answer, status, expires_at, expires_at <= now() AS past
+FROM verification_challenges WHERE id = %(id)s
 """
+_LOCK_CHALLENGE = _GET_CHALLENGE + " FOR UPDATE"
 _ANSWERED = "UPDATE verification_challenges SET status = %(status)s, answered_at = now() WHERE id = %(id)s"
+# The last try is used up: codes still held (pictures, open modals) stop working now, not at their own expiry.
+_EXPIRE_OPEN = """
+UPDATE verification_challenges SET expires_at = now()
+WHERE guild_id = %(guild)s AND discord_id = %(user)s AND status = 'open' AND expires_at > now()
+"""
+
+
+def lock_person(conn: Conn, guild_id: int, discord_id: int) -> None:
+    """Until this transaction ends, this person's other presses and answers in this server wait."""
+    conn.execute(_LOCK_PERSON, {"key": f"verification:{guild_id}:{discord_id}"})
 
 
 def failures(conn: Conn, s: VerificationSettings, guild_id: int, discord_id: int) -> tuple[int, float]:
@@ -136,30 +147,35 @@ def failures(conn: Conn, s: VerificationSettings, guild_id: int, discord_id: int
     return int(row["failed"]), float(row["wait"] or 0)
 
 
-def new_challenge(conn: Conn, s: VerificationSettings, guild_id: int, discord_id: int) -> Challenge:
-    question, answer = make_question()
-    cid = secrets.token_urlsafe(18)  # 24 characters, unguessable: the modal carries only this
-    params = {"id": cid, "guild": guild_id, "user": discord_id, "answer": answer, "ttl": s.captcha_ttl_s}
+def new_challenge(conn: Conn, s: VerificationSettings, guild_id: int, discord_id: int) -> str:
+    """A new code to draw; its random id (all that buttons and modals carry: the code stays here)."""
+    cid = secrets.token_urlsafe(18)  # 24 characters, unguessable
+    params = {"id": cid, "guild": guild_id, "user": discord_id, "answer": new_code(), "ttl": s.captcha_ttl_s}
     conn.execute(_NEW_CHALLENGE, params)
-    return Challenge(cid, question)
+    return cid
 
 
 @dataclass(frozen=True)
-class OpenChallenge:
+class Challenge:
     guild_id: int
     discord_id: int
     answer: str
     status: str
+    expires_at: datetime
     past: bool
 
 
-def lock_challenge(conn: Conn, challenge_id: str) -> OpenChallenge | None:
-    row = conn.execute(_LOCK_CHALLENGE, {"id": challenge_id}).fetchone()
-    return OpenChallenge(**row) if row else None
+def challenge(conn: Conn, challenge_id: str, *, lock: bool = False) -> Challenge | None:
+    row = conn.execute(_LOCK_CHALLENGE if lock else _GET_CHALLENGE, {"id": challenge_id}).fetchone()
+    return Challenge(**row) if row else None
 
 
 def answered(conn: Conn, challenge_id: str, solved: bool) -> None:
     conn.execute(_ANSWERED, {"id": challenge_id, "status": "solved" if solved else "failed"})
+
+
+def expire_open(conn: Conn, guild_id: int, discord_id: int) -> None:
+    conn.execute(_EXPIRE_OPEN, {"guild": guild_id, "user": discord_id})
 
 
 # --- Telegram: join requests ------------------------------------------------------------------------------

@@ -90,8 +90,8 @@ CHECKS = {
     "retired row holds something": """
         SELECT id FROM unified_users WHERE merged_into IS NOT NULL AND (xp, coins) <> (0, 0)""",
     "identity on two accounts": """
-        SELECT v FROM (SELECT discord_id::text AS v FROM unified_users WHERE discord_id IS NOT NULL
-                       UNION ALL SELECT telegram_id::text FROM unified_users WHERE telegram_id IS NOT NULL
+        SELECT v FROM (SELECT 'd' || discord_id AS v FROM unified_users WHERE discord_id IS NOT NULL
+                       UNION ALL SELECT 't' || telegram_id FROM unified_users WHERE telegram_id IS NOT NULL
                        UNION ALL SELECT 'w' || website_email FROM unified_users WHERE website_email IS NOT NULL) ids
         GROUP BY v HAVING count(*) > 1""",
     "two daily claims for one person on one day": """

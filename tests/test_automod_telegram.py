@@ -476,3 +476,71 @@ def test_a_message_edited_into_spam_is_taken_and_not_counted_twice(telegram, app
     assert _post(telegram, edit)[0] == 200 and len(_cases(fresh_db)) == 1
     private = _tg_update("so bad", 7, chat=7)
     assert _post(telegram, {"update_id": random.randrange(1, 2**31), "edited_message": private["message"]}) == (200, {})
+
+
+# --- a second attack: where links really go, invites written as a browser still follows them ------------------
+
+
+ALLOW = service.Policy("telegram", GROUP, link_mode="allow", links=("example.com",))
+INVITES = service.Policy("telegram", GROUP, block_invites=True)
+DENY = service.Policy("telegram", GROUP, link_mode="deny", links=("evil.com", "spam.foo"))
+
+
+@pytest.mark.parametrize(
+    ("text", "urls"),
+    [
+        ("https://ex\u0430mple.com", ()),  # a Cyrillic а: xn--exmple-4nf.com, another site
+        ("see this", ("https://ex\u0430mple.com/login",)),
+        ("see this", ("https://\u0435xample.com",)),
+        ("http://1.1.1.1/", ()),
+        ("http://192.168.1.1/x", ()),
+        ("http://3232235777/", ()),
+        ("http://[::1]/x", ()),
+        ("пример.рф", ()),
+        ("evil.xn--p1ai", ()),
+        ("see this", ("http://192.168.1.1/",)),
+        ("see this", ("tg://resolve?domain=spam_channel",)),
+    ],
+)
+def test_allow_mode_judges_where_a_link_really_goes(text: str, urls: tuple[str, ...]) -> None:
+    offence = service.content_offence(ALLOW, text, urls)
+    assert offence is not None and offence.code == "link", (text, urls)
+
+
+@pytest.mark.parametrize(
+    ("text", "urls"),
+    [("https://example.com/x", ()), ("www.example.com and sub.example.com", ()), ("hey", ("tg://user?id=5",))],
+)
+def test_allow_mode_lets_the_allowed_site_through(text: str, urls: tuple[str, ...]) -> None:
+    assert service.content_offence(ALLOW, text, urls) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "https://discord.com/../invite/abc",
+        "https://discord.com:443/invite/abc",
+        "https://discord.gg/%61bc",
+        "https://discord.com/invite/%61bc",
+        "https://discord.gg\\abc",
+        "https://discord.gg./abc",
+        "https://discord.com//invite/abc",
+        "HTTPS://DISCORD.GG/ABC",
+    ],
+)
+def test_invites_are_read_as_a_browser_follows_them(text: str) -> None:
+    offence = service.content_offence(INVITES, text)
+    assert offence is not None and offence.code == "invite", text
+
+
+@pytest.mark.parametrize("text", ["so ba\u0301d", "so bàd", "so bád", "so b\u0301ad", "so BÁD"])
+def test_accents_do_not_hide_a_bad_word(text: str) -> None:
+    offence = service.content_offence(service.Policy("telegram", GROUP, bad_words=("bad",)), text)
+    assert offence is not None and offence.code == "bad_word", text
+
+
+def test_a_look_alike_of_a_denied_site_is_denied_and_any_bare_name_counts() -> None:
+    for text in ("\u0435vil.com", "go to spam.foo now", "https://sub.evil.com:8080/x"):
+        offence = service.content_offence(DENY, text)
+        assert offence is not None and offence.code == "link", text
+    assert service.content_offence(DENY, "fine.org and file.txt") is None

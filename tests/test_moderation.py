@@ -333,6 +333,18 @@ def test_telegram_admins_ban_mute_unmute_warn_as_replies(app_env, fresh_db) -> N
     assert reasons == ("spam links",)
 
 
+@pytest.mark.parametrize("text", ["/ban 2y", "/ban 1y spam", "/ban 400d", "/ban ٣d", "/mute ٣m", "/mute 29d"])
+def test_a_telegram_duration_out_of_range_is_refused_never_a_permanent_ban(app_env, fresh_db, text) -> None:
+    client = create_app("telegram_webhook", "main.py").test_client()
+    app_env.telegram.chat_members[(GROUP, 7)] = {"status": "administrator", "can_restrict_members": True}
+    reply = _tg(client, text, 7, reply_to=8)
+    assert "A duration is like 10m" in reply["text"]  # at once, before "working…"
+    run_schedule("run_jobs")
+    assert not app_env.telegram.calls_of("banChatMember") and not app_env.telegram.calls_of("restrictChatMember")
+    with psycopg.connect(fresh_db) as c:
+        assert c.execute("SELECT count(*) FROM mod_cases").fetchone() == (0,)
+
+
 @pytest.mark.parametrize(
     ("who", "target", "says"),
     [

@@ -148,8 +148,7 @@ def test_shop_pages_item_card_buy_and_confirm_once(clients, fresh_db) -> None:
 def test_buy_by_name_with_quantity_and_autocomplete(clients, fresh_db) -> None:
     discord, telegram = clients
     uid = _fund(discord_id=42, telegram_id=7, coins=1000)
-    _item(name="Streak freeze", price=50, kind="streak_freeze")
-    _item(name="Streak shield", price=80)
+    items = [_item(name="Streak freeze", price=50, kind="streak_freeze"), _item(name="Streak shield", price=80)]
     # Autocomplete: Discord's type 4, answered with type 8 and at most 25 choices; nothing is created.
     payload = discord_payload(
         app_id=APP_ID,
@@ -160,7 +159,9 @@ def test_buy_by_name_with_quantity_and_autocomplete(clients, fresh_db) -> None:
     )
     body = encode(payload)
     hints = discord.post("/", data=body, headers=sign(body)).get_json()
-    assert hints["type"] == 8 and [c["value"] for c in hints["data"]["choices"]] == ["Streak freeze", "Streak shield"]
+    choices = hints["data"]["choices"]
+    assert hints["type"] == 8 and [c["name"].split(" — ")[0] for c in choices] == ["Streak freeze", "Streak shield"]
+    assert [c["value"] for c in choices] == [f"#{i.id}@{i.price}" for i in items]  # what was picked, at its price
     assert _one(fresh_db, "SELECT count(*) FROM unified_users WHERE discord_id = 99") == (0,)
 
     reply = _discord(discord, '/buy "item:streak freeze" quantity:3')["data"]["content"]

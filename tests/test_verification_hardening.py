@@ -363,19 +363,33 @@ def test_grant_is_refused_when_the_role_changed_since(discord, app_env, fresh_db
     assert _one(fresh_db, "SELECT status FROM verification_grants WHERE discord_id = 67") == ("failed",)
 
 
-def test_grant_refused_by_discord_within_the_cache_is_told_too(discord, app_env, fresh_db) -> None:
-    """Moved above the bot seconds after the setup looked: our cached look still allows it, Discord refuses
-    (403 50013, as the fake does), and the person is told."""
+def test_a_role_moved_within_the_cache_window_is_not_given(discord, app_env, fresh_db) -> None:
+    """Moved above the bot seconds after the setup looked (its look is cached for 30 s): the grant asks Discord
+    afresh, refuses without even trying, and the person is told."""
     custom_id = _setup(discord, app_env, 734)
     app_env.discord.guilds[str(GUILD)]["roles"][str(ROLE)]["position"] = 13
     press = _press_payload(custom_id, 68)
     _post(discord, press)
     assert run_schedule("run_jobs").status_code == 200
     told = app_env.discord.originals[press["token"]]["content"]
-    assert "could not give you" in told and "Discord refused" in told, told
-    assert len(app_env.discord.calls_to("PUT", rf"/guilds/{GUILD}/members/68/roles/{ROLE}")) == 1  # tried, refused
+    assert "could not give you" in told and "above my highest role" in told, told
+    assert not app_env.discord.calls_to("PUT", rf"/guilds/{GUILD}/members/68/roles/{ROLE}")
     assert str(ROLE) not in app_env.discord.member_roles.get((str(GUILD), "68"), set())
     assert _one(fresh_db, "SELECT status FROM verification_grants WHERE discord_id = 68") == ("failed",)
+
+
+def test_discord_refusing_a_grant_is_told_too(discord, app_env, fresh_db) -> None:
+    """Our look allows it and Discord still refuses (403 50013): the person is told that."""
+    custom_id = _setup(discord, app_env, 735)
+    app_env.discord.fail_next(
+        "PUT", rf"/guilds/{GUILD}/members/69/roles/{ROLE}", 403, {"message": "Missing Permissions", "code": 50013}
+    )
+    press = _press_payload(custom_id, 69)
+    _post(discord, press)
+    assert run_schedule("run_jobs").status_code == 200
+    told = app_env.discord.originals[press["token"]]["content"]
+    assert "could not give you" in told and "Discord refused" in told, told
+    assert _one(fresh_db, "SELECT status FROM verification_grants WHERE discord_id = 69") == ("failed",)
 
 
 def test_the_interactions_function_does_not_load_pillow() -> None:

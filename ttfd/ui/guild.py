@@ -61,27 +61,28 @@ def bot_user_id() -> int:
     return int(get_settings().require("discord_application_id"))
 
 
-def _cached(conn: Conn, key: str, path: str) -> Any:
+def _cached(conn: Conn, key: str, path: str, fresh: bool = False) -> Any:
     from ttfd.clients import discord_rest
 
-    found = apicache.get(conn, key)
+    found = None if fresh else apicache.get(conn, key)
     if found is None:
         found = discord_rest.shared().request("GET", path).json()
         apicache.put(conn, key, found, CACHE_S)
     return found
 
 
-def guild(conn: Conn, guild_id: int) -> dict[str, Any]:
-    """GET /guilds/{id} as Discord answered it (cached)."""
-    return dict(_cached(conn, f"guild:{guild_id}", f"/guilds/{guild_id}"))
+def guild(conn: Conn, guild_id: int, fresh: bool = False) -> dict[str, Any]:
+    """GET /guilds/{id} as Discord answered it (cached; `fresh`: asked now, and cached again)."""
+    return dict(_cached(conn, f"guild:{guild_id}", f"/guilds/{guild_id}", fresh))
 
 
-def member(conn: Conn, guild_id: int, user_id: int) -> dict[str, Any] | None:
+def member(conn: Conn, guild_id: int, user_id: int, fresh: bool = False) -> dict[str, Any] | None:
     """GET /guilds/{id}/members/{user} as Discord answered it (cached); None when they are not in the server."""
     from ttfd.clients.http import NotFoundError
 
     try:
-        return dict(_cached(conn, f"member:{guild_id}:{user_id}", f"/guilds/{guild_id}/members/{user_id}"))
+        path = f"/guilds/{guild_id}/members/{user_id}"
+        return dict(_cached(conn, f"member:{guild_id}:{user_id}", path, fresh))
     except NotFoundError:
         return None
 
@@ -91,13 +92,13 @@ def forget_members(conn: Conn, guild_id: int) -> None:
     apicache.drop(conn, f"member:{guild_id}:")
 
 
-def load(conn: Conn, guild_id: int) -> Guild:
+def load(conn: Conn, guild_id: int, fresh: bool = False) -> Guild:
     """The server's owner and roles; a server that is gone or has removed TTFD is a refusal."""
     from ttfd.clients.http import Forbidden as Refused
     from ttfd.clients.http import NotFoundError
 
     try:
-        raw = guild(conn, guild_id)
+        raw = guild(conn, guild_id, fresh)
     except (NotFoundError, Refused):
         raise Forbidden("I am not in that server any more.") from None
     roles = {
@@ -109,17 +110,21 @@ def load(conn: Conn, guild_id: int) -> Guild:
     return Guild(guild_id, int(raw["owner_id"]), roles)
 
 
-def member_roles(conn: Conn, guild_id: int, user_id: int) -> list[int] | None:
-    found = member(conn, guild_id, user_id)
+def member_roles(conn: Conn, guild_id: int, user_id: int, fresh: bool = False) -> list[int] | None:
+    found = member(conn, guild_id, user_id, fresh)
     return None if found is None else [int(r) for r in found.get("roles", [])]
 
 
-def check_assignable(conn: Conn, guild_id: int, role_id: int, bot_id: int, what: str, invoker_id: int | None) -> Role:
+def check_assignable(
+    conn: Conn, guild_id: int, role_id: int, bot_id: int, what: str, invoker_id: int | None, *, fresh: bool = False
+) -> Role:
     """The role as Discord has it now, if it may be handed out here: not @everyone, not managed, no dangerous
     permission (`what` says why: "Shop roles are bought by anyone with coins"), below the bot's highest role with
     the bot holding Manage Roles, and — when `invoker_id` configures it — below the invoker's highest role
-    unless they own the server. Otherwise a refusal that says what to change."""
-    g = load(conn, guild_id)
+    unless they own the server. Otherwise a refusal that says what to change. `fresh` (when a role is about to
+    be given): the server's roles and the bot's asked now, not from the 30-second cache — a role given
+    Administrator a moment ago must not be handed out."""
+    g = load(conn, guild_id, fresh)
     role = g.roles.get(role_id)
     if role is None:
         raise NotFound("That role does not exist in this server any more.")
@@ -133,7 +138,7 @@ def check_assignable(conn: Conn, guild_id: int, role_id: int, bot_id: int, what:
                 f"@{role.name} is the same as or above your highest role, so Discord would not let you give it "
                 "either. Pick a role below yours."
             )
-    bot = member_roles(conn, guild_id, bot_id)
+    bot = member_roles(conn, guild_id, bot_id, fresh)
     if bot is None:
         raise Forbidden("I am not in this server any more.")
     if bot_id != g.owner_id and not g.permissions(bot) & (ADMINISTRATOR | MANAGE_ROLES):

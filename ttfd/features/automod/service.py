@@ -315,11 +315,19 @@ _UNSEEN, _FOLDED = _Table(_unseen), _Table(_folded)
 
 
 def normalize(text: str) -> str:
-    """The text as matching sees it (see above); the same for a message, a link and a bad word."""
+    """The text as matching sees it (see above); the same for a message, a link and a bad word. Decomposed
+    first, so an accent drops off its letter (bád, b\u0301ad and bad read alike) as any stray mark does."""
     if text.isascii():  # the common case: only controls to drop and case to fold
         return text.translate(_UNSEEN).lower()
-    text = unicodedata.normalize("NFKC", text.translate(_UNSEEN))
-    return text.casefold().translate(_FOLDED)
+    text = unicodedata.normalize("NFKD", text.translate(_UNSEEN))
+    return unicodedata.normalize("NFKC", text.casefold().translate(_FOLDED))
+
+
+def _real(text: str) -> str:
+    """The text as a browser reads its links: invisible characters dropped, NFKC (fullwidth letters, the
+    ideographic full stop), case folded — but no look-alike made Latin: exаmple.com (a Cyrillic а) is another
+    site than example.com."""
+    return unicodedata.normalize("NFKC", text.translate(_UNSEEN)).casefold()
 
 
 @dataclass(frozen=True)
@@ -364,13 +372,13 @@ def _words_re(words: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile("|".join(patterns)) if patterns else None
 
 
-# A link's host comes after any user-info ("https://example.com@evil.com" goes to evil.com). Folded text is
-# lowercase.
-_URL = re.compile(r"(?:\bhttps?://|\bwww\.)(?:[^\s/@]*@)?((?:[a-z0-9-]+\.)+[a-z]{2,63})")
-_HOST = re.compile(r"(?<![\w.-])((?:[a-z0-9-]+\.)+[a-z]{2,63})(?![\w-])")
-# The host of a link Telegram marked or hid behind words: after a scheme (tg:// and mailto: included) and
-# user-info, if any; None for a link to no host (tg://user?id=…).
-_LINK_HOST = re.compile(r"(?:[a-z][a-z0-9+.-]*:(?://)?)?(?:[^\s/@?#]*@)?((?:[a-z0-9-]+\.)+[a-z]{2,63})(?![\w-])")
+# A link's host comes after any user-info ("https://example.com@evil.com" goes to evil.com), and is anything a
+# browser takes for one: a name in any script, an IP address, [an IPv6 one]. Texts here are folded (lowercase).
+_URL = re.compile(r"(?:\b(?:https?|ftp|wss?):/+|\bwww\.)(?:[^\s/@?#]*@)?(\[[0-9a-f:.]+\]|[^\s/?#:@\\]+)")
+# Telegram's own links to a chat or an invite (tg://resolve?domain=…, tg://join?invite=…) go where t.me goes;
+# tg://user?id=… (a mention) goes nowhere.
+_TG_LINK = re.compile(r"tg:/+(?:resolve|join|addstickers|addemoji|privatepost)\b")
+_HOST = re.compile(r"(?<![\w.@-])((?:[\w-]+\.)+[\w-]{2,63})(?![\w-])")
 _INVITES = re.compile(f"{DISCORD_INVITE.removeprefix('(?i)')}|{TELEGRAM_INVITE.removeprefix('(?i)')}", re.IGNORECASE)
 _MENTION = re.compile(r"(?<![\w@])@([A-Za-z][A-Za-z0-9_]{3,31})")
 # Top-level domains that make a bare "word.tld" a link in allow mode: the common ones and those spam uses,
@@ -380,7 +388,43 @@ _TLD_NAMES = """
     gq cc co tv to ws app dev ai cloud space website tech fun icu buzz vip win bid loan blog bet casino lol cyou sbs
     cfd bond quest monster cn ua by kz uz kg tj am ge az lv lt ee uk de fr eu us ca au nl es pl cz se fi ch tr ir
 """
-TLDS = frozenset(_TLD_NAMES.split())
+TLDS = frozenset(_TLD_NAMES.split()) | {"рф", "рус", "москва", "онлайн", "сайт", "орг", "ком", "бел", "укр", "қаз"}
+
+# Links are read as a browser goes: percent-escapes decoded, backslashes taken for slashes, dot segments
+# ("discord.com/../invite/x") resolved, a port and a host's trailing dot dropped, slashes collapsed.
+_PERCENT = re.compile(r"%(2[1-9a-f]|[3-6][0-9a-f]|7[0-9a-e])")  # printable ASCII only
+_DOT_SEGMENT = re.compile(r"/\.{1,2}(?=/|$)")
+_PORT_OR_DOT = re.compile(r"\.?(?::[0-9]{1,5})?(?=/)")
+_SLASHES = re.compile(r"/{2,}")
+_SCHEME = re.compile(r"(?:https?|ftp|wss?):/")
+
+
+def _as_visited(folded: str) -> str:
+    """Where the links in a (folded) text go, written plainly, for the invite patterns to see."""
+    if "%" in folded:
+        folded = _PERCENT.sub(lambda m: chr(int(m.group(1), 16)), folded)
+    folded = _DOT_SEGMENT.sub("", folded.replace("\\", "/"))
+    return _SLASHES.sub("/", _PORT_OR_DOT.sub("", folded))
+
+
+def _host(raw: str) -> str:
+    """A host as DNS knows it: no trailing dot, IDNA (punycode) for names in other scripts — пример.рф is
+    xn--e1afmkfd.xn--p1ai, exаmple.com (a Cyrillic а) is not example.com."""
+    host = raw.strip("[]").rstrip(".")
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host  # not a name DNS could hold: covered by no domain
+
+
+def _link_host(url: str) -> str | None:
+    """The host a link Telegram marked (or hid behind words) goes to; None for one to no host (tg://user?id=…)."""
+    if url.startswith("tg:"):
+        return "t.me" if _TG_LINK.match(url) else None
+    found = _URL.match(url if _SCHEME.match(url) or url.startswith("www.") else "http://" + url)
+    return _host(found.group(1)) if found else None
 
 
 def _covered(host: str, domains: tuple[str, ...]) -> bool:
@@ -388,13 +432,16 @@ def _covered(host: str, domains: tuple[str, ...]) -> bool:
     return any(host == d or host.endswith("." + d) for d in domains)
 
 
-def _bare_hosts(folded: str) -> list[str]:
-    """Hosts written without a scheme that read as links: a known top-level domain, not an email address."""
-    return [
-        m.group(1)
-        for m in _HOST.finditer(folded)
-        if m.group(1).rsplit(".", 1)[1] in TLDS and (m.start() == 0 or folded[m.start() - 1] != "@")
-    ]
+def _hosts(text: str, *, any_bare: bool = False) -> list[str]:
+    """The hosts a text links to: every link with a scheme (or www.), and hosts written bare that read as
+    links — a known top-level domain (or an IDNA one), not an email address; `any_bare`: every word.word (a
+    deny list names its domains, so "spam.foo" there is a link whatever its TLD)."""
+    hosts = [_host(m.group(1)) for m in _URL.finditer(text)]
+    for m in _HOST.finditer(text):
+        tld = m.group(1).rsplit(".", 1)[1]
+        if any_bare or tld in TLDS or tld.startswith("xn--"):
+            hosts.append(_host(m.group(1)))
+    return hosts
 
 
 def content_offence(p: Policy, text: str, urls: tuple[str, ...] = ()) -> Offence | None:
@@ -404,24 +451,28 @@ def content_offence(p: Policy, text: str, urls: tuple[str, ...] = ()) -> Offence
     links = [normalize(u) for u in urls]
     if p.bad_words and (words := _words_re(p.bad_words)) is not None and words.search(folded):
         return Offence("bad_word", "that word isn't allowed here")
-    if p.block_invites and any(_INVITES.search(t) for t in (folded, *links)):
+    if p.block_invites and any(_INVITES.search(_as_visited(t)) for t in (folded, *links)):
         return Offence("invite", "invite links aren't allowed here")
     if p.link_mode != "off":
-        linked = [m.group(1) for u in links if (m := _LINK_HOST.match(u))]
-        if p.link_mode == "deny":
-            hosts = [m.group(1) for m in _HOST.finditer(folded)] + linked
-            if any(_covered(h, p.links) for h in hosts):
+        # Where links really go (an allowed name spelled with a look-alike letter is another site) …
+        deny = p.link_mode == "deny"
+        real = [
+            *_hosts(_as_visited(_real(text)), any_bare=deny),
+            *(h for u in urls if (h := _link_host(_as_visited(_real(u))))),
+        ]
+        if deny:
+            # … and, for a denied site, also what they pass for (a look-alike of it is denied as well).
+            disguised = [
+                *_hosts(_as_visited(folded), any_bare=True),
+                *(h for u in links if (h := _link_host(_as_visited(u)))),
+            ]
+            if any(_covered(h, p.links) for h in (*real, *disguised)):
                 return Offence("link", "links to that site aren't allowed here")
-        else:
-            hosts = [m.group(1) for m in _URL.finditer(folded)] + _bare_hosts(folded) + linked
-            if any(not _covered(h, p.links) for h in hosts):
-                return Offence(
-                    "link",
-                    "only links to "
-                    + ", ".join(p.links[:5])
-                    + (", …" if len(p.links) > 5 else "")
-                    + " are allowed here",
-                )
+        elif any(not _covered(h, p.links) for h in real):
+            return Offence(
+                "link",
+                "only links to " + ", ".join(p.links[:5]) + (", …" if len(p.links) > 5 else "") + " are allowed here",
+            )
     if p.mention_limit is not None:
         mentioned = {m.group(1).lower() for m in _MENTION.finditer(text)}
         if len(mentioned) > p.mention_limit:

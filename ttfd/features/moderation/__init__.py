@@ -44,7 +44,8 @@ PAST = {
 COLOR = 0xE74C3C
 MAX_BAN_S, MAX_TIMEOUT_S = 365 * 86400, 28 * 86400
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"(?:(\d{1,6})\s*([smhdw]))+", re.IGNORECASE)
+_DURATION = re.compile(r"(?:([0-9]{1,6})\s*([smhdw]))+", re.IGNORECASE)
+_LOOKS_LIKE_DURATION = re.compile(r"\d")  # a first word starting with a digit (any script) means a duration
 
 
 def parse_duration(raw: str) -> int | None:
@@ -52,7 +53,7 @@ def parse_duration(raw: str) -> int | None:
     compact = raw.strip().lower().replace(" ", "")
     if not compact or not _DURATION.fullmatch(compact):
         return None
-    return sum(int(n) * _UNITS[u] for n, u in re.findall(r"(\d{1,6})([smhdw])", compact))
+    return sum(int(n) * _UNITS[u] for n, u in re.findall(r"([0-9]{1,6})([smhdw])", compact))
 
 
 def span(seconds: int) -> str:
@@ -185,10 +186,16 @@ def _act(ctx: Ctx, opts: Options, action: cases.Action, *, duration_s: int | Non
 
 
 def check_ban(opts: dict[str, Any], platform: Platform, guild_id: int | None) -> dict[str, Any]:
-    """Before "thinking…": on Telegram a first word that is not a duration begins the reason (/ban spam links);
-    a duration must be one, and in range."""
+    """Before "thinking…": on Telegram a first word that is not a duration begins the reason (/ban spam links),
+    unless it starts with a digit (/ban 2y is a duration meant, and refused, never a permanent ban); a duration
+    must be one, and in range."""
     raw = opts.get("duration")
-    if raw is not None and parse_duration(raw) is None and platform == "telegram":
+    if (
+        raw is not None
+        and parse_duration(raw) is None
+        and platform == "telegram"
+        and not _LOOKS_LIKE_DURATION.match(raw)
+    ):
         reason = f"{raw} {opts.get('reason') or ''}".strip()
         opts = {k: v for k, v in opts.items() if k != "duration"} | {"reason": reason}
     _duration(opts, MAX_BAN_S)

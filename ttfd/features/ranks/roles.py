@@ -34,7 +34,7 @@ def apply_rank_roles(job: JobCtx, payload: dict[str, Any]) -> None:
     p = RankRoles.model_validate(payload)
     if p.add:
         try:
-            guild.check_assignable(job.conn, p.guild_id, p.add, guild.bot_user_id(), RANK_RULE, None)
+            guild.check_assignable(job.conn, p.guild_id, p.add, guild.bot_user_id(), RANK_RULE, None, fresh=True)
         except DomainError as refused:
             log.warning("rank role %s in guild %s not given to %s: %s", p.add, p.guild_id, p.discord_id, refused)
             p = p.model_copy(update={"add": None})

@@ -246,9 +246,11 @@ def _bought(ctx: Ctx, item: Item, quantity: int, key: str, *, price: int | None 
 
 
 def complete_item(conn: Conn, guild_id: int | None, typed: str) -> list[tuple[str, str]]:
-    """Autocomplete for item names: (label with price and stock, the name)."""
+    """Autocomplete for item names: (label with price and stock, `#id@price`): what is picked carries the
+    price it showed, and /buy buys at that price or not at all."""
     return [
-        (f"{i.name} — {i.price:,} coins · {_stock(i)}"[:100], i.name) for i in service.suggest(conn, guild_id, typed)
+        (f"{i.name} — {i.price:,} coins · {_stock(i)}"[:100], service.picked(i))
+        for i in service.suggest(conn, guild_id, typed)
     ]
 
 
@@ -259,7 +261,10 @@ ITEM = Option(
 
 def buy(ctx: Ctx, opts: Options) -> Reply:
     item = service.find(ctx.conn, ctx.guild_id, opts["item"])
-    return _bought(ctx, item, opts.get("quantity", 1), ctx.key)
+    try:
+        return _bought(ctx, item, opts.get("quantity", 1), ctx.key, price=service.shown_price(opts["item"]))
+    except service.PriceChanged as changed:  # picked from the suggestions at another price: nothing bought
+        raise BadInput(f"{changed.message} Run /buy again to buy at this price.") from None
 
 
 def inventory(ctx: Ctx, opts: Options) -> Reply:

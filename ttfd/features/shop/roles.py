@@ -43,7 +43,9 @@ def apply_shop_role(job: JobCtx, payload: dict[str, Any]) -> Reply | None:
     call = rest.add_member_role if p.add else rest.remove_member_role
     try:
         if p.add:
-            guild.check_assignable(job.conn, p.guild_id, p.role_id, guild.bot_user_id(), service.ROLE_RULE, None)
+            guild.check_assignable(
+                job.conn, p.guild_id, p.role_id, guild.bot_user_id(), service.ROLE_RULE, None, fresh=True
+            )
         call(p.guild_id, p.discord_id, p.role_id, reason=p.reason)
     except DomainError as refused:  # the role moved above mine, gained a dangerous permission, …
         return _refund(job, p, refused.message)

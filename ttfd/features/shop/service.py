@@ -263,9 +263,26 @@ def suggest(conn: Conn, guild_id: int | None, typed: str, limit: int = 25) -> li
     return found
 
 
+_PICKED = re.compile(r"#([0-9]{1,18})@([0-9]{1,13})")
+
+
+def picked(item: Item) -> str:
+    """How an autocomplete suggestion names an item: its id and the price it showed (`#12@250`)."""
+    return f"#{item.id}@{item.price}"
+
+
+def shown_price(ref: str) -> int | None:
+    """The price a picked suggestion showed (None: the item was typed, no price was shown)."""
+    found = _PICKED.fullmatch(ref.strip())
+    return int(found.group(2)) if found else None
+
+
 def find(conn: Conn, guild_id: int | None, ref: str) -> Item:
-    """An item sold here by exact name (any case), by id (`12` or `#12`), or by a unique start of its name."""
+    """An item sold here by exact name (any case), by id (`12`, `#12`, or a suggestion's `#12@250`), or by a
+    unique start of its name."""
     ref = ref.strip()
+    if found := _PICKED.fullmatch(ref):
+        ref = "#" + found.group(1)
     if not ref:
         raise BadInput("Which item? See /shop.")
     row = conn.execute(_BY_NAME, {"guild": guild_id, "name": ref}).fetchone()

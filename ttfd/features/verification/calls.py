@@ -49,9 +49,10 @@ def _bot_id() -> int:
 
 def check_role(conn: Conn, guild_id: int, role_id: int, *, invoker_id: int | None) -> None:
     """May this role be handed out here, by Discord's rules as Discord has the server now: refused (a
-    DomainError saying what to change) otherwise. Discord answering 5xx or 429 is retried by the job."""
+    DomainError saying what to change) otherwise. Discord answering 5xx or 429 is retried by the job. A grant
+    (no invoker) asks Discord afresh: a role made dangerous seconds ago must not be given."""
     try:
-        guild.check_assignable(conn, guild_id, role_id, _bot_id(), WHAT, invoker_id)
+        guild.check_assignable(conn, guild_id, role_id, _bot_id(), WHAT, invoker_id, fresh=invoker_id is None)
     except HTTPError as exc:
         if exc.retryable:
             raise

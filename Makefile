@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench fuzz chaos lint fmt site cleaner-exe cleaner-exe-test system-deps package-aws clean
+.PHONY: run test bench fuzz chaos lint fmt site cleaner-exe cleaner-exe-test system-deps package-aws clean catalogs mo
 
 $(STAMP): requirements.txt requirements-dev.txt cleaner/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,11 +18,19 @@ $(STAMP): requirements.txt requirements-dev.txt cleaner/requirements.txt
 system-deps:
 	bash .ci/system-deps
 
-run: $(STAMP)
+run: $(STAMP) mo
 	$(PY) -m devtools run
 
-test: $(STAMP) system-deps node_modules/.installed-stamp
+test: $(STAMP) system-deps node_modules/.installed-stamp mo
 	$(PY) -m pytest
+
+# Message catalogs: `make catalogs` adds new texts to every locale/ru.po (then translate them) and drops gone
+# ones; `make mo` compiles them (a .po newer than its .mo is also compiled in memory on first use).
+catalogs: $(STAMP)
+	$(PY) -m devtools catalogs update
+
+mo: $(STAMP)
+	$(PY) -m devtools catalogs compile
 
 # Serverless Framework v3 + its Python requirements plugin, pinned by package-lock.json (deploy tooling only;
 # the package test needs it). Without npm the test says so and skips.
@@ -32,7 +40,7 @@ node_modules/.installed-stamp: package.json package-lock.json
 	else echo "npm not found: the AWS package test will skip"; fi
 
 # The AWS package (.serverless/ttfd.zip + CloudFormation), offline; `npx serverless deploy` ships it.
-package-aws: $(STAMP) node_modules/.installed-stamp
+package-aws: $(STAMP) node_modules/.installed-stamp mo
 	TTFD_PYTHON=$(CURDIR)/$(PY) SLS_TELEMETRY_DISABLED=1 npx serverless package
 
 # All parts, or some: make bench BENCH="bursts site" (platform, bursts, site, season, cleaner).
@@ -51,6 +59,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(PY) -m devtools.lint_texts
+	$(PY) -m devtools catalogs check
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cleaner import edits
+from cleaner.i18n import _, reason
 from cleaner.platforms import Env
 from cleaner.safety import Protector, is_within, open_inodes, read_mount_points
 from cleaner.scan import _O_DIR, KIND_DIR, KIND_LINK, USE_DIR_FD, Entry, RuleResult, ScanResult, auto_workers
@@ -58,7 +59,7 @@ class _State:
         if self.held is None:
             self.held = open_inodes()
         pid = self.held.get((st.st_dev, st.st_ino))
-        return f"open by process {pid}" if pid is not None else None
+        return _("open by process {pid}", pid=str(pid)) if pid is not None else None
 
 
 _IS_NT = os.name == "nt"
@@ -101,7 +102,7 @@ class _ParentOpener:
         try:
             self._fd = self._open(parent, root)
         except _Skip as exc:
-            self._error = str(exc)
+            self._error = reason(exc)
             raise
         return self._fd
 
@@ -109,27 +110,29 @@ class _ParentOpener:
         rel = os.path.relpath(parent, root)
         parts = [] if rel == "." else rel.split(os.sep)
         if parts and parts[0] == "..":
-            raise _Skip("outside its allowed root")
+            raise _Skip(_("outside its allowed root"))
         try:
             fd = os.open(root, _O_DIR)
         except OSError as exc:
-            raise _Skip(f"allowed root unavailable: {exc.strerror}") from None
+            raise _Skip(_("allowed root unavailable: {error}", error=str(exc.strerror))) from None
         try:
             root_dev = os.fstat(fd).st_dev
             cur = root
             for part in parts:
                 cur = os.path.join(cur, part)
                 if cur in self.mounts:
-                    raise _Skip(f"{cur} is a mount point")
+                    raise _Skip(_("{path} is a mount point", path=cur))
                 try:
                     nfd = os.open(part, _O_DIR, dir_fd=fd)
                 except OSError as exc:
                     # ELOOP/ENOTDIR: a component became a symlink or a file since the scan
-                    raise _Skip(f"parent {cur} changed since the preview ({exc.strerror})") from None
+                    raise _Skip(
+                        _("parent {path} changed since the preview ({error})", path=cur, error=str(exc.strerror))
+                    ) from None
                 os.close(fd)
                 fd = nfd
                 if os.fstat(fd).st_dev != root_dev:
-                    raise _Skip(f"{cur} is on another file system")
+                    raise _Skip(_("{path} is on another file system", path=cur))
             return fd
         except BaseException:
             os.close(fd)
@@ -140,7 +143,7 @@ def _check_chain_by_path(parent: str, root: str, mounts: set[str]) -> None:
     """Portable fallback (no dir_fd): every component from root to parent is a real directory."""
     rel = os.path.relpath(parent, root)
     if rel.startswith(".."):
-        raise _Skip("outside its allowed root")
+        raise _Skip(_("outside its allowed root"))
     cur = root
     root_dev = os.lstat(root).st_dev
     for part in [] if rel == "." else rel.split(os.sep):
@@ -148,9 +151,11 @@ def _check_chain_by_path(parent: str, root: str, mounts: set[str]) -> None:
         try:
             st = os.lstat(cur)
         except OSError as exc:
-            raise _Skip(f"parent {cur} changed since the preview ({exc.strerror})") from None
+            raise _Skip(
+                _("parent {path} changed since the preview ({error})", path=cur, error=str(exc.strerror))
+            ) from None
         if _kind_of(st) != KIND_DIR or st.st_dev != root_dev or cur in mounts:
-            raise _Skip(f"parent {cur} changed since the preview")
+            raise _Skip(_("parent {path} changed since the preview", path=cur))
 
 
 def apply(
@@ -263,37 +268,37 @@ def _apply_one(
             checks = state.dirs[key] = _dir_checks(parent, rr.allowed_root, protector)
         inside, kept, matcher = checks
         if not inside:
-            raise _Skip("outside its allowed root")
+            raise _Skip(_("outside its allowed root"))
         # Exclusions are re-read for apply: one added after the preview still wins.
         if kept or (matcher is not None and matcher(path, name)):
-            raise _Skip("excluded")
+            raise _Skip(_("excluded"))
         if path in mounts:
-            raise _Skip("mount point")
+            raise _Skip(_("mount point"))
         if USE_DIR_FD:
             fd = opener.get(parent, rr.allowed_root)
             try:
                 st = os.lstat(name, dir_fd=fd)
             except FileNotFoundError:
-                raise _Skip("already gone") from None
+                raise _Skip(_("already gone")) from None
         else:
             _check_chain_by_path(parent, rr.allowed_root, mounts)
             fd = -1
             try:
                 st = os.lstat(path)
             except FileNotFoundError:
-                raise _Skip("already gone") from None
+                raise _Skip(_("already gone")) from None
         dev, ino, mtime_ns = state.ours.get(path, (dev, ino, mtime_ns))
         if (
             st.st_dev != dev
             or st.st_ino != ino
             or (_kind_of(st) if _IS_NT else _KINDS.get(st.st_mode & 0o170000, 0)) != kind
         ):
-            raise _Skip("changed since the preview")
+            raise _Skip(_("changed since the preview"))
         # A directory's mtime changes when we empty it; files and links must be untouched since the scan.
         if kind != KIND_DIR and st.st_mtime_ns != mtime_ns:
-            raise _Skip("modified since the preview")
+            raise _Skip(_("modified since the preview"))
         if rr.own_files_only and uid >= 0 and st.st_uid != uid:
-            raise _Skip("owned by another user")
+            raise _Skip(_("owned by another user"))
         if rr.action != "delete" and kind != KIND_DIR:
             stats.bytes_freed += _act(rr, path, fd, name, st, state, stats)
             return
@@ -305,7 +310,7 @@ def _apply_one(
                     os.rmdir(path)
             except OSError as exc:
                 if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                    raise _Skip("directory not empty") from None
+                    raise _Skip(_("directory not empty")) from None
                 raise
             stats.deleted_dirs += 1
         else:
@@ -320,7 +325,7 @@ def _apply_one(
     except (_Skip, edits.EditRefused) as exc:
         stats.skipped += 1
         if len(state.skipped) < MAX_LISTED:
-            state.skipped.append({"path": path, "reason": str(exc)})
+            state.skipped.append({"path": path, "reason": reason(exc)})
     except OSError as exc:
         stats.errors += 1
         if len(state.errors) < MAX_LISTED:
@@ -364,7 +369,7 @@ def _act(rr: RuleResult, path: str, fd: int, name: str, st: os.stat_result, stat
         if not changed:
             return 0
     else:  # pragma: no cover - the reader only makes rules with known actions
-        raise edits.EditRefused(f"action {rr.action!r} unsupported")
+        raise edits.EditRefused(_("action {action} unsupported", action=repr(rr.action)))
     now = os.lstat(target, dir_fd=dir_fd)
     state.ours[path] = (now.st_dev, now.st_ino, now.st_mtime_ns)
     stats.edited_files += 1
@@ -450,7 +455,9 @@ def _apply_forked(
                     mine = _State({name: _CatStats() for name in state.stats})
                     done, stopped = _apply_range(files, lo, hi, protector, mounts, uid, mine, lambda: flag[0] == 1)
                     stats = {name: vars(s) for name, s in mine.stats.items()}
-                    data = memoryview(marshal.dumps((done, stopped, stats, mine.skipped, mine.errors)))
+                    # marshal takes plain str only: reasons travel as their English text (say() finds them again)
+                    skipped = [{k: str(v) for k, v in s.items()} for s in mine.skipped]
+                    data = memoryview(marshal.dumps((done, stopped, stats, skipped, mine.errors)))
                     while data:
                         data = data[os.write(w, data) :]
                     code = 0

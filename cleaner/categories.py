@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from cleaner.i18n import Msg, _
 from cleaner.platforms import Env
 from cleaner.rules import AppGuard, Category, Rule
 
@@ -17,11 +18,6 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "logs_min_age_days": 30.0,
     "custom_paths": [],
 }
-
-PRIVACY_WARNING = (
-    "Deletes personal browser data ({what}); you will be signed out or lose saved data. "
-    "Only runs when asked for by name."
-)
 
 
 class Browser(NamedTuple):
@@ -236,19 +232,22 @@ def _browser_cache_rules(env: Env) -> list[Rule]:
     for b in browsers(env):
         if b.cache_dir:
             if b.chromium or env.os_name != "windows":
-                rules.append(Rule(f"{b.label} cache", "walk.all", b.cache_dir, b.cache_dir, guard=b.guard))
+                label = _("{browser} cache", browser=b.label)
+                rules.append(Rule(label, "walk.all", b.cache_dir, b.cache_dir, guard=b.guard))
             else:
                 for prof_cache in _subdirs(b.cache_dir):  # Firefox on Windows: Local\...\Profiles\<p>
-                    rules.append(Rule(f"{b.label} cache", "walk.all", prof_cache, prof_cache, guard=b.guard))
+                    label = _("{browser} cache", browser=b.label)
+                    rules.append(Rule(label, "walk.all", prof_cache, prof_cache, guard=b.guard))
         for prof in browser_profiles(b):
             names = _CHROMIUM_PROFILE_CACHES if b.chromium else _FIREFOX_PROFILE_CACHES
             for n in names:
                 p = os.path.join(prof, n)
-                rules.append(Rule(f"{b.label} cache ({os.path.basename(prof)})", "walk.all", p, p, guard=b.guard))
+                label = _("{browser} cache ({profile})", browser=b.label, profile=os.path.basename(prof))
+                rules.append(Rule(label, "walk.all", p, p, guard=b.guard))
         if b.chromium:
             for n in _CHROMIUM_TOP_CACHES:
                 p = os.path.join(b.config_dir, n)
-                rules.append(Rule(f"{b.label} shader cache", "walk.all", p, p, guard=b.guard))
+                rules.append(Rule(_("{browser} shader cache", browser=b.label), "walk.all", p, p, guard=b.guard))
     return rules
 
 
@@ -256,10 +255,16 @@ def _privacy_rules(env: Env, what: str) -> list[Rule]:
     rules: list[Rule] = []
     for b in browsers(env):
         for prof in browser_profiles(b):
+            profile = os.path.basename(prof)
+            label = {
+                "history": _("{browser} history ({profile})", browser=b.label, profile=profile),
+                "cookies": _("{browser} cookies ({profile})", browser=b.label, profile=profile),
+                "passwords": _("{browser} passwords ({profile})", browser=b.label, profile=profile),
+            }[what]
             for n in _PRIVACY_FILES[what][b.chromium]:
                 p = os.path.join(prof, n)
                 search = "walk.top" if n == "sessionstore-backups" else "file"
-                rules.append(Rule(f"{b.label} {what} ({os.path.basename(prof)})", search, p, prof, guard=b.guard))
+                rules.append(Rule(label, search, p, prof, guard=b.guard))
     return rules
 
 
@@ -282,9 +287,15 @@ def builtin_categories(env: Env, settings: Mapping[str, Any] | None = None) -> l
 
     temp = Category(
         "temp",
-        "Temporary files",
-        f"Files in system and user temp dirs older than {s['temp_min_age_hours']:g} h (only your own files).",
-        tuple(Rule(f"temp {t}", "walk.all", t, t, min_age_s=temp_age, own_files_only=True) for t in temp_dirs(env)),
+        _("Temporary files"),
+        _(
+            "Files in system and user temp dirs older than {hours} h (only your own files).",
+            hours=float(s["temp_min_age_hours"]),
+        ),
+        tuple(
+            Rule(_("temp {path}", path=t), "walk.all", t, t, min_age_s=temp_age, own_files_only=True)
+            for t in temp_dirs(env)
+        ),
     )
 
     cache_rules: list[Rule] = []
@@ -292,22 +303,22 @@ def builtin_categories(env: Env, settings: Mapping[str, Any] | None = None) -> l
     guarded = tuple((b.cache_dir, b.guard) for b in bs if b.cache_dir and b.cache_dir.startswith(d["cache"] + os.sep))
     if env.os_name == "windows":
         inet = os.path.join(d["local"], "Microsoft", "Windows", "INetCache")
-        cache_rules.append(Rule("Internet cache", "walk.all", inet, inet))
+        cache_rules.append(Rule(_("Internet cache"), "walk.all", inet, inet))
         explorer = os.path.join(d["local"], "Microsoft", "Windows", "Explorer")
-        cache_rules.append(Rule("thumbnails", "glob", os.path.join(explorer, "thumbcache_*.db"), explorer))
+        cache_rules.append(Rule(_("thumbnails"), "glob", os.path.join(explorer, "thumbcache_*.db"), explorer))
     else:
-        cache_rules.append(Rule("user cache", "walk.all", d["cache"], d["cache"], guarded_subdirs=guarded))
+        cache_rules.append(Rule(_("user cache"), "walk.all", d["cache"], d["cache"], guarded_subdirs=guarded))
         if env.os_name == "linux":
             thumbs = os.path.join(d["cache"], "thumbnails")
-            cache_rules.append(Rule("thumbnails", "walk.all", thumbs, thumbs))
+            cache_rules.append(Rule(_("thumbnails"), "walk.all", thumbs, thumbs))
             legacy = os.path.join(h, ".thumbnails")
-            cache_rules.append(Rule("thumbnails (legacy)", "walk.all", legacy, legacy))
-    cache = Category("cache", "Caches", "The user cache directory and thumbnails.", tuple(cache_rules))
+            cache_rules.append(Rule(_("thumbnails (legacy)"), "walk.all", legacy, legacy))
+    cache = Category("cache", _("Caches"), _("The user cache directory and thumbnails."), tuple(cache_rules))
 
     browsers_cat = Category(
         "browsers",
-        "Browser caches",
-        "Caches of Chrome, Chromium, Firefox, Edge, Brave, Vivaldi and Opera, per profile.",
+        _("Browser caches"),
+        _("Caches of Chrome, Chromium, Firefox, Edge, Brave, Vivaldi and Opera, per profile."),
         tuple(_browser_cache_rules(env)),
     )
 
@@ -334,27 +345,29 @@ def builtin_categories(env: Env, settings: Mapping[str, Any] | None = None) -> l
         logs = d["state"]
         trash = os.path.join(d["data"], "Trash")
     apps_rules += [
-        Rule("pip cache", "walk.all", pip, pip, guard=AppGuard("pip", ("pip", "pip3"))),
-        Rule("npm cache", "walk.all", npm, npm, guard=AppGuard("npm", ("npm",))),
-        Rule("yarn cache", "walk.all", yarn, yarn, guard=AppGuard("yarn", ("yarn",))),
+        Rule(_("{app} cache", app="pip"), "walk.all", pip, pip, guard=AppGuard("pip", ("pip", "pip3"))),
+        Rule(_("{app} cache", app="npm"), "walk.all", npm, npm, guard=AppGuard("npm", ("npm",))),
+        Rule(_("{app} cache", app="yarn"), "walk.all", yarn, yarn, guard=AppGuard("yarn", ("yarn",))),
     ]
     cargo = os.path.join(env.get("CARGO_HOME") or os.path.join(h, ".cargo"), "registry", "cache")
-    apps_rules.append(Rule("cargo cache", "walk.all", cargo, cargo, guard=AppGuard("cargo", ("cargo",))))
+    apps_rules.append(
+        Rule(_("{app} cache", app="cargo"), "walk.all", cargo, cargo, guard=AppGuard("cargo", ("cargo",)))
+    )
     log_rx = r"\.(log|old|dmp)(\.\d+)?(\.gz|\.xz)?$" if env.os_name != "darwin" else r"\.(log|diag|ips)(\.\d+)?(\.gz)?$"
-    apps_rules.append(Rule("old logs", "walk.files", logs, logs, regex=log_rx, min_age_s=log_age))
+    apps_rules.append(Rule(_("old logs"), "walk.files", logs, logs, regex=log_rx, min_age_s=log_age))
     if env.os_name == "linux":
-        apps_rules.append(Rule("old X session log", "file", os.path.join(h, ".xsession-errors.old"), h))
+        apps_rules.append(Rule(_("old X session log"), "file", os.path.join(h, ".xsession-errors.old"), h))
     apps_notes: tuple[str, ...] = ()
     if trash:
         for sub in ("files", "info", "expunged") if env.os_name == "linux" else ("",):
             p = os.path.join(trash, sub) if sub else trash
-            apps_rules.append(Rule("trash", "walk.all", p, p, never_trash=True))
+            apps_rules.append(Rule(_("trash"), "walk.all", p, p, never_trash=True))
     else:
-        apps_notes = ("The Windows Recycle Bin is not emptied by this version.",)
+        apps_notes = (_("The Windows Recycle Bin is not emptied by this version."),)
     apps = Category(
         "apps",
-        "Applications",
-        "pip, npm, yarn and cargo caches, old logs and the desktop trash.",
+        _("Applications"),
+        _("pip, npm, yarn and cargo caches, old logs and the desktop trash."),
         tuple(apps_rules),
         notes=apps_notes,
     )
@@ -363,21 +376,38 @@ def builtin_categories(env: Env, settings: Mapping[str, Any] | None = None) -> l
     for raw in s.get("custom_paths") or []:
         p = os.path.normpath(env.expand(str(raw)))
         if os.path.isdir(p) and not os.path.islink(p):
-            custom_rules.append(Rule(f"custom {p}", "walk.all", p, p))
+            custom_rules.append(Rule(_("custom {path}", path=p), "walk.all", p, p))
         else:
-            custom_rules.append(Rule(f"custom {p}", "file", p, os.path.dirname(p)))
-    custom = Category("custom", "Custom paths", "Paths you added (settings: custom_paths).", tuple(custom_rules))
+            custom_rules.append(Rule(_("custom {path}", path=p), "file", p, os.path.dirname(p)))
+    custom = Category("custom", _("Custom paths"), _("Paths you added (settings: custom_paths)."), tuple(custom_rules))
 
     cats = [temp, cache, browsers_cat, apps, custom]
-    for what in ("history", "cookies", "passwords"):
+    for what, label, description, data in _PRIVACY_TEXTS:
         cats.append(
             Category(
                 f"browsers.{what}",
-                f"Browser {what}",
-                f"Browser {what} for every profile.",
+                label,
+                description,
                 tuple(_privacy_rules(env, what)),
                 opt_in=True,
-                warning=PRIVACY_WARNING.format(what=what),
+                warning=privacy_warning(data),
             )
         )
     return cats
+
+
+def privacy_warning(what: Msg) -> Msg:
+    """The warning of an opt-in browser category."""
+    return _(
+        "Deletes personal browser data ({what}); you will be signed out or lose saved data. "
+        "Only runs when asked for by name.",
+        what=what,
+    )
+
+
+# (name, label, description, the data it deletes as the warning names it)
+_PRIVACY_TEXTS = (
+    ("history", _("Browser history"), _("Browser history for every profile."), _("history")),
+    ("cookies", _("Browser cookies"), _("Browser cookies for every profile."), _("cookies")),
+    ("passwords", _("Browser passwords"), _("Browser passwords for every profile."), _("saved passwords")),
+)

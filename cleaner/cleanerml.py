@@ -13,14 +13,15 @@ import re
 import xml.etree.ElementTree as ET
 from functools import partial
 
+from cleaner.i18n import _
 from cleaner.platforms import Env
 from cleaner.rules import ACTIONS, SEARCH_KINDS, AppGuard, Category, Rule
 
 _ACTION_ATTRS = {"command", "search", "path", "regex", "nregex", "wholeregex", "nwholeregex", "os", "type"}
 _ACTION_ARGS = {"json": ("address",), "ini": ("section", "parameter")}
 # Commands of BleachBit's shipped cleaners that TTFD deliberately does not run, and why.
-_SYSTEM = "runs a system package or journal command as root; TTFD only cleans your files"
-_APP_DB = "edits an application's database or XML in an app-specific way TTFD does not implement"
+_SYSTEM = _("runs a system package or journal command as root; TTFD only cleans your files")
+_APP_DB = _("edits an application's database or XML in an app-specific way TTFD does not implement")
 REFUSED = {
     "apt.autoclean": _SYSTEM,
     "apt.autoremove": _SYSTEM,
@@ -38,9 +39,9 @@ REFUSED = {
     "mozilla.url.history": _APP_DB,
     "office_registrymodifications": _APP_DB,
     "xml": _APP_DB,
-    "process": "runs an arbitrary external command",
-    "winreg": "edits the Windows registry",
-    "win.shell.change.notify": "calls a Windows shell API",
+    "process": _("runs an arbitrary external command"),
+    "winreg": _("edits the Windows registry"),
+    "win.shell.change.notify": _("calls a Windows shell API"),
 }
 _KNOWN_CLEANER_CHILDREN = {"label", "description", "running", "var", "option", "localizations"}
 _VAR_RX = re.compile(r"\$\$([\w.-]+?)\$\$")  # names such as Cache-Profile
@@ -126,20 +127,20 @@ def load_file(path: str, env: Env) -> CleanerMLResult:
         # The user points us at their own rule files; expat does not fetch external entities.
         root = ET.parse(path).getroot()  # noqa: S314
     except (ET.ParseError, OSError) as exc:
-        res.skipped.append(f"{fname}: unreadable ({exc})")
+        res.skipped.append(_("{file}: unreadable ({error})", file=fname, error=str(exc)))
         return res
     if root.tag != "cleaner":
-        res.skipped.append(f"{fname}: root element <{root.tag}> is not <cleaner>, skipped")
+        res.skipped.append(_("{file}: root element <{tag}> is not <cleaner>, skipped", file=fname, tag=root.tag))
         return res
     cid = root.get("id") or os.path.splitext(fname)[0]
     if not os_matches(root.get("os"), env.os_name):
-        res.skipped.append(f"{cid}: not for {env.os_name}, skipped")
+        res.skipped.append(_("{cleaner}: not for {os}, skipped", cleaner=cid, os=env.os_name))
         return res
     env = bleachbit_env(env)
     label = _text(root.find("label")) or cid
     for child in root:
         if child.tag not in _KNOWN_CLEANER_CHILDREN:
-            res.skipped.append(f"{cid}: <{child.tag}> unsupported, skipped")
+            res.skipped.append(_("{name}: <{tag}> unsupported, skipped", name=cid, tag=child.tag))
     variables: dict[str, list[str]] = {}
     for var in root.findall("var"):
         name = var.get("name")
@@ -166,13 +167,13 @@ def load_file(path: str, env: Env) -> CleanerMLResult:
         elif kind == "pathname":
             locks.append(env.expand(value))
         else:
-            res.skipped.append(f"{cid}: <running type={kind!r}> unsupported, skipped")
+            res.skipped.append(_("{cleaner}: <running type={kind}> unsupported, skipped", cleaner=cid, kind=repr(kind)))
     guard = AppGuard(label, tuple(procs), tuple(locks)) if (procs or locks) else None
 
     for opt in root.findall("option"):
         oid = opt.get("id")
         if not oid:
-            res.skipped.append(f"{cid}: option without id, skipped")
+            res.skipped.append(_("{cleaner}: option without id, skipped", cleaner=cid))
             continue
         name = f"{cid}.{oid}"
         rules: list[Rule] = []
@@ -182,7 +183,7 @@ def load_file(path: str, env: Env) -> CleanerMLResult:
             if act.tag in ("label", "description", "warning"):
                 continue
             if act.tag != "action":
-                notes.append(f"{name}: <{act.tag}> unsupported, skipped")
+                notes.append(_("{name}: <{tag}> unsupported, skipped", name=name, tag=act.tag))
                 continue
             if not os_matches(act.get("os"), env.os_name):
                 continue
@@ -213,36 +214,51 @@ def _action_rules(
     cmd = act.get("command", "")
     search = act.get("search", "")
     if cmd in REFUSED:
-        refused.append(f"{name}: action command={cmd!r} refused ({REFUSED[cmd]})")
+        refused.append(
+            _("{name}: action command={command} refused ({why})", name=name, command=repr(cmd), why=REFUSED[cmd])
+        )
         return []
     if cmd not in ACTIONS:
-        notes.append(f"{name}: action command={cmd!r} unsupported, skipped")
+        notes.append(_("{name}: action command={command} unsupported, skipped", name=name, command=repr(cmd)))
         return []
     if search not in SEARCH_KINDS:
-        notes.append(f"{name}: search={search!r} unsupported, skipped")
+        notes.append(_("{name}: search={search} unsupported, skipped", name=name, search=repr(search)))
         return []
     if cmd != "delete" and search not in ("file", "glob"):
-        notes.append(f"{name}: action command={cmd!r} with search={search!r} unsupported, skipped")
+        notes.append(
+            _(
+                "{name}: action command={command} with search={search} unsupported, skipped",
+                name=name,
+                command=repr(cmd),
+                search=repr(search),
+            )
+        )
         return []
     arg_names = _ACTION_ARGS.get(cmd, ())
     extra = set(act.attrib) - _ACTION_ATTRS - set(arg_names)
     if extra:
-        notes.append(f"{name}: attributes {', '.join(sorted(extra))} unsupported, action skipped")
+        notes.append(
+            _(
+                "{name}: attributes {attributes} unsupported, action skipped",
+                name=name,
+                attributes=", ".join(sorted(extra)),
+            )
+        )
         return []
     object_type = act.get("type", "")
     if object_type not in ("", "f", "d"):
-        notes.append(f"{name}: type={object_type!r} unsupported, action skipped")
+        notes.append(_("{name}: type={type} unsupported, action skipped", name=name, type=repr(object_type)))
         return []
     args = tuple((a, act.get(a, "")) for a in arg_names if act.get(a))
     if cmd == "json" and not args:
-        notes.append(f"{name}: json action without address, skipped")
+        notes.append(_("{name}: json action without address, skipped", name=name))
         return []
     if cmd == "ini" and not act.get("section"):
-        notes.append(f"{name}: ini action without section, skipped")
+        notes.append(_("{name}: ini action without section, skipped", name=name))
         return []
     raw = act.get("path", "")
     if not raw:
-        notes.append(f"{name}: action without path, skipped")
+        notes.append(_("{name}: action without path, skipped", name=name))
         return []
     rules: list[Rule] = []
     for path in _expand_vars(raw, variables, notes, name):
@@ -250,10 +266,12 @@ def _action_rules(
         p = os.path.normpath(env.expand(path, missing))
         if missing:
             unset = ", ".join(f"${v}" for v in dict.fromkeys(missing))
-            notes.append(f"{name}: {unset} has no value, path {raw!r} skipped")
+            notes.append(
+                _("{name}: {variables} has no value, path {path} skipped", name=name, variables=unset, path=repr(raw))
+            )
             continue
         if not os.path.isabs(p):
-            notes.append(f"{name}: path {p!r} is not absolute after expansion, skipped")
+            notes.append(_("{name}: path {path} is not absolute after expansion, skipped", name=name, path=repr(p)))
             continue
         rules.append(
             Rule(
@@ -277,13 +295,20 @@ def _expand_vars(path: str, variables: dict[str, list[str]], notes: list[str], n
     """Expand $$var$$ (each value of a multi-value var gives its own path; values may use other vars)."""
     names = _VAR_RX.findall(path)
     if names and depth > 8:
-        notes.append(f"{name}: variables nest too deep in {path!r}, skipped")
+        notes.append(_("{name}: variables nest too deep in {path}, skipped", name=name, path=repr(path)))
         return []
     if not names:
         return [path]
     missing = [n for n in names if not variables.get(n)]
     if missing:
-        notes.append(f"{name}: undefined variable(s) {', '.join(missing)} in {path!r}, skipped")
+        notes.append(
+            _(
+                "{name}: undefined variable(s) {variables} in {path}, skipped",
+                name=name,
+                variables=", ".join(missing),
+                path=repr(path),
+            )
+        )
         return []
     uniq = list(dict.fromkeys(names))
     out = []
@@ -303,7 +328,7 @@ def load_dir(directory: str, env: Env) -> CleanerMLResult:
     try:
         names = sorted(n for n in os.listdir(directory) if n.lower().endswith(".xml"))
     except OSError as exc:
-        res.skipped.append(f"{directory}: cannot read directory ({exc.strerror})")
+        res.skipped.append(_("{path}: cannot read directory ({error})", path=directory, error=str(exc.strerror)))
         return res
     for n in names:
         one = load_file(os.path.join(directory, n), env)

@@ -1,4 +1,8 @@
-"""Command line interface: ``python -m cleaner <command> [--json]`` (schema in cleaner/README.md)."""
+"""Command line interface: ``python -m cleaner <command> [--json]`` (schema in cleaner/README.md).
+
+Human output is said in the language of the run (``--lang``, else the environment: see ``i18n.choose``);
+``--json`` output is English, keys and values, whatever the language: with ``--json`` the run speaks English.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from cleaner import __version__
+from cleaner import __version__, i18n
+from cleaner.i18n import ctext as C_
+from cleaner.i18n import ntext as N_
+from cleaner.i18n import say
+from cleaner.i18n import text as _
 from cleaner.platforms import Env
 from cleaner.service import Cleaner, UnknownCategory
 from cleaner.storage import Storage, StorageError
@@ -40,6 +48,49 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+def argparse_texts() -> tuple[str, ...]:
+    """argparse's own texts a person sees (usage, section titles, its errors), as argparse writes them, so
+    they are in our catalog: argparse asks its module's `_`/`ngettext` for them (see `_speak_argparse`)."""
+    return (
+        _("usage: "),
+        _("positional arguments"),
+        _("options"),
+        _("show this help message and exit"),
+        _("argument %(argument_name)s: %(message)s"),
+        _("unrecognized arguments: %s"),
+        _("not allowed with argument %s"),
+        _("ignored explicit argument %r"),
+        _("the following arguments are required: %s"),
+        _("one of the arguments %s is required"),
+        _("expected one argument"),
+        _("expected at most one argument"),
+        _("expected at least one argument"),
+        N_("expected %s argument", "expected %s arguments", 2),
+        _("ambiguous option: %(option)s could match %(matches)s"),
+        _("unexpected option string: %s"),
+        _("invalid %(type)s value: %(value)r"),
+        _("invalid choice: %(value)r (choose from %(choices)s)"),
+        _("unknown parser %(parser_name)r (choices: %(choices)s)"),
+    )
+
+
+def _argparse_text(message: str) -> str:
+    # argparse may pass None (a sub-parsers group without a description): hand it back as it is
+    return say(message) if isinstance(message, str) else message
+
+
+def _argparse_ntext(singular: str, plural: str, n: int) -> str:
+    return N_(singular, plural, n)
+
+
+def _speak_argparse() -> None:
+    """Make argparse say its own texts (see `argparse_texts`) in this run's language. argparse looks its
+    texts up through its module's `_` and `ngettext` when it formats them, so pointing those at our
+    catalog is enough (they are gettext's, which only reads the process's locale, not `--lang`)."""
+    setattr(argparse, "_", _argparse_text)  # noqa: B010 - a module global of argparse, not an attribute we own
+    setattr(argparse, "ngettext", _argparse_ntext)  # noqa: B010
+
+
 class ProgressBar:
     """A one-line progress bar on a terminal (stderr); silent when not a TTY."""
 
@@ -52,22 +103,31 @@ class ProgressBar:
     def scan(self, p: Progress) -> None:
         """Scan progress callback."""
         frac = p.rules_done / p.rules_total if p.rules_total else 0.0
-        self._draw(frac, f"{p.category:<10} {p.files:>9,} items {human(p.bytes):>10}")
+        if self._due(frac):  # the text is only said when it is drawn (callbacks come often)
+            items = N_("{n} item", "{n} items", p.files)
+            self._draw(frac, f"{p.category:<10} {items:>15} {human(p.bytes):>10}")
 
     def apply(self, done: int, total: int) -> None:
         """Apply progress callback."""
-        self._draw(done / total if total else 1.0, f"deleting {done:,}/{total:,}")
+        frac = done / total if total else 1.0
+        if self._due(frac):
+            self._draw(frac, _("deleting {done}/{total}", done=done, total=total))
 
-    def _draw(self, frac: float, text: str) -> None:
+    def _due(self, frac: float) -> bool:
+        """Whether to draw now: on a terminal, at most every 0.1 s (and always the end)."""
         if not self.enabled:
-            return
+            return False
         now = time.monotonic()
         if now - self._last < 0.1 and frac < 1.0:
-            return
+            return False
         self._last = now
+        return True
+
+    def _draw(self, frac: float, text: str) -> None:
         width = 30
         filled = int(width * min(max(frac, 0.0), 1.0))
-        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {frac * 100:5.1f}% {text}\x1b[K")
+        percent = i18n.number(frac * 100, decimals=1)
+        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {percent:>5}% {text}\x1b[K")
         self.stream.flush()
         self._drawn = True
 
@@ -80,61 +140,96 @@ class ProgressBar:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (every sub-command accepts --json)."""
+    """The full argument parser (every sub-command accepts --json and --lang), in this run's language."""
+    _speak_argparse()
+    dir_ = C_("metavar", "DIR")
     common = _Parser(add_help=False)
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=_("machine-readable output"))
     common.add_argument(
         "--root",
         default=argparse.SUPPRESS,
-        metavar="DIR",
-        help="resolve system locations (/tmp, /etc/xdg) under DIR",
+        metavar=dir_,
+        help=_("resolve system locations (/tmp, /etc/xdg) under DIR"),
     )
-    p = _Parser(prog="ttfd-cleaner", description="TTFD Cleaner: remove junk files and manage startup programs.")
-    p.add_argument("--version", action="version", version=f"ttfd-cleaner {__version__}")
-    p.add_argument("--json", action="store_true", default=False, help="machine-readable output")
-    p.add_argument("--root", default=None, metavar="DIR", help=argparse.SUPPRESS)
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    lang_help = _("language of the output: ru or en (default: from LANGUAGE, LC_ALL, LC_MESSAGES or LANG)")
+    common.add_argument("--lang", choices=i18n.LOCALES, default=argparse.SUPPRESS, help=lang_help)
+    p = _Parser(prog="ttfd-cleaner", description=_("TTFD Cleaner: remove junk files and manage startup programs."))
+    p.add_argument(
+        "--version", action="version", version=f"ttfd-cleaner {__version__}", help=_("show the version and exit")
+    )
+    p.add_argument("--json", action="store_true", default=False, help=_("machine-readable output"))
+    p.add_argument("--lang", choices=i18n.LOCALES, default=None, help=lang_help)
+    p.add_argument("--root", default=None, metavar=dir_, help=argparse.SUPPRESS)
+    sub = p.add_subparsers(dest="command", metavar=C_("metavar", "COMMAND"), parser_class=_Parser)
     sub.required = True
 
-    sub.add_parser("status", parents=[common], help="OS, disk usage and reclaimable summary")
-    lc = sub.add_parser("list-categories", parents=[common], help="list cleaning categories")
-    lc.add_argument("--cleanerml", metavar="DIR", help="add the options of the CleanerML files in DIR")
+    sub.add_parser("status", parents=[common], help=_("OS, disk usage and reclaimable summary"))
+    lc = sub.add_parser("list-categories", parents=[common], help=_("list cleaning categories"))
+    cleanerml_help = _("add the options of the CleanerML files in DIR")
+    lc.add_argument("--cleanerml", metavar=dir_, help=cleanerml_help)
 
-    for name, helptext in (("scan-cleaning", "preview what would be deleted"), ("apply-cleaning", "delete")):
+    for name, helptext in (
+        ("scan-cleaning", _("preview what would be deleted")),
+        ("apply-cleaning", _("delete what the preview lists")),
+    ):
         sp = sub.add_parser(name, parents=[common], help=helptext)
-        sp.add_argument("--categories", default=DEFAULT_CATEGORIES, help="comma-separated names (default: %(default)s)")
-        sp.add_argument("--cleanerml", metavar="DIR", help="add the options of the CleanerML files in DIR")
-        sp.add_argument("--force", action="store_true", help="clean even when the owning application is running")
-        sp.add_argument("--max-items", type=int, default=100, help="paths listed per category (-1: all)")
+        sp.add_argument(
+            "--categories",
+            default=DEFAULT_CATEGORIES,
+            metavar=C_("metavar", "NAMES"),
+            help=_("comma-separated names (default: %(default)s)"),
+        )
+        sp.add_argument("--cleanerml", metavar=dir_, help=cleanerml_help)
+        sp.add_argument("--force", action="store_true", help=_("clean even when the owning application is running"))
+        sp.add_argument(
+            "--max-items", type=int, default=100, metavar="N", help=_("paths listed per category (-1: all)")
+        )
         if name == "apply-cleaning":
-            sp.add_argument("--trash", action="store_true", help="send files to the desktop trash instead")
-            sp.add_argument("--yes", action="store_true", help="really delete (without it: preview and refuse)")
+            sp.add_argument("--trash", action="store_true", help=_("send files to the desktop trash instead"))
+            sp.add_argument("--yes", action="store_true", help=_("really delete (without it: preview and refuse)"))
 
-    ss = sub.add_parser("scan-startup", parents=[common], help="list startup entries")
-    ss.add_argument("--category", choices=["logon", "services", "scheduled", "all"], default="all")
-    ts = sub.add_parser("toggle-startup", parents=[common], help="enable or disable a startup entry")
-    ts.add_argument("--id", required=True, dest="entry_id")
+    ss = sub.add_parser("scan-startup", parents=[common], help=_("list startup entries"))
+    ss.add_argument(
+        "--category",
+        choices=["logon", "services", "scheduled", "all"],
+        default="all",
+        help=_("which entries: programs started at logon, services, scheduled tasks, or all"),
+    )
+    ts = sub.add_parser("toggle-startup", parents=[common], help=_("enable or disable a startup entry"))
+    entry_help = _("the entry's id (see scan-startup)")
+    ts.add_argument("--id", required=True, dest="entry_id", metavar="ID", help=entry_help)  # text-ok: reads as is
     g = ts.add_mutually_exclusive_group(required=True)
-    g.add_argument("--enable", action="store_true")
-    g.add_argument("--disable", action="store_true")
+    g.add_argument("--enable", action="store_true", help=_("start it at login again"))
+    g.add_argument("--disable", action="store_true", help=_("do not start it at login"))
 
-    ex = sub.add_parser("exclusions", parents=[common], help="paths/globs that are never cleaned")
-    exs = ex.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    pattern = C_("metavar", "PATH_OR_GLOB")
+    path = C_("metavar", "PATH")
+    action = C_("metavar", "ACTION")
+    ex = sub.add_parser("exclusions", parents=[common], help=_("paths/globs that are never cleaned"))
+    exs = ex.add_subparsers(dest="action", metavar=action, parser_class=_Parser)
     exs.required = True
-    exs.add_parser("list", parents=[common])
-    exs.add_parser("add", parents=[common]).add_argument("pattern", metavar="PATH_OR_GLOB")
-    exs.add_parser("remove", parents=[common]).add_argument("pattern", metavar="PATH_OR_GLOB")
+    exs.add_parser("list", parents=[common], help=_("show the exclusions"))
+    exs.add_parser("add", parents=[common], help=_("never clean this path or glob")).add_argument(
+        "pattern", metavar=pattern, help=_("a path (its whole subtree is kept) or a glob such as *.iso")
+    )
+    exs.add_parser("remove", parents=[common], help=_("remove an exclusion")).add_argument(
+        "pattern", metavar=pattern, help=_("the exclusion as it is listed")
+    )
 
-    cp = sub.add_parser("custom-paths", parents=[common], help="paths cleaned by the 'custom' category")
-    cps = cp.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    cp = sub.add_parser("custom-paths", parents=[common], help=_("paths cleaned by the 'custom' category"))
+    cps = cp.add_subparsers(dest="action", metavar=action, parser_class=_Parser)
     cps.required = True
-    cps.add_parser("list", parents=[common])
-    cps.add_parser("add", parents=[common]).add_argument("path")
-    cps.add_parser("remove", parents=[common]).add_argument("path")
+    cps.add_parser("list", parents=[common], help=_("show the custom paths"))
+    cps.add_parser("add", parents=[common], help=_("clean this path too")).add_argument(
+        "path", metavar=path, help=_("a directory (emptied) or a file (deleted)")
+    )
+    cps.add_parser("remove", parents=[common], help=_("stop cleaning this path")).add_argument(
+        "path", metavar=path, help=_("the path as it is listed")
+    )
 
-    sub.add_parser("gui", parents=[common], help="open the desktop window")
-    rp = sub.add_parser("reports", parents=[common], help="history of cleaning runs")
-    rp.add_argument("--last", type=int, default=None, metavar="N")
+    sub.add_parser("gui", parents=[common], help=_("open the desktop window"))
+    rp = sub.add_parser("reports", parents=[common], help=_("history of cleaning runs"))
+    rp.add_argument("--last", type=int, default=None, metavar="N", help=_("only the N newest"))
     return p
 
 
@@ -173,15 +268,17 @@ class App:
 
     def _print_preview(self, res: ScanResult, max_items: int) -> None:
         for c in res.categories.values():
-            self.p(f"{c.name:<24} {human(c.bytes):>11}  {c.files:>8,} files {c.dirs:>6,} dirs")
+            files = N_("{n} file", "{n} files", c.files)
+            dirs = N_("{n} folder", "{n} folders", c.dirs)
+            self.p(f"{c.name:<24} {human(c.bytes):>11}  {files}, {dirs}")
             if c.warning:
-                self.p(f"    warning: {c.warning}")
+                self.p("    " + _("warning: {text}", text=say(c.warning)))
             for r in c.refused:
-                self.p(f"    refused: {r} (use --force to clean anyway)")
+                self.p("    " + _("refused: {reason} (use --force to clean anyway)", reason=say(r)))
             for n in c.notes:
-                self.p(f"    note: {n}")
+                self.p("    " + _("note: {text}", text=say(n)))
             for e in c.errors[:5]:
-                self.p(f"    error: {e}")
+                self.p("    " + _("error: {message}", message=say(e)))
             if max_items:
                 for shown, (ent, action) in enumerate(c.iter_actions()):
                     if max_items > 0 and shown >= max_items:
@@ -189,7 +286,11 @@ class App:
                         break
                     what = "" if action == "delete" else f"{action}: "
                     self.p(f"    {human(ent[1]):>10}  {what}{ent[0]}")
-        self.p(f"{'total':<24} {human(res.total_bytes):>11}  {res.total_items:,} items ({res.duration_s:.2f} s)")
+        items = N_(
+            "{n} item ({seconds})", "{n} items ({seconds})", res.total_items, seconds=i18n.seconds(res.duration_s)
+        )
+        total = C_("sum", "total")
+        self.p(f"{total:<24} {human(res.total_bytes):>11}  {items}")
 
     # commands ----------------------------------------------------------------------------------------
 
@@ -221,13 +322,26 @@ class App:
         }
 
         def text() -> None:
-            self.p(f"OS:    {platform.system()} {platform.release()} ({platform.machine()})")
-            self.p(f"Disk:  {human(du.used)} used of {human(du.total)}, {human(du.free)} free ({self.env.home})")
-            self.p("Reclaimable:")
+            labels = (_("OS:"), _("Disk:"))
+            width = max(len(x) for x in labels) + 1
+            system = f"{platform.system()} {platform.release()} ({platform.machine()})"
+            self.p(f"{labels[0]:<{width}} {system}")
+            disk = _(
+                "{used} used of {total}, {free} free ({path})",
+                used=human(du.used),
+                total=human(du.total),
+                free=human(du.free),
+                path=self.env.home,
+            )
+            self.p(f"{labels[1]:<{width}} {disk}")
+            self.p(_("Reclaimable:"))
             for c in res.categories.values():
-                extra = f"  (refused: {'; '.join(c.refused)})" if c.refused else ""
+                extra = (
+                    "  " + _("(refused: {reasons})", reasons="; ".join(say(r) for r in c.refused)) if c.refused else ""
+                )
                 self.p(f"  {c.name:<10} {human(c.bytes):>11}{extra}")
-            self.p(f"  {'total':<10} {human(res.total_bytes):>11}")
+            total = C_("sum", "total")
+            self.p(f"  {total:<10} {human(res.total_bytes):>11}")
 
         self.emit(data, text)
         return EXIT_OK
@@ -254,14 +368,14 @@ class App:
 
         def text() -> None:
             for c in cats:
-                flag = " (opt-in)" if c.opt_in else ""
-                self.p(f"{c.name:<28} {c.label}{flag}: {c.description}")
+                flag = " " + _("(opt-in)") if c.opt_in else ""
+                self.p(f"{c.name:<28} {say(c.label)}{flag}: {say(c.description)}")
                 if c.warning:
-                    self.p(f"{'':<28} warning: {c.warning}")
+                    self.p(f"{'':<28} " + _("warning: {text}", text=say(c.warning)))
                 for r in c.refused_actions:
-                    self.p(f"{'':<28} refuses: {r}")
+                    self.p(f"{'':<28} " + _("refuses: {reason}", reason=say(r)))
             for s in cl.skipped:
-                self.p(f"skipped: {s}")
+                self.p(_("skipped: {text}", text=say(s)))
 
         self.emit(data, text)
         return EXIT_OK
@@ -283,7 +397,7 @@ class App:
         cl = self._cleaner()
         res = self._scan(cl)
         if not self.args.yes:
-            msg = "nothing deleted: re-run with --yes to delete the items listed above"
+            msg = _("nothing deleted: re-run with --yes to delete the items listed above")
             if self.json:
                 data = {
                     "schema": SCHEMA_VERSION,
@@ -296,7 +410,7 @@ class App:
                 _write_json(self.out, data)
             else:
                 self._print_preview(res, self.args.max_items)
-                print(f"refused: {msg}", file=self.err)
+                print(_("refused: {reason}", reason=msg), file=self.err)
             return EXIT_NEEDS_YES
         report, path = cl.apply(res, trash=self.args.trash, progress=self.bar.apply)
         self.bar.done()
@@ -305,14 +419,23 @@ class App:
         def text() -> None:
             self._print_preview(res, 0)
             t = report["total"]
-            edited = f"changed {t['edited']:,} in place, " if t.get("edited") else ""
-            self.p(
-                f"deleted {t['deleted']:,} items, {edited}freed {human(t['bytes_freed'])}, "
-                f"skipped {t['skipped']:,}, errors {t['errors']:,} in {report['duration_s']:.2f} s"
-            )
+            parts = [N_("deleted {n} item", "deleted {n} items", t["deleted"])]
+            if t.get("edited"):
+                parts.append(N_("changed {n} file in place", "changed {n} files in place", t["edited"]))
+            parts += [
+                _("freed {size}", size=human(t["bytes_freed"])),
+                _("skipped: {n}", n=t["skipped"]),
+                _("errors: {n}", n=t["errors"]),
+                i18n.seconds(report["duration_s"]),
+            ]
+            self.p(", ".join(parts))
             for e in report["errors"][:10]:
-                self.p(f"  error: {e['path']}: {e['error']}")
-            self.p(f"report: {path}")
+                message = f"{e['path']}: {say(e['error'])}"
+                self.p("  " + _("error: {message}", message=message))
+            for s in report["skipped"][:10]:
+                skipped = f"{s['path']}: {say(s['reason'])}"
+                self.p("  " + _("skipped: {text}", text=skipped))
+            self.p(_("report: {path}", path=path))
 
         self.emit(data, text)
         return EXIT_ERROR if report["total"]["errors"] else EXIT_OK
@@ -328,25 +451,26 @@ class App:
         data = {"entries": [e.to_json() for e in entries], "notes": mgr.notes()}
 
         def text() -> None:
+            states = (C_("startup entry", "enabled"), C_("startup entry", "disabled"))
+            width = max(len(x) for x in states)
             for e in entries:
-                state = "enabled " if e.enabled else "disabled"
-                self.p(f"{state}  {e.id}")
-                self.p(f"          {e.name}: {e.command}" + (f"  ({e.description})" if e.description else ""))
+                state = states[0] if e.enabled else states[1]
+                self.p(f"{state:<{width}}  {e.id}")
+                described = f"  ({e.description})" if e.description else ""
+                self.p(f"{'':<{width}}  {e.name}: {e.command}{described}")
             for n in mgr.notes():
-                self.p(f"note: {n}")
+                self.p(_("note: {text}", text=say(n)))
             if not entries:
-                self.p("no startup entries found")
+                self.p(_("no startup entries found"))
 
         self.emit(data, text)
         return EXIT_OK
 
     def cmd_toggle_startup(self) -> int:
         rec = self._startup().set_enabled(self.args.entry_id, bool(self.args.enable))
-        state = "enabled" if rec["enabled"] else "disabled"
-        self.emit(
-            {"result": rec},
-            lambda: self.p(f"{rec['id']}: {state}" + ("" if rec["changed"] else " (unchanged)")),
-        )
+        state = C_("startup entry", "enabled") if rec["enabled"] else C_("startup entry", "disabled")
+        unchanged = "" if rec["changed"] else " " + _("(unchanged)")
+        self.emit({"result": rec}, lambda: self.p(f"{rec['id']}: {state}{unchanged}"))
         return EXIT_OK
 
     def cmd_exclusions(self) -> int:
@@ -356,9 +480,9 @@ class App:
         elif self.args.action == "remove":
             changed = self.storage.remove_exclusion(self.args.pattern)
             if not changed:
-                raise StorageError(f"not in the exclusions: {self.args.pattern}")
+                raise StorageError(_("not in the exclusions: {pattern}", pattern=self.args.pattern))
         items = self.storage.exclusions()
-        self.emit({"exclusions": items, "changed": changed}, lambda: self._lines(items, "no exclusions"))
+        self.emit({"exclusions": items, "changed": changed}, lambda: self._lines(items, _("no exclusions")))
         return EXIT_OK
 
     def cmd_custom_paths(self) -> int:
@@ -373,13 +497,13 @@ class App:
         elif self.args.action == "remove":
             p = os.path.abspath(os.path.expanduser(self.args.path))
             if p not in paths:
-                raise StorageError(f"not a custom path: {p}")
+                raise StorageError(_("not a custom path: {path}", path=p))
             paths.remove(p)
             changed = True
         if changed:
             settings["custom_paths"] = paths
             self.storage.save_settings(settings)
-        self.emit({"custom_paths": paths, "changed": changed}, lambda: self._lines(paths, "no custom paths"))
+        self.emit({"custom_paths": paths, "changed": changed}, lambda: self._lines(paths, _("no custom paths")))
         return EXIT_OK
 
     def cmd_gui(self) -> int:
@@ -389,20 +513,24 @@ class App:
 
     def cmd_reports(self) -> int:
         if self.args.last is not None and self.args.last < 1:
-            raise UsageError("--last must be at least 1")
+            raise UsageError(_("--last must be at least 1"))
         reps = self.storage.reports(self.args.last)
 
         def text() -> None:
             if not reps:
-                self.p("no reports yet")
+                self.p(_("no reports yet"))
             for r in reps:
                 t = r.get("total", {})
                 cats = ",".join(c["name"] for c in r.get("categories", []))
-                self.p(
-                    f"{r.get('started', '?')}  {cats:<30} freed {human(t.get('bytes_freed', 0)):>10}  "
-                    f"deleted {t.get('deleted', 0):,}  errors {t.get('errors', 0)}  "
-                    f"{r.get('duration_s', 0):.2f} s"
+                started = i18n.parse_moment(r.get("started"))
+                when = i18n.moment(started) if started else str(r.get("started", "?"))
+                parts = (
+                    _("freed {size}", size=human(t.get("bytes_freed", 0))),
+                    N_("deleted {n} item", "deleted {n} items", int(t.get("deleted", 0))),
+                    _("errors: {n}", n=int(t.get("errors", 0))),
+                    i18n.seconds(float(r.get("duration_s", 0))),
                 )
+                self.p(f"{when}  {cats:<30} " + ", ".join(parts))
 
         self.emit({"reports": reps}, text)
         return EXIT_OK
@@ -414,6 +542,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     err = err or sys.stderr
     argv = list(sys.argv[1:] if argv is None else argv)
     want_json = "--json" in argv
+    # The language is needed before parsing (help and usage errors are said by the parser); --json speaks English.
+    i18n.use(i18n.SOURCE if want_json else i18n.choose(_wanted_language(argv)))
     command = next((a for a in argv if not a.startswith("-")), "")
     try:
         args = build_parser().parse_args(argv)
@@ -421,6 +551,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return _fail(out, err, want_json, command, "usage", str(exc), EXIT_USAGE)
     except SystemExit as exc:  # --version / --help
         return int(exc.code or 0)
+    if args.lang and not args.json:  # an abbreviated --la ru, which _wanted_language does not see
+        i18n.use(args.lang)
     app = App(args, out, err)
     handler = getattr(app, "cmd_" + args.command.replace("-", "_"))
     try:
@@ -428,9 +560,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     except UsageError as exc:
         return _fail(out, err, app.json, args.command, "usage", str(exc), EXIT_USAGE)
     except UnknownCategory as exc:
-        return _fail(out, err, app.json, args.command, "unknown_category", str(exc), EXIT_USAGE)
+        return _fail(out, err, app.json, args.command, "unknown_category", say(i18n.reason(exc)), EXIT_USAGE)
     except StorageError as exc:
-        return _fail(out, err, app.json, args.command, "storage", str(exc), EXIT_ERROR)
+        return _fail(out, err, app.json, args.command, "storage", say(i18n.reason(exc)), EXIT_ERROR)
     except OSError as exc:
         return _fail(out, err, app.json, args.command, "os_error", str(exc), EXIT_ERROR)
     except Exception as exc:
@@ -438,9 +570,21 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         base = sys.modules.get("cleaner.startup.base")
         if base is None or not isinstance(exc, base.StartupError):
             raise
-        return _fail(out, err, app.json, args.command, "startup", str(exc), EXIT_ERROR)
+        return _fail(out, err, app.json, args.command, "startup", say(i18n.reason(exc)), EXIT_ERROR)
     finally:
         app.bar.done()
+
+
+def _wanted_language(argv: list[str]) -> str | None:
+    """The value of --lang (`--lang ru` or `--lang=ru`) before argparse has run, or None."""
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--lang" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--lang="):
+            return arg.partition("=")[2]
+    return None
 
 
 def _fail(out: TextIO, err: TextIO, as_json: bool, command: str, code: str, message: str, rc: int) -> int:
@@ -452,7 +596,7 @@ def _fail(out: TextIO, err: TextIO, as_json: bool, command: str, code: str, mess
             "error": {"code": code, "message": message},
         }
         _write_json(out, data)
-    print(f"error: {message}", file=err)
+    print(_("error: {message}", message=message), file=err)
     return rc
 
 

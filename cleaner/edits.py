@@ -14,6 +14,8 @@ import urllib.parse
 from collections.abc import Callable
 from json.decoder import JSONDecodeError, scanstring  # type: ignore[attr-defined]  # untyped C helper
 
+from cleaner.i18n import _
+
 _O_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _WS = " \t\n\r"
 _DECODER = json.JSONDecoder()
@@ -91,7 +93,7 @@ def remove_json_key(text: str, address: str) -> str:
             parent = parent[key2]
         parent.pop(keys[-1], None)
         if json.loads(out) != doc:
-            raise EditRefused("JSON edit would change more than the key")
+            raise EditRefused(_("JSON edit would change more than the key"))
         return out
     return text
 
@@ -145,7 +147,7 @@ def rewrite(dir_fd: int | None, name: str, edit: Callable[[str], str]) -> bool:
         text = raw[3 if bom else 0 :].decode("utf-8", "surrogateescape")
         new = edit(text)
     except (ValueError, RecursionError) as exc:
-        raise EditRefused(f"not valid for this edit ({exc})") from None
+        raise EditRefused(_("not valid for this edit ({error})", error=str(exc))) from None
     if new == text:
         return False
     data = (b"\xef\xbb\xbf" if bom else b"") + new.encode("utf-8", "surrogateescape")
@@ -182,13 +184,13 @@ def vacuum(path: str, held: Callable[[os.stat_result], str | None]) -> None:
     with open(path, "rb") as fh:
         st = os.fstat(fh.fileno())
         if fh.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
-            raise EditRefused("not a SQLite database")
+            raise EditRefused(_("not a SQLite database"))
     why = held(st)
     if why:
         raise EditRefused(why)
     for suffix in ("-wal", "-journal"):
         if os.path.lexists(path + suffix):
-            raise EditRefused(f"in use ({os.path.basename(path)}{suffix} exists)")
+            raise EditRefused(_("in use ({name} exists)", name=os.path.basename(path) + suffix))
     import sqlite3  # only when a vacuum runs: keeps the command's start-up short
 
     uri = "file:" + urllib.parse.quote(path) + "?mode=rw"
@@ -196,8 +198,8 @@ def vacuum(path: str, held: Callable[[os.stat_result], str | None]) -> None:
     try:
         con.execute("VACUUM")
     except sqlite3.OperationalError as exc:
-        raise EditRefused(f"in use ({exc})") from None
+        raise EditRefused(_("in use ({error})", error=str(exc))) from None
     except sqlite3.DatabaseError as exc:
-        raise EditRefused(f"not a usable SQLite database ({exc})") from None
+        raise EditRefused(_("not a usable SQLite database ({error})", error=str(exc))) from None
     finally:
         con.close()

@@ -2,25 +2,36 @@
 
 The look is Sun Valley (sv-ttk): a maintained ttk theme in pure Tcl, light and dark, that PyInstaller
 bundles through its standard hook; the light/dark choice follows the system (darkdetect).
+
+The window speaks the language of the run (`i18n.use`, chosen by the CLI from --lang or the environment):
+every text is said when its widget is made, so `_`/`N_`/`C_` here return the text in that language (see
+cleaner/i18n.py); texts from the engine (category labels, reasons) are `Msg`s, said with `say`. Widths that
+hold a text (columns, the chart's label column) are measured from the text, so longer Russian fits too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import sys
 import threading
 import tkinter as tk
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from tkinter import font as tkfont
 from tkinter import messagebox, ttk
 from typing import Any
 
 import sv_ttk
 
-from cleaner import __version__
+from cleaner import __version__, i18n
+from cleaner.i18n import ctext as C_
+from cleaner.i18n import ntext as N_
+from cleaner.i18n import say
+from cleaner.i18n import text as _
 from cleaner.rules import Category
-from cleaner.scan import KIND_NAMES, Progress, ScanResult
+from cleaner.scan import KIND_DIR, KIND_LINK, Progress, ScanResult
 from cleaner.service import Cleaner
 from cleaner.startup.base import StartupEntry, StartupError
 from cleaner.startup.manager import StartupManager
@@ -79,6 +90,49 @@ def _ask(title: str, message: str) -> bool:
     return bool(messagebox.askyesno(title, message))
 
 
+def text_width(texts: Iterable[str], font: str = "TkDefaultFont") -> int:
+    """Pixels the widest of `texts` takes in a named Tk font."""
+    f = tkfont.nametofont(font)
+    return max((f.measure(t) for t in texts), default=0)
+
+
+def fit_values(tree: ttk.Treeview) -> None:
+    """Widen each fixed (non-stretching) column to the widest text it now shows. Stretching columns start
+    narrow and take the room that is left: Tk only stretches columns whose widths fit in the tree."""
+    f = tkfont.nametofont("TkDefaultFont")
+    rows = list(tree.get_children())
+    for row in rows:
+        rows.extend(tree.get_children(row))
+    for i, col in enumerate(("#0", *tree.cget("columns"))):
+        if tree.column(col, "stretch"):
+            continue
+        texts = [
+            str(tree.item(r, "text")) if col == "#0" else str((tree.item(r, "values") or ("",) * i)[i - 1])
+            for r in rows
+        ]
+        need = max((f.measure(t) for t in texts), default=0) + (40 if col == "#0" else 20)
+        if need > int(tree.column(col, "width")):
+            tree.column(col, width=need)
+
+
+def wrapping(label: ttk.Label) -> ttk.Label:
+    """Make a label (packed to fill its width) wrap its text at whatever width it gets: a longer translation
+    or a smaller window takes more lines instead of running off the edge."""
+    label.bind("<Configure>", lambda e: label.configure(wraplength=max(e.width, 100)))
+    return label
+
+
+def fit_columns(
+    tree: ttk.Treeview, headings: dict[str, tuple[str, int]], values: dict[str, Iterable[str]] | None = None
+) -> None:
+    """Head each column with its text, at least as wide as the text and as the words it may show (`values`:
+    yes/no, a scope), so a longer translation is never cut."""
+    for col, (title, width) in headings.items():
+        tree.heading(col, text=title)
+        need = max(text_width([title], "TkHeadingFont"), text_width((values or {}).get(col, ())))
+        tree.column(col, width=max(width, need + 20))
+
+
 class SpaceChart(tk.Canvas):
     """Horizontal bars: reclaimable space per category after a scan (or freed space after cleaning)."""
 
@@ -106,7 +160,9 @@ class SpaceChart(tk.Canvas):
         self.configure(background=pal["bg"])
         width = max(self.winfo_width(), 300)
         self.create_text(0, 12, text=self.title, anchor="w", fill=pal["fg"], font=("TkDefaultFont", 10, "bold"))
-        label_w, value_w = 190, 150
+        # The label and value columns take what their texts need (within reason), the bars the rest.
+        label_w = min(max(190, text_width(r[0] for r in self.rows) + 16), width // 3)
+        value_w = max(150, text_width(r[2] for r in self.rows) + 16)
         bar_w = max(40, width - label_w - value_w - 16)
         top = max((b for _l, b, _t in self.rows), default=0) or 1
         for i, (label, nbytes, text) in enumerate(self.rows):
@@ -123,6 +179,42 @@ class SpaceChart(tk.Canvas):
             self.create_text(x0 + bar_w + 10, y + 9, text=text, anchor="w", fill=pal["hint"], tags=("value",))
 
 
+class ScrolledColumn(ttk.Frame):
+    """A fixed-width column whose content (`inner`) scrolls vertically when it is taller than the column; the
+    scroll bar shows only then."""
+
+    def __init__(self, master: tk.Misc, width: int) -> None:
+        super().__init__(master)
+        self.canvas = tk.Canvas(self, highlightthickness=0, borderwidth=0, width=width, height=1)
+        self.bar = ttk.Scrollbar(self, orient="vertical", command=self.canvas.yview)
+        self.inner = ttk.Frame(self.canvas)
+        item = self.canvas.create_window(0, 0, window=self.inner, anchor="nw")
+        self.canvas.configure(yscrollcommand=self._scrolled)
+        # The column asks for the height of its content; given less, it scrolls.
+        self.inner.bind(
+            "<Configure>", lambda e: self.canvas.configure(scrollregion=(0, 0, e.width, e.height), height=e.height)
+        )
+        self.canvas.bind("<Configure>", lambda e: self.canvas.itemconfigure(item, width=e.width))
+        self.canvas.pack(side="left", fill="both", expand=True)
+        # The wheel scrolls the column while the pointer is over it (X11 sends buttons 4/5, others MouseWheel).
+        for seq in ("<Button-4>", "<Button-5>", "<MouseWheel>"):
+            self.bind_all(seq, self._wheel, add="+")
+
+    def _scrolled(self, first: float, last: float) -> None:  # Tk passes them as strings
+        self.bar.set(first, last)
+        if float(first) <= 0.0 and float(last) >= 1.0:
+            self.bar.pack_forget()
+        elif not self.bar.winfo_ismapped():
+            self.bar.pack(side="right", fill="y", before=self.canvas)
+
+    def _wheel(self, event: tk.Event[Any]) -> None:
+        over = self.winfo_containing(event.x_root, event.y_root)
+        if over is None or not str(over).startswith(str(self)) or not self.bar.winfo_ismapped():
+            return
+        up = event.num == 4 or (event.num not in (4, 5) and event.delta > 0)
+        self.canvas.yview_scroll(-1 if up else 1, "units")
+
+
 class CleaningPanel(ttk.Frame):
     """Category checkboxes, scan/cancel/clean, a progress bar and the result tree."""
 
@@ -135,41 +227,58 @@ class CleaningPanel(ttk.Frame):
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.last_report: dict[str, Any] | None = None
 
-        # A fixed-width column: its wrapped texts and check boxes never push each other out of view.
-        left = ttk.Frame(self, width=LEFT_WIDTH)
-        left.pack(side="left", fill="y", padx=(0, 10))
-        left.pack_propagate(False)
-        wrap = LEFT_WIDTH - 30
+        # A fixed-width column: its wrapped texts and check boxes never push each other out of view. The
+        # categories scroll when they are taller than the window (a small window, a long translation); the
+        # options under them stay in sight.
+        column = ttk.Frame(self, width=LEFT_WIDTH)
+        column.pack(side="left", fill="y", padx=(0, 10))
+        column.grid_propagate(False)
+        column.columnconfigure(0, weight=1)
+        # Room to spare goes below the options (row 2); room lacking is taken from the categories (row 0).
+        column.rowconfigure(0, weight=1)
+        column.rowconfigure(2, weight=1000)
+        self.column = ScrolledColumn(column, LEFT_WIDTH)
+        self.column.grid(row=0, column=0, sticky="nsew")
+        options = ttk.Frame(column)
+        options.grid(row=1, column=0, sticky="ew")
+        left = self.column.inner
+        wrap = LEFT_WIDTH - 36  # leaves room for the scroll bar when it shows
         ttk.Label(left, text=intro, wraplength=wrap, justify="left").pack(anchor="w", pady=(0, 8))
         for cat in categories:
             var = tk.BooleanVar(value=not cat.opt_in)
             self.vars[cat.name] = var
-            ttk.Checkbutton(left, text=cat.label, variable=var).pack(anchor="w")
-            ttk.Label(left, text=cat.description, wraplength=wrap, style="Hint.TLabel", justify="left").pack(
+            ttk.Checkbutton(left, text=say(cat.label), variable=var, style="Wrap.TCheckbutton").pack(anchor="w")
+            ttk.Label(left, text=say(cat.description), wraplength=wrap - 22, style="Hint.TLabel", justify="left").pack(
                 anchor="w", padx=(22, 0), pady=(0, 4)
             )
             if cat.warning:
-                ttk.Label(left, text="⚠ " + cat.warning, wraplength=wrap, style="Warn.TLabel", justify="left").pack(
-                    anchor="w", padx=(22, 0), pady=(0, 6)
-                )
-        ttk.Separator(left).pack(fill="x", pady=8)
+                ttk.Label(
+                    left, text="⚠ " + say(cat.warning), wraplength=wrap - 22, style="Warn.TLabel", justify="left"
+                ).pack(anchor="w", padx=(22, 0), pady=(0, 6))
+        ttk.Separator(options).pack(fill="x", pady=8)
         self.trash = tk.BooleanVar(value=False)
         self.force = tk.BooleanVar(value=False)
-        ttk.Checkbutton(left, text="Send to trash instead of deleting", variable=self.trash).pack(anchor="w")
-        ttk.Checkbutton(left, text="Clean even if the app is running", variable=self.force).pack(anchor="w")
+        for label, var in (
+            (_("Send to the trash instead of deleting"), self.trash),
+            (_("Clean even if the app is running"), self.force),
+        ):
+            ttk.Checkbutton(options, text=label, variable=var, style="Wrap.TCheckbutton").pack(anchor="w")
 
         right = ttk.Frame(self)
         right.pack(side="left", fill="both", expand=True)
         bar = ttk.Frame(right)
         bar.pack(fill="x")
-        self.scan_btn = ttk.Button(bar, text="Scan", command=self.start_scan, style="Accent.TButton")
+        self.scan_btn = ttk.Button(bar, text=C_("button", "Scan"), command=self.start_scan, style="Accent.TButton")
         self.scan_btn.pack(side="left")
-        self.cancel_btn = ttk.Button(bar, text="Cancel", command=self.cancel, state="disabled")
+        self.cancel_btn = ttk.Button(bar, text=C_("button", "Cancel"), command=self.cancel, state="disabled")
         self.cancel_btn.pack(side="left", padx=6)
-        self.clean_btn = ttk.Button(bar, text="Clean…", command=self.clean, state="disabled")
+        self.clean_btn = ttk.Button(bar, text=C_("button", "Clean…"), command=self.clean, state="disabled")
         self.clean_btn.pack(side="left")
-        self.status = tk.StringVar(value="Choose categories and press Scan.")
-        ttk.Label(bar, textvariable=self.status).pack(side="left", padx=12)
+        self.status = tk.StringVar(value=_("Choose categories and press Scan."))
+        # The status wraps within the room the buttons leave rather than running off the window's edge.
+        wrapping(ttk.Label(bar, textvariable=self.status, justify="left")).pack(
+            side="left", padx=12, fill="x", expand=True
+        )
         self.progress = ttk.Progressbar(right, mode="determinate", maximum=1.0)
         self.progress.pack(fill="x", pady=6)
         self.chart = SpaceChart(right, app)
@@ -179,18 +288,23 @@ class CleaningPanel(ttk.Frame):
         self.summary_title = ttk.Label(self.summary, text="", style="Big.TLabel")
         self.summary_title.pack(anchor="w")
         self.summary_text = tk.StringVar(value="")
-        ttk.Label(self.summary, textvariable=self.summary_text, justify="left", wraplength=760).pack(
-            anchor="w", pady=(2, 6)
+        wrapping(ttk.Label(self.summary, textvariable=self.summary_text, justify="left")).pack(
+            anchor="w", fill="x", pady=(2, 6)
         )
 
         cols = ("size", "items")
         self.tree = ttk.Treeview(right, columns=cols, show="tree headings", selectmode="browse")
-        self.tree.heading("#0", text="Category / path")
-        self.tree.heading("size", text="Size")
-        self.tree.heading("items", text="Items")
-        self.tree.column("#0", width=520, stretch=True)
-        self.tree.column("size", width=100, anchor="e", stretch=False)
-        self.tree.column("items", width=90, anchor="e", stretch=False)
+        fit_columns(
+            self.tree,
+            {
+                "#0": (_("Category / path"), 200),
+                "size": (C_("column", "Size"), 100),
+                "items": (C_("column", "Items"), 90),
+            },
+        )
+        self.tree.column("#0", stretch=True)
+        self.tree.column("size", anchor="e", stretch=False)
+        self.tree.column("items", anchor="e", stretch=False)
         self.tree.tag_configure("category", font=("TkDefaultFont", 10, "bold"))
         sb = ttk.Scrollbar(right, orient="vertical", command=self.tree.yview)
         self.tree.configure(yscrollcommand=sb.set)
@@ -218,14 +332,14 @@ class CleaningPanel(ttk.Frame):
         names = self.selected()
         if not names or self.busy():
             if not names:
-                self.status.set("Nothing selected.")
+                self.status.set(_("Nothing selected."))
             return
         self.preview = None
         self.summary.pack_forget()
         self.cancel_event = threading.Event()
         self._set_busy(True)
         self.progress.configure(value=0)
-        self.status.set("Scanning…")
+        self.status.set(_("Scanning…"))
         cancel = self.cancel_event
         force = self.force.get()
 
@@ -245,21 +359,24 @@ class CleaningPanel(ttk.Frame):
         """Ask the running worker to stop."""
         if self.cancel_event is not None:
             self.cancel_event.set()
-            self.status.set("Cancelling…")
+            self.status.set(_("Cancelling…"))
 
     def clean(self) -> None:
         """Confirm, then apply the preview in a worker thread."""
         res = self.preview
         if res is None or self.busy():
             return
-        how = "move to the trash" if self.trash.get() else "permanently delete"
-        msg = f"{how.capitalize()} {res.total_items:,} items ({human(res.total_bytes)})?"
-        if not self.app.confirm("Clean", msg):
-            self.status.set("Clean cancelled.")
+        n, size = res.total_items, human(res.total_bytes)
+        if self.trash.get():
+            msg = N_("Move {n} item ({size}) to the trash?", "Move {n} items ({size}) to the trash?", n, size=size)
+        else:
+            msg = N_("Permanently delete {n} item ({size})?", "Permanently delete {n} items ({size})?", n, size=size)
+        if not self.app.confirm(C_("dialog title", "Clean"), msg):
+            self.status.set(_("Clean cancelled."))
             return
         self.cancel_event = threading.Event()
         self._set_busy(True)
-        self.status.set("Cleaning…")
+        self.status.set(_("Cleaning…"))
         cancel = self.cancel_event
         trash = self.trash.get()
 
@@ -285,7 +402,15 @@ class CleaningPanel(ttk.Frame):
             if kind == "progress":
                 p: Progress = payload
                 self.progress.configure(value=p.rules_done / p.rules_total if p.rules_total else 0)
-                self.status.set(f"Scanning {p.category}: {p.files:,} items, {human(p.bytes)}")
+                self.status.set(
+                    N_(
+                        "Scanning {category}: {n} item, {size}",
+                        "Scanning {category}: {n} items, {size}",
+                        p.files,
+                        category=self.app.category_label(p.category),
+                        size=human(p.bytes),
+                    )
+                )
             elif kind == "applying":
                 done, total = payload
                 self.progress.configure(value=done / total if total else 1)
@@ -300,7 +425,7 @@ class CleaningPanel(ttk.Frame):
                 self._after_apply(payload)
             elif kind == "error":
                 finished = True
-                self.status.set(f"Error: {payload}")
+                self.status.set(_("Error: {error}", error=say(i18n.reason(payload))))
         if finished:
             self.cancel_event = None
             self._set_busy(False)
@@ -312,81 +437,123 @@ class CleaningPanel(ttk.Frame):
     def _show(self, res: ScanResult) -> None:
         self.tree.delete(*self.tree.get_children())
         self.progress.configure(value=1.0)
+        kinds = {KIND_DIR: C_("entry kind", "folder"), KIND_LINK: C_("entry kind", "link")}
         for cat in res.categories.values():
             node = self.tree.insert(
                 "",
                 "end",
-                text=cat.label,
-                values=(human(cat.bytes), f"{cat.files + cat.dirs:,}"),
+                text=say(cat.label),
+                values=(human(cat.bytes), i18n.number(cat.files + cat.dirs)),
                 open=len(res.categories) == 1,
                 tags=("category",),
             )
             for why in cat.refused:
-                self.tree.insert(node, "end", text=f"Skipped: {why}", values=("", ""), tags=("refused",))
+                self.tree.insert(
+                    node, "end", text=_("Skipped: {reason}", reason=say(why)), values=("", ""), tags=("refused",)
+                )
             entries = sorted(cat.iter_entries(), key=lambda e: e[1], reverse=True)
             for e in entries[:ITEMS_SHOWN]:
                 shown = self.app.short_path(e[0])
-                label = shown if e[2] == 0 else f"{shown}  ({KIND_NAMES[e[2]]})"
+                label = f"{shown}  ({kinds[e[2]]})" if e[2] in kinds else shown
                 self.tree.insert(node, "end", text=label, values=(human(e[1]), ""))
             if len(entries) > ITEMS_SHOWN:
-                self.tree.insert(node, "end", text=f"… and {len(entries) - ITEMS_SHOWN:,} more", values=("", ""))
-        state = "Cancelled — partial result: " if res.cancelled else "Found "
-        self.status.set(f"{state}{res.total_items:,} items, {human(res.total_bytes)} ({res.duration_s:.2f} s)")
+                more = len(entries) - ITEMS_SHOWN
+                self.tree.insert(node, "end", text=N_("… and {n} more", "… and {n} more", more), values=("", ""))
+        n, size, took = res.total_items, human(res.total_bytes), i18n.seconds(res.duration_s)
+        if res.cancelled:
+            self.status.set(
+                N_(
+                    "Cancelled — partial result: {n} item, {size} ({seconds})",
+                    "Cancelled — partial result: {n} items, {size} ({seconds})",
+                    n,
+                    size=size,
+                    seconds=took,
+                )
+            )
+        else:
+            self.status.set(
+                N_(
+                    "Found {n} item, {size} ({seconds})",
+                    "Found {n} items, {size} ({seconds})",
+                    n,
+                    size=size,
+                    seconds=took,
+                )
+            )
         rows = []
         for cat in res.categories.values():
-            text = f"{human(cat.bytes)}  ·  {cat.files + cat.dirs:,} items"
-            rows.append((cat.label, cat.bytes, text + ("  ·  refused" if cat.refused else "")))
-        self.chart.show("Reclaimable space per category", rows)
+            text = f"{human(cat.bytes)}  ·  " + N_("{n} item", "{n} items", cat.files + cat.dirs)
+            if cat.refused:
+                text += "  ·  " + C_("chart", "refused")
+            rows.append((say(cat.label), cat.bytes, text))
+        self.chart.show(_("Reclaimable space per category"), rows)
+        fit_values(self.tree)
 
     def _after_apply(self, report: dict[str, Any]) -> None:
         t = report["total"]
         self.tree.delete(*self.tree.get_children())
-        self.status.set(f"Freed {human(t['bytes_freed'])}: {t['deleted']:,} deleted, {t['errors']} errors")
-        labels = {n: c.label for n, c in self.app.categories.items()}
+        freed = human(t["bytes_freed"])
+        self.status.set(
+            N_("Freed {size}: {n} item deleted", "Freed {size}: {n} items deleted", t["deleted"], size=freed)
+            + ", "
+            + N_("{n} error", "{n} errors", t["errors"])
+        )
+        label = self.app.category_label
         self.chart.show(
-            "Freed per category",
+            _("Freed per category"),
             [
-                (labels.get(c["name"], c["name"]), c["bytes_freed"], f"{human(c['bytes_freed'])} freed")
+                (label(c["name"]), c["bytes_freed"], _("{size} freed", size=human(c["bytes_freed"])))
                 for c in report["categories"]
             ],
         )
-        self.summary_title.configure(text=f"Freed {human(t['bytes_freed'])}")
-        self.summary_text.set("\n".join(summary_lines(report)))
+        self.summary_title.configure(text=_("Freed {size}", size=freed))
+        self.summary_text.set("\n".join(summary_lines(report, label)))
         self.summary.pack(fill="x", before=self.chart)
         for c in report["categories"]:
             node = self.tree.insert(
                 "",
                 "end",
-                text=labels.get(c["name"], c["name"]),
-                values=(human(c["bytes_freed"]), f"{c['deleted_files'] + c['deleted_dirs']:,}"),
+                text=label(c["name"]),
+                values=(human(c["bytes_freed"]), i18n.number(c["deleted_files"] + c["deleted_dirs"])),
                 tags=("category",),
             )
             if c["skipped"] or c["errors"]:
-                self.tree.insert(node, "end", text=f"{c['skipped']:,} skipped, {c['errors']:,} errors", values=("", ""))
+                counts = _("skipped: {skipped}, errors: {errors}", skipped=c["skipped"], errors=c["errors"])
+                self.tree.insert(node, "end", text=counts, values=("", ""))
         if report["skipped"]:
-            node = self.tree.insert("", "end", text="Left alone", values=("", f"{t['skipped']:,}"), open=True)
+            node = self.tree.insert("", "end", text=_("Left alone"), values=("", i18n.number(t["skipped"])), open=True)
             for s in report["skipped"][:ITEMS_SHOWN]:
-                self.tree.insert(node, "end", text=f"{self.app.short_path(s['path'])}: {s['reason']}", values=("", ""))
+                shown = f"{self.app.short_path(s['path'])}: {say(s['reason'])}"
+                self.tree.insert(node, "end", text=shown, values=("", ""))
+        fit_values(self.tree)
         self.app.reports.refresh()
         self.app.show_report(report)
 
 
-def summary_lines(report: dict[str, Any]) -> list[str]:
+def summary_lines(report: dict[str, Any], label: Callable[[str], str] = str) -> list[str]:
     """The after-cleaning summary: counts, then what was skipped and why (grouped), then errors."""
     t = report["total"]
-    parts = [f"{t['deleted']:,} deleted"]
+    parts = [_("deleted: {n}", n=t["deleted"])]
     if t.get("edited"):
-        parts.append(f"{t['edited']:,} changed in place")
-    parts += [f"{t['skipped']:,} skipped", f"{t['errors']:,} errors", f"{report['duration_s']:.2f} s"]
+        parts.append(_("changed in place: {n}", n=t["edited"]))
+    parts += [
+        _("skipped: {n}", n=t["skipped"]),
+        _("errors: {n}", n=t["errors"]),
+        i18n.seconds(report["duration_s"]),
+    ]
     lines = ["  ·  ".join(parts)]
-    reasons = Counter(s["reason"] for s in report["skipped"])
+    reasons = Counter(say(s["reason"]) for s in report["skipped"])
     if reasons:
-        lines.append("Skipped: " + "; ".join(f"{why} ({n:,})" for why, n in reasons.most_common()))
+        grouped = "; ".join(f"{why} ({i18n.number(n)})" for why, n in reasons.most_common())
+        lines.append(_("Skipped: {reasons}", reasons=grouped))
     for name, why in report.get("refused", {}).items():
-        lines.append(f"Not cleaned ({name}): " + "; ".join(why))
-    errors = Counter(e["error"] for e in report["errors"])
+        lines.append(
+            _("Not cleaned ({category}): {reasons}", category=label(name), reasons="; ".join(say(w) for w in why))
+        )
+    errors = Counter(say(e["error"]) for e in report["errors"])
     if errors:
-        lines.append("Errors: " + "; ".join(f"{why} ({n:,})" for why, n in errors.most_common()))
+        grouped = "; ".join(f"{why} ({i18n.number(n)})" for why, n in errors.most_common())
+        lines.append(_("Errors: {reasons}", reasons=grouped))
     return lines
 
 
@@ -397,76 +564,120 @@ class StartupPanel(ttk.Frame):
         super().__init__(master, padding=10)
         self.app = app
         self.entries: dict[str, StartupEntry] = {}
+        # What the filter shows, and the category it stands for.
+        self.filters = {
+            C_("startup filter", "all"): "all",
+            C_("startup filter", "at logon"): "logon",
+            C_("startup filter", "services"): "services",
+            C_("startup filter", "scheduled"): "scheduled",
+        }
+        self.scopes = {
+            "user": C_("startup scope", "user"),
+            "system": C_("startup scope", "system"),
+            "daemon": C_("startup scope", "system"),
+            "common": C_("startup scope", "all users"),
+            "hkcu": C_("startup scope", "user"),
+            "hklm": C_("startup scope", "all users"),
+        }
         bar = ttk.Frame(self)
         bar.pack(fill="x")
-        ttk.Label(bar, text="Show:").pack(side="left")
-        self.category = tk.StringVar(value="all")
+        ttk.Label(bar, text=_("Show:")).pack(side="left")
+        self.filter = tk.StringVar(value=next(iter(self.filters)))
         combo = ttk.Combobox(
             bar,
-            textvariable=self.category,
-            values=["all", "logon", "services", "scheduled"],
-            width=12,
+            textvariable=self.filter,
+            values=list(self.filters),
+            width=max(12, *(len(f) + 2 for f in self.filters)),
             state="readonly",
         )
         combo.pack(side="left", padx=6)
         combo.bind("<<ComboboxSelected>>", lambda _e: self.refresh())
-        ttk.Button(bar, text="Refresh", command=self.refresh).pack(side="left")
-        ttk.Button(bar, text="Enable", command=lambda: self.toggle(True)).pack(side="left", padx=(18, 4))
-        ttk.Button(bar, text="Disable", command=lambda: self.toggle(False)).pack(side="left")
+        ttk.Button(bar, text=C_("button", "Refresh"), command=self.refresh).pack(side="left")
+        ttk.Button(bar, text=C_("button", "Enable"), command=lambda: self.toggle(True)).pack(side="left", padx=(18, 4))
+        ttk.Button(bar, text=C_("button", "Disable"), command=lambda: self.toggle(False)).pack(side="left")
         self.status = tk.StringVar(value="")
         ttk.Label(bar, textvariable=self.status).pack(side="left", padx=12)
         cols = ("enabled", "source", "scope", "command", "description")
         self.tree = ttk.Treeview(self, columns=cols, show="tree headings", selectmode="browse")
-        self.tree.heading("#0", text="Name")
-        for c, w in zip(cols, (80, 80, 70, 360, 220), strict=True):
-            self.tree.heading(c, text=c.capitalize())
-            self.tree.column(c, width=w, stretch=c in ("command", "description"))
-        self.tree.column("#0", width=200)
+        self.yes_no = (C_("entry enabled", "yes"), C_("entry enabled", "no"))
+        fit_columns(
+            self.tree,
+            {
+                "#0": (C_("column", "Name"), 150),
+                "enabled": (C_("column", "Enabled"), 80),
+                "source": (C_("column", "Source"), 80),
+                "scope": (C_("column", "Scope"), 90),
+                "command": (C_("column", "Command"), 200),
+                "description": (C_("column", "Description"), 120),
+            },
+            {"enabled": self.yes_no},
+        )
+        for c in cols:
+            self.tree.column(c, stretch=c in ("command", "description"))
+        self.tree.column("#0", stretch=True)
         self.tree.pack(fill="both", expand=True, pady=(8, 0))
         self.tree.bind("<Double-1>", lambda _e: self.toggle(None))
         self.notes = tk.StringVar(value="")
-        ttk.Label(self, textvariable=self.notes, style="Hint.TLabel", wraplength=900).pack(anchor="w", pady=(6, 0))
+        wrapping(ttk.Label(self, textvariable=self.notes, style="Hint.TLabel", justify="left")).pack(
+            anchor="w", fill="x", pady=(6, 0)
+        )
+
+    @property
+    def category(self) -> str:
+        """The startup category the filter shows (logon, services, scheduled or all)."""
+        return self.filters.get(self.filter.get(), "all")
 
     def refresh(self) -> None:
         """Reload entries from every source."""
         sel = self.tree.selection()
         self.tree.delete(*self.tree.get_children())
         try:
-            items = self.app.startup.entries(self.category.get())
+            items = self.app.startup.entries(self.category)
         except StartupError as exc:
-            self.status.set(str(exc))
+            self.status.set(say(i18n.reason(exc)))
             return
         self.entries = {e.id: e for e in items}
+        yes, no = self.yes_no
         for e in items:
             self.tree.insert(
                 "",
                 "end",
                 iid=e.id,
                 text=e.name,
-                values=("yes" if e.enabled else "no", e.source, e.scope, e.command, e.description),
+                values=(
+                    yes if e.enabled else no,
+                    e.source,
+                    self.scopes.get(e.scope, e.scope),
+                    e.command,
+                    e.description,
+                ),
                 tags=() if e.enabled else ("disabled",),
             )
         if sel and self.tree.exists(sel[0]):
             self.tree.selection_set(sel[0])
-        self.notes.set("  ".join(self.app.startup.notes()))
-        self.status.set(f"{len(items)} entries")
+        fit_values(self.tree)
+        self.notes.set("  ".join(say(n) for n in self.app.startup.notes()))
+        self.status.set(N_("{n} entry", "{n} entries", len(items)))
 
     def toggle(self, enable: bool | None) -> None:
         """Enable/disable the selected entry (None flips it)."""
         sel = self.tree.selection()
         if not sel:
-            self.status.set("Select an entry first.")
+            self.status.set(_("Select an entry first."))
             return
         entry = self.entries[sel[0]]
         target = (not entry.enabled) if enable is None else enable
         try:
             rec = self.app.startup.set_enabled(entry.id, target)
         except (StartupError, OSError) as exc:
-            self.status.set(f"Error: {exc}")
+            self.status.set(_("Error: {error}", error=say(i18n.reason(exc))))
             return
         self.refresh()
-        word = "enabled" if rec["enabled"] else "disabled"
-        self.status.set(f"{entry.name} {word}" + ("" if rec["changed"] else " (unchanged)"))
+        if rec["enabled"]:
+            done = _("{name} will start at login", name=entry.name)
+        else:
+            done = _("{name} will no longer start at login", name=entry.name)
+        self.status.set(done + ("" if rec["changed"] else " " + _("(unchanged)")))
 
 
 class ExclusionsPanel(ttk.Frame):
@@ -475,18 +686,17 @@ class ExclusionsPanel(ttk.Frame):
     def __init__(self, master: tk.Misc, app: CleanerApp) -> None:
         super().__init__(master, padding=10)
         self.app = app
-        ttk.Label(
-            self,
-            text="Exclusions win over every rule. Use a path (its whole subtree is kept) or a glob "
-            "such as *.iso or ~/.cache/important*.",
-            wraplength=900,
-        ).pack(anchor="w")
+        intro = _(
+            "Exclusions win over every rule. Use a path (its whole subtree is kept) or a glob "
+            "such as *.iso or ~/.cache/important*."
+        )
+        wrapping(ttk.Label(self, text=intro, justify="left")).pack(anchor="w", fill="x")
         row = ttk.Frame(self)
         row.pack(fill="x", pady=6)
         self.entry = ttk.Entry(row, width=60)
         self.entry.pack(side="left")
-        ttk.Button(row, text="Add", command=self.add).pack(side="left", padx=6)
-        ttk.Button(row, text="Remove selected", command=self.remove).pack(side="left")
+        ttk.Button(row, text=C_("button", "Add"), command=self.add).pack(side="left", padx=6)
+        ttk.Button(row, text=C_("button", "Remove selected"), command=self.remove).pack(side="left")
         self.listbox = tk.Listbox(
             self, height=12, activestyle="none", font=("TkFixedFont", 11), borderwidth=8, relief="flat"
         )
@@ -504,23 +714,25 @@ class ExclusionsPanel(ttk.Frame):
         """Add the typed pattern."""
         pat = self.entry.get().strip()
         if not pat:
-            self.status.set("Type a path or glob first.")
+            self.status.set(_("Type a path or glob first."))
             return
         added = self.app.cleaner.storage.add_exclusion(pat)
         self.entry.delete(0, "end")
         self.refresh()
-        self.status.set(f"Added {pat}" if added else f"{pat} was already excluded")
+        self.status.set(
+            _("Added {pattern}", pattern=pat) if added else _("{pattern} was already excluded", pattern=pat)
+        )
 
     def remove(self) -> None:
         """Remove the selected pattern."""
         sel = self.listbox.curselection()  # type: ignore[no-untyped-call]
         if not sel:
-            self.status.set("Select an exclusion first.")
+            self.status.set(_("Select an exclusion first."))
             return
         pat = self.listbox.get(sel[0])
         self.app.cleaner.storage.remove_exclusion(pat)
         self.refresh()
-        self.status.set(f"Removed {pat}")
+        self.status.set(_("Removed {pattern}", pattern=pat))
 
 
 class ReportsPanel(ttk.Frame):
@@ -532,11 +744,21 @@ class ReportsPanel(ttk.Frame):
         self.reports: dict[str, dict[str, Any]] = {}
         cols = ("categories", "freed", "deleted", "skipped", "errors", "duration")
         self.tree = ttk.Treeview(self, columns=cols, show="tree headings", height=10, selectmode="browse")
-        self.tree.heading("#0", text="Started (UTC)")
-        self.tree.column("#0", width=200)
-        for c, w in zip(cols, (260, 100, 80, 80, 70, 90), strict=True):
-            self.tree.heading(c, text=c.capitalize())
-            self.tree.column(c, width=w, anchor="w" if c == "categories" else "e")
+        fit_columns(
+            self.tree,
+            {
+                "#0": (C_("column", "Started"), 150),
+                "categories": (C_("column", "Categories"), 120),
+                "freed": (C_("column", "Freed"), 100),
+                "deleted": (C_("column", "Deleted"), 80),
+                "skipped": (C_("column", "Skipped"), 80),
+                "errors": (C_("column", "Errors"), 70),
+                "duration": (C_("column", "Duration"), 90),
+            },
+        )
+        for c in cols:
+            self.tree.column(c, anchor="w" if c == "categories" else "e", stretch=c == "categories")
+        self.tree.column("#0", stretch=False)
         self.tree.pack(fill="x")
         self.tree.bind("<<TreeviewSelect>>", lambda _e: self._details())
         self.text = tk.Text(self, height=14, wrap="none", font=("TkFixedFont", 10), relief="flat", padx=8, pady=8)
@@ -548,22 +770,24 @@ class ReportsPanel(ttk.Frame):
         self.reports = {}
         for r in self.app.cleaner.storage.reports():
             t = r.get("total", {})
-            cats = ", ".join(c["name"] for c in r.get("categories", []))
+            cats = ", ".join(self.app.category_label(c["name"]) for c in r.get("categories", []))
             self.reports[r["id"]] = r
+            started = i18n.parse_moment(r.get("started"))
             self.tree.insert(
                 "",
                 "end",
                 iid=r["id"],
-                text=str(r.get("started", ""))[:19].replace("T", " "),
+                text=i18n.moment(started) if started else str(r.get("started", "")),
                 values=(
                     cats,
                     human(t.get("bytes_freed", 0)),
-                    f"{t.get('deleted', 0):,}",
-                    f"{t.get('skipped', 0):,}",
-                    t.get("errors", 0),
-                    f"{r.get('duration_s', 0):.2f} s",
+                    i18n.number(t.get("deleted", 0)),
+                    i18n.number(t.get("skipped", 0)),
+                    i18n.number(t.get("errors", 0)),
+                    i18n.seconds(r.get("duration_s", 0)),
                 ),
             )
+        fit_values(self.tree)
         kids = self.tree.get_children()
         if kids:
             self.tree.selection_set(kids[0])
@@ -573,34 +797,47 @@ class ReportsPanel(ttk.Frame):
         sel = self.tree.selection()
         self.text.delete("1.0", "end")
         if sel:
-            self.text.insert("1.0", report_text(self.reports[sel[0]]))
+            self.text.insert("1.0", report_text(self.reports[sel[0]], self.app.category_label))
 
 
-def report_text(r: dict[str, Any]) -> str:
-    """Plain-text rendering of one report."""
+def report_text(r: dict[str, Any], label: Callable[[str], str] = str) -> str:
+    """Plain-text rendering of one report (`label` names a category for a person)."""
     t = r.get("total", {})
+    started = i18n.parse_moment(r.get("started"))
+    how = _("moved to the trash") if r.get("trash") else _("deleted permanently")
     lines = [
-        f"Report {r.get('id')}   {'sent to trash' if r.get('trash') else 'deleted'}",
-        f"Freed {human(t.get('bytes_freed', 0))}: {t.get('deleted', 0):,} items deleted, "
-        f"{t.get('skipped', 0):,} skipped, {t.get('errors', 0):,} errors in {r.get('duration_s', 0):.2f} s",
+        _("Report {id}", id=str(r.get("id"))) + (f", {i18n.moment(started)}" if started else "") + f"   ({how})",
+        _(
+            "Freed {size} in {seconds}: deleted: {deleted}, skipped: {skipped}, errors: {errors}",
+            size=human(t.get("bytes_freed", 0)),
+            seconds=i18n.seconds(r.get("duration_s", 0)),
+            deleted=t.get("deleted", 0),
+            skipped=t.get("skipped", 0),
+            errors=t.get("errors", 0),
+        ),
         "",
     ]
     for c in r.get("categories", []):
-        lines.append(
-            f"  {c['name']:<22} {human(c['bytes_freed']):>10}  {c['deleted_files']:,} files, "
-            f"{c['deleted_dirs']:,} dirs, {c['skipped']} skipped, {c['errors']} errors"
+        counts = ", ".join(
+            (
+                N_("{n} file", "{n} files", c["deleted_files"]),
+                N_("{n} folder", "{n} folders", c["deleted_dirs"]),
+                _("skipped: {n}", n=c["skipped"]),
+                _("errors: {n}", n=c["errors"]),
+            )
         )
+        lines.append(f"  {label(c['name']):<22} {human(c['bytes_freed']):>10}  {counts}")
     for s in r.get("skipped", [])[:20]:
-        lines.append(f"  skipped {s['path']}: {s['reason']}")
+        lines.append("  " + _("skipped {path}: {reason}", path=s["path"], reason=say(s["reason"])))
     for e in r.get("errors", [])[:20]:
-        lines.append(f"  error   {e['path']}: {e['error']}")
+        lines.append("  " + _("error {path}: {error}", path=e["path"], error=say(e["error"])))
     return "\n".join(lines) + "\n"
 
 
 class CleanerApp:
     """The main window: one notebook tab per section."""
 
-    SECTIONS = ("Cleaning", "Browsers", "Apps", "Startup", "Exclusions", "Reports")
+    SECTIONS = ("Cleaning", "Browsers", "Apps", "Startup", "Exclusions", "Reports")  # ids, for select()
 
     def __init__(
         self,
@@ -617,9 +854,11 @@ class CleanerApp:
         self.confirm: Confirm = confirm or _ask
         self.follow_system = theme is None
         self.theme = theme or system_theme()
-        root.title(f"TTFD Cleaner {__version__}")
+        root.title(f"TTFD Cleaner {__version__}")  # text-ok: the program's name
         root.geometry("1180x740")
         root.minsize(900, 560)
+        with contextlib.suppress(tk.TclError):  # Tk's own dialogs (the Yes/No buttons) speak our language too
+            root.tk.call("::msgcat::mclocale", i18n.language())
         sv_ttk.set_theme(self.theme, root)
 
         cats = {c.name: c for c in cleaner.categories()}
@@ -630,8 +869,8 @@ class CleanerApp:
 
         header = ttk.Frame(root, padding=(12, 8))
         header.pack(fill="x")
-        ttk.Label(header, text="TTFD Cleaner", style="Big.TLabel").pack(side="left")
-        ttk.Label(header, text="Find and remove junk, manage programs started at login.", style="Hint.TLabel").pack(
+        ttk.Label(header, text="TTFD Cleaner", style="Big.TLabel").pack(side="left")  # text-ok: the name
+        ttk.Label(header, text=_("Find and remove junk, manage programs started at login."), style="Hint.TLabel").pack(
             side="left", padx=12
         )
         self.notebook = ttk.Notebook(root)
@@ -640,22 +879,30 @@ class CleanerApp:
             self.notebook,
             self,
             pick("temp", "cache", "custom"),
-            "Temporary files, caches and the paths you added yourself.",
+            _("Temporary files, caches and the paths you added yourself."),
         )
         self.browsers = CleaningPanel(
             self.notebook,
             self,
             pick("browsers", "browsers.history", "browsers.cookies", "browsers.passwords"),
-            "Browser caches per profile. History, cookies and passwords are separate and off by default.",
+            _("Browser caches per profile. History, cookies and passwords are separate and off by default."),
         )
         self.apps = CleaningPanel(
-            self.notebook, self, pick("apps"), "Package-manager caches, old logs and the desktop trash."
+            self.notebook, self, pick("apps"), _("Package-manager caches, old logs and the desktop trash.")
         )
         self.startup_panel = StartupPanel(self.notebook, self)
         self.exclusions = ExclusionsPanel(self.notebook, self)
         self.reports = ReportsPanel(self.notebook, self)
+        tabs = (
+            C_("tab", "Cleaning"),
+            C_("tab", "Browsers"),
+            C_("tab", "Apps"),
+            C_("tab", "Startup"),
+            C_("tab", "Exclusions"),
+            C_("tab", "Reports"),
+        )
         for name, panel in zip(
-            self.SECTIONS,
+            tabs,
             (self.cleaning, self.browsers, self.apps, self.startup_panel, self.exclusions, self.reports),
             strict=True,
         ):
@@ -682,6 +929,8 @@ class CleanerApp:
         style = ttk.Style(self.root)
         style.configure("Hint.TLabel", foreground=pal["hint"])
         style.configure("Warn.TLabel", foreground=pal["warn"])
+        # Check boxes of the fixed-width category column wrap their text (next to the box) within the column.
+        style.configure("Wrap.TCheckbutton", wraplength=LEFT_WIDTH - 76, justify="left")
         style.configure("Big.TLabel", font=("TkDefaultFont", 15, "bold"))
         style.configure("Treeview", rowheight=26)
         style.configure("TNotebook.Tab", padding=(16, 6))
@@ -700,6 +949,7 @@ class CleanerApp:
             if isinstance(w, ttk.Label):
                 w.configure(foreground="", background="")
         for panel in (self.cleaning, self.browsers, self.apps):
+            panel.column.canvas.configure(background=pal["bg"])
             panel.tree.tag_configure("refused", foreground=pal["warn"])
             panel.summary_title.configure(foreground=pal["good"])
             panel.chart.redraw()
@@ -722,6 +972,11 @@ class CleanerApp:
                 insertbackground=fg,
             )
 
+    def category_label(self, name: str) -> str:
+        """A category as a person reads it: its label in this run's language (a name we do not know: itself)."""
+        cat = self.categories.get(name)
+        return say(cat.label) if cat is not None else name
+
     def short_path(self, path: str) -> str:
         """Path with the home directory shown as ~ (keeps the tree readable)."""
         home = self.cleaner.env.home.rstrip("/\\")
@@ -738,12 +993,12 @@ class CleanerApp:
         if self.report_window is not None and self.report_window.winfo_exists():
             self.report_window.destroy()
         win = tk.Toplevel(self.root)
-        win.title("Cleaning report")
+        win.title(_("Cleaning report"))
         win.geometry("760x320")
         # The button is packed first so a short window never pushes it out of sight.
-        ttk.Button(win, text="Close", command=win.destroy).pack(side="bottom", pady=8)
+        ttk.Button(win, text=C_("button", "Close"), command=win.destroy).pack(side="bottom", pady=8)
         text = tk.Text(win, wrap="none", font=("TkFixedFont", 10), padx=8, pady=8, height=10)
-        text.insert("1.0", report_text(report))
+        text.insert("1.0", report_text(report, self.category_label))
         text.configure(state="disabled")
         text.pack(side="top", fill="both", expand=True, padx=8, pady=(8, 0))
         self.report_window = win
@@ -756,7 +1011,7 @@ def run(cleaner: Cleaner | None = None) -> int:
     try:
         root = tk.Tk()
     except tk.TclError as exc:  # no display: say so instead of a traceback
-        print(f"error: cannot open the window: {exc}", file=sys.stderr)
+        print(_("error: cannot open the window: {error}", error=str(exc)), file=sys.stderr)
         return 1
     CleanerApp(root, cl, StartupManager(cl.env, cl.storage))
     root.mainloop()

@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Callable, Iterable
 
+from cleaner.i18n import _
 from cleaner.platforms import Env
 from cleaner.rules import AppGuard
 
@@ -203,7 +204,7 @@ def running_process_names() -> dict[str, int]:
             if len(cols) > 1 and cols[1].isdigit():
                 names.setdefault(cols[0].lower().removesuffix(".exe"), int(cols[1]))
         else:
-            pid_s, _, comm = line.strip().partition(" ")
+            pid_s, _sep, comm = line.strip().partition(" ")
             if pid_s.isdigit():
                 names.setdefault(comm.strip().lower(), int(pid_s))
     return names
@@ -257,7 +258,9 @@ class RunningChecker:
             for proc in guard.processes:
                 pid = self._names.get(proc.lower())
                 if pid is not None:
-                    why = f"{guard.name} is running (process {proc}, pid {pid})"
+                    why = _(
+                        "{app} is running (process {process}, pid {pid})", app=guard.name, process=proc, pid=str(pid)
+                    )
                     break
         if why is None:
             for lock in guard.lock_files:
@@ -270,7 +273,7 @@ class RunningChecker:
                         leaf = os.path.basename(pat)
                         hits = [n for n in os.listdir(parent) if fnmatch.fnmatch(n, leaf)]
                 if hits:
-                    why = f"{guard.name} is running (lock file {hits[0]})"
+                    why = _("{app} is running (lock file {path})", app=guard.name, path=hits[0])
                     break
         self._cache[guard] = why
         return why
@@ -290,13 +293,13 @@ def root_problem(root: str, env: Env) -> str | None:
     """Explain why a rule root must not be used (symlinked or protected), or None when it is fine."""
     norm = os.path.normpath(root)
     if not os.path.isabs(norm):
-        return "root is not an absolute path"
+        return _("root is not an absolute path")
     real = os.path.realpath(norm)
     if real != norm:
         # Symlinks above HOME (e.g. /home -> /usr/home) are the machine's business, not a redirect.
         home = os.path.normpath(env.home)
         if not (is_within(norm, home) and real == os.path.join(os.path.realpath(home), os.path.relpath(norm, home))):
-            return f"root {norm} goes through a symbolic link ({real})"
+            return _("root {path} goes through a symbolic link ({target})", path=norm, target=real)
     return None
 
 

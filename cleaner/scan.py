@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple, NoReturn
 
+from cleaner.i18n import _
 from cleaner.platforms import Env
 from cleaner.rules import EDIT_ACTIONS, Category, Rule
 from cleaner.safety import (
@@ -507,12 +508,19 @@ class Scanner:
         root = os.path.normpath(rule.allowed_root)
         problem = root_problem(root, self.env)
         if problem:
-            res.notes.append(f"{rule.label}: skipped, {problem}")
+            res.notes.append(_("{rule}: skipped, {problem}", rule=rule.label, problem=problem))
             return
         if rule.search in ("walk.files", "walk.all", "walk.top"):
             path = os.path.normpath(rule.path)
             if not is_within(path, root):
-                res.notes.append(f"{rule.label}: skipped, {path} is outside its allowed root {root}")
+                res.notes.append(
+                    _(
+                        "{rule}: skipped, {path} is outside its allowed root {root}",
+                        rule=rule.label,
+                        path=path,
+                        root=root,
+                    )
+                )
                 return
             if not glob.has_magic(path):
                 self._walk_top(rule, path, rr, res)
@@ -529,10 +537,24 @@ class Scanner:
             pat = rule.path
             rel = os.path.relpath(pat, root) if is_within(pat, root) else ""
             if not rel or rel.startswith(".."):
-                res.notes.append(f"{rule.label}: skipped, {pat} is outside its allowed root {root}")
+                res.notes.append(
+                    _(
+                        "{rule}: skipped, {path} is outside its allowed root {root}",
+                        rule=rule.label,
+                        path=pat,
+                        root=root,
+                    )
+                )
                 return
             if is_protected_root(root, self.env) and rel[:1] in "*?[":
-                res.notes.append(f"{rule.label}: refused, {pat} would match anything in {root}")
+                res.notes.append(
+                    _(
+                        "{rule}: refused, {pattern} would match anything in {root}",
+                        rule=rule.label,
+                        pattern=pat,
+                        root=root,
+                    )
+                )
                 return
             for match in sorted(glob.glob(pat)):
                 if self.cancel is not None and self.cancel.is_set():
@@ -543,11 +565,13 @@ class Scanner:
                     continue
                 self._one(rule, os.path.normpath(match), rr, res)
         else:
-            res.notes.append(f"{rule.label}: unsupported search {rule.search!r}, skipped")
+            res.notes.append(
+                _("{rule}: unsupported search {search}, skipped", rule=rule.label, search=repr(rule.search))
+            )
 
     def _walk_top(self, rule: Rule, path: str, rr: RuleResult, res: CategoryResult) -> None:
         if is_protected_root(path, self.env):
-            res.notes.append(f"{rule.label}: refused, {path} is too broad to walk")
+            res.notes.append(_("{rule}: refused, {path} is too broad to walk", rule=rule.label, path=path))
             return
         self._walk(rule, path, rr, res)
 
@@ -572,7 +596,7 @@ class Scanner:
             return
         is_dir = stat.S_ISDIR(st.st_mode) and not _is_reparse(st)
         if is_dir and path in self.mounts:
-            res.notes.append(f"{path}: mount point, skipped")
+            res.notes.append(_("{path}: mount point, skipped", path=path))
             return
         kind = self._criteria(rule).kind(st, path, name)
         if kind < 0:
@@ -619,7 +643,7 @@ class Scanner:
             return
         if not stat.S_ISDIR(st.st_mode) or _is_reparse(st):
             if stat.S_ISLNK(st.st_mode) or _is_reparse(st):
-                res.notes.append(f"{rule.label}: {top} is a symbolic link, not entered")
+                res.notes.append(_("{rule}: {path} is a symbolic link, not entered", rule=rule.label, path=top))
             return
         protector = self.protect
         if protector.active and protector(top, os.path.basename(top)):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cleaner.categories import builtin_categories, temp_dirs, user_dirs
+from cleaner.i18n import _
 from cleaner.platforms import Env
 from cleaner.rules import Category
 from cleaner.safety import Protector, RunningChecker, keep_list
@@ -63,10 +64,12 @@ class Cleaner:
             elif name in by_name:
                 picked = [by_name[name]]
             else:
-                raise UnknownCategory(f"unknown category {name!r}; known: {', '.join(by_name)}")
+                raise UnknownCategory(
+                    _("unknown category {name}; known: {known}", name=repr(name), known=", ".join(by_name))
+                )
             out.extend(c for c in picked if c not in out)
         if not out:
-            raise UnknownCategory("no category given")
+            raise UnknownCategory(_("no category given"))
         return out
 
     def protector(self) -> Protector:

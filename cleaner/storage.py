@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from cleaner.categories import DEFAULT_SETTINGS
+from cleaner.i18n import _
 
 APP_NAME = "ttfd-cleaner"
 _XDG = {"config": ("XDG_CONFIG_HOME", "~/.config"), "data": ("XDG_DATA_HOME", "~/.local/share")}
@@ -80,7 +81,7 @@ class Storage:
         except FileNotFoundError:
             return default
         except (OSError, ValueError) as exc:
-            raise StorageError(f"cannot read {path}: {exc}") from exc
+            raise StorageError(_("cannot read {path}: {error}", path=path, error=str(exc))) from exc
 
     # settings ---------------------------------------------------------------------------------------
 
@@ -88,7 +89,7 @@ class Storage:
         """Settings merged over the defaults."""
         data = self._read_json(self.settings_path, {})
         if not isinstance(data, dict):
-            raise StorageError(f"{self.settings_path}: expected a JSON object")
+            raise StorageError(_("{path}: expected a JSON object", path=self.settings_path))
         return {**DEFAULT_SETTINGS, **data}
 
     def save_settings(self, settings: dict[str, Any]) -> None:
@@ -101,14 +102,14 @@ class Storage:
         """User exclusions (paths or globs), in insertion order."""
         data = self._read_json(self.exclusions_path, [])
         if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
-            raise StorageError(f"{self.exclusions_path}: expected a JSON list of strings")
+            raise StorageError(_("{path}: expected a JSON list of strings", path=self.exclusions_path))
         return list(data)
 
     def add_exclusion(self, pattern: str) -> bool:
         """Add a pattern; False when it was already there."""
         pattern = pattern.strip()
         if not pattern:
-            raise StorageError("empty exclusion")
+            raise StorageError(_("empty exclusion"))
         items = self.exclusions()
         if pattern in items:
             return False

@@ -1,12 +1,10 @@
-"""How sizes read to a person, shared by the command line and the window."""
+"""How sizes read to a person, shared by the command line and the window (in this run's language)."""
 
 from __future__ import annotations
 
+from cleaner.i18n import size
+
 
 def human(n: float) -> str:
-    """Bytes as a short human string (binary units)."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
+    """Bytes as a short human string in binary units: '1.5 MiB' in English, '1,5 МБ' in Russian."""
+    return size(n)

@@ -27,16 +27,23 @@ def add_guild(
     owner_id: int,
     roles: list[tuple[int, str, int, int]],
     members: dict[int, list[int]],
+    *,
+    name: str | None = None,
+    users: dict[int, dict[str, Any]] | None = None,
+    channels: dict[int, str] | None = None,
 ) -> None:
     """A server: roles as (id, name, position, permissions); members as user id → role ids (the bot is one).
-    @everyone (the guild's id, position 0) is added."""
+    @everyone (the guild's id, position 0) is added. `users`: how members' user objects read (username,
+    global_name, bot), else user<id>; `channels`: its text channels by id (GET /guilds/{id}/channels)."""
     gid = str(guild_id)
     everyone = {"id": gid, "name": "@everyone", "position": 0, "permissions": "0", "managed": False}
     with state.lock:
         state.guilds[gid] = {
             "id": gid,
-            "name": f"Guild {gid}",
+            "name": name or f"Guild {gid}",
             "owner_id": str(owner_id),
+            "users": {str(u): dict(profile) for u, profile in (users or {}).items()},
+            "channels": {str(c): n for c, n in (channels or {}).items()},
             "roles": {
                 gid: everyone,
                 **{
@@ -55,10 +62,52 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body), status, mimetype="application/json")
 
 
+def _user(state: DiscordState, gid: str, uid: str) -> dict[str, Any]:
+    known = state.guilds[gid].get("users", {}).get(uid, {})
+    return {
+        "id": uid,
+        "username": known.get("username") or f"user{uid}",
+        "global_name": known.get("global_name"),
+        "bot": bool(known.get("bot", uid == _bot_id(state))),
+    }
+
+
+def join(
+    state: DiscordState, guild_id: int | str, user_id: int | str, roles: tuple[int, ...] = (), **user: Any
+) -> bool:
+    """Someone joins a known server (with these roles); False when they are banned there or already in it.
+    `user`: username / global_name for their member object."""
+    gid, uid = str(guild_id), str(user_id)
+    g = state.guilds[gid]
+    with state.lock:
+        if uid in g["bans"] or uid in g["members"]:
+            return False
+        g["members"][uid] = {"communication_disabled_until": None}
+        if user:
+            g.setdefault("users", {})[uid] = dict(user)
+        state.member_roles[(gid, uid)] = {str(r) for r in roles}
+    return True
+
+
+def permissions(state: DiscordState, guild_id: int | str, user_id: int | str) -> int:
+    """A member's server-wide permission bits as Discord computes them for an interaction's
+    `member.permissions`: @everyone's and every role's combined; everything for the owner or an
+    administrator."""
+    gid, uid = str(guild_id), str(user_id)
+    g = state.guilds[gid]
+    everything = (1 << 53) - 1
+    if uid == g["owner_id"]:
+        return everything
+    bits = 0
+    for r in state.member_roles.get((gid, uid), set()) | {gid}:
+        bits |= int(g["roles"].get(r, {}).get("permissions", "0"))
+    return everything if bits & ADMINISTRATOR else bits
+
+
 def _member(state: DiscordState, gid: str, uid: str) -> dict[str, Any]:
     m = state.guilds[gid]["members"][uid]
     return {
-        "user": {"id": uid, "username": f"user{uid}", "global_name": None, "bot": False},
+        "user": _user(state, gid, uid),
         "roles": sorted(state.member_roles.get((gid, uid), set()) - {gid}),
         "communication_disabled_until": m["communication_disabled_until"],
         "joined_at": "2026-01-01T00:00:00+00:00",
@@ -114,6 +163,13 @@ def extend(app: Flask, state: DiscordState, prefix: str) -> None:
             return missing
         g = state.guilds[gid]
         return _json({"id": gid, "name": g["name"], "owner_id": g["owner_id"], "roles": list(g["roles"].values())})
+
+    @app.get(f"{prefix}/guilds/<gid>/channels")
+    def channels(gid: str) -> Response:
+        if (missing := guild_or_404(gid)) is not None:
+            return missing
+        known = state.guilds[gid].get("channels", {})
+        return _json([{"id": c, "type": 0, "guild_id": gid, "name": n} for c, n in known.items()])
 
     @app.get(f"{prefix}/guilds/<gid>/roles")
     def roles(gid: str) -> Response:

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from devtools import fake_telegram_chats, fake_telegram_joins
+from devtools import fake_telegram_chats, fake_telegram_joins, fake_telegram_login
 from devtools.fake_wire import tg_err as _err
 from devtools.fake_wire import tg_ok as _ok
 
@@ -32,7 +32,9 @@ class TelegramState:
     message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     # What the bot has sent, by (chat id, message id): edits and deletes of anything else fail as Telegram's do.
     messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
-    commands: list[dict[str, Any]] = field(default_factory=list)
+    # The command menus set with setMyCommands, by (scope, language_code): scope is the BotCommandScope's type
+    # (with ":<chat_id>" / ":<chat_id>:<user_id>" for one chat or member), language_code "" for everyone else.
+    commands: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     # Group members (devtools/fake_telegram_chats.py): (chat id, user id) → ChatMember fields ("status", rights,
     # "until_date"); anyone not listed is a plain member, and the bot an administrator that may restrict.
     chat_members: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
@@ -40,6 +42,10 @@ class TelegramState:
     def fail_next(self, method: str, code: int, description: str, retry_after: int | None = None) -> None:
         """The next call of `method` answers this error (e.g. 403 'Forbidden: bot was blocked by the user')."""
         self.failures.setdefault(method.lower(), []).append((code, description, retry_after))
+
+    def menu(self, scope: str = "default", language_code: str = "") -> list[dict[str, Any]]:
+        """The commands set for exactly this scope and language (empty when none were)."""
+        return self.commands.get((scope, language_code), [])
 
     def calls_of(self, method: str) -> list[dict[str, Any]]:
         return [p for m, p in self.calls if m.lower() == method.lower()]
@@ -66,6 +72,38 @@ def _params() -> dict[str, Any]:
 # join requests): each takes the state and the call's parameters.
 Method = Callable[[TelegramState, dict[str, Any]], Response]
 METHODS: dict[str, Method] = {**fake_telegram_chats.METHODS, **fake_telegram_joins.METHODS}
+
+
+_SCOPES = {
+    "default",
+    "all_private_chats",
+    "all_group_chats",
+    "all_chat_administrators",
+    "chat",
+    "chat_administrators",
+    "chat_member",
+}
+
+
+def _menu_key(p: dict[str, Any]) -> tuple[str, str] | Response:
+    """(scope, language_code) of a *MyCommands call, as Telegram checks them: a known BotCommandScope (one
+    chat's scopes with their chat_id, a member's with user_id too) and an empty or two-letter language."""
+    scope = p.get("scope") or {"type": "default"}
+    if not isinstance(scope, dict) or scope.get("type") not in _SCOPES:
+        return _err(400, "Bad Request: BOT_COMMAND_SCOPE_INVALID")
+    key = str(scope["type"])
+    if key in ("chat", "chat_administrators", "chat_member"):
+        if "chat_id" not in scope:
+            return _err(400, "Bad Request: chat not found")
+        key += f":{scope['chat_id']}"
+        if scope["type"] == "chat_member":
+            if "user_id" not in scope:
+                return _err(400, "Bad Request: user not found")
+            key += f":{scope['user_id']}"
+    language = str(p.get("language_code") or "")
+    if language and not re.fullmatch(r"[a-z]{2}", language):
+        return _err(400, "Bad Request: LANG_CODE_INVALID")
+    return key, language
 
 
 def create_app(state: TelegramState, prefix: str = "") -> Flask:
@@ -136,7 +174,16 @@ def create_app(state: TelegramState, prefix: str = "") -> Flask:
                 if state.messages.pop(key, None) is None:
                     return _err(400, "Bad Request: message to delete not found")
             return _ok(True)
-        if name == "setmycommands":
+        if name in ("setmycommands", "deletemycommands", "getmycommands"):
+            where = _menu_key(p)
+            if isinstance(where, Response):
+                return where
+            if name == "getmycommands":
+                return _ok(state.commands.get(where, []))
+            if name == "deletemycommands":
+                with state.lock:
+                    state.commands.pop(where, None)
+                return _ok(True)
             commands = p.get("commands")
             if not isinstance(commands, list) or len(commands) > 100:
                 return _err(400, "Bad Request: commands must be a list of at most 100")
@@ -147,7 +194,10 @@ def create_app(state: TelegramState, prefix: str = "") -> Flask:
                     and 1 <= len(str(c.get("description", ""))) <= 256
                 ):
                     return _err(400, "Bad Request: BOT_COMMAND_INVALID")
-            state.commands = commands
+            if len({c["command"] for c in commands}) != len(commands):
+                return _err(400, "Bad Request: command is duplicated")
+            with state.lock:
+                state.commands[where] = commands
             return _ok(True)
         if name == "answercallbackquery":
             return _ok(True)
@@ -174,22 +224,6 @@ def create_app(state: TelegramState, prefix: str = "") -> Flask:
             return METHODS[name](state, p)
         return _err(404, "Not Found: method not found")
 
-    @app.get(f"{prefix}/_dev/login-widget")
-    def login_widget() -> Response:
-        """Dev only (not a Telegram route): what the Login Widget hands the page after a person signs in,
-        signed with this bot's token exactly as Telegram signs it."""
-        from ttfd.features.auth.telegram_login import sign
-
-        if not str(request.args.get("id", "")).isdigit() or not request.args.get("first_name"):
-            return _err(400, "Bad Request: id and first_name are required")
-        fields: dict[str, Any] = {"id": int(request.args["id"]), "first_name": request.args["first_name"]}
-        for optional in ("last_name", "username"):
-            if request.args.get(optional):
-                fields[optional] = request.args[optional]
-        fields["auth_date"] = int(time.time())
-        fields["hash"] = sign(fields, state.token)
-        resp = Response(json.dumps(fields), 200, mimetype="application/json")
-        resp.headers["Cache-Control"] = "no-store"
-        return resp
+    fake_telegram_login.register(app, state, prefix)  # the Login Widget's dev stand-in
 
     return app

@@ -1,6 +1,7 @@
-"""Fake Telegram, group administration: getChatMember, banChatMember, unbanChatMember, restrictChatMember,
-with the Bot API's own refusals (an administrator or the owner cannot be restricted, the bot needs the right
-to restrict members, restricting is for supergroups)."""
+"""Fake Telegram, group administration: getChat, getChatMember, getChatAdministrators, banChatMember,
+unbanChatMember, restrictChatMember, with the Bot API's own refusals (an administrator or the owner cannot be
+restricted, the bot needs the right to restrict members, restricting is for supergroups). `add_chat` makes a
+group known (its title, type and members); an unknown chat is a supergroup when its id looks like one."""
 
 from __future__ import annotations
 
@@ -21,6 +22,35 @@ ADMIN_STATUSES = ("creator", "administrator")
 
 def _bot_id(state: TelegramState) -> int:
     return int(state.token.split(":")[0])
+
+
+def chats(state: TelegramState) -> dict[int, dict[str, Any]]:
+    """The groups this fake was told of (created on first use, kept beside the shared state)."""
+    found = state.__dict__.get("_chats")
+    if not isinstance(found, dict):
+        found = state.__dict__["_chats"] = {}
+    return found
+
+
+def add_chat(
+    state: TelegramState,
+    chat_id: int,
+    title: str,
+    chat_type: str = "supergroup",
+    members: dict[int, dict[str, Any]] | None = None,
+) -> None:
+    """A group: its title and type, and its members' ChatMember fields ("status", rights) by user id."""
+    with state.lock:
+        chats(state)[chat_id] = {"id": chat_id, "title": title, "type": chat_type}
+        for user_id, fields in (members or {}).items():
+            state.chat_members[(chat_id, user_id)] = dict(fields)
+
+
+def _supergroup(state: TelegramState, chat_id: int) -> bool:
+    known = chats(state).get(chat_id)
+    if known is not None:
+        return bool(known["type"] == "supergroup")
+    return chat_id <= -1_000_000_000_000  # supergroup ids are -100…
 
 
 def member(state: TelegramState, chat_id: int, user_id: int) -> dict[str, Any]:
@@ -87,7 +117,7 @@ def restrict_chat_member(state: TelegramState, p: dict[str, Any]) -> Response:
     ids = _ids(p)
     if ids is None:
         return _err(400, "Bad Request: invalid user_id specified")
-    if ids[0] > -1_000_000_000_000:  # supergroup ids are -100…
+    if not _supergroup(state, ids[0]):
         return _err(400, "Bad Request: method is available only for supergroups")
     if (refused := _refusal(state, *ids, "restrict/unrestrict")) is not None:
         return refused
@@ -105,7 +135,31 @@ def restrict_chat_member(state: TelegramState, p: dict[str, Any]) -> Response:
     return _ok(True)
 
 
+def get_chat(state: TelegramState, p: dict[str, Any]) -> Response:
+    try:
+        chat_id = int(p["chat_id"])
+    except (KeyError, TypeError, ValueError):
+        return _err(400, "Bad Request: chat not found")
+    known = chats(state).get(chat_id)
+    if known is None:
+        if chat_id > 0:
+            return _ok({"id": chat_id, "type": "private", "first_name": f"U{chat_id}"})
+        return _err(400, "Bad Request: chat not found")
+    return _ok(dict(known))
+
+
+def get_chat_administrators(state: TelegramState, p: dict[str, Any]) -> Response:
+    try:
+        chat_id = int(p["chat_id"])
+    except (KeyError, TypeError, ValueError):
+        return _err(400, "Bad Request: chat not found")
+    ids = {u for (c, u), m in state.chat_members.items() if c == chat_id} | {_bot_id(state)}
+    return _ok([m for m in (member(state, chat_id, u) for u in sorted(ids)) if m["status"] in ADMIN_STATUSES])
+
+
 METHODS: dict[str, Callable[[TelegramState, dict[str, Any]], Response]] = {
+    "getchat": get_chat,
+    "getchatadministrators": get_chat_administrators,
     "getchatmember": get_chat_member,
     "banchatmember": ban_chat_member,
     "unbanchatmember": unban_chat_member,

@@ -13,11 +13,15 @@ log = logging.getLogger(__name__)
 
 
 class Scheduler:
-    """One daemon thread; `kick()` runs the event/job pipeline now instead of at the next minute."""
+    """One daemon thread; `kick()` runs the event/job pipeline now instead of at the next minute.
+
+    `fire(name)` runs a schedule and may answer whether it queued more work (a job that queued a job or
+    emitted an event, as a rank-up does): the pipeline then runs again, as the deployed wake-up would."""
 
     KICKED = ("process_events", "run_jobs")
+    ROUNDS = 5  # a kick runs the pipeline at most this often in a row
 
-    def __init__(self, schedules: dict[str, str], fire: Callable[[str], None]) -> None:
+    def __init__(self, schedules: dict[str, str], fire: Callable[[str], object]) -> None:
         self.schedules = schedules
         self.fire = fire
         self._wake = threading.Event()
@@ -36,11 +40,23 @@ class Scheduler:
     def kick(self) -> None:
         self._wake.set()
 
-    def _run(self, name: str) -> None:
+    def _run(self, name: str) -> bool:
+        """Fire one schedule; True when it says it queued more work."""
         try:
-            self.fire(name)
+            return self.fire(name) is True
         except Exception:
             log.exception("scheduled %s failed", name)
+            return False
+
+    def pipeline(self) -> None:
+        """process_events then run_jobs, again while they queue more work (bounded)."""
+        for _ in range(self.ROUNDS):
+            more = False
+            for name in self.KICKED:
+                if name in self.schedules:
+                    more = self._run(name) or more
+            if not more:
+                return
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -51,9 +67,7 @@ class Scheduler:
                 return
             if kicked:
                 self._wake.clear()
-                for name in self.KICKED:
-                    if name in self.schedules:
-                        self._run(name)
+                self.pipeline()
             now = datetime.now(UTC)
             for name, due in list(self._next.items()):
                 if due <= now:

@@ -143,8 +143,15 @@ def fakes(_fake_servers: tuple[RunningServer, RunningServer]) -> Fakes:
         s.failures.clear()
     d_state.commands.clear()
     d_state.member_roles.clear()
-    d_state.guilds.clear()  # a server one test set up must not decide another test's role grants
+    # What one test's fake servers hold must not decide another test: servers, DMs and channel messages.
+    for held in (d_state.guilds, d_state.originals, d_state.channel_messages, d_state.dm_channels):
+        held.clear()
+    d_state.closed_dms.clear()
+    d_state.audit_reasons.clear()
     t_state.webhook.clear()
+    t_state.commands.clear()
+    t_state.messages.clear()
+    t_state.chat_members.clear()
     return Fakes(d_state, f"{d.url}/api/v10", t_state, t.url)
 
 
@@ -162,6 +169,9 @@ def app_env(fresh_db: str, fakes: Fakes, monkeypatch: pytest.MonkeyPatch) -> Fak
         "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
         "TELEGRAM_API_BASE": fakes.telegram_url,
         "SCHEDULER_SECRET": SCHEDULER_SECRET,
+        # The suite reads answers in English (its payloads say en-US / en); Russian is tested where it is asked
+        # for, and the deployment's own default (ru) by a test of its own.
+        "DEFAULT_LOCALE": "en",
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)

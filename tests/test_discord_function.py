@@ -137,9 +137,9 @@ def test_profile_embed_and_dm_payload(client) -> None:
     embed = resp["data"]["embeds"][0]
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     assert embed["title"].endswith("rank F-")
-    assert fields["Coins"] == "150"  # the daily's 100 + the Day one achievement's 50
+    assert fields["Coins"] == "150 coins"  # the daily's 100 + the Day one achievement's 50
     assert fields["Level"].startswith("**0** ▰▰▰▰▰▱▱▱▱▱ 50/100")
-    assert fields["Daily streak"] == "1 🔥"
+    assert fields["Daily streak"] == "1 day 🔥"
     assert "Discord" in fields["Linked"]
 
 
@@ -180,8 +180,11 @@ def test_forged_custom_id_is_friendly(client) -> None:
 
 def test_help_lists_commands_and_subcommands(client) -> None:
     text = _post(client, interaction("/help")).get_json()["data"]["embeds"][0]["description"]
-    for name in ("/ping", "/profile", "/rank", "/daily", "/leaderboard", "/link", "/help", "/setup rank-role"):
+    for name in ("/ping", "/profile", "/rank", "/daily", "/leaderboard", "/link", "/help", "/language"):
         assert f"`{name}" in text
+    assert "/setup" not in text and "/ban" not in text  # a member is not shown the moderators' commands
+    roles = _post(client, interaction("/help", permissions=1 << 28)).get_json()["data"]["embeds"][0]["description"]
+    assert "`/setup rank-role" in roles and "/ban" not in roles  # Manage Roles: the commands it allows
 
 
 def _rank_roles_server(app_env) -> None:

@@ -90,10 +90,10 @@ def test_coinflip_win_and_loss_move_coins_through_the_ledger(clients, fresh_db, 
     uid = _fund(discord_id=42, coins=100)
     _force(monkeypatch, choice="heads")
     won = _discord(discord, "/coinflip bet:50 side:heads")["data"]["content"]
-    assert "You **won**! +47 coins. Balance: 172 coins." in won  # 50 × 1.95 = 97 back (house edge), + 25 below
+    assert "**You won!** +47 coins. Balance: 172 coins." in won  # 50 × 1.95 = 97 back (house edge), + 25 below
     assert "Achievement unlocked: **🎲 Beginner's luck** — +25 coins · +10 XP" in won  # a first win
     lost = _discord(discord, "/coinflip bet:40 side:tails")["data"]["content"]
-    assert "**heads**" in lost and "You **lost** 40 coins. Balance: 132 coins." in lost
+    assert "The coin shows **Heads**." in lost and "**You lost.** Your 40 coins are gone. Balance: 132 coins." in lost
     assert _one(fresh_db, "SELECT coins, games_played, games_won FROM unified_users WHERE id = %s", uid) == (132, 2, 1)
     assert _one(fresh_db, "SELECT count(*), sum(payout) FROM games WHERE user_id = %s", uid) == (2, 97)
     assert chaos.consistency_problems(fresh_db) == []
@@ -104,10 +104,11 @@ def test_dice_tie_returns_the_stake_and_rps_plays_on_telegram(clients, fresh_db,
     uid = _fund(discord_id=42, telegram_id=7, coins=100)
     _force(monkeypatch, randbelow=[3, 3])
     tie = _discord(discord, "/dice bet:20")["data"]["content"]
-    assert "rolled **4**, the house rolled **4**" in tie and "**tie**" in tie and "Balance: 100" in tie
+    assert "rolled **4**, the house rolled **4**" in tie and "**It's a tie!**" in tie and "Balance: 100" in tie
     _force(monkeypatch, choice="scissors")
-    r = _telegram(telegram, "/rps rock 30", user=7)
-    assert "<b>won</b>! +28 coins. Balance: 153 coins." in r["text"]  # + 25 for a first win
+    r = _telegram(telegram, "/rps 30 rock", user=7)  # the bet first, as in every game
+    assert "🪨 Rock against ✂️ <b>Scissors</b>." in r["text"]
+    assert "<b>You won!</b> +28 coins. Balance: 153 coins." in r["text"]  # + 25 for a first win
     assert _one(fresh_db, "SELECT coins FROM unified_users WHERE id = %s", uid) == (153,)
     assert _one(fresh_db, "SELECT games_played, games_won FROM unified_users WHERE id = %s", uid) == (2, 1)
 
@@ -115,10 +116,10 @@ def test_dice_tie_returns_the_stake_and_rps_plays_on_telegram(clients, fresh_db,
 @pytest.mark.parametrize(
     ("command", "says"),
     [
-        ("/coinflip bet:5 side:heads", "Bets are from 10 to 10,000 coins."),
-        ("/coinflip bet:20000 side:heads", "Bets are from 10 to 10,000 coins."),
-        ("/coinflip bet:500 side:heads", "Not enough coins. You have 100, this needs 500."),
-        ("/dice bet:0", "Option 'bet' must be between 1"),
+        ("/coinflip bet:5 side:heads", "must be between 10 and 10,000."),  # GAMES_MIN_BET, GAMES_MAX_BET
+        ("/coinflip bet:20000 side:heads", "must be between 10 and 10,000."),
+        ("/coinflip bet:500 side:heads", "Not enough coins: you have 100, this needs 500."),
+        ("/dice bet:0", "must be between 10 and 10,000."),
     ],
 )
 def test_refused_bets_change_nothing(clients, fresh_db, command, says) -> None:
@@ -137,7 +138,7 @@ def test_a_bet_too_soon_after_another_is_refused(app_env, fresh_db, monkeypatch)
     _fund(discord_id=42, coins=100)
     _discord(discord, "/dice bet:10")
     again = _discord(discord, "/dice bet:10")["data"]
-    assert again["flags"] == 64 and "Slow down: you can do a bet again in" in again["content"]
+    assert again["flags"] == 64 and "Slow down: try again in" in again["content"]
     assert _one(fresh_db, "SELECT count(*) FROM games") == (1,)
 
 
@@ -145,7 +146,7 @@ def test_telegram_parses_bets_from_text_and_names_the_usage(clients, fresh_db) -
     _, telegram = clients
     _fund(telegram_id=8, coins=100)
     assert "Usage: /coinflip &lt;bet&gt; &lt;heads|tails&gt;" in _telegram(telegram, "/coinflip lots heads", 8)["text"]
-    assert "must be one of heads, tails" in _telegram(telegram, "/coinflip 20 edge", 8)["text"]
+    assert "must be one of" in _telegram(telegram, "/coinflip 20 edge", 8)["text"]
     assert "Option 'side' is required" in _telegram(telegram, "/coinflip 20", 8)["text"]
     assert "Balance" in _telegram(telegram, "/coinflip 1,0 HEADS", 8)["text"]  # "1,0" → 10; case-insensitive
 
@@ -205,7 +206,7 @@ def test_a_duel_accepted_pays_the_winner_from_both_stakes(clients, fresh_db, mon
     assert _one(fresh_db, "SELECT coins FROM unified_users WHERE id = %s", a) == (200,)
     assert _one(fresh_db, "SELECT coins FROM unified_users WHERE id = %s", b) == (415,)  # 5 % rake; + 25: first win
     again = _press(discord, buttons["Accept"], user=102)["data"]
-    assert again["flags"] == 64 and "already accepted" in again["content"]
+    assert again["flags"] == 64 and "already over" in again["content"]
     assert _one(fresh_db, "SELECT games_played, games_won FROM unified_users WHERE id = %s", b) == (1, 1)
     assert chaos.consistency_problems(fresh_db) == []
 
@@ -255,7 +256,7 @@ def test_an_unanswered_duel_expires_by_job_and_nothing_is_lost(clients, fresh_db
     edited = [c for c in app_env.discord.calls if c[0] == "PATCH" and "@original" in c[1]]
     assert edited and "expired" in json.dumps(edited[-1][2])
     late = _press(discord, buttons["Accept"], user=122)["data"]
-    assert late["flags"] == 64 and "already expired" in late["content"]
+    assert late["flags"] == 64 and "has expired" in late["content"]
 
 
 def test_declined_and_withdrawn_duels_move_no_coins(clients, fresh_db) -> None:
@@ -329,3 +330,21 @@ def test_payouts_round_down_and_settings_are_read_from_the_environment(monkeypat
     with pytest.raises(Exception, match="GAMES_MIN_BET must not exceed"):
         settings.load(service.GamesSettings, "GAMES_", {"GAMES_MIN_BET": "500", "GAMES_MAX_BET": "10"})
     assert jobs.PARKED_S > 0
+
+
+def test_the_bet_comes_first_everywhere_and_declares_the_real_limits() -> None:
+    """/rps <bet> <hand> like /coinflip <bet> <side>; Discord's picker gets GAMES_MIN_BET … GAMES_MAX_BET."""
+    from ttfd.render.discord import _option
+
+    limits = service.GamesSettings()
+    for name in ("coinflip", "dice", "rps"):
+        bet = REGISTRY.commands[name].options[0]
+        assert bet.name == "bet" and (bet.min_value, bet.max_value) == (limits.min_bet, limits.max_bet)
+        assert _option(bet)["min_value"] == 10 and _option(bet)["max_value"] == 10_000
+    assert REGISTRY.commands["rps"].usage("telegram") == "/rps <bet> <rock|paper|scissors>"
+    assert REGISTRY.commands["coinflip"].usage("telegram") == "/coinflip <bet> <heads|tails>"
+    assert [label.in_("ru") for label, _v in REGISTRY.commands["rps"].options[1].choices] == [
+        "Камень",
+        "Бумага",
+        "Ножницы",
+    ]

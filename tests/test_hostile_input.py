@@ -98,7 +98,7 @@ def _with_options(command: str, options: list[dict], **kw) -> dict:
         ("/link", [{"name": "code", "type": 3, "value": ["x"]}], "must be text"),
         ("/link", [{"name": "code", "type": 3, "value": True}], "must be text"),
         ("/link", [{"name": "code", "type": 3, "value": "AB\x00CD"}], "NUL"),
-        ("/link", [{"name": "code", "type": 3, "value": "\ud800"}], "surrogate"),
+        ("/link", [{"name": "code", "type": 3, "value": "\ud800"}], "valid Unicode"),
         ("/link", [{"name": "code", "type": 4, "value": 5}], "wrong type"),
         ("/link", [{"name": "nope", "type": 3, "value": "x"}], "not one this command takes"),
         ("/profile", [{"name": "user", "type": 6, "value": "notanid"}], "not a valid id"),

@@ -83,8 +83,8 @@ def test_linked_after_both_claimed_today_one_claim_and_the_reply_says_so(local_s
     reply = _discord(local_server, f"/link code:{code}", 880)
     assert "merged" in reply
     assert (
-        "1 daily claim for a day both accounts had claimed and 1 achievement reward both accounts had earned were "
-        "taken back (150 coins and 50 XP)." in reply
+        "One person is paid once, so this was taken back: 1 daily claim for a day both accounts had claimed; "
+        "1 achievement reward both accounts had earned (150 coins and 50 XP)." in reply
     )
     assert _claims(fresh_db) == [(keep, ledger.utc_now().date())]  # one claim for the person that day
     assert _balances(fresh_db, keep) == (150, 50)  # one daily and one Day one: what one person earns
@@ -274,11 +274,17 @@ def test_the_link_reply_names_what_was_taken_back_in_one_sentence() -> None:
     from ttfd.features.accounts import taken_back
 
     user = users.User.from_row({**dict.fromkeys(users.User.__dataclass_fields__), "id": 1})
-    assert taken_back(link.Merged(user, True)) == ""
+    assert taken_back(link.Merged(user, True)) is None
     assert taken_back(link.Merged(user, True, 2, 1, 1_220, 100)) == (
-        "One person is paid once, so 2 daily claims for days both accounts had claimed and 1 season reward both"
-        " accounts had been paid were taken back (1,220 coins and 100 XP)."
+        "One person is paid once, so this was taken back: 2 daily claims for days both accounts had claimed;"
+        " 1 season reward both accounts had been paid (1,220 coins and 100 XP)."
     )
     assert taken_back(link.Merged(user, True, 1, 0, 0, 50)) == (
-        "One person is paid once, so 1 daily claim for a day both accounts had claimed was taken back (50 XP)."
+        "One person is paid once, so this was taken back: 1 daily claim for a day both accounts had claimed (50 XP)."
+    )
+    # In Russian, every count with its own plural form.
+    said = taken_back(link.Merged(user, True, 5, 0, 1_220, 0, 21))
+    assert said is not None and said.in_("ru") == (
+        "Одному человеку платят один раз, поэтому мы забрали обратно: 5 ежедневных наград за дни, когда их получили"
+        " оба аккаунта; 21 награда за достижение, полученная обоими аккаунтами (1\xa0220 монет)."
     )

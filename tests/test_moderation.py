@@ -99,7 +99,7 @@ def test_ban_dms_first_bans_with_the_audit_reason_and_opens_case_one(server, app
         (f"/kick user:{BOT}", MOD, MOD_PERMS, "I won't kick myself."),
         ("/kick user:44", MOD, MOD_PERMS, "highest role is the same as or above yours"),
         ("/timeout user:45 duration:10m", OWNER, MOD_PERMS, "move my role higher"),
-        ("/timeout user:43 duration:90d", MOD, MOD_PERMS, "from 1 minute to 4w"),
+        ("/timeout user:43 duration:90d", MOD, MOD_PERMS, "from 1 minute to 4 weeks"),
         ("/kick user:999", MOD, MOD_PERMS, "is not in this server"),
     ],
 )
@@ -131,7 +131,7 @@ def test_a_closed_dm_never_blocks_the_action(server, app_env, fresh_db) -> None:
 
 def test_timeout_and_untimeout_set_and_clear_the_member_field(server, app_env, fresh_db) -> None:
     _, token = _run("/timeout user:43 duration:2h reason:cool", server)
-    assert "was timed out for 2h — case #1" in _text(_finish(app_env, token))
+    assert "was timed out for 2 hours — case #1" in _text(_finish(app_env, token))
     until = app_env.discord.guilds["1"]["members"]["43"]["communication_disabled_until"]
     assert abs(datetime.fromisoformat(until) - datetime.now(UTC) - timedelta(hours=2)) < timedelta(minutes=1)
     _, token = _run("/untimeout user:43", server)
@@ -183,7 +183,7 @@ def test_twenty_concurrent_warns_number_cases_without_gaps_and_the_threshold_fir
     server, app_env, fresh_db
 ) -> None:
     _, token = _run("/setup warn-threshold count:5 action:timeout duration:1h", server, permissions=1 << 5)
-    assert "Reaching 5 active warnings will timeout" in _text(_finish(app_env, token))
+    assert "Reaching 5 active warnings will time the member out" in _text(_finish(app_env, token))
     tokens = [_run(f"/warn user:43 reason:w{i}", server)[1] for i in range(20)]
     start = threading.Barrier(4)
 
@@ -259,11 +259,11 @@ def test_case_reason_and_delete(server, app_env, fresh_db) -> None:
 
 def test_a_threshold_ban_longer_than_28_days_is_refused_clearly(server, app_env, fresh_db) -> None:
     first, _ = _run("/setup warn-threshold count:3 action:ban duration:30d", server, permissions=1 << 5)
-    assert first["type"] == 4 and "from 1 minute to 4w" in _text(first)  # refused before "thinking…"
+    assert first["type"] == 4 and "from 1 minute to 4 weeks" in _text(first)  # refused before "thinking…"
     with psycopg.connect(fresh_db) as c:
         assert c.execute("SELECT count(*) FROM jobs").fetchone() == (0,)  # nothing queued
     _, token = _run("/setup warn-threshold count:3 action:ban duration:7d", server, permissions=1 << 5)
-    assert "Reaching 3 active warnings will ban the member for 1w" in _text(_finish(app_env, token))
+    assert "Reaching 3 active warnings will ban the member for 1 week" in _text(_finish(app_env, token))
 
 
 @pytest.mark.parametrize(
@@ -314,7 +314,7 @@ def test_telegram_admins_ban_mute_unmute_warn_as_replies(app_env, fresh_db) -> N
     app_env.telegram.chat_members[(GROUP, 7)] = {"status": "administrator", "can_restrict_members": True}
     app_env.telegram.chat_members[(GROUP, 9)] = {"status": "administrator", "can_restrict_members": False}
     _tg(client, "/mute 10m flooding", 7, reply_to=8)
-    assert "was timed out for 10m — case #1" in _edits(app_env)
+    assert "was timed out for 10 minutes — case #1" in _edits(app_env)
     assert app_env.telegram.chat_members[(GROUP, 8)]["status"] == "restricted"
     _tg(client, "/unmute", 7, reply_to=8)
     assert "case #2" in _edits(app_env) and app_env.telegram.chat_members[(GROUP, 8)]["status"] == "member"

@@ -1,14 +1,17 @@
-"""The rank card: a valid 934×282 PNG whose pixels say what the data says, and never a crash on odd input."""
+"""The rank card: a valid 934×282 PNG whose pixels say what the data says, and never a crash on odd input; names
+and its own words in Russian and English drawn with the bundled font, never as its missing-glyph box."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from PIL import Image, ImageFont
+from fontTools.ttLib import TTFont
+from PIL import Image, ImageDraw, ImageFont
 
 from ttfd.features.profiles import rank_card
 from ttfd.features.profiles.rank_card import CardData, render_card
@@ -217,14 +220,18 @@ def test_badge_is_colored_by_tier(code: str) -> None:
     assert near(rgb(img, rank_card._RIGHT - 8, rank_card._BADGE_TOP + 6), rank_card._TIER_COLORS[code[0]], 3)
 
 
-def test_numbers_use_thousands_separators() -> None:
-    assert rank_card._fmt(1_234_567) == "1,234,567"
-    assert rank_card._fmt(999) == "999"
+def test_numbers_use_thousands_separators_of_the_language() -> None:
+    assert rank_card._fmt(1_234_567, "en") == "1,234,567"
+    assert rank_card._fmt(1_234_567, "ru") == "1\xa0234\xa0567"  # a no-break space: the number never wraps
+    assert rank_card._fmt(999, "ru") == "999"
 
 
-def test_fonts_are_cached_and_scalable() -> None:
+def test_fonts_are_cached_scalable_and_the_bundled_ones() -> None:
     assert rank_card._font(20) is rank_card._font(20)
     assert isinstance(rank_card._font(20), ImageFont.FreeTypeFont)
+    assert rank_card._font(20).getname() == ("DejaVu Sans", "Book")
+    assert rank_card._font(20, bold=True).getname() == ("DejaVu Sans", "Bold")
+    assert (rank_card.FONTS / "LICENSE").read_text().count("Permission is hereby granted") >= 2  # Vera and Arev
 
 
 def test_write_examples() -> None:
@@ -234,13 +241,17 @@ def test_write_examples() -> None:
         png = render_card(card(theme=theme, primary_color=color))
         (ARTIFACTS / f"rank_card_{theme}.png").write_bytes(png)
         assert decode(png).size == (934, 282)
+        russian = render_card(card(theme=theme, primary_color=color, name="Дмитрий Ёжиков", locale="ru"))
+        (ARTIFACTS / f"rank_card_{theme}_ru.png").write_bytes(russian)
+    (ARTIFACTS / "rank_card_hidden_ru.png").write_bytes(render_card(card(name="Ёжик", hidden=True, locale="ru")))
 
 
-def test_accented_names_fold_to_what_the_bundled_font_can_draw() -> None:
-    # The bundled font is nearly ASCII-only: "ë" would be a box, "e" reads fine.
-    assert rank_card._clean_text("Zoë  Straße\nŁukasz z̷̢a̶") == "Zoe Strasse Lukasz za"
-    assert render_card(card(name="Zoë")) == render_card(card(name="Zoe"))
-    assert rank_card._clean_text("🔥 Fire") == "🔥 Fire"  # no plain form: left for the font's box
+def test_accented_names_are_drawn_as_written_with_at_most_one_accent_a_letter() -> None:
+    assert rank_card._clean_text("Zoë  Straße\nŁukasz") == "Zoë Straße Łukasz"
+    assert render_card(card(name="Zoë")) != render_card(card(name="Zoe"))
+    assert rank_card._clean_text("Zoe\u0308") == "Zoë"  # a decomposed accent is composed (NFC)
+    zalgo = rank_card._clean_text("z̷̢̛̯̳̈́a̶̧̗͂")
+    assert len(zalgo) <= 4 and zalgo[0] == "z" and "a" in zalgo  # Zalgo text keeps one mark a letter
 
 
 @pytest.mark.parametrize(("theme", "color"), [("dark", "#1e1f24"), ("dark", "#000000"), ("light", "#ffffff")])
@@ -249,3 +260,127 @@ def test_accent_invisible_on_the_card_is_nudged_into_view(theme: str, color: str
     fill = rgb(img, (BAR_X0 + BAR_X1) // 2, BAR_Y)
     background = rgb(img, 24, 141)
     assert abs(luminance(fill) - luminance(background)) > 40
+
+
+# --- names and words in Russian and English: the bundled font draws them, never its missing-glyph box ----------
+
+
+@functools.cache
+def cmap(bold: bool) -> frozenset[int]:
+    """The code points the bundled face maps to a glyph of its own (read with fontTools, not Pillow)."""
+    with TTFont(rank_card.BOLD if bold else rank_card.REGULAR, lazy=True) as font:
+        return frozenset(font.getBestCmap())
+
+
+def drawn(monkeypatch: pytest.MonkeyPatch, data: CardData) -> list[tuple[str, ImageFont.FreeTypeFont]]:
+    """Every text the card draws, with the font it is drawn in."""
+    calls: list[tuple[str, ImageFont.FreeTypeFont]] = []
+    real = ImageDraw.ImageDraw.text
+
+    def spy(self: ImageDraw.ImageDraw, xy: Any, text: Any, *args: Any, **kw: Any) -> None:
+        calls.append((text, kw["font"]))
+        real(self, xy, text, *args, **kw)
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", spy)
+    render_card(data)
+    monkeypatch.undo()
+    return calls
+
+
+def notdef(font: ImageFont.FreeTypeFont) -> tuple[tuple[int, int], bytes]:
+    """How the font draws a character it has no glyph for: U+FFFF is a noncharacter (in no cmap), so it is
+    drawn as glyph 0, .notdef, the box."""
+    assert 0xFFFF not in cmap(False) and 0xFFFF not in cmap(True)
+    return mask(font, "\uffff")
+
+
+def mask(font: ImageFont.FreeTypeFont, ch: str) -> tuple[tuple[int, int], bytes]:
+    m = font.getmask(ch)
+    return m.size, bytes(m)
+
+
+def assert_no_boxes(calls: list[tuple[str, ImageFont.FreeTypeFont]]) -> None:
+    """Every character drawn is in the cmap of the face it is drawn in and does not look like its .notdef."""
+    for text, font in calls:
+        bold = font.getname()[1] == "Bold"
+        box = notdef(font)
+        for ch in text:
+            assert ord(ch) in cmap(bold), (text, ch, hex(ord(ch)), font.getname())
+            if not ch.isspace():
+                assert mask(font, ch) != box, (text, ch, font.getname())
+
+
+@pytest.mark.parametrize(("name", "initial"), [("Дмитрий", "Д"), ("Ёжик", "Ё"), ("Aurora Lindqvist", "A")])
+@pytest.mark.parametrize("locale", ["ru", "en"])
+@pytest.mark.parametrize("hidden", [False, True])
+def test_cyrillic_names_initials_and_labels_are_drawn_not_boxes(
+    monkeypatch: pytest.MonkeyPatch, name: str, initial: str, locale: str, hidden: bool
+) -> None:
+    calls = drawn(monkeypatch, card(name=name, locale=locale, hidden=hidden))
+    texts = [t for t, _ in calls]
+    assert name in texts and initial in texts  # the whole name, nothing left out or cut, and its letter
+    assert_no_boxes(calls)
+
+
+def test_the_glyph_check_agrees_with_the_fonts_cmap() -> None:
+    sample = "AzÀÿŁżŒßДмитрийЁёЖжЪъЇїЎўΩωαβ0123456789#/·…€№ \xa0🔥😀日本語مرحباאבג♥★✈\ufffd\u0301"
+    for ch in sample:
+        assert rank_card._has_glyph(ch) == (ord(ch) in cmap(False) and ord(ch) in cmap(True)), (ch, hex(ord(ch)))
+
+
+def test_the_card_speaks_russian_to_a_russian_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = [t for t, _ in drawn(monkeypatch, card(name="Дмитрий", locale="ru"))]
+    nbsp = "\xa0"
+    for expected in (
+        "РАНГ",
+        "УРОВЕНЬ ",
+        "42",
+        "#17",
+        f"7{nbsp}340",
+        f" / 11{nbsp}020 XP",
+        f"12{nbsp}450 монет",
+        f"3{nbsp}210 XP за неделю",
+        f"16{nbsp}888 XP до ранга S-",
+    ):
+        assert expected in texts, (expected, texts)
+    unranked = [t for t, _ in drawn(monkeypatch, card(locale="ru", position=None, next_rank=None))]
+    assert "Без места" in unranked and "Максимальный ранг" in unranked
+    assert "Следующий ранг: S-" in [t for t, _ in drawn(monkeypatch, card(locale="ru", xp_to_next_rank=None))]
+    hidden = [t for t, _ in drawn(monkeypatch, card(locale="ru", hidden=True))]
+    assert "Статистика скрыта" in hidden and not any("XP" in t for t in hidden)
+
+
+@pytest.mark.parametrize(
+    ("coins", "ru", "en"),
+    [(1, "1 монета", "1 coin"), (3, "3 монеты", "3 coins"), (5, "5 монет", "5 coins"), (21, "21 монета", "21 coins")],
+)
+def test_the_cards_coins_take_the_plural_of_the_language(
+    monkeypatch: pytest.MonkeyPatch, coins: int, ru: str, en: str
+) -> None:
+    assert ru in [t for t, _ in drawn(monkeypatch, card(coins=coins, locale="ru"))]
+    assert en in [t for t, _ in drawn(monkeypatch, card(coins=coins, locale="en"))]
+
+
+def test_english_cards_keep_their_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = [t for t, _ in drawn(monkeypatch, card())]
+    for expected in ("RANK", "LEVEL ", "12,450 coins", "3,210 XP this week", "16,888 XP to S-", " / 11,020 XP"):
+        assert expected in texts, (expected, texts)
+    assert render_card(card()) == render_card(card(locale="en"))  # English is the default
+    assert render_card(card(locale="ru")) != render_card(card())
+
+
+def test_characters_outside_the_font_are_left_out_not_drawn_as_boxes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What happens to what DejaVu Sans cannot draw (emoji, CJK, …): it is left out of the name (a box reads as
+    broken), spaces around it collapse; a name with nothing drawable left is shown as «Игрок» / "Player",
+    with its initial. Nothing crashes, and every character drawn is a real glyph."""
+    assert render_card(card(name="🔥 Дима 🔥", locale="ru")) == render_card(card(name="Дима", locale="ru"))
+    assert rank_card._clean_text("👨‍👩‍👧‍👦 Ann ✨") == "Ann"
+    assert rank_card._clean_text("日本語の名前") == ""
+    for locale, shown in (("ru", "Игрок"), ("en", "Player")):
+        calls = drawn(monkeypatch, card(name="日本語の名前 🔥", locale=locale))
+        texts = [t for t, _ in calls]
+        assert shown in texts and shown[0] in texts
+        assert_no_boxes(calls)
+        assert render_card(card(name="🔥🔥", locale=locale)) == render_card(card(name="", locale=locale))
+    for odd in ("Zoë 🔥 Straße", "\u202eevil", "مرحبا", "Ωμέγα", "x\u0301\u0301\u0301"):
+        assert_no_boxes(drawn(monkeypatch, card(name=odd, locale="ru")))

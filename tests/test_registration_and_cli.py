@@ -48,6 +48,7 @@ def test_definitions_are_valid_discord_commands() -> None:
         "cases",
         "case",
         "automod",
+        "language",
     } == set(names)
     setup = next(d for d in defs if d["name"] == "setup")
     assert setup["default_member_permissions"] == str(1 << 28) and setup["contexts"] == [0]
@@ -57,7 +58,9 @@ def test_definitions_are_valid_discord_commands() -> None:
     assert buy["options"][0] == {
         "type": 3,
         "name": "item",
+        "name_localizations": {"ru": "предмет"},
         "description": "The item's name",
+        "description_localizations": {"ru": buy["options"][0]["description_localizations"]["ru"]},
         "required": True,
         "max_length": 60,
         "autocomplete": True,
@@ -98,6 +101,9 @@ def test_set_webhook_cli_sends_secret_and_allowed_updates(app_env, fakes) -> Non
     assert call["secret_token"] == "tg-secret_123"
     assert call["allowed_updates"] == ["message", "edited_message", "callback_query", "chat_join_request"]
     assert fakes.telegram.webhook["url"] == "https://example.test/telegram_webhook"
+    # the command menus: 3 scopes × (the default language, ru, en), and the old unscoped menu removed
+    assert len(fakes.telegram.calls_of("setMyCommands")) == 9
+    assert fakes.telegram.calls_of("deleteMyCommands") == [{}]
 
 
 def test_simulator_parses_options_and_subcommands() -> None:

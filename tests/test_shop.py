@@ -212,7 +212,11 @@ def test_telegram_shop_is_an_inline_keyboard_down_to_a_confirmed_purchase(client
         ({"stock": 0}, '/buy "item:Top hat"', "Top hat is sold out."),
         ({"stock": 2}, '/buy "item:Top hat" quantity:3', "Only 2 Top hat left."),
         ({"per_user_limit": 1, "owned": 1}, '/buy "item:Top hat"', "limited to 1 per person; you have 1"),
-        ({"price": 5000}, '/buy "item:Top hat"', "Not enough coins. You have 500, this needs 5,000."),
+        (
+            {"price": 5000},
+            '/buy "item:Top hat"',
+            "Not enough coins: you have 500, this needs 5,000. Claim /daily for more.",
+        ),
         ({"active": False}, '/buy "item:Top hat"', "Nothing called Top hat is for sale here."),
         ({"guild_id": 2}, '/buy "item:Top hat"', "Nothing called Top hat is for sale here."),
         ({}, '/buy "item:Top hat" quantity:101', "Option 'quantity' must be between 1 and 100"),
@@ -590,7 +594,7 @@ def test_attack_findings_stay_fixed(clients, app_env, fresh_db) -> None:
     boost = _discord(
         discord, '/shopadmin add "name:Free boost" price:0 kind:xp_boost', user=50, permissions=MANAGE_GUILD
     )
-    assert "must be one of cosmetic, role" in boost["data"]["content"]
+    assert "must be one of: Cosmetic, Role" in boost["data"]["content"]
     for n in range(3):
         _item(name=f"Badge {n}", price=1)
     page = _discord(discord, "/shop page:9")["data"]["embeds"][0]

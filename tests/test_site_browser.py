@@ -40,6 +40,7 @@ def site_url(app_env, monkeypatch, tmp_path) -> Iterator[str]:
             telegram_bot="ttfd_test_bot",
             discord_invite_url="https://discord.gg/ttfd-example",
             dev_telegram_login="/_fake/telegram/_dev/login-widget",
+            default_locale="en",  # as the suite's DEFAULT_LOCALE: English at /, Russian under /ru/
         ),
     )
     discord = fake_discord.DiscordState(token=BOT_TOKEN)
@@ -165,7 +166,7 @@ def test_a_person_uses_the_whole_site(browser, site_url, fresh_db) -> None:
     expect(page.locator("#profile-bio")).to_have_text("Hello from a real browser")
     expect(page.locator("#profile-games tbody tr")).to_have_count(2)
     expect(page.locator("#profile-games tbody tr").first).to_contain_text("Dice")
-    expect(page.locator("#stat-games")).to_contain_text("2 played")
+    expect(page.locator("#stat-games")).to_contain_text("of 2 won")
     _shot(page, "06_my_profile_light")
 
     # Settings: hide stats from others
@@ -322,7 +323,7 @@ def test_the_leaderboard_shows_this_season_and_past_ones(browser, site_url, fres
     expect(page).to_have_url(re.compile(r"board=season"))  # (the XP board's rows look the same: wait for it)
     now = _q(fresh_db, "SELECT name FROM seasons WHERE starts_at <= now() AND ends_at > now()")[0]
     expect(page.locator("#season-now")).to_contain_text(f"This season: {now}")
-    expect(page.locator("#season-mine")).to_contain_text("March 2020: #2 of 2 · 400 XP")
+    expect(page.locator("#season-mine")).to_contain_text("March 2020: #2 of 2 players · 400 XP")
     past = page.locator("#season-past details").first
     expect(past).to_contain_text("March 2020")
     expect(past.locator("li").first).to_contain_text("Player 0")

@@ -1,4 +1,5 @@
-"""`make site` output without a browser: pages, hashed assets, embedded config, CSP-safe markup, labels."""
+"""`make site` output without a browser: pages in both languages, hashed assets, embedded config, CSP-safe
+markup, labels."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ CONFIG = SiteConfig(
     telegram_bot="ttfd_test_bot",
     discord_invite_url="https://discord.gg/ttfd-example",
     dev_telegram_login="/_fake/telegram/_dev/login-widget",
-)
+)  # DEFAULT_LOCALE ru, as deployed: Russian pages at /, English under /en/
+LANGS = {"": "ru", "en/": "en"}  # where each language's pages are, relative to dist
 
 
 class Page(HTMLParser):
@@ -76,14 +78,57 @@ def parse(dist: Path, page: str) -> Page:
     return parser
 
 
-def test_every_page_is_built_with_its_page_name(dist: Path) -> None:
-    assert sorted(p.stem for p in dist.glob("*.html")) == sorted(PAGES)
-    for page in PAGES:
-        html = parse(dist, page)
-        (body,) = html.find("body")
-        assert body["data-page"] == page
-        (root,) = html.find("html")
-        assert root["lang"] == "en"
+def every_page() -> list[str]:
+    """Every built page, as "page" (the default language, at /) and "en/page"."""
+    return [f"{prefix}{page}" for prefix in LANGS for page in PAGES]
+
+
+def test_every_page_is_built_with_its_page_name_in_each_language(dist: Path) -> None:
+    for prefix, lang in LANGS.items():
+        assert sorted(p.stem for p in (dist / prefix).glob("*.html")) == sorted(PAGES)
+        for page in PAGES:
+            html = parse(dist, f"{prefix}{page}")
+            (body,) = html.find("body")
+            assert body["data-page"] == page
+            (root,) = html.find("html")
+            assert root["lang"] == lang, f"{prefix}{page}"
+
+
+def test_pages_link_within_their_language_and_switch_to_the_other(dist: Path) -> None:
+    for prefix, lang in LANGS.items():
+        other = "en" if lang == "ru" else "ru"
+        for page in PAGES:
+            html = parse(dist, f"{prefix}{page}")
+            own = [
+                a["href"]
+                for a in html.find("a")
+                if (a.get("href") or "").startswith("/")
+                and not (a.get("href") or "").startswith(("/auth/", "/api/", "/openapi.yaml"))
+                and "lang-link" not in (a.get("class") or "")
+            ]
+            assert own, page
+            for href in own:
+                assert (href or "").startswith("/en/") == (lang == "en"), f"{prefix}{page}: {href}"
+            (switch,) = [a for a in html.find("a") if "lang-link" in (a.get("class") or "")]
+            assert switch["hreflang"] == other and switch["lang"] == other and switch["data-lang"] == other
+            assert (switch["href"] or "").startswith("/en/") == (other == "en"), f"{prefix}{page}"
+    assert parse(dist, "en/login").by_id("login-discord")[1]["href"] == "/auth/discord/login?next=/en/me"
+    assert parse(dist, "login").by_id("login-discord")[1]["href"] == "/auth/discord/login?next=/me"
+    assert parse(dist, "index").by_id("lang-en")[1]["href"] == "/en/"
+    assert parse(dist, "en/index").by_id("lang-ru")[1]["href"] == "/"
+    assert parse(dist, "en/shop").by_id("lang-ru")[1]["href"] == "/shop"
+
+
+def test_each_language_gets_its_own_messages_script(dist: Path) -> None:
+    scripts = {}
+    for prefix, lang in LANGS.items():
+        srcs = [a["src"] for a in parse(dist, f"{prefix}index").find("script") if a.get("src")]
+        (messages,) = [s for s in srcs if s and "/messages-" in s]
+        assert f"/messages-{lang}." in messages and srcs.index(messages) < len(srcs) - 1  # before app.js
+        scripts[lang] = (dist / (messages or "").lstrip("/")).read_text(encoding="utf-8")
+    assert 'lang: "ru"' in scripts["ru"] and '"Sold out": "Распродано"' in scripts["ru"]
+    assert "n % 10 == 1 && n % 100 != 11 ? 0" in scripts["ru"]  # Russian plural forms
+    assert 'lang: "en"' in scripts["en"] and "messages: {}" in scripts["en"]
 
 
 def test_assets_are_content_hashed_and_every_reference_resolves(dist: Path) -> None:
@@ -91,7 +136,7 @@ def test_assets_are_content_hashed_and_every_reference_resolves(dist: Path) -> N
     for source in (HERE / "assets").iterdir():
         digest = hashlib.sha256(source.read_bytes()).hexdigest()[:10]
         assert f"{source.stem}.{digest}{source.suffix}" in built
-    for page in PAGES:
+    for page in every_page():
         html = parse(dist, page)
         refs = [a["href"] for a in html.find("link") if a.get("rel") in ("stylesheet", "icon")]
         refs += [a["src"] for a in html.find("script") if a.get("src")]
@@ -102,13 +147,15 @@ def test_assets_are_content_hashed_and_every_reference_resolves(dist: Path) -> N
 
 
 def test_the_config_is_embedded_as_json_in_every_page(dist: Path) -> None:
-    for page in PAGES:
+    for page in every_page():
         configs = [text for attrs, text in parse(dist, page).scripts if attrs.get("id") == "ttfd-config"]
         assert len(configs) == 1, page
         assert json.loads(configs[0]) == {
             "telegram_bot": "ttfd_test_bot",
             "discord_invite_url": "https://discord.gg/ttfd-example",
             "dev_telegram_login": "/_fake/telegram/_dev/login-widget",
+            "default_locale": "ru",
+            "locales": ["ru", "en"],
         }
 
 
@@ -118,12 +165,23 @@ def test_config_from_env_and_defaults(tmp_path: Path) -> None:
         "DISCORD_INVITE_URL": " https://discord.gg/x ",
         "SITE_DEV_TELEGRAM_LOGIN": "",
     }
-    assert SiteConfig.from_env(env) == SiteConfig("some_bot", "https://discord.gg/x", None)
+    assert SiteConfig.from_env(env) == SiteConfig("some_bot", "https://discord.gg/x", None, "ru")
     assert SiteConfig.from_env({}) == SiteConfig(None, None, None)
-    build(tmp_path / "bare", SiteConfig())
+    assert SiteConfig.from_env({"DEFAULT_LOCALE": "en"}).default_locale == "en"
+    with pytest.raises(ValueError, match="DEFAULT_LOCALE"):
+        SiteConfig(default_locale="de")
+    build(tmp_path / "bare", SiteConfig(default_locale="en"))  # English at /, Russian under /ru/
+    assert (tmp_path / "bare" / "ru" / "link.html").is_file() and not (tmp_path / "bare" / "en").exists()
     html = parse(tmp_path / "bare", "link")
     (text,) = [t for a, t in html.scripts if a.get("id") == "ttfd-config"]
-    assert json.loads(text) == {"telegram_bot": None, "discord_invite_url": None, "dev_telegram_login": None}
+    assert json.loads(text) == {
+        "telegram_bot": None,
+        "discord_invite_url": None,
+        "dev_telegram_login": None,
+        "default_locale": "en",
+        "locales": ["ru", "en"],
+    }
+    assert html.find("html")[0]["lang"] == "en" and parse(tmp_path / "bare", "ru/link").find("html")[0]["lang"] == "ru"
     assert not [a for _, a in html.tags if a.get("id", "") and str(a.get("id")).startswith("dev-tg")]
     home = parse(tmp_path / "bare", "index")
     assert not [a for a in home.find("a") if a.get("id") in ("discord-link", "telegram-link")]
@@ -139,10 +197,14 @@ def test_config_links_render_when_configured(dist: Path) -> None:
 
 
 def test_csp_is_strict_and_pages_have_no_inline_code_or_styles(dist: Path) -> None:
-    for page in PAGES:
+    for page in every_page():
         html = parse(dist, page)
         (csp,) = [a["content"] for a in html.find("meta") if a.get("http-equiv") == "Content-Security-Policy"]
-        assert csp and "script-src 'self' https://telegram.org;" in csp and "style-src 'self';" in csp
+        assert csp and "style-src 'self';" in csp, page
+        if page.rpartition("/")[2] in ("login", "link"):  # Telegram's Login Widget: its script and its frame
+            assert "script-src 'self' https://telegram.org;" in csp and "frame-src https://oauth.telegram.org;" in csp
+        else:
+            assert "script-src 'self';" in csp and "frame-src 'none';" in csp, page
         assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
         for attrs, text in html.scripts:
             if attrs.get("type") == "application/json":
@@ -158,7 +220,7 @@ def test_csp_is_strict_and_pages_have_no_inline_code_or_styles(dist: Path) -> No
 
 
 def test_every_form_control_has_a_label(dist: Path) -> None:
-    for page in PAGES:
+    for page in every_page():
         html = parse(dist, page)
         label_for = {a.get("for") for a in html.find("label")}
         for tag, attrs in html.tags:
@@ -216,10 +278,12 @@ def test_nav_marks_the_current_page(dist: Path) -> None:
     for page, href in (("index", "/"), ("leaderboard", "/leaderboard"), ("me", "/me"), ("link", "/link")):
         current = [a["href"] for a in parse(dist, page).find("a") if a.get("aria-current") == "page"]
         assert current == [href], page
+        current = [a["href"] for a in parse(dist, f"en/{page}").find("a") if a.get("aria-current") == "page"]
+        assert current == [f"/en{href}" if href != "/" else "/en/"], page
 
 
 def test_images_have_alt_text(dist: Path) -> None:
-    for page in PAGES:
+    for page in every_page():
         for attrs in parse(dist, page).find("img"):
             assert attrs.get("alt") is not None, page
 

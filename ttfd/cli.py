@@ -9,8 +9,12 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ttfd.core import db
+
+if TYPE_CHECKING:
+    from ttfd.features.general import MenuScope
 
 
 def use_database(dbname: str = "ttfd") -> db.Database:
@@ -53,7 +57,6 @@ def cmd_discord_register(args: argparse.Namespace) -> int:
 def cmd_telegram_set_webhook(args: argparse.Namespace) -> int:
     from ttfd.clients.telegram import TelegramAPI
     from ttfd.core.settings import get_settings
-    from ttfd.features import REGISTRY
 
     s = get_settings()
     api = TelegramAPI.from_settings(s)
@@ -65,11 +68,47 @@ def cmd_telegram_set_webhook(args: argparse.Namespace) -> int:
         drop_pending_updates=args.drop_pending,
         max_connections=args.max_connections,
     )
-    # The command menu Telegram shows under "/" comes from the same declarations.
-    commands = [{"command": c.tg_name, "description": c.description[:256]} for c in REGISTRY.telegram_commands.values()]
-    api.call("setMyCommands", commands=commands)
-    print(f"setWebhook → {ok}: {args.url}; {len(commands)} commands in the menu")
+    menus = telegram_menus(s.default_locale)
+    for scope, language, commands in menus:
+        where: dict[str, Any] = {"scope": {"type": scope}, **({"language_code": language} if language else {})}
+        api.call("setMyCommands", commands=commands, **where)
+    # The unscoped menu of earlier versions listed every command to everyone: the scoped ones replace it.
+    api.call("deleteMyCommands")
+    counts = ", ".join(f"{scope} {len(commands)}" for scope, language, commands in menus if not language)
+    languages = ", ".join(sorted({language for _, language, _ in menus if language}))
+    print(f"setWebhook → {ok}: {args.url}; command menus ({counts}) in {languages} and the default language")
     return 0
+
+
+# Telegram's command menu ("/") for each scope: members' commands in private chats and in groups, and a
+# group's administrators' (members' group commands and the moderators' ones).
+TELEGRAM_SCOPES: dict[str, MenuScope] = {
+    "all_private_chats": "private",
+    "all_group_chats": "groups",
+    "all_chat_administrators": "admins",
+}
+TELEGRAM_DESCRIPTION_MAX = 256
+
+
+def telegram_menus(default_locale: str) -> list[tuple[str, str, list[dict[str, str]]]]:
+    """(scope type, language_code, commands) for every setMyCommands call: each scope's menu in every language
+    we speak (language_code "ru", "en") and, for everyone else, in the deployment's default language
+    (language_code ""). Names stay ASCII (Telegram's [a-z0-9_]{1,32}); descriptions are translated."""
+    from ttfd.core.i18n import LOCALES, said
+    from ttfd.features import REGISTRY
+    from ttfd.features.general import telegram_menu
+
+    commands = list(REGISTRY.telegram_commands.values())
+    out: list[tuple[str, str, list[dict[str, str]]]] = []
+    for scope, who in TELEGRAM_SCOPES.items():
+        picked = telegram_menu(commands, who)
+        for language_code, locale in (("", default_locale), *((lang, lang) for lang in LOCALES)):
+            menu = [
+                {"command": c.tg_name, "description": said(c.description, locale)[:TELEGRAM_DESCRIPTION_MAX]}
+                for c in picked
+            ]
+            out.append((scope, language_code, menu))
+    return out
 
 
 def cmd_deploy_gcp(args: argparse.Namespace) -> int:

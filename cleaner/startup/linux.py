@@ -7,6 +7,7 @@ import os
 import shlex
 from typing import Any
 
+from cleaner.i18n import _
 from cleaner.platforms import Env
 from cleaner.startup.base import Runner, StartupEntry, StartupError, run_command
 
@@ -174,7 +175,7 @@ class SystemdUser:
             ["systemctl", "--user", "list-unit-files", "--type=service", "--no-legend", "--no-pager"], None
         )
         if code != 0:
-            self.note = f"systemd user units unavailable: {(err or out).strip()[:200]}"
+            self.note = _("systemd user units unavailable: {detail}", detail=(err or out).strip()[:200])
             return []
         units: dict[str, str] = {}
         for line in out.splitlines():
@@ -184,7 +185,7 @@ class SystemdUser:
         if not units:
             return []
         info: dict[str, dict[str, str]] = {}
-        code, out, _ = self.runner(
+        code, out, _err = self.runner(
             [
                 "systemctl",
                 "--user",
@@ -204,7 +205,7 @@ class SystemdUser:
                         info[cur["Id"]] = cur
                     cur = {}
                     continue
-                k, _, v = line.partition("=")
+                k, _sep, v = line.partition("=")
                 cur[k] = v
         out_entries = []
         for unit, state in units.items():
@@ -232,7 +233,7 @@ class SystemdUser:
         unit = entry.id.split(":", 2)[2]
         code, out, err = self.runner(["systemctl", "--user", "enable" if enabled else "disable", unit], None)
         if code != 0:
-            raise StartupError(f"systemctl failed: {(err or out).strip()}")
+            raise StartupError(_("systemctl failed: {detail}", detail=(err or out).strip()))
         return {"unit": unit}
 
 
@@ -249,7 +250,7 @@ class CronReboot:
             return out
         if "no crontab" in (err + out).lower():
             return ""
-        self.note = f"crontab unavailable: {(err or out).strip()[:200]}"
+        self.note = _("crontab unavailable: {detail}", detail=(err or out).strip()[:200])
         return None
 
     @staticmethod
@@ -297,9 +298,9 @@ class CronReboot:
                 lines[i] = ("" if enabled else CRON_DISABLED) + "@reboot " + parsed[1]
                 break
         else:
-            raise StartupError(f"{entry.id} is no longer in the crontab")
+            raise StartupError(_("{id} is no longer in the crontab", id=entry.id))
         new = "\n".join(lines) + "\n"
         code, out, err = self.runner(["crontab", "-"], new)
         if code != 0:
-            raise StartupError(f"crontab failed: {(err or out).strip()}")
+            raise StartupError(_("crontab failed: {detail}", detail=(err or out).strip()))
         return {"before": text}

@@ -6,6 +6,7 @@ import os
 import plistlib
 from typing import Any
 
+from cleaner.i18n import _
 from cleaner.platforms import Env
 from cleaner.startup.base import Runner, StartupEntry, StartupError, run_command
 
@@ -26,13 +27,13 @@ class LaunchAgents:
 
     def _disabled_overrides(self, domain: str) -> dict[str, bool]:
         """launchctl print-disabled: the override database that wins over the plist's Disabled key."""
-        code, out, _ = self.runner(["launchctl", "print-disabled", domain], None)
+        code, out, _err = self.runner(["launchctl", "print-disabled", domain], None)
         res: dict[str, bool] = {}
         if code != 0:
             return res
         for line in out.splitlines():
             if "=>" in line:
-                label, _, state = line.partition("=>")
+                label, _sep, state = line.partition("=>")
                 res[label.strip().strip('"')] = state.strip() in ("true", "disabled")
         return res
 
@@ -98,5 +99,5 @@ class LaunchAgents:
         target = f"{domain}/{entry.name}"
         code, out, err = self.runner(["launchctl", "enable" if enabled else "disable", target], None)
         if code != 0:
-            raise StartupError(f"launchctl failed: {(err or out).strip()}")
+            raise StartupError(_("launchctl failed: {detail}", detail=(err or out).strip()))
         return {"target": target}

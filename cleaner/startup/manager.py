@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cleaner.i18n import _
 from cleaner.platforms import Env
 from cleaner.startup.base import CATEGORIES, Runner, StartupEntry, StartupError, StartupSource, run_command
 from cleaner.startup.linux import CronReboot, SystemdUser, XdgAutostart
@@ -38,7 +39,9 @@ class StartupManager:
     def entries(self, category: str = "all") -> list[StartupEntry]:
         """Entries of one category (logon, services, scheduled) or all."""
         if category != "all" and category not in CATEGORIES:
-            raise StartupError(f"unknown startup category {category!r} (logon, services, scheduled, all)")
+            raise StartupError(
+                _("unknown startup category {category} (logon, services, scheduled, all)", category=repr(category))
+            )
         out = [e for _, e in self._indexed()]
         return [e for e in out if category == "all" or e.category == category]
 
@@ -51,7 +54,7 @@ class StartupManager:
             if entry.id != entry_id:
                 continue
             if not entry.can_toggle:
-                raise StartupError(f"{entry_id} cannot be toggled")
+                raise StartupError(_("{id} cannot be toggled", id=entry_id))
             if entry.enabled == enabled:
                 return {"id": entry_id, "changed": False, "enabled": enabled}
             detail = source.set_enabled(entry, enabled)
@@ -64,4 +67,4 @@ class StartupManager:
             }
             self.storage.log_startup_change(record)
             return record
-        raise StartupError(f"no startup entry with id {entry_id!r}")
+        raise StartupError(_("no startup entry with id {id}", id=repr(entry_id)))

@@ -12,6 +12,7 @@ import struct
 import time
 from typing import Any, Protocol
 
+from cleaner.i18n import _
 from cleaner.platforms import Env
 from cleaner.startup.base import StartupEntry, StartupError
 
@@ -211,7 +212,7 @@ class WindowsStartup:
         """Write the StartupApproved value; the Run value / shortcut itself is never removed."""
         source, scope, name = entry.id.split(":", 2)
         if source.startswith("runonce"):
-            raise StartupError("RunOnce entries run once and cannot be disabled; remove them instead")
+            raise StartupError(_("RunOnce entries run once and cannot be disabled; remove them instead"))
         if source == "startupfolder":
             hive, sub = self.folders[scope][1], "StartupFolder"
         else:

@@ -16,18 +16,18 @@ from functions.discord.verify import is_valid
 from functions.http import json_response, problem
 from ttfd.core import db, inputs, wake
 from ttfd.core.errors import BadInput, DomainError
+from ttfd.core.i18n import _, negotiate, said
 from ttfd.core.inbound import Caller
 from ttfd.core.settings import get_settings
 from ttfd.features import REGISTRY
 from ttfd.render import discord
 from ttfd.ui import dispatch
 from ttfd.ui.commands import ChannelRef, Command, Kind, PlatformUser, RoleRef
-from ttfd.ui.reply import GENERIC_ERROR, Reply
+from ttfd.ui.reply import BUSY, GENERIC_ERROR, Reply, localized
 
 log = logging.getLogger(__name__)
 # Discord shows "This interaction failed" 3 s after the click: leave time to answer that we are busy.
 TIMEOUT_S = 2.0
-BUSY = "⏳ TTFD is very busy right now and did not do that. Nothing changed; please try again in a few seconds."
 PING, COMMAND, COMPONENT, AUTOCOMPLETE, MODAL = 1, 2, 3, 4, 5
 OPTION_KINDS = {v: k for k, v in discord.OPTION_TYPES.items()}
 
@@ -59,10 +59,14 @@ def discord_interactions(request: Request) -> Response:
     except db.Unavailable as exc:
         # Discord never redelivers and waits 3 s: say so now; nothing was done, so trying again is safe.
         log.warning("interaction %s not served: %s", event.key, exc)
-        return json_response(discord.response(Reply(body=(BUSY,), private=True)))
+        return json_response(discord.response(_said(Reply(body=(BUSY,), private=True), event)))
     except Exception:
         log.exception("interaction %s failed", event.key)
-        return json_response(discord.response(Reply(body=(GENERIC_ERROR,), private=True)))
+        return json_response(discord.response(_said(Reply(body=(GENERIC_ERROR,), private=True), event)))
+
+
+def _said(reply: Reply, event: dispatch.Event) -> Reply:
+    return localized(reply, event.said_in or dispatch.speak(event))
 
 
 class Renderer:
@@ -98,7 +102,11 @@ def autocomplete(payload: dict[str, Any]) -> dict[str, Any]:
         if option is not None and option.autocomplete is not None and typed is not None:
             guild_id, complete, text = _optional_id(payload, "guild_id"), option.autocomplete, typed
             found = db.read(lambda conn: complete(conn, guild_id, text), timeout_s=TIMEOUT_S)
-            choices = [{"name": label[:100], "value": value[:100]} for label, value in found[:CHOICES_MAX]]
+            hint = payload.get("locale")  # suggestions in the app's language (no account is read for them)
+            locale = negotiate(hint if isinstance(hint, str) else None, default=get_settings().default_locale)
+            choices = [
+                {"name": said(label, locale)[:100], "value": value[:100]} for label, value in found[:CHOICES_MAX]
+            ]
     except (DomainError, inputs.InputError, db.Unavailable) as exc:
         log.info("no suggestions: %s", exc)
     return {"type": AUTOCOMPLETE_RESULT, "data": {"choices": choices}}
@@ -183,6 +191,8 @@ def parse(payload: Any) -> dispatch.Event:
         channel_id=channel_id,
         component=kind == COMPONENT,
         target={"kind": "discord", "application_id": str(app_id), "token": token},
+        locale=_text(payload.get("locale"), "locale", 16),
+        place_locale=_text(payload.get("guild_locale"), "guild_locale", 16),
     )
     data = payload.get("data")
     _need(isinstance(data, dict), "data: must be an object")
@@ -202,7 +212,7 @@ def parse(payload: Any) -> dispatch.Event:
         event.action, event.inputs = custom_id, _modal_inputs(data.get("components"))
         return event
     if kind != COMMAND:
-        event.problem = BadInput("That kind of interaction is not supported yet.")
+        event.problem = BadInput(_("That kind of interaction is not supported yet."))
         return event
     try:
         event.command, event.options = _command(data)
@@ -247,8 +257,8 @@ def _command(data: dict[str, Any], *, check: bool = True) -> tuple[Command, Any]
     command = REGISTRY.commands.get(path)
     if command is None or "discord" not in command.platforms:
         if any(c.group == name for c in REGISTRY.commands.values()):
-            raise BadInput("Pick one of this command's subcommands.")
-        raise BadInput("I don't know that command any more — it may have been removed.")
+            raise BadInput(_("Pick one of this command's subcommands."))
+        raise BadInput(_("I don't know that command any more — it may have been removed."))
     if not check:
         return command, options
     resolved = data.get("resolved")
@@ -263,7 +273,7 @@ def _values(command: Command, sent: list[dict[str, Any]], resolved: dict[str, An
         name = o.get("name")
         option = declared.get(name) if isinstance(name, str) else None
         if option is None or name in values:
-            raise BadInput(f"Option '{str(name)[:32]}' is not one this command takes.")
+            raise BadInput(_("Option '{option}' is not one this command takes.", option=str(name)[:32]))
         if o.get("type") != discord.OPTION_TYPES[option.kind]:
             raise option.bad("has the wrong type")
         values[option.name] = _value(option.kind, o.get("value"), resolved, option.bad)
@@ -293,5 +303,5 @@ def _value(kind: Kind, value: Any, resolved: dict[str, Any], bad: Any) -> Any:
     # Discord sends the chosen role in data.resolved; without it we cannot check what it grants.
     perms = str(found.get("permissions", ""))
     if not (perms.isascii() and perms.isdigit() and len(perms) <= 20):
-        raise BadInput("I could not see that role's permissions. Pick the role from Discord's list.")
+        raise BadInput(_("I could not see that role's permissions. Pick the role from Discord's list."))
     return RoleRef(n, str(found.get("name", ""))[:100], int(perms), found.get("managed") is True)

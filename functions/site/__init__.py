@@ -5,27 +5,27 @@ from __future__ import annotations
 
 from flask import Request, Response
 
-from functions.http import problem
 from ttfd.core import wake
 from ttfd.core.inputs import MAX_BODY_BYTES
 from ttfd.core.settings import get_settings
 from ttfd.features import REGISTRY
-from ttfd.web import WebRequest, WebResponse, serve
+from ttfd.web import WebRequest, WebResponse, serve, too_large
 
 
 def handle(function: str, request: Request) -> Response:
     """Serve one site function (by its deployed name) for this request."""
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        return problem(413, f"The body is larger than {MAX_BODY_BYTES} bytes.")
+    too_big = (request.content_length or 0) > MAX_BODY_BYTES
     neutral = WebRequest(
         method=request.method,
         path=request.path,
         query={k: request.args.get(k, "") for k in request.args},
         headers={k.lower(): v for k, v in request.headers.items()},
         cookies=dict(request.cookies),
-        body=request.get_data(cache=False) if request.method not in ("GET", "HEAD") else b"",
+        body=request.get_data(cache=False) if request.method not in ("GET", "HEAD") and not too_big else b"",
         remote_addr=request.remote_addr,
     )
+    if too_big:
+        return to_flask(too_large(neutral, MAX_BODY_BYTES))
     response = serve(REGISTRY.routes[function], neutral, REGISTRY)
     wake.after_request()  # what a committed write queued (a merge's notices) runs now where the platform can
     return to_flask(response)

@@ -19,6 +19,19 @@ if str(REPO) not in sys.path:
 from cleaner_fixtures import FixtureHome, build_fixture_home  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def english_by_default(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test starts in English whatever the machine's locale; a test that wants Russian says so."""
+    from cleaner import i18n
+
+    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    i18n.use("en")
+    yield
+    i18n.use("en")
+
+
 @pytest.fixture
 def iso_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point HOME and every XDG dir at tmp so nothing can touch the real home."""

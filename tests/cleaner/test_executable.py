@@ -1,4 +1,4 @@
-"""The PyInstaller one-file build (`make cleaner-exe` -> dist/ttfd-cleaner): --version and a JSON scan."""
+"""The PyInstaller one-file build (`make cleaner-exe` -> dist/ttfd-cleaner): --version, a JSON scan, Russian."""
 
 from __future__ import annotations
 
@@ -29,6 +29,23 @@ def test_version() -> None:
     r = _run("--version")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == f"ttfd-cleaner {__version__}"
+
+
+def test_speaks_russian_from_the_environment(fx: FixtureHome) -> None:
+    """The executable carries the compiled catalogs: LANG=ru_RU.UTF-8 gives Russian help and output."""
+    env = {**os.environ, "HOME": str(fx.home), "LANG": "ru_RU.UTF-8"}
+    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        env.pop(var, None)
+    r = _run("--help", env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("использование: ttfd-cleaner") and "показать эту справку и выйти" in r.stdout
+    r = _run("status", "--root", str(fx.root), env=env)
+    assert r.returncode == 0, r.stderr
+    assert "Можно освободить:" in r.stdout and "Диск:" in r.stdout and "итого" in r.stdout
+    r = _run("status", "--root", str(fx.root), "--lang", "en", env=env)
+    assert "Reclaimable:" in r.stdout
+    r = _run("scan-cleaning", "--categories", "nope", "--json", env=env)  # machine output stays English
+    assert r.returncode == 2 and json.loads(r.stdout)["error"]["message"].startswith("unknown category")
 
 
 def test_unknown_option_fails() -> None:

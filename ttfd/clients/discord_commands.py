@@ -1,4 +1,8 @@
-"""Slash-command registration: GET what Discord has, bulk PUT only when our definitions differ."""
+"""Slash-command registration: GET what Discord has, bulk PUT only when our definitions differ.
+
+The comparison covers the translations too (name_localizations, description_localizations, a choice's
+name_localizations): a changed translation re-registers, an unchanged catalog does not. Discord answers a GET
+with its own localized strings (`name_localized`) unless asked for the full dictionaries, so we ask."""
 
 from __future__ import annotations
 
@@ -15,8 +19,8 @@ _SERVER_FIELDS = {
     "nsfw",
     "dm_permission",
     "integration_types",
-    "name_localizations",
-    "description_localizations",
+    "name_localized",
+    "description_localized",
 }
 
 
@@ -33,11 +37,18 @@ def normalize(obj: Any) -> Any:
     return obj
 
 
+def registered(rest: DiscordREST, application_id: str, guild_id: str | None = None) -> list[dict[str, Any]]:
+    """The commands Discord has, with their full localization dictionaries."""
+    path = f"/applications/{application_id}" + (f"/guilds/{guild_id}" if guild_id else "") + "/commands"
+    result: list[dict[str, Any]] = rest.request("GET", path, params={"with_localizations": "true"}).json()
+    return result
+
+
 def sync_commands(
     rest: DiscordREST, application_id: str, definitions: list[dict[str, Any]], guild_id: str | None = None
 ) -> bool:
     """True if a PUT was needed (and done)."""
-    current = rest.get_commands(application_id, guild_id)
+    current = registered(rest, application_id, guild_id)
     key = lambda c: c["name"]  # noqa: E731
     if normalize(sorted(current, key=key)) == normalize(sorted(definitions, key=key)):
         return False

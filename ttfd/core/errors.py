@@ -6,7 +6,15 @@ problem+json with `status`. The same refusal reads the same everywhere.
 
 from __future__ import annotations
 
+from ttfd.core.i18n import N_, Msg, _
 from ttfd.core.inputs import safe_text
+
+
+def _safe(message: str) -> str:
+    """What a refusal quotes of what a person sent, made safe to store and show (a NUL, a bidi override)."""
+    if isinstance(message, Msg):
+        return message.with_values({k: safe_text(v) if type(v) is str else v for k, v in message.values.items()})
+    return safe_text(message)
 
 
 class DomainError(Exception):
@@ -18,9 +26,9 @@ class DomainError(Exception):
     status = 409  # the site's HTTP status for this refusal
 
     def __init__(self, message: str) -> None:
-        message = safe_text(message)
+        message = _safe(message)
         super().__init__(message)
-        self.message = message
+        self.message = message  # a Msg: said in the reader's language where it is shown
 
 
 class BadInput(DomainError):
@@ -29,7 +37,8 @@ class BadInput(DomainError):
     status = 400
 
     def __init__(self, message: str, usage: str | None = None) -> None:
-        super().__init__(f"{message}\nUsage: {usage}" if usage else message)
+        super().__init__(_("{refusal}\nUsage: {usage}", refusal=message, usage=usage) if usage else message)
+        self.reason, self.usage = message, usage
 
 
 class NotFound(DomainError):
@@ -44,8 +53,17 @@ class InsufficientFunds(DomainError):
     """A debit would take a balance below zero (the database refuses it too)."""
 
     def __init__(self, currency: str = "coins", needed: int | None = None, have: int | None = None) -> None:
-        detail = f" You have {have:,}, this needs {needed:,}." if needed is not None and have is not None else ""
-        super().__init__(f"Not enough {currency}.{detail}")
+        if currency != "coins":
+            message = _("Not enough XP.")
+        elif needed is None or have is None:
+            message = _("Not enough coins. Claim /daily for more.")
+        else:  # a new player is told how to get some
+            message = _(
+                "Not enough coins: you have {have}, this needs {needed}. Claim /daily for more.",
+                have=have,
+                needed=needed,
+            )
+        super().__init__(message)
         self.currency = currency
 
 
@@ -54,9 +72,9 @@ class Cooldown(DomainError):
 
     status = 429
 
-    def __init__(self, retry_after: float, what: str = "that") -> None:
+    def __init__(self, retry_after: float) -> None:
         wait = max(1, round(retry_after))
-        super().__init__(f"Slow down: you can do {what} again in {wait} s.")
+        super().__init__(N_("Slow down: try again in {n} second.", "Slow down: try again in {n} seconds.", wait))
         self.retry_after = wait
 
 

@@ -94,7 +94,21 @@ class Settings:
     forwarded_hops: int = bounded(1, 0, 10)
     scheduler_secret: str | None = None  # the header a scheduler sends to the scheduled functions
     edge_secret: str | None = None  # the header our CDN adds to site requests (AWS: CloudFront)
+    default_locale: str = "ru"  # whoever has chosen no language and whose platform names none we speak
+    day_tz: str = "UTC"  # DAY_TZ: the IANA zone whose midnight starts a new /daily day, the same for everyone
     _sections: dict[type, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from ttfd.core.i18n import LOCALES
+
+        if self.default_locale not in LOCALES:
+            raise ConfigError(f"environment variable DEFAULT_LOCALE must be one of {', '.join(LOCALES)}")
+        try:
+            ZoneInfo(self.day_tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"environment variable DAY_TZ must be an IANA time zone (got {self.day_tz!r})") from None
 
     ENV_PREFIX: ClassVar[str] = ""
 

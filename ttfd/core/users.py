@@ -13,12 +13,13 @@ from psycopg import sql
 from ttfd.core import inputs
 from ttfd.core.db import Conn
 from ttfd.core.errors import NotFound
+from ttfd.core.i18n import _
 
 Platform = Literal["discord", "telegram", "website"]
 PLATFORMS: tuple[Platform, ...] = ("discord", "telegram", "website")
 IDENTITY_COLUMNS = {"discord": "discord_id", "telegram": "telegram_id", "website": "website_email"}
 ASCII_ID = re.compile(r"[0-9]{1,19}")  # str.isdigit() also accepts "²", which int() refuses
-HIDDEN = "Hidden player"
+HIDDEN = _("Hidden player")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class User:
     created_at: datetime
     show_stats: bool = True
     notifications: bool = True  # Telegram messages about rank-ups and achievements
+    language: str | None = None  # chosen with /language or on the site (ttfd.core.i18n.LOCALES)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> User:
@@ -148,7 +150,7 @@ def get_row(conn: Conn, user_id: int) -> dict[str, Any]:
     """Every column of an account (retired accounts included: history stays readable)."""
     row = conn.execute(_GET, {"id": user_id}).fetchone()
     if row is None:
-        raise NotFound("That account does not exist.")
+        raise NotFound(_("That account does not exist."))
     return row
 
 
@@ -194,3 +196,11 @@ def ensure_user(
 def touch_member(conn: Conn, guild_id: int, user_id: int) -> None:
     """Remember that a user is in a guild (written at most hourly per member to spare the table)."""
     conn.execute(_TOUCH_MEMBER, {"guild_id": guild_id, "user_id": user_id})
+
+
+def set_language(conn: Conn, user_id: int, language: str | None) -> None:
+    """The person's choice of language (None: follow their app's)."""
+    conn.execute(
+        "UPDATE unified_users SET language = %(language)s, updated_at = now() WHERE id = %(id)s",
+        {"language": language, "id": user_id},
+    )

@@ -11,6 +11,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from ttfd.core.i18n import SOURCE, Msg, said
 from ttfd.ui.commands import Command, Kind, Option
 from ttfd.ui.reply import Button, Modal, Reply
 from ttfd.ui.text import Span, Text
@@ -222,12 +223,53 @@ def deferred(*, private: bool, component: bool) -> dict[str, Any]:
 # --- registration ------------------------------------------------------------------------------------
 
 
+# The languages Discord is told the commands' names and descriptions in, beside English (what the declarations
+# say): ours → Discord's locale code. A Russian client shows /бонус for /daily; its interactions still carry
+# the English names, so routing never depends on the translations.
+DISCORD_LOCALES = {"ru": "ru"}
+NAME_MAX, COMMAND_DESCRIPTION_MAX, CHOICE_NAME_MAX = 32, 100, 100
+
+
+def valid_name(name: str) -> bool:
+    """Discord's rule for a slash command's (or option's) name: 1-32 of letters, digits, - _ ', lowercase."""
+    return 1 <= len(name) <= NAME_MAX and name == name.lower() and all(ch.isalnum() or ch in "-_'" for ch in name)
+
+
+def _name(name: str, context: str, locale: str) -> str:
+    """A name in `locale` from the catalog (context "command" or "option"); the English one when the
+    translation breaks Discord's rule, so one bad translation never blocks the registration."""
+    said_name = Msg(name, context=context).in_(locale).strip().lower().replace(" ", "-")
+    return said_name if valid_name(said_name) else name
+
+
+def _named(name: str, description: str, context: str) -> dict[str, Any]:
+    """`name`, `description` and their translations (name_localizations, description_localizations)."""
+    return {
+        "name": name,
+        "name_localizations": {code: _name(name, context, lang) for lang, code in DISCORD_LOCALES.items()},
+        "description": _clip(said(description, SOURCE), COMMAND_DESCRIPTION_MAX),
+        "description_localizations": {
+            code: _clip(said(description, lang), COMMAND_DESCRIPTION_MAX) for lang, code in DISCORD_LOCALES.items()
+        },
+    }
+
+
+def _choice(label: str, value: str | int) -> dict[str, Any]:
+    return {
+        "name": _clip(said(label, SOURCE), CHOICE_NAME_MAX),
+        "name_localizations": {
+            code: _clip(said(label, lang), CHOICE_NAME_MAX) for lang, code in DISCORD_LOCALES.items()
+        },
+        "value": value,
+    }
+
+
 def _option(o: Option) -> dict[str, Any]:
-    d: dict[str, Any] = {"type": OPTION_TYPES[o.kind], "name": o.name, "description": o.description}
+    d: dict[str, Any] = {"type": OPTION_TYPES[o.kind], **_named(o.name, o.description, "option")}
     if o.required:
         d["required"] = True
     if o.choices:
-        d["choices"] = [{"name": n, "value": v} for n, v in o.choices]
+        d["choices"] = [_choice(n, v) for n, v in o.choices]
     if o.min_value is not None:
         d["min_value"] = o.min_value
     if o.max_value is not None:
@@ -242,7 +284,8 @@ def _option(o: Option) -> dict[str, Any]:
 
 
 def definitions(commands: list[Command], groups: dict[str, tuple[str, int | None]]) -> list[dict[str, Any]]:
-    """Bulk-registration JSON: one entry per top-level command; subcommands folded into their group.
+    """Bulk-registration JSON: one entry per top-level command; subcommands folded into their group. Every
+    name, description and choice carries its translations (DISCORD_LOCALES).
 
     `groups` maps a group name to (description, default_member_permissions)."""
     out: dict[str, dict[str, Any]] = {}
@@ -250,7 +293,7 @@ def definitions(commands: list[Command], groups: dict[str, tuple[str, int | None
         if "discord" not in c.platforms:
             continue
         if c.group is None:
-            d: dict[str, Any] = {"type": 1, "name": c.name, "description": c.description}
+            d: dict[str, Any] = {"type": 1, **_named(c.name, c.description, "command")}
             if c.options:
                 d["options"] = [_option(o) for o in c.options]
             if c.permission:
@@ -263,14 +306,13 @@ def definitions(commands: list[Command], groups: dict[str, tuple[str, int | None
             c.group,
             {
                 "type": 1,
-                "name": c.group,
-                "description": description,
+                **_named(c.group, description, "command"),
                 "options": [],
                 **({"default_member_permissions": str(perms)} if perms is not None else {}),
                 "contexts": [0],
             },
         )
-        sub: dict[str, Any] = {"type": 1, "name": c.name, "description": c.description}
+        sub: dict[str, Any] = {"type": 1, **_named(c.name, c.description, "command")}
         if c.options:
             sub["options"] = [_option(o) for o in c.options]
         group["options"].append(sub)

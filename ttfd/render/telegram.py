@@ -22,29 +22,37 @@ ROW_MAX = 8
 LABEL_MAX = 64
 
 
-def _until(moment: datetime, now: datetime) -> str:
-    minutes = int((moment - now).total_seconds() // 60)
-    if minutes < 0:
-        return "just now" if minutes > -2 else f"{-minutes // 60}h {-minutes % 60:02d}m ago"
-    hours, mins = divmod(minutes, 60)
-    if hours >= 48:
-        return f"in {hours // 24} days"
-    return f"in {hours}h {mins:02d}m" if hours else f"in {mins}m"
+def _time(span: Span, now: datetime, locale: str) -> str:
+    """A moment as text (Telegram has no native time mark): "in 3 hours (00:00 MSK)" / "через 3 часа (00:00
+    MSK)", in the language of the reader and the deployment's time zone (DAY_TZ, the daily's)."""
+    from zoneinfo import ZoneInfo
 
+    from ttfd.core import i18n
+    from ttfd.core.settings import get_settings
 
-def _time(span: Span, now: datetime) -> str:
     assert span.moment is not None
-    moment = span.moment.astimezone(UTC)
+    zone = ZoneInfo(get_settings().day_tz)
+    local = span.moment.astimezone(zone)
+    name = local.tzname() or "UTC"
     if span.style == "relative":
-        at = f"{moment:%H:%M}" if abs(moment - now) < timedelta(hours=24) else f"{moment:%Y-%m-%d %H:%M}"
-        return f"{_until(moment, now)} ({at} UTC)"
-    return f"{moment:%Y-%m-%d %H:%M} UTC" if span.style == "datetime" else f"{moment:%Y-%m-%d}"
+        clock = "HH:mm" if abs(span.moment - now) < timedelta(hours=24) else "d MMM, HH:mm"
+        ago = i18n.duration(span.moment - now, locale, direction=True)
+        return f"{ago} ({_clock(local, clock, locale)} {name})"
+    if span.style == "datetime":
+        return f"{_clock(local, 'd MMM y, HH:mm', locale)} {name}"
+    return _clock(local, "d MMM y", locale)
 
 
-def _span(span: Span, now: datetime) -> tuple[str, int]:
+def _clock(moment: datetime, pattern: str, locale: str) -> str:
+    from babel.dates import format_datetime
+
+    return str(format_datetime(moment, pattern, tzinfo=moment.tzinfo, locale=locale))
+
+
+def _span(span: Span, now: datetime, locale: str) -> tuple[str, int]:
     """(HTML, visible length) of a marked piece."""
     if span.kind == "time":
-        shown = _time(span, now)
+        shown = _time(span, now, locale)
         return escape(shown, quote=False), len(shown)
     if span.kind == "mention" and span.person is not None:
         name = escape(span.person.name, quote=False)
@@ -60,12 +68,12 @@ def _span(span: Span, now: datetime) -> tuple[str, int]:
     return body, len(span.text)
 
 
-def html(t: Text | str, limit: int = TEXT_MAX, now: datetime | None = None) -> tuple[str, int]:
+def html(t: Text | str, limit: int = TEXT_MAX, now: datetime | None = None, locale: str = "en") -> tuple[str, int]:
     """(HTML, visible length) of text, cut to `limit` visible characters at a piece boundary."""
     now = now or datetime.now(UTC)
     out, size = [], 0
     for part in (t,) if isinstance(t, str) else t:
-        piece, visible = (escape(part, quote=False), len(part)) if isinstance(part, str) else _span(part, now)
+        piece, visible = (escape(part, quote=False), len(part)) if isinstance(part, str) else _span(part, now, locale)
         if size + visible > limit:
             room = limit - size - 1
             if isinstance(part, str) and room > 0:
@@ -77,7 +85,7 @@ def html(t: Text | str, limit: int = TEXT_MAX, now: datetime | None = None) -> t
     return "".join(out), size
 
 
-def message_text(reply: Reply, now: datetime | None = None, limit: int = TEXT_MAX) -> str:
+def message_text(reply: Reply, now: datetime | None = None, limit: int = TEXT_MAX, locale: str = "en") -> str:
     """Title, body, fields and footer as one HTML message within `limit` visible characters."""
     blocks: list[Text] = []
     if reply.title:
@@ -96,7 +104,7 @@ def message_text(reply: Reply, now: datetime | None = None, limit: int = TEXT_MA
         blocks.append(text(Span("italic", reply.footer)))
     out, left = [], limit
     for block in blocks:
-        rendered, used = html(block, max(left, 1), now)
+        rendered, used = html(block, max(left, 1), now, locale)
         out.append(rendered)
         left -= used + 2
         if left <= 0:
@@ -124,13 +132,19 @@ def keyboard(reply: Reply) -> dict[str, Any] | None:
 
 
 def send(
-    reply: Reply, chat_id: int, *, edit_message_id: int | None = None, reply_to: int | None = None
+    reply: Reply,
+    chat_id: int,
+    *,
+    edit_message_id: int | None = None,
+    reply_to: int | None = None,
+    locale: str = "en",
 ) -> dict[str, Any]:
-    """The Bot API call that shows `reply`: sendMessage, or editMessageText of the pressed message."""
+    """The Bot API call that shows `reply` (already said in `locale`, which times are written in):
+    sendMessage, or editMessageText of the pressed message."""
     body: dict[str, Any] = {
         "method": "editMessageText" if edit_message_id else "sendMessage",
         "chat_id": chat_id,
-        "text": message_text(reply),
+        "text": message_text(reply, locale=locale),
         "parse_mode": "HTML",
         "link_preview_options": {"is_disabled": reply.image is None},
     }

@@ -15,9 +15,10 @@ import typing
 from typing import Any, ClassVar, Literal, Self, get_args, get_origin
 
 from ttfd.core.errors import BadInput
+from ttfd.core.i18n import _
 
 MAX_BYTES = 64
-STALE = "This button is not valid any more."
+STALE = _("This button is not valid any more.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,15 +16,37 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from ttfd.core.db import Conn
 from ttfd.core.errors import BadInput, Forbidden
+from ttfd.core.i18n import C_, N_, SOURCE, Msg, _, listing, said
 from ttfd.core.inputs import INT64_MAX, text_problem
 from ttfd.core.settings import Settings
 from ttfd.core.users import Platform, User
 from ttfd.ui.actions import Action
 from ttfd.ui.reply import Field, Reply
-from ttfd.ui.text import Person, Text
+from ttfd.ui.text import Part, Person, Text
 
 MAX_SAFE_INTEGER = 2**53  # Discord's INTEGER options are limited to ±2^53
 ADMINISTRATOR = 1 << 3
+# Discord's permissions as its own client names them (what a refusal or a check tells a person).
+PERMISSION_NAMES: dict[int, Msg] = {
+    1 << 1: C_("permission", "Kick Members"),
+    1 << 2: C_("permission", "Ban Members"),
+    1 << 3: C_("permission", "Administrator"),
+    1 << 4: C_("permission", "Manage Channels"),
+    1 << 5: C_("permission", "Manage Server"),
+    1 << 7: C_("permission", "View Audit Log"),
+    1 << 13: C_("permission", "Manage Messages"),
+    1 << 17: C_("permission", "Mention @everyone, @here and All Roles"),
+    1 << 22: C_("permission", "Mute Members"),
+    1 << 23: C_("permission", "Deafen Members"),
+    1 << 24: C_("permission", "Move Members"),
+    1 << 27: C_("permission", "Manage Nicknames"),
+    1 << 28: C_("permission", "Manage Roles"),
+    1 << 29: C_("permission", "Manage Webhooks"),
+    1 << 30: C_("permission", "Manage Expressions"),
+    1 << 33: C_("permission", "Manage Events"),
+    1 << 34: C_("permission", "Manage Threads"),
+    1 << 40: C_("permission", "Timeout Members"),
+}
 
 
 class Kind(StrEnum):
@@ -92,45 +114,103 @@ class Option:
     @property
     def placeholder(self) -> str:
         """How usage lines name this option: <side> for free values, <heads|tails> for choices."""
-        inner = "|".join(str(v) for _, v in self.choices) if self.choices else self.name
+        return self.placeholder_in(SOURCE)
+
+    def placeholder_in(self, locale: str) -> str:
+        """The placeholder in `locale`: [ставка] (the option's catalog name), <орёл|решка> (the choices as words
+        to type: their labels in that language when each is one word, else their values; Telegram reads both)."""
+        inner = self.shown_name.in_(locale)
+        if self.choices:
+            words = [said(label, locale).lower() for label, _v in self.choices] if locale != SOURCE else []
+            if not words or any(len(w.split()) != 1 for w in words):
+                words = [str(v) for _l, v in self.choices]
+            inner = "|".join(words)
         return f"<{inner}>" if self.required else f"[{inner}]"
 
     def check(self, value: Any) -> Any:
         """The value as declared, or BadInput naming the option and what is wrong."""
         if self.kind == Kind.STRING:
             if not isinstance(value, str):
-                raise self.bad("must be text")
+                raise self.bad("text")
             if len(value) > self.max_length:
-                raise self.bad(f"is longer than {self.max_length} characters")
+                raise BadInput(
+                    N_(
+                        "Option '{option}' is longer than {n} character.",
+                        "Option '{option}' is longer than {n} characters.",
+                        self.max_length,
+                        option=self.shown_name,
+                    )
+                )
             if problem := text_problem(value):
                 raise self.bad(problem)
         elif self.kind == Kind.INTEGER:
             if type(value) is not int or not -MAX_SAFE_INTEGER < value < MAX_SAFE_INTEGER:
-                raise self.bad("must be a whole number")
+                raise self.bad("integer")
             low = self.min_value if self.min_value is not None else -MAX_SAFE_INTEGER
             high = self.max_value if self.max_value is not None else MAX_SAFE_INTEGER
             if not low <= value <= high:
-                raise self.bad(f"must be between {low:,} and {high:,}")
+                raise BadInput(
+                    _("Option '{option}' must be between {low} and {high}.", option=self.shown_name, low=low, high=high)
+                )
         elif self.kind == Kind.NUMBER:
             if type(value) not in (int, float) or not math.isfinite(value):
-                raise self.bad("must be a number")
+                raise self.bad("number")
         elif self.kind == Kind.BOOLEAN:
             if type(value) is not bool:
-                raise self.bad("must be true or false")
+                raise self.bad("boolean")
         elif self.kind == Kind.USER:
             if not isinstance(value, PlatformUser) or not 0 < value.id <= INT64_MAX:
-                raise self.bad("is not a valid id")
+                raise self.bad("id")
         elif self.kind == Kind.ROLE:
             if not isinstance(value, RoleRef) or not 0 < value.id <= INT64_MAX:
-                raise self.bad("is not a valid id")
+                raise self.bad("id")
         elif self.kind == Kind.CHANNEL and (not isinstance(value, ChannelRef) or not 0 < value.id <= INT64_MAX):
-            raise self.bad("is not a valid id")
+            raise self.bad("id")
         if self.choices and value not in {v for _, v in self.choices}:
-            raise self.bad(f"must be one of {', '.join(str(v) for _, v in self.choices)}")
+            raise BadInput(
+                _(
+                    "Option '{option}' must be one of: {choices}.",
+                    option=self.shown_name,
+                    choices=listing(label for label, _v in self.choices),
+                )
+            )
         return value
 
+    @property
+    def shown_name(self) -> Msg:
+        """The option's name as the reader's Discord shows it (its catalog name, context "option")."""
+        return Msg(self.name, context="option")
+
     def bad(self, problem: str) -> BadInput:
-        return BadInput(f"Option '{self.name}' {problem}.")
+        """A refusal naming the option: `problem` is one of PROBLEMS' keys (or a text_problem sentence)."""
+        message = PROBLEMS.get(problem, _("Option '{option}' cannot be used as written."))
+        return BadInput(message.with_values({"option": self.shown_name}))
+
+
+# What can be wrong with an option's value, whole sentences ({option}: the option's name). The keys are
+# the checks' names and ttfd.core.inputs.text_problem's answers.
+PROBLEMS: dict[str, Msg] = {
+    "text": _("Option '{option}' must be text."),
+    "integer": _("Option '{option}' must be a whole number."),
+    "number": _("Option '{option}' must be a number."),
+    "boolean": _("Option '{option}' must be yes or no."),
+    "id": _("Option '{option}' is not a valid id."),
+    "telegram": _("Option '{option}' cannot be given on Telegram."),
+    "must not contain NUL characters": _("Option '{option}' must not contain NUL characters."),
+    "must be valid Unicode (it contains a lone surrogate)": _("Option '{option}' must be valid Unicode."),
+    "must not contain control characters": _("Option '{option}' must not contain control characters."),
+    "must not contain bidirectional control characters": _(
+        "Option '{option}' must not contain bidirectional control characters."
+    ),
+    "wrong type": _("Option '{option}' has the wrong type."),
+    # the words older callers pass
+    "has the wrong type": _("Option '{option}' has the wrong type."),
+    "is not a valid id": _("Option '{option}' is not a valid id."),
+    "must be text": _("Option '{option}' must be text."),
+    "must be a whole number": _("Option '{option}' must be a whole number."),
+    "must be yes or no": _("Option '{option}' must be yes or no."),
+    "cannot be given on Telegram": _("Option '{option}' cannot be given on Telegram."),
+}
 
 
 Options = Mapping[str, Any]
@@ -185,6 +265,9 @@ class Ctx:
     roles: tuple[int, ...] = ()  # Discord: the member's role ids, as the interaction carried them
     urls: tuple[str, ...] = ()  # Telegram: the message's link entities (text_link targets, marked urls)
     edited: bool = False  # Telegram: the message was edited after it was sent (it counts once, when sent)
+    locale: str = "en"  # the language the answer is said in (the person's; ttfd.core.i18n)
+    place_locale: str = "en"  # the language of where the answer is posted for all (a Discord server's)
+    platform_locale: str | None = None  # what the person's app says (Discord's locale, Telegram's language_code)
 
     @property
     def features(self) -> Catalog:
@@ -196,12 +279,16 @@ class Ctx:
         require_permission(self.guild_id, self.permissions, bit, name)
 
 
+GUILD_ONLY = _("This command only works inside a server.")
+
+
 def require_permission(guild_id: int | None, permissions: int, bit: int, name: str) -> None:
     """Refuse unless a server member's permission bitfield has `bit` (ADMINISTRATOR implies every one)."""
     if guild_id is None:
-        raise Forbidden("This command only works inside a server.")
+        raise Forbidden(GUILD_ONLY)
     if not (permissions & ADMINISTRATOR or permissions & bit):
-        raise Forbidden(f"You need the {name} permission to do that.")
+        shown = PERMISSION_NAMES.get(bit, name)
+        raise Forbidden(_("You need the {permission} permission to do that.", permission=shown))
 
 
 Handler = Callable[[Ctx, Options], Reply]
@@ -242,21 +329,52 @@ class Command:
     def tg_name(self) -> str:
         return self.telegram_name or (f"{self.group}_{self.name}" if self.group else self.name).replace("-", "_")
 
-    def usage(self, platform: Platform) -> str:
-        name = self.tg_name if platform == "telegram" else self.path
-        return " ".join([f"/{name}", *(o.placeholder for o in self.options)])
+    def usage(self, platform: Platform, locale: str | None = None) -> str:
+        """`/coinflip <bet> <heads|tails>` in `locale`; without one, a Msg said in the reader's language where
+        it is shown (a refusal's usage line). On Telegram the name is the Telegram one and a USER option is not
+        typed (it is whoever the message replies to); on Discord the names are those the reader's client shows."""
+        if locale is None:
+            return Usage(self, platform)
+        if platform == "telegram":
+            name, shown = self.tg_name, [o for o in self.options if o.kind != Kind.USER]
+        else:
+            name, shown = " ".join(Msg(n, context="command").in_(locale) for n in self.path.split()), list(self.options)
+        return " ".join([f"/{name}", *(o.placeholder_in(locale) for o in shown)])
 
     def check(self, values: dict[str, Any]) -> dict[str, Any]:
         """Every option checked against its declaration; unknown ones and missing required ones refused."""
         declared = {o.name: o for o in self.options}
         for name in values:
             if name not in declared:
-                raise BadInput(f"Option '{name[:32]}' is not one this command takes.")
+                raise BadInput(_("Option '{option}' is not one this command takes.", option=name[:32]))
         checked = {name: declared[name].check(value) for name, value in values.items()}
-        missing = [o.name for o in self.options if o.required and o.name not in checked]
+        missing = [o for o in self.options if o.required and o.name not in checked]
         if missing:
-            raise BadInput(f"Option '{missing[0]}' is required.")
+            raise BadInput(_("Option '{option}' is required.", option=missing[0].shown_name))
         return checked
+
+
+class Usage(Msg):
+    """A command's usage line as a message: its English text, said in the reader's language at the edge."""
+
+    __slots__ = ("command", "platform")
+    command: Command
+    platform: Platform
+
+    def __new__(cls, command: Command, platform: Platform) -> Usage:
+        obj = super().__new__(cls, "{usage}", values={"usage": command.usage(platform, SOURCE)})
+        assert isinstance(obj, Usage)
+        obj.command, obj.platform = command, platform
+        return obj
+
+    def say(self, locale: str) -> tuple[Part, ...]:
+        return (self.command.usage(self.platform, locale),)
+
+    def with_values(self, values: Mapping[str, Any]) -> Msg:
+        return self
+
+    def __reduce__(self) -> Any:
+        return (Usage, (self.command, self.platform))
 
 
 @dataclass(frozen=True)

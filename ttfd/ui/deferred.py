@@ -13,18 +13,19 @@ from pydantic import BaseModel
 
 from ttfd.core import users
 from ttfd.core.errors import DomainError, NotFound
+from ttfd.core.i18n import _, negotiate
 from ttfd.core.inbound import Caller
 from ttfd.core.jobs import JobCtx
 from ttfd.core.ledger import utc_now
 from ttfd.ui.commands import Ctx, PlatformUser
 from ttfd.ui.dispatch import decode_options
-from ttfd.ui.reply import Reply, refusal
+from ttfd.ui.reply import Reply, localized, refusal
 
 if TYPE_CHECKING:
     from ttfd.registry import Registry
 
 log = logging.getLogger(__name__)
-FAILED = "That did not work, and nothing was changed. Please try again in a moment."
+FAILED = _("That did not work, and nothing was changed. Please try again in a moment.")
 
 
 class DeferredEvent(BaseModel):
@@ -35,6 +36,8 @@ class DeferredEvent(BaseModel):
     channel_id: int | None = None
     chat_id: int | None = None
     chat_type: str | None = None
+    locale: str | None = None
+    place_locale: str | None = None
 
 
 class DeferredCommand(BaseModel):
@@ -67,17 +70,20 @@ def run(job: JobCtx, payload: dict[str, Any]) -> Reply:
     registry = cast("Registry", job.registry)  # run_jobs hands the whole registry in
     command = registry.commands.get(p.command)
     if command is None:
-        raise NotFound("That command is not available any more.")
+        raise NotFound(_("That command is not available any more."))
     live = users.live_id(job.conn, p.event.user_id)
     if live is None:
-        raise NotFound("That account does not exist any more.")
+        raise NotFound(_("That account does not exist any more."))
     platform, ext_id, username, display, guild_id = p.event.caller
+    # The language saved when it was queued; the person's own choice if they have made one since.
+    user = users.get_user(job.conn, live)
+    locale = negotiate(user.language, p.event.locale, default=job.settings.default_locale)
     caller = Caller(platform, ext_id, username, display, guild_id)
     ctx = Ctx(
         conn=job.conn,
         settings=job.settings,
         platform=platform,
-        user=users.get_user(job.conn, live),
+        user=user,
         caller=PlatformUser(platform, ext_id, username, display),
         key=p.event.key,
         now=utc_now(),
@@ -87,6 +93,8 @@ def run(job: JobCtx, payload: dict[str, Any]) -> Reply:
         chat_type=p.event.chat_type,
         permissions=p.event.permissions,
         registry=registry,
+        locale=locale,
+        place_locale=negotiate(p.event.place_locale, default=locale),
     )
     return command.handler(ctx, decode_options(p.options))
 
@@ -101,10 +109,12 @@ def deliver(target: dict[str, Any], result: Any, job: JobCtx) -> None:
         reply = result
     else:
         return
+    locale = negotiate(target.get("locale"), default=job.settings.default_locale)
+    reply = localized(reply, locale)
     if target.get("kind") == "discord":
         _to_discord(DiscordTarget.model_validate(target), reply)
     else:
-        _to_telegram(TelegramTarget.model_validate(target), reply)
+        _to_telegram(TelegramTarget.model_validate(target), reply, locale)
 
 
 def _to_discord(t: DiscordTarget, reply: Reply) -> None:
@@ -118,16 +128,18 @@ def _to_discord(t: DiscordTarget, reply: Reply) -> None:
     discord_rest.shared().edit_original(t.application_id, t.token, body, reply.attachment)
 
 
-def _to_telegram(t: TelegramTarget, reply: Reply) -> None:
+def _to_telegram(t: TelegramTarget, reply: Reply, locale: str) -> None:
     from ttfd.clients import telegram
     from ttfd.render import telegram as render
 
     api = telegram.shared()
     if reply.attachment is not None:
-        caption = render.message_text(Reply(title=reply.title, body=reply.body), limit=render.CAPTION_MAX)
+        caption = render.message_text(
+            Reply(title=reply.title, body=reply.body), limit=render.CAPTION_MAX, locale=locale
+        )
         api.send_file("sendPhoto", t.chat_id, "photo", reply.attachment, caption=caption, parse_mode="HTML")
-        reply = Reply(body=("🪪 Done — see below.",))
-    call = render.send(reply, t.chat_id, edit_message_id=t.message_id, reply_to=t.reply_to_message_id)
+        reply = localized(Reply(body=("🪪 ", _("Done — see below."))), locale)
+    call = render.send(reply, t.chat_id, edit_message_id=t.message_id, reply_to=t.reply_to_message_id, locale=locale)
     method = call.pop("method")
     api.call(method, **call)
 

@@ -20,12 +20,22 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ttfd.core import db, inbound, jobs
 from ttfd.core.errors import BadInput, DomainError, Forbidden
+from ttfd.core.i18n import _, negotiate
 from ttfd.core.idempotency import once
 from ttfd.core.ledger import utc_now
 from ttfd.core.settings import get_settings
-from ttfd.ui.actions import prefix_of
-from ttfd.ui.commands import ChannelRef, Command, Ctx, MessageHandler, PlatformUser, RoleRef, require_permission
-from ttfd.ui.reply import Reply, refusal
+from ttfd.ui.actions import STALE, prefix_of
+from ttfd.ui.commands import (
+    GUILD_ONLY,
+    ChannelRef,
+    Command,
+    Ctx,
+    MessageHandler,
+    PlatformUser,
+    RoleRef,
+    require_permission,
+)
+from ttfd.ui.reply import Reply, localized, refusal
 from ttfd.ui.text import text
 
 if TYPE_CHECKING:
@@ -60,6 +70,9 @@ class Event:
     roles: tuple[int, ...] = ()  # the Discord member's role ids
     urls: tuple[str, ...] = ()  # Telegram: the message's link entities (text_link targets, marked urls)
     edited: bool = False  # Telegram: a group message edited after it was sent (only the guards read it)
+    locale: str | None = None  # the language the platform says the person uses (Discord locale, Telegram's)
+    place_locale: str | None = None  # Discord: the server's language (for what is posted to a channel)
+    said_in: str | None = None  # the language this event is answered in, once known (see `speak`)
 
     @property
     def platform(self) -> Any:
@@ -86,7 +99,17 @@ class Later:
 Outcome = Reply | Later
 
 
+def speak(event: Event, chosen: str | None = None) -> str:
+    """The language to answer in: the person's own choice, else what their platform says, else the
+    deployment's default. Work queued for later (`target`) keeps it."""
+    default = get_settings().default_locale
+    event.said_in = negotiate(chosen, event.locale, default=default)
+    event.target["locale"] = event.said_in
+    return event.said_in
+
+
 def _ctx(event: Event, conn: db.Conn, arrival: inbound.Arrival, registry: Registry, now: datetime) -> Ctx:
+    locale = speak(event, arrival.user.language)
     return Ctx(
         conn=conn,
         settings=get_settings(),
@@ -108,6 +131,9 @@ def _ctx(event: Event, conn: db.Conn, arrival: inbound.Arrival, registry: Regist
         roles=event.roles,
         urls=event.urls,
         edited=event.edited,
+        locale=locale,
+        place_locale=negotiate(event.place_locale, default=locale),
+        platform_locale=event.locale,
     )
 
 
@@ -115,22 +141,23 @@ def check_command(command: Command, event: Event) -> dict[str, Any]:
     """Where and by whom a command may run, then its options against their declarations."""
     platform = event.platform
     if platform not in command.platforms:
-        raise BadInput(f"/{command.path} is not available here.")
+        raise BadInput(_("/{command} is not available here.", command=command.path))
     if platform == "telegram" and event.chat_type not in command.chats:
-        where = "a private chat with me" if command.chats == ("private",) else "a group"
-        raise BadInput(f"Use /{command.tg_name} in {where}.")
+        if command.chats == ("private",):
+            raise BadInput(_("Use /{command} in a private chat with me.", command=command.tg_name))
+        raise BadInput(_("Use /{command} in a group.", command=command.tg_name))
     if command.guild_only and platform == "discord" and event.caller.guild_id is None:
-        raise Forbidden("This command only works inside a server.")
+        raise Forbidden(GUILD_ONLY)
     if command.permission and platform == "discord":
         require_permission(event.caller.guild_id, event.permissions, *command.permission)
     elif command.permission and not command.chat_admin:  # a bit Telegram cannot show: never unchecked
-        raise Forbidden(f"/{command.tg_name} is only for Discord servers.")
+        raise Forbidden(_("/{command} is only for Discord servers.", command=command.tg_name))
     try:
         options = command.check(event.options)
         return command.precheck(options, platform, event.caller.guild_id) if command.precheck else options
     except BadInput as exc:  # on Telegram, options are typed by hand: show how
-        if platform == "telegram" and "Usage:" not in exc.message:
-            raise BadInput(exc.message, command.usage("telegram")) from None
+        if platform == "telegram" and exc.usage is None:
+            raise BadInput(exc.reason, command.usage("telegram")) from None
         raise
 
 
@@ -144,7 +171,7 @@ def validate(event: Event, registry: Registry) -> None:
     elif event.action is not None:
         entry = registry.actions.get(prefix_of(event.action))
         if entry is None:
-            raise BadInput("This button is not valid any more.")
+            raise BadInput(STALE)
         event.parsed = entry.action_type.unpack(event.action)
 
 
@@ -206,10 +233,10 @@ def dispatch(event: Event, registry: Registry, renderer: Renderer, *, timeout_s:
             job_id = jobs.enqueue(conn, outcome.kind, payload, delay_s=jobs.PARKED_S if parked else 0)
             assert job_id is not None
             return renderer.deferred(event, job_id, outcome.private)
-        return renderer.answer(outcome, event)
+        return renderer.answer(localized(outcome, ctx.locale), event)
 
     def refuse(exc: DomainError) -> Any:
-        return renderer.answer(refusal(exc.message), event)
+        return renderer.answer(localized(refusal(exc.message), event.said_in or speak(event)), event)
 
     guarded = guards(event, registry)
     held: DomainError | None = None  # a guarded command's refusal, answered only if no guard takes the message
@@ -299,4 +326,6 @@ def encode_event(event: Event, user_id: int) -> dict[str, Any]:
         "channel_id": event.channel_id,
         "chat_id": event.chat_id,
         "chat_type": event.chat_type,
+        "locale": event.said_in,
+        "place_locale": event.place_locale,
     }

@@ -16,6 +16,7 @@ from typing import Any
 from ttfd.core import apicache
 from ttfd.core.db import Conn
 from ttfd.core.errors import Forbidden, NotFound
+from ttfd.core.i18n import _
 from ttfd.ui.commands import ADMINISTRATOR, RoleRef
 from ttfd.ui.permissions import MANAGE_ROLES, check_grantable
 
@@ -100,7 +101,7 @@ def load(conn: Conn, guild_id: int, fresh: bool = False) -> Guild:
     try:
         raw = guild(conn, guild_id, fresh)
     except (NotFoundError, Refused):
-        raise Forbidden("I am not in that server any more.") from None
+        raise Forbidden(_("I am not in that server any more.")) from None
     roles = {
         int(r["id"]): Role(
             int(r["id"]), str(r.get("name", "")), int(r["position"]), int(r["permissions"]), bool(r.get("managed"))
@@ -127,22 +128,27 @@ def check_assignable(
     g = load(conn, guild_id, fresh)
     role = g.roles.get(role_id)
     if role is None:
-        raise NotFound("That role does not exist in this server any more.")
+        raise NotFound(_("That role does not exist in this server any more."))
     check_grantable(role.ref, guild_id, what)
     if invoker_id is not None and invoker_id != g.owner_id:
         mine = member_roles(conn, guild_id, invoker_id) or []
         if not g.permissions(mine) & (ADMINISTRATOR | MANAGE_ROLES):
-            raise Forbidden("You need the Manage Roles permission to hand out roles.")
+            raise Forbidden(_("You need the Manage Roles permission to hand out roles."))
         if role.position >= g.top(mine):
             raise Forbidden(
-                f"@{role.name} is the same as or above your highest role, so Discord would not let you give it "
-                "either. Pick a role below yours."
+                _(
+                    "@{role} is the same as or above your highest role, so Discord would not let you give it "
+                    "either. Pick a role below yours.",
+                    role=role.name,
+                )
             )
     bot = member_roles(conn, guild_id, bot_id, fresh)
     if bot is None:
-        raise Forbidden("I am not in this server any more.")
+        raise Forbidden(_("I am not in this server any more."))
     if bot_id != g.owner_id and not g.permissions(bot) & (ADMINISTRATOR | MANAGE_ROLES):
-        raise Forbidden("I need the Manage Roles permission to give roles: add it to my role.")
+        raise Forbidden(_("I need the Manage Roles permission to give roles: add it to my role."))
     if bot_id != g.owner_id and role.position >= g.top(bot):
-        raise Forbidden(f"@{role.name} is the same as or above my highest role: move my role above it first.")
+        raise Forbidden(
+            _("@{role} is the same as or above my highest role: move my role above it first.", role=role.name)
+        )
     return role

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
+from ttfd.core.i18n import _, localize, said
 from ttfd.ui.actions import Action
 from ttfd.ui.text import Part, Text, text
 
 Style = Literal["primary", "secondary", "success", "danger"]
 # What anyone is told when our code failed (logged once, with its traceback, never shown).
-GENERIC_ERROR = "😵 Something went wrong on our side. Please try again in a moment."
+GENERIC_ERROR = _("😵 Something went wrong on our side. Please try again in a moment.")
+# What Discord is told when the database is too busy to answer within its 3 s (it never redelivers).
+BUSY = _("⏳ TTFD is very busy right now and did not do that. Nothing changed; please try again in a few seconds.")
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,37 @@ def say(*parts: Part | Text | None, private: bool = False, **kw: object) -> Repl
 def refusal(message: str) -> Reply:
     """How a refusal (DomainError) reads on every platform."""
     return Reply(body=("⚠️ ", message), private=True)
+
+
+def localized(reply: Reply, locale: str) -> Reply:
+    """The reply with every text said in `locale` (ttfd.core.i18n): what the renderers then draw."""
+
+    def button(b: Button) -> Button:
+        return replace(b, label=said(b.label, locale))
+
+    select = reply.select
+    if select is not None:
+        choices = tuple(
+            replace(c, label=said(c.label, locale), description=c.description and said(c.description, locale))
+            for c in select.choices
+        )
+        select = Select(said(select.placeholder, locale), choices)
+    modal = reply.modal
+    if modal is not None:
+        inputs = tuple(
+            replace(i, label=said(i.label, locale), placeholder=said(i.placeholder, locale)) for i in modal.inputs
+        )
+        modal = replace(modal, title=said(modal.title, locale), inputs=inputs)
+    return replace(
+        reply,
+        body=localize(reply.body, locale),
+        title=reply.title and said(reply.title, locale),
+        fields=tuple(Field(said(f.name, locale), localize(f.value, locale), f.inline) for f in reply.fields),
+        footer=reply.footer and said(reply.footer, locale),
+        rows=tuple(tuple(button(b) for b in row) for row in reply.rows),
+        select=select,
+        modal=modal,
+    )
 
 
 def field_(name: str, *parts: Part | Text | None, inline: bool = True) -> Field:

@@ -63,16 +63,21 @@ def lines(*rows: Text | str | None) -> Text:
     return tuple(out)
 
 
+def _text(value: object) -> str:
+    # A catalog message (a str) is kept as it is, so it is still said in the reader's language.
+    return value if isinstance(value, str) else str(value)
+
+
 def bold(value: object) -> Span:
-    return Span("bold", str(value))
+    return Span("bold", _text(value))
 
 
 def italic(value: object) -> Span:
-    return Span("italic", str(value))
+    return Span("italic", _text(value))
 
 
 def code(value: object) -> Span:
-    return Span("code", str(value))
+    return Span("code", _text(value))
 
 
 def command(value: str) -> Span:

@@ -3,6 +3,10 @@ function goes through (session from its cookie, CSRF, rate limits, one transacti
 
 Features declare `Route`s; functions/site adapts an HTTP framework's request to `WebRequest` and the
 `WebResponse` back, so no feature imports one.
+
+Refusals are said in the reader's language (`reader_locale`): the account's choice, else the site's `lang`
+cookie (its language switch), else the browser's Accept-Language, else DEFAULT_LOCALE. A handler that puts
+a text in its JSON says it with `ctx.say(msg)`.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from itsdangerous import BadSignature, Signer
 
 from ttfd.core import db, idempotency, inputs, ratelimit
 from ttfd.core.errors import DomainError
+from ttfd.core.i18n import LOCALES, _, negotiate, said
 from ttfd.core.settings import Settings, get_settings
 from ttfd.web import sessions
 
@@ -30,12 +35,14 @@ log = logging.getLogger(__name__)
 SESSION_COOKIE = "ttfd_session"
 CSRF_COOKIE = "csrf_token"
 OAUTH_COOKIE = "ttfd_oauth"
+LANG_COOKIE = "lang"  # the site's language switch (set by the page's script; read here for refusals)
 CSRF_HEADER = "X-CSRF-Token"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TIMEOUT_S = 5.0  # a person is waiting for the page
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-GENERIC = "Something went wrong on our side. Please try again in a moment."
+GENERIC = _("Something went wrong on our side. Please try again in a moment.")
+BUSY = _("We are very busy right now; nothing was changed. Please try again in a moment.")
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{8,100}")
 
 
@@ -76,7 +83,8 @@ class WebResponse:
 
 
 class Problem(Exception):
-    """An HTTP refusal with a reason safe to show (rolls back whatever the handler did)."""
+    """An HTTP refusal with a reason safe to show (rolls back whatever the handler did); `title` is a Msg,
+    said in the reader's language when the refusal is answered."""
 
     def __init__(
         self, status: int, title: str, headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None
@@ -95,44 +103,102 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def problem(
-    status: int, title: str, headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None
+    status: int,
+    title: str,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+    *,
+    locale: str | None = None,
 ) -> WebResponse:
-    """An RFC 9457 problem with a human-readable title (the same words the chat platforms use) and any
-    extension members."""
-    data = json.dumps({**(extra or {}), "title": title, "status": status}).encode()
-    return WebResponse(status, data, "application/problem+json", dict(headers or {}))
+    """An RFC 9457 problem with a human-readable title (the same words the chat platforms use), said in
+    `locale` (default: DEFAULT_LOCALE), and any extension members."""
+    text = said(title, locale or get_settings().default_locale)
+    data = json.dumps({**(extra or {}), "title": text, "status": status}, ensure_ascii=False).encode()
+    headers = dict(headers or {})
+    headers.setdefault("Content-Language", locale or get_settings().default_locale)
+    return WebResponse(status, data, "application/problem+json", headers)
 
 
-def html_page(status: int, title: str, message: str) -> WebResponse:
-    """A small self-contained page for browser flows (the OAuth callback) that went wrong."""
-    body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(title)} · TTFD</title>
+def html_page(status: int, title: str, message: str, locale: str) -> WebResponse:
+    """A small self-contained page for browser flows (the OAuth callback) that went wrong, in `locale`."""
+    heading, text = html.escape(said(title, locale)), html.escape(said(message, locale))
+    back = html.escape(_("Back to login").in_(locale))
+    body = f"""<!doctype html><html lang="{locale}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{heading} · TTFD</title>
 <style>body{{font:16px/1.5 system-ui,sans-serif;background:#111318;color:#e8e9ee;display:grid;place-items:center;
 min-height:100vh;margin:0}}main{{max-width:32rem;padding:2rem}}a{{color:#8ea1ff}}</style></head>
-<body><main><h1>{html.escape(title)}</h1><p>{html.escape(message)}</p>
-<p><a href="/login">Back to login</a></p></main></body></html>"""
-    return WebResponse(
-        status, body.encode(), "text/html", {"Cache-Control": "no-store", "Content-Security-Policy": PAGE_CSP}
-    )
+<body><main><h1>{heading}</h1><p>{text}</p>
+<p><a href="{html.escape(site_path("/login", locale))}">{back}</a></p></main></body></html>"""
+    headers = {"Cache-Control": "no-store", "Content-Security-Policy": PAGE_CSP, "Content-Language": locale}
+    return WebResponse(status, body.encode(), "text/html; charset=utf-8", headers)
 
 
 def redirect_to(location: str) -> WebResponse:
     return WebResponse(302, b"", "text/plain", {"Location": location})
 
 
-def method_not_allowed(*methods: str) -> WebResponse:
+def method_not_allowed(*methods: str, locale: str | None = None) -> WebResponse:
     """405 naming what this function does take."""
-    return problem(405, f"Use {' or '.join(methods)}.", {"Allow": ", ".join(methods)})
+    allow = ", ".join(methods)
+    return problem(405, _("This address takes {methods} only.", methods=allow), {"Allow": allow}, locale=locale)
+
+
+def too_large(request: WebRequest, limit: int) -> WebResponse:
+    """413 for a body larger than `limit` bytes (refused before it is read)."""
+    return problem(413, _("The body is larger than {limit} bytes.", limit=limit), locale=reader_locale(request))
 
 
 def json_body(request: WebRequest) -> Any:
     """The request's JSON body (bounded in size and depth), or a 400 saying what is wrong with it."""
     if not request.is_json:
-        raise Problem(400, "Send a JSON body (Content-Type: application/json).")
+        raise Problem(400, _("Send a JSON body (Content-Type: application/json)."))
     try:
         return inputs.load_json(request.body)
-    except inputs.InputError as exc:
-        raise Problem(400, f"The body is not valid: {exc}") from exc
+    except inputs.InputError as exc:  # the reason is about the JSON itself: it stays as the parser says it
+        raise Problem(400, _("The body is not valid: {reason}", reason=str(exc))) from exc
+
+
+# --- languages -------------------------------------------------------------------------------------
+
+
+def accept_languages(header: str | None, limit: int = 10) -> list[str]:
+    """The language tags of an Accept-Language header, most wanted first (q=0 dropped; a few read)."""
+    ranked: list[tuple[float, int, str]] = []
+    for i, part in enumerate((header or "").split(",")[:limit]):
+        tag, _sep, params = part.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            name, _eq, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if tag and tag != "*" and q > 0:
+            ranked.append((-q, i, tag.strip()))
+    return [tag for _q, _i, tag in sorted(ranked)]
+
+
+def reader_locale(request: WebRequest, chosen: str | None = None) -> str:
+    """The language to answer this reader in: the account's choice (`chosen`), else the site's `lang`
+    cookie, else the browser's Accept-Language, else DEFAULT_LOCALE."""
+    wanted = (chosen, request.cookies.get(LANG_COOKIE), *accept_languages(request.header("accept-language")))
+    return negotiate(*wanted, default=get_settings().default_locale)
+
+
+def site_path(path: str, locale: str) -> str:
+    """A page of the static site in `locale`: DEFAULT_LOCALE's pages are at /, the others under /<lang>/
+    (static_site/build.py builds them so)."""
+    if locale == get_settings().default_locale or locale not in LOCALES:
+        return path
+    return f"/{locale}{path}" if path != "/" else f"/{locale}/"
+
+
+def path_locale(path: str) -> str:
+    """The language of a page of the static site, from its path (see `site_path`)."""
+    default = get_settings().default_locale
+    first = path.split("?", 1)[0].split("/")[1:2]
+    return first[0] if first and first[0] in LOCALES and first[0] != default else default
 
 
 # --- cookies and sessions --------------------------------------------------------------------------
@@ -183,7 +249,7 @@ def rate_limit(request: WebRequest, settings: Settings) -> None:
     decision = db.run(lambda conn: ratelimit.hit(conn, key, limit, window), timeout_s=TIMEOUT_S)
     if not decision.allowed:
         raise Problem(
-            429, "Too many attempts; wait a minute and try again.", {"Retry-After": str(decision.retry_after_s)}
+            429, _("Too many attempts; wait a minute and try again."), {"Retry-After": str(decision.retry_after_s)}
         )
 
 
@@ -196,7 +262,7 @@ def check_origin(request: WebRequest, settings: Settings) -> None:
     """Browsers send Origin on every unsafe request; one from another site is refused outright."""
     origin = request.header("origin")
     if origin and origin != _origin(settings.site_url):
-        raise Problem(403, "Cross-site request refused.")
+        raise Problem(403, _("Cross-site request refused."))
 
 
 def safe_next(path: str | None) -> str:
@@ -233,11 +299,22 @@ class WebCtx:
     def user_id(self) -> int:
         """The logged-in account (401 when there is no session)."""
         if self.session is None:
-            raise Problem(401, "Log in first.")
+            raise Problem(401, LOG_IN_FIRST)
         return self.session.user_id
+
+    @property
+    def locale(self) -> str:
+        """The reader's language (`reader_locale`): what a text in this answer is said in."""
+        return reader_locale(self.request, self.session.language if self.session else None)
+
+    def say(self, text: str) -> str:
+        """A text for the JSON answer, in the reader's language (a Msg said; other text as it is)."""
+        return said(text, self.locale)
 
 
 Handler = Callable[[WebCtx], WebResponse]
+Page = Callable[[WebRequest, Catalog], WebResponse]
+LOG_IN_FIRST = _("Log in first.")
 
 
 @dataclass(frozen=True)
@@ -252,7 +329,10 @@ class Route:
     methods: Mapping[str, Handler] = field(default_factory=dict)
     rate_limited: bool = False
     public: bool = False
-    serve: Callable[[WebRequest, Catalog], WebResponse] | None = None
+    serve: Page | None = None
+    # Methods that are browser pages handling the whole request themselves (a login callback's GET), beside
+    # `methods` served the usual way.
+    pages: Mapping[str, Page] = field(default_factory=dict)
     public_if: Callable[[str], bool] | None = None  # public for some paths only (a profile's card.png)
     summary: str = ""
 
@@ -280,13 +360,16 @@ def serve(route: Route, request: WebRequest, registry: Catalog) -> WebResponse:
     Unsafe methods need a session, the CSRF header and a same-site Origin before the handler runs; one
     that sends an Idempotency-Key is done once: a repeat (double click, retry) gets the first answer."""
     if not from_edge(request):
-        return problem(403, "Use the website's address; its functions are not served directly.")
+        refusal = _("Use the website's address; its functions are not served directly.")
+        return problem(403, refusal, locale=reader_locale(request))
     if route.serve is not None:
         return route.serve(request, registry)
-    method = "GET" if request.method == "HEAD" else request.method
+    if (page := route.pages.get(request.method)) is not None:
+        return page(request, registry)
+    method = "GET" if request.method == "HEAD" and "GET" not in route.pages else request.method
     handler = route.methods.get(method)
     if handler is None:
-        return method_not_allowed(*route.methods)
+        return method_not_allowed(*route.methods, *route.pages, locale=reader_locale(request))
     settings = get_settings()
     unsafe = method in UNSAFE_METHODS
     public = route.public or bool(route.public_if and route.public_if(request.path))
@@ -302,11 +385,17 @@ def serve(route: Route, request: WebRequest, registry: Catalog) -> WebResponse:
         state.update(session=session, stale=token is not None and session is None)
         if unsafe:
             if session is None:
-                raise Problem(401, "Log in first.")
+                raise Problem(401, LOG_IN_FIRST)
             sent = request.header(CSRF_HEADER) or ""
             if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
-                raise Problem(403, f"Missing or wrong {CSRF_HEADER} header; reload the page and try again.")
+                raise Problem(
+                    403, _("Missing or wrong {header} header; reload the page and try again.", header=CSRF_HEADER)
+                )
         return handler(WebCtx(conn, request, settings, session, registry))
+
+    def locale() -> str:
+        session = state["session"]
+        return reader_locale(request, session.language if session is not None else None)
 
     committed = False
     try:
@@ -317,8 +406,9 @@ def serve(route: Route, request: WebRequest, registry: Catalog) -> WebResponse:
         key = request.header(IDEMPOTENCY_HEADER)
         if unsafe and key and token:
             if not _IDEMPOTENCY_KEY.fullmatch(key):
-                raise Problem(400, f"{IDEMPOTENCY_HEADER} must be 8-100 letters, digits, - or _.")
-            resp = _once(f"site:{hashlib.sha256(token.encode()).hexdigest()[:16]}:{key}", _fingerprint(request), work)
+                raise Problem(400, _("{header} must be 8-100 letters, digits, - or _.", header=IDEMPOTENCY_HEADER))
+            once_key = f"site:{hashlib.sha256(token.encode()).hexdigest()[:16]}:{key}"
+            resp = _once(once_key, _fingerprint(request), work, locale)
         elif unsafe:
             resp = db.run(work, timeout_s=TIMEOUT_S)
         else:
@@ -328,17 +418,18 @@ def serve(route: Route, request: WebRequest, registry: Catalog) -> WebResponse:
             resp = db.read(work, timeout_s=TIMEOUT_S)
         committed = True
     except Problem as p:
-        resp = problem(p.status, p.title, p.headers, p.extra)
+        resp = problem(p.status, p.title, p.headers, p.extra, locale=locale())
     except DomainError as exc:
-        resp = problem(exc.status, exc.message)
+        resp = problem(exc.status, exc.message, locale=locale())
     except db.Unavailable as exc:
         log.warning("%s %s not served: %s", request.method, request.path, exc)
-        resp = problem(503, "We are very busy right now; nothing was changed. Please try again in a moment.")
-        resp.headers["Retry-After"] = "2"
+        resp = problem(503, BUSY, {"Retry-After": "2"}, locale=locale())
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
-        resp = problem(500, GENERIC)
+        resp = problem(500, GENERIC, locale=locale())
     if public:
+        if resp.content_type == "application/problem+json":  # said in one reader's language: never shared
+            resp.headers.setdefault("Cache-Control", "no-store")
         return resp
     session = state["session"]
     if not any(c.name == SESSION_COOKIE for c in resp.cookies):
@@ -361,10 +452,12 @@ def _fingerprint(request: WebRequest) -> str:
     return digest.hexdigest()
 
 
-KEY_REUSED = f"That {IDEMPOTENCY_HEADER} was used for a different request. Send a new key for a new request."
+KEY_REUSED = _(
+    "That {header} was used for a different request. Send a new key for a new request.", header=IDEMPOTENCY_HEADER
+)
 
 
-def _once(key: str, fingerprint: str, work: Callable[[db.Conn], WebResponse]) -> WebResponse:
+def _once(key: str, fingerprint: str, work: Callable[[db.Conn], WebResponse], locale: Callable[[], str]) -> WebResponse:
     """A site write done once per Idempotency-Key: the answer (refusals too) is stored and replayed to a
     retry; the same key with another request is refused with 422 (as payment APIs do), changing nothing."""
 
@@ -373,7 +466,7 @@ def _once(key: str, fingerprint: str, work: Callable[[db.Conn], WebResponse]) ->
         return {"status": r.status, "body": r.body.decode(), "type": r.content_type, "headers": r.headers}
 
     def refuse(exc: DomainError) -> dict[str, Any]:
-        r = problem(exc.status, exc.message)
+        r = problem(exc.status, exc.message, locale=locale())
         return {"status": r.status, "body": r.body.decode(), "type": r.content_type, "headers": r.headers}
 
     def fingerprinted(answer: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
@@ -383,5 +476,5 @@ def _once(key: str, fingerprint: str, work: Callable[[db.Conn], WebResponse]) ->
         key, idempotency.plain_start(key, 86400), fingerprinted(encode), fingerprinted(refuse), timeout_s=TIMEOUT_S
     )
     if stored.get("request", fingerprint) != fingerprint:
-        return problem(422, KEY_REUSED)
+        return problem(422, KEY_REUSED, locale=locale())
     return WebResponse(int(stored["status"]), stored["body"].encode(), stored["type"], dict(stored["headers"]))

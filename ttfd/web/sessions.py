@@ -83,7 +83,7 @@ _LOAD = """
 SELECT s.id, s.user_id, s.csrf_token, s.expires_at, s.token_hash = %(hash)s AS current,
        s.rotated_at < now() - make_interval(secs => %(rotate)s) AS rotate_due,
        s.last_seen_at < now() - interval '60 seconds' AS touch_due,
-       u.merged_into IS NOT NULL AS merged
+       u.merged_into IS NOT NULL AS merged, u.language
 FROM sessions s JOIN unified_users u ON u.id = s.user_id
 WHERE (s.token_hash = %(hash)s
        OR (s.prev_token_hash = %(hash)s AND s.rotated_at > now() - make_interval(secs => %(grace)s)))
@@ -111,6 +111,7 @@ class Session:
     csrf_token: str
     expires_at: datetime
     new_token: str | None = None  # set when this request rotated the token: the cookie must be replaced
+    language: str | None = None  # the account's chosen language (its answers are said in it)
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,9 @@ def load(conn: Conn, token: str, policy: Policy) -> Session | None:
     row = conn.execute(_LOAD, params).fetchone()
     if row is None:
         return None
-    session = Session(int(row["id"]), int(row["user_id"]), str(row["csrf_token"]), row["expires_at"])
+    session = Session(
+        int(row["id"]), int(row["user_id"]), str(row["csrf_token"]), row["expires_at"], language=row["language"]
+    )
     if row["merged"]:  # the account was merged into another since login: the login follows it
         live = users.live_id(conn, session.user_id)
         if live is None:

@@ -8,6 +8,7 @@ wait on another update's progress.
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Any
 
@@ -18,11 +19,15 @@ from aiogram.types import CallbackQuery, ChatJoinRequest, Message, Update, User
 
 from ttfd.core.errors import BadInput, DomainError
 from ttfd.core.inbound import Caller
+from ttfd.features.general import typed
 from ttfd.registry import Registry
 from ttfd.ui.commands import Command, Kind, Option, PlatformUser
 from ttfd.ui.dispatch import Event
 
 TRUE, FALSE = {"1", "true", "yes", "on", "y"}, {"0", "false", "no", "off", "n"}
+# A message that starts with a command: /name or /name@bot (Telegram's own names are at most 32 of [a-z0-9_];
+# a longer or odder one typed by hand is still a command nobody knows).
+COMMAND_WORD = re.compile(r"/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]{1,64}))?(?=\s|$)")
 
 
 def person(user: User) -> PlatformUser:
@@ -30,13 +35,15 @@ def person(user: User) -> PlatformUser:
     return PlatformUser("telegram", user.id, user.username, name, user.is_bot)
 
 
-def _event(key: str, who: PlatformUser, msg: Message | None, **kw: Any) -> Event:
+def _event(key: str, user: User, msg: Message | None, **kw: Any) -> Event:
+    who = person(user)
     chat = msg.chat if msg else None
     reply_to = msg.reply_to_message.from_user if msg and msg.reply_to_message else None
     return Event(
         key=key,
         caller=Caller("telegram", who.id, who.username, who.display_name),
         who=who,
+        locale=user.language_code,  # what the person's Telegram app speaks (their own choice wins: dispatch)
         chat_id=chat.id if chat else None,
         chat_type=chat.type if chat else None,
         reply_to=person(reply_to) if reply_to else None,
@@ -73,7 +80,8 @@ def parse_options(command: Command, args: str | None, message: Message) -> dict[
     try:
         words = shlex.split(args or "")
     except ValueError:
-        raise BadInput("A quote is not closed.", usage) from None
+        raise BadInput(typed.QUOTE_OPEN, usage) from None
+    words = _choices_in_place(command, words)
     values: dict[str, Any] = {}
     for i, option in enumerate(command.options):
         if option.kind == Kind.USER:
@@ -81,7 +89,7 @@ def parse_options(command: Command, args: str | None, message: Message) -> dict[
             if picked is not None:
                 values[option.name] = picked
             elif (words and words[0].startswith("@")) or option.required:
-                raise BadInput("Reply to their message (or tap their name) to pick someone.", usage)
+                raise BadInput(typed.PICK_SOMEONE, usage)
             continue
         if not words:
             continue
@@ -89,8 +97,26 @@ def parse_options(command: Command, args: str | None, message: Message) -> dict[
         word, words = " ".join(words[:take]), words[take:]
         values[option.name] = _typed(option, word, usage)
     if words and command.options:  # (a command without options ignores them: /start carries deep-link data)
-        raise BadInput(f"Too much after the command: {' '.join(words)[:60]}", usage)
+        raise BadInput(typed.too_much(" ".join(words)[:60]), usage)
     return values
+
+
+def _choices_in_place(command: Command, words: list[str]) -> list[str]:
+    """`/rps 10 камень` read as `/rps камень 10`: when every option is given and a choice's place holds a word
+    naming none of its choices, the word that does name one takes its place (a bet and a side come in either
+    order). Words for a `rest` option are free text: left as typed."""
+    given = [o for o in command.options if o.kind != Kind.USER]
+    if len(words) != len(given) or any(o.rest for o in given):
+        return words
+    words = list(words)
+    for i, option in enumerate(given):
+        if not option.choices or typed.choice(option, words[i]) is not None:
+            continue
+        for j, other in enumerate(given):
+            if j != i and typed.choice(option, words[j]) is not None and not other.choices:
+                words[i], words[j] = words[j], words[i]
+                break
+    return words
 
 
 def _rest_length(later: tuple[Option, ...], words: list[str], usage: str) -> int:
@@ -118,30 +144,30 @@ def _picked_user(message: Message) -> PlatformUser | None:
 
 
 def _typed(option: Option, word: str, usage: str) -> Any:
-    """A word as the option's type; the refusal reads as it does on Discord, plus the usage line."""
+    """A word as the option's type; the refusal reads as it does on Discord, plus the usage line. A choice is
+    known by its value or its label in any language (`heads`, `Орёл`, `орел`)."""
     if option.choices:
-        for _, value in option.choices:
-            if str(value).lower() == word.lower():
-                return value
-        return word  # Option.check names the choices
+        found = typed.choice(option, word)
+        return word if found is None else found  # Option.check names the choices
     if option.kind == Kind.INTEGER:
         digits = word.replace(",", "").replace("_", "")
         if not (digits.removeprefix("-").isascii() and digits.removeprefix("-").isdigit()) or len(digits) > 16:
-            raise BadInput(option.bad("must be a whole number").message, usage)
+            raise BadInput(option.bad("integer").message, usage)
         return int(digits)
     if option.kind == Kind.BOOLEAN:
         if word.lower() not in TRUE | FALSE:
-            raise BadInput(option.bad("must be yes or no").message, usage)
+            raise BadInput(option.bad("boolean").message, usage)
         return word.lower() in TRUE
     if option.kind == Kind.STRING:
         return word
-    raise BadInput(option.bad("cannot be given on Telegram").message, usage)
+    raise BadInput(option.bad("telegram").message, usage)
 
 
 def build(registry: Registry, username: str | None) -> Router:
     """One router: every Telegram command, then buttons, then plain messages (help in private chats)."""
     router = Router(name="ttfd")
     ignore_mention = username is None  # without the bot's username, /cmd@any_bot cannot be told apart
+    ours = (username or "").removeprefix("@").lower()
 
     def key(bot: Bot, update: Update) -> str:
         return f"tg:{bot.id}:{update.update_id}"
@@ -150,7 +176,7 @@ def build(registry: Registry, username: str | None) -> Router:
         async def handle(message: Message, command: CommandObject, event_update: Update, bot: Bot) -> Event | None:
             if message.from_user is None or message.from_user.is_bot:
                 return None
-            event = _event(key(bot, event_update), person(message.from_user), message, command=cmd)
+            event = _event(key(bot, event_update), message.from_user, message, command=cmd)
             if message.chat.type != "private":  # a group: automod reads the whole message before the command
                 event.message, event.urls = message.text or message.caption or "", links(message)
             try:
@@ -170,7 +196,7 @@ def build(registry: Registry, username: str | None) -> Router:
         if query.from_user.is_bot or not query.data:
             return None
         msg = query.message if isinstance(query.message, Message) else None
-        event = _event(key(bot, event_update), person(query.from_user), msg, action=query.data, component=True)
+        event = _event(key(bot, event_update), query.from_user, msg, action=query.data, component=True)
         event.target["callback_query_id"] = query.id
         if msg is not None:
             event.target["message_id"] = msg.message_id
@@ -190,27 +216,36 @@ def build(registry: Registry, username: str | None) -> Router:
             message="",  # nothing was said; a message event is what the features' message handlers take
             chat_id=request.chat.id,
             chat_type="chat_join_request",
+            locale=request.from_user.language_code,
             target={"kind": "telegram", "chat_id": request.user_chat_id, "chat_title": request.chat.title or ""},
         )
 
     @router.message(F.text | F.caption)
     async def chat(message: Message, event_update: Update, bot: Bot) -> Event | None:
-        # Anything that is not a command of ours: in a private chat, the help (what can I do here?); in a
-        # group, a chat message — an unknown command or another bot's (/start@other_bot) included, so
-        # automod and activity see it as any other.
+        # Anything that is not a command of ours. In a private chat: the help (what can I do here?), saying
+        # first that a command is unknown (/xyz). In a group: a chat message — an unknown command or another
+        # bot's (/start@other_bot) included, so automod and activity see it as any other; except an unknown
+        # command addressed to us (/xyz@this_bot): the help, saying so, after the guards (automod) pass the
+        # message as they do before any command of ours in a group.
         if message.from_user is None or message.from_user.is_bot:
             return None
-        k, who = key(bot, event_update), person(message.from_user)
+        k, text = key(bot, event_update), message.text or message.caption or ""
+        said = COMMAND_WORD.match(message.text or "")
+        asked = {"command": said.group(1)} if said else {}
         if message.chat.type == "private":
-            return _event(k, who, message, command=help_command)
-        return _event(k, who, message, message=message.text or message.caption, urls=links(message))
+            return _event(k, message.from_user, message, command=help_command, options=asked)
+        if said and said.group(2) and ours and said.group(2).lower() == ours:
+            event = _event(k, message.from_user, message, command=help_command, options=asked)
+            event.message, event.urls = text, links(message)
+            return event
+        return _event(k, message.from_user, message, message=text, urls=links(message))
 
     @router.edited_message(F.text | F.caption)
     async def edited(message: Message, event_update: Update, bot: Bot) -> Event | None:
         # "hello", then edited into spam: the guards (automod) read the new text; nothing else runs for it.
         if message.from_user is None or message.from_user.is_bot or message.chat.type == "private":
             return None
-        k, who = key(bot, event_update), person(message.from_user)
-        return _event(k, who, message, message=message.text or message.caption, urls=links(message), edited=True)
+        k, text = key(bot, event_update), message.text or message.caption
+        return _event(k, message.from_user, message, message=text, urls=links(message), edited=True)
 
     return router

@@ -26,7 +26,7 @@ from ttfd.core.settings import get_settings
 from ttfd.features import REGISTRY
 from ttfd.render import telegram as render
 from ttfd.ui import dispatch
-from ttfd.ui.reply import GENERIC_ERROR, Reply
+from ttfd.ui.reply import GENERIC_ERROR, Reply, localized
 from webhooks.telegram import runtime
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,9 @@ def telegram_webhook(request: Request) -> Response:
         return resp
     except Exception:
         log.exception("update %s failed", update.update_id)
-        answer = Renderer().answer(Reply(body=(GENERIC_ERROR,)), event)
+        answer = Renderer().answer(
+            localized(Reply(body=(GENERIC_ERROR,)), event.said_in or dispatch.speak(event)), event
+        )
     body = after_commit(event, answer or {})
     wake.after_request()  # a deferred command's job, released by after_commit, runs now rather than next tick
     return json_response(body)
@@ -104,7 +106,7 @@ class Renderer:
         if chat_id is None:
             return {}
         edit = event.target.get("message_id") if event.component and reply.edit else None
-        return {"body": render.send(reply, int(chat_id), edit_message_id=edit)}
+        return {"body": render.send(reply, int(chat_id), edit_message_id=edit, locale=event.said_in or "en")}
 
     def deferred(self, event: dispatch.Event, job_id: int, private: bool) -> dict[str, Any]:
         return {"deferred": job_id}

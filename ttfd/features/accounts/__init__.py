@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ttfd.core.i18n import N_, Msg, _, listing, localize
 from ttfd.core.settings import bounded
 from ttfd.features.accounts import service
 from ttfd.registry import Feature
 from ttfd.ui.commands import Command, Ctx, Kind, Option, Options
 from ttfd.ui.reply import Reply, say
-from ttfd.ui.text import code, command, plain
+from ttfd.ui.text import code, command, lines, plain, text
 from ttfd.web import Problem, Route, WebCtx, WebResponse, json_body, json_response
 
 
@@ -21,40 +22,64 @@ class AccountSettings:
     code_ttl_s: int = bounded(600, 60, 86400)
 
 
-PLATFORM_NAMES = {"discord": "Discord", "telegram": "Telegram", "website": "website"}
+# What linking said, by the platform whose identity joined.
+LINKED: dict[str, Msg] = {
+    "discord": _("✅ Linked! Your Discord account now shares one TTFD profile."),
+    "telegram": _("✅ Linked! Your Telegram account now shares one TTFD profile."),
+    "website": _("✅ Linked! Your website account now shares one TTFD profile."),
+}
+MERGED = _("✅ Linked! Your two accounts were merged: XP, coins and stats were combined.")
 
 
-def _count(n: int, thing: str) -> str:
-    return f"{n:,} {thing}{'' if n == 1 else 's'}"
-
-
-def taken_back(merged: service.Merged) -> str:
-    """One sentence on what the merge took back because both accounts had been paid for it ("" if nothing)."""
-    what = []
+def taken_back(merged: service.Merged) -> Msg | None:
+    """What the merge took back because both accounts had been paid for it (None: nothing), as one sentence:
+    what was paid twice, then how much left the retired account."""
+    what: list[Msg] = []
     if merged.duplicate_dailies:
-        days = "a day" if merged.duplicate_dailies == 1 else "days"
-        what.append(f"{_count(merged.duplicate_dailies, 'daily claim')} for {days} both accounts had claimed")
+        what.append(
+            N_(
+                "{n} daily claim for a day both accounts had claimed",
+                "{n} daily claims for days both accounts had claimed",
+                merged.duplicate_dailies,
+            )
+        )
     if merged.season_rewards_taken:
-        what.append(f"{_count(merged.season_rewards_taken, 'season reward')} both accounts had been paid")
+        what.append(
+            N_(
+                "{n} season reward both accounts had been paid",
+                "{n} season rewards both accounts had been paid",
+                merged.season_rewards_taken,
+            )
+        )
     if merged.achievements_taken:
-        what.append(f"{_count(merged.achievements_taken, 'achievement reward')} both accounts had earned")
+        what.append(
+            N_(
+                "{n} achievement reward both accounts had earned",
+                "{n} achievement rewards both accounts had earned",
+                merged.achievements_taken,
+            )
+        )
     if not what:
-        return ""
-    amounts = [f"{n:,} {unit}" for n, unit in ((merged.coins_taken, "coins"), (merged.xp_taken, "XP")) if n]
-    count = merged.duplicate_dailies + merged.season_rewards_taken + merged.achievements_taken
-    verb = "was" if count == 1 else "were"
-    took = " and ".join(amounts) if amounts else "nothing was left to take"
-    return f"One person is paid once, so {' and '.join(what)} {verb} taken back ({took})."
+        return None
+    coins, xp = merged.coins_taken, merged.xp_taken
+    if coins and xp:
+        took = N_("{n} coin and {xp} XP", "{n} coins and {xp} XP", coins, xp=xp)
+    elif coins:
+        took = N_("{n} coin", "{n} coins", coins)
+    elif xp:
+        took = _("{xp} XP", xp=xp)
+    else:
+        took = _("nothing was left to take")
+    items = listing(what, "; ")
+    return _("One person is paid once, so this was taken back: {items} ({took}).", items=items, took=took)
 
 
 def linked_message(result: service.LinkResult) -> Reply:
     """The same words wherever the code was redeemed."""
-    where = PLATFORM_NAMES[result.platform]
     if result.merged:
-        note = taken_back(result.taken) if result.taken else ""
-        merged = "✅ Linked! Your two accounts were merged: XP, coins and stats were combined."
-        return say(merged, f"\n↩️ {note}" if note else None, private=True)
-    return say(f"✅ Linked! Your {where} account now shares one TTFD profile.", private=True)
+        note = taken_back(result.taken) if result.taken else None
+        return say(lines(MERGED, text("↩️ ", note) if note else None), private=True)
+    return say(LINKED[result.platform], private=True)
 
 
 def link(ctx: Ctx, opts: Options) -> Reply:
@@ -62,15 +87,26 @@ def link(ctx: Ctx, opts: Options) -> Reply:
     given = opts.get("code")
     if not given:
         made = service.create_link_code(ctx.conn, ctx.user.id, ctx.platform, ttl)
-        other = "Telegram bot" if ctx.platform == "discord" else "Discord server"
-        return say(
-            "🔗 Your link code: ",
-            code(made.code),
-            "\nSend ",
-            command(f"/link {made.code}"),
-            f" to the TTFD {other}, or enter it on the website's Link page, within {ttl // 60} minutes. It works once.",
-            private=True,
-        )
+        values = {"code": code(made.code), "command": command(f"/link {made.code}")}
+        if ctx.platform == "discord":
+            how = N_(
+                "🔗 Your link code: {code}\nSend {command} to the TTFD Telegram bot, or enter it on the website's "
+                "Link page, within {n} minute. It works once.",
+                "🔗 Your link code: {code}\nSend {command} to the TTFD Telegram bot, or enter it on the website's "
+                "Link page, within {n} minutes. It works once.",
+                ttl // 60,
+                **values,
+            )
+        else:
+            how = N_(
+                "🔗 Your link code: {code}\nSend {command} to the TTFD Discord server, or enter it on the website's "
+                "Link page, within {n} minute. It works once.",
+                "🔗 Your link code: {code}\nSend {command} to the TTFD Discord server, or enter it on the website's "
+                "Link page, within {n} minutes. It works once.",
+                ttl // 60,
+                **values,
+            )
+        return say(how, private=True)
     caller = ctx.caller
     result = service.redeem_link_code(
         ctx.conn, given, ctx.platform, caller.id, ctx.features.merge_hooks, caller.username, caller.display_name
@@ -88,9 +124,10 @@ def _redeem(ctx: WebCtx) -> WebResponse:
     body = json_body(ctx.request)
     given = body.get("code") if isinstance(body, dict) and set(body) == {"code"} else None
     if not isinstance(given, str) or not 4 <= len(given.strip()) <= 32:
-        raise Problem(400, 'Send {"code": "<the code /link gave you>"}.')
+        raise Problem(400, _("Send the code /link gave you, as {body}.", body='{"code": "…"}'))
     result = service.redeem_on_site(ctx.conn, given, ctx.user_id, ctx.registry.merge_hooks)
-    return json_response({"merged": result.merged, "message": plain(linked_message(result).body)}, status=200)
+    message = plain(localize(linked_message(result).body, ctx.locale))  # in the reader's language
+    return json_response({"merged": result.merged, "message": message}, status=200)
 
 
 FEATURE = Feature(
@@ -99,9 +136,9 @@ FEATURE = Feature(
     commands=(
         Command(
             "link",
-            "Connect your Telegram, Discord and website accounts",
+            _("Connect your Telegram, Discord and website accounts"),
             link,
-            (Option("code", Kind.STRING, "A code from /link on another platform", max_length=40),),
+            (Option("code", Kind.STRING, _("A code from /link on another platform"), max_length=40),),
             chats=("private",),
         ),
     ),

@@ -12,6 +12,7 @@ from psycopg import sql
 from ttfd.core import events, inputs, ledger
 from ttfd.core.db import Conn
 from ttfd.core.errors import BadInput, DomainError, NotFound
+from ttfd.core.i18n import Msg, _
 from ttfd.core.users import IDENTITY_COLUMNS, PLATFORMS, Platform, User, find_user, get_user
 from ttfd.features import daily
 from ttfd.features.achievements import service as achievements
@@ -34,7 +35,14 @@ WHERE code = %(code)s AND used_at IS NULL AND expires_at > now()
 RETURNING user_id, source_platform
 """
 _PURGE_CODES = "DELETE FROM link_codes WHERE expires_at < now() - interval '1 day'"
-INVALID_CODE = "That link code is invalid, expired or already used. Make a new one with /link."
+INVALID_CODE = _("That link code is invalid, expired or already used. Make a new one with /link.")
+
+
+def _has_other(platform: Platform) -> Msg:
+    """Why an account cannot take this platform's identity: it has one already."""
+    if platform == "website":
+        return _("That account already has a different website login linked.")
+    return _("That account already has a different {platform} identity linked.", platform=platform.title())
 
 
 @dataclass(frozen=True)
@@ -91,7 +99,7 @@ def redeem_on_site(conn: Conn, code: str, user_id: int, hooks: Sequence[MergeHoo
     """The website's account joins the account that made `code` (made with /link on Discord or Telegram)."""
     owner = _take_code(conn, code, user_id)
     if owner == user_id:
-        raise DomainError("That code was made by this account — nothing to link.")
+        raise DomainError(_("That code was made by this account — nothing to link."))
     merged = merge_accounts(conn, keep_id=owner, gone_id=user_id, platform="website", hooks=hooks)
     events.emit(conn, merged.user.id, "account_linked", "website", {"platform": "website", "merged": merged.merged})
     return LinkResult(merged.user, merged.merged, "website", merged)
@@ -111,9 +119,9 @@ def link_identity(
     target = get_user(conn, user_id)
     owner = find_user(conn, platform, ext_id)
     if owner and owner.id == target.id:
-        raise DomainError("This account is already linked here — nothing to do.")
+        raise DomainError(_("This account is already linked here — nothing to do."))
     if getattr(target, IDENTITY_COLUMNS[platform]) is not None:
-        raise DomainError(f"That account already has a different {platform.title()} identity linked.")
+        raise DomainError(_has_other(platform))
     result: Merged | None = None
     if owner is None:
         user, merged = _attach(conn, target.id, platform, ext_id, username, display_name), False
@@ -140,7 +148,7 @@ def _attach(
     params = {"id": user_id, "ext": ext_id, "platform": platform, "username": username, "display_name": display_name}
     row = conn.execute(_ATTACH.format(col=sql.Identifier(IDENTITY_COLUMNS[platform])), params).fetchone()
     if row is None:
-        raise DomainError(f"That account already has a {platform.title()} identity linked.")
+        raise DomainError(_has_other(platform))
     return User.from_row(row)
 
 
@@ -174,6 +182,7 @@ SET telegram_id = coalesce(k.telegram_id, %(telegram_id)s::bigint),
     last_daily_on = greatest(k.last_daily_on, %(last_daily_on)s::date),
     -- the person's choices survive: the more private one where they differ, their words where one is unset
     show_stats = k.show_stats AND %(show_stats)s, notifications = k.notifications AND %(notifications)s,
+    language = coalesce(k.language, %(language)s::text),
     bio = coalesce(k.bio, %(bio)s::text), background_image = coalesce(k.background_image, %(background_image)s::text),
     music_url = coalesce(k.music_url, %(music_url)s::text),
     updated_at = now()
@@ -200,6 +209,7 @@ _MOVED = (
     "bio",
     "background_image",
     "music_url",
+    "language",
 )
 
 
@@ -245,11 +255,15 @@ def merge_accounts(conn: Conn, keep_id: int, gone_id: int, platform: Platform, h
     rows = {r["id"]: r for r in conn.execute(_LOCK_PAIR, {"ids": [keep_id, gone_id]}).fetchall()}
     keep, gone = rows.get(keep_id), rows.get(gone_id)
     if keep is None or gone is None or keep["merged_into"] or gone["merged_into"]:
-        raise DomainError("One of these accounts no longer exists; nothing was changed.")
+        raise DomainError(_("One of these accounts no longer exists; nothing was changed."))
     for p in PLATFORMS:
         col = IDENTITY_COLUMNS[p]
         if keep[col] is not None and gone[col] is not None:
-            raise BadInput(f"Both accounts already have a {p.title()} identity, so they cannot be merged.")
+            if p == "website":
+                raise BadInput(_("Both accounts already have a website login, so they cannot be merged."))
+            raise BadInput(
+                _("Both accounts already have a {platform} identity, so they cannot be merged.", platform=p.title())
+            )
     # One claim per person per day: the retired side's claim of a day both claimed goes, out of its balance
     # before that moves over (and before the boards' rows move: its XP leaves them too).
     dailies = daily.take_back_duplicates(conn, keep_id, gone_id, platform)

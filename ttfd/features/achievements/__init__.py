@@ -9,19 +9,30 @@ from typing import Any
 
 from ttfd.core import db, jobs, users, wake
 from ttfd.core.db import Conn
+from ttfd.core.i18n import N_, Msg, _, listing, negotiate
+from ttfd.core.settings import get_settings
 from ttfd.features import profiles
 from ttfd.features.achievements import service
 from ttfd.registry import Feature
 from ttfd.ui.commands import Command, Ctx, Kind, Option, Options
 from ttfd.ui.reply import Field, Reply
-from ttfd.ui.text import Text, bold, lines, number, text
+from ttfd.ui.text import Span, Text, lines
 
 COLOR = 0xE67E22
 
 
-def _reward(coins: int, xp: int) -> str:
-    parts = [f"+{number(coins)} coins" if coins else "", f"+{number(xp)} XP" if xp else ""]
-    return " · ".join(p for p in parts if p)
+def _reward(coins: int, xp: int) -> Msg | None:
+    """ "+25 coins · +10 XP" (None: no reward)."""
+    if coins and xp:
+        return N_("+{n} coin · +{xp} XP", "+{n} coins · +{xp} XP", coins, xp=xp)
+    if coins:
+        return N_("+{n} coin", "+{n} coins", coins)
+    return _("+{xp} XP", xp=xp) if xp else None
+
+
+def _badge(icon: str, name: str) -> Span:
+    """ "🎲 Beginner's luck" in bold, the name in the reader's language."""
+    return Span("bold", listing((icon, name), " "))
 
 
 def achievements(ctx: Ctx, opts: Options) -> Reply:
@@ -32,17 +43,26 @@ def achievements(ctx: Ctx, opts: Options) -> Reply:
     rows: list[Text] = []
     for a in all_:
         if a.unlocked:
-            rows.append(text(f"{a.icon} ", bold(a.name), f" — {a.description}"))
+            name = Span("bold", a.shown_name)
+            rows.append((_("{icon} {name} — {description}", icon=a.icon, name=name, description=a.shown_description),))
         elif a.hidden:
-            rows.append(text("🔒 ??? — a secret achievement"))
+            rows.append((_("🔒 ??? — a secret achievement"),))
+        elif reward := _reward(a.reward_coins, a.reward_xp):
+            locked = _(
+                "🔒 {name} — {description} ({reward})",
+                name=a.shown_name,
+                description=a.shown_description,
+                reward=reward,
+            )
+            rows.append((locked,))
         else:
-            rows.append(text(f"🔒 {a.name} — {a.description} ({_reward(a.reward_coins, a.reward_xp)})"))
+            rows.append((_("🔒 {name} — {description}", name=a.shown_name, description=a.shown_description),))
     got = sum(a.unlocked for a in all_)
-    return Reply(
-        title=f"🏅 {'Your' if who.id == ctx.user.id else who.name + chr(39) + 's'} achievements — {got}/{len(all_)}",
-        body=lines(*rows),
-        color=COLOR,
-    )
+    if who.id == ctx.user.id:
+        title = _("🏅 Your achievements — {got}/{total}", got=got, total=len(all_))
+    else:
+        title = _("🏅 {name}'s achievements — {got}/{total}", name=who.name, got=got, total=len(all_))
+    return Reply(title=title, body=lines(*rows), color=COLOR)
 
 
 def note(conn: Conn, user_id: int, platform: str) -> Text:
@@ -54,10 +74,12 @@ def note(conn: Conn, user_id: int, platform: str) -> Text:
         wake.mark()  # their events (a notice elsewhere) wait for a worker
     return lines(
         *(
-            text(
-                "🏅 Achievement unlocked: ",
-                bold(f"{a.icon} {a.name}"),
-                f" — {_reward(a.reward_coins, a.reward_xp) or a.description}",
+            (
+                _(
+                    "🏅 Achievement unlocked: {badge} — {what}",
+                    badge=_badge(a.icon, a.shown_name),
+                    what=_reward(a.reward_coins, a.reward_xp) or a.shown_description,
+                ),
             )
             for a in unlocked
         )
@@ -67,20 +89,31 @@ def note(conn: Conn, user_id: int, platform: str) -> Text:
 def profile_fields(conn: Conn, user_id: int) -> tuple[Field, ...]:
     all_ = service.catalog(conn, user_id)
     got = [a for a in all_ if a.unlocked]
-    icons = " ".join(a.icon for a in got[-12:]) or "none yet — see /achievements"
-    return (Field(f"Achievements ({len(got)}/{len(all_)})", (icons,), False),)
+    icons = " ".join(a.icon for a in got[-12:]) or _("none yet — see /achievements")
+    return (Field(_("Achievements ({got}/{total})", got=len(got), total=len(all_)), (icons,), False),)
 
 
 def on_unlock(conn: Conn, event: dict[str, Any]) -> None:
-    """A Telegram notice for an unlock no reply told (a chat message's XP, a season's end), if wanted."""
+    """A Telegram notice for an unlock no reply told (a chat message's XP, a season's end), if wanted; said
+    now, in the person's language (their choice, else the deployment's), since a job's payload is JSON."""
     user = users.get_user(conn, int(event["user_id"]))
     data = event["data"]
     if not (user.telegram_id and user.notifications) or service.told_on(conn, user.id, data["code"]) is not None:
         return
+    name = service.title(str(data["code"]), str(data["name"]))
     reward = _reward(int(data["coins"]), int(data["xp"]))
-    message = f"🏅 Achievement unlocked: {data['icon']} {data['name']}" + (f" ({reward})" if reward else "")
+    if reward:
+        notice = _(
+            "🏅 Achievement unlocked: {icon} {name} ({reward})", icon=str(data["icon"]), name=name, reward=reward
+        )
+    else:
+        notice = _("🏅 Achievement unlocked: {icon} {name}", icon=str(data["icon"]), name=name)
+    locale = negotiate(user.language, default=get_settings().default_locale)
     jobs.enqueue(
-        conn, "telegram.send", {"chat_id": user.telegram_id, "text": message}, dedupe_key=f"ach_msg:{event['id']}"
+        conn,
+        "telegram.send",
+        {"chat_id": user.telegram_id, "text": notice.in_(locale)},
+        dedupe_key=f"ach_msg:{event['id']}",
     )
 
 
@@ -96,9 +129,9 @@ FEATURE = Feature(
     commands=(
         Command(
             "achievements",
-            "Achievements you (or someone) unlocked",
+            _("Achievements you (or someone) unlocked"),
             achievements,
-            (Option("user", Kind.USER, "Whose (default: yours)"),),
+            (Option("user", Kind.USER, _("Whose (default: yours)")),),
             writes=False,
         ),
     ),

@@ -8,6 +8,30 @@ from datetime import datetime
 from typing import Any
 
 from ttfd.core.db import Conn
+from ttfd.core.i18n import Msg, _
+
+# What each achievement is called and asks, as people read it (in their language). The catalog table (sql/0010,
+# sql/0017) keeps its English words for the ledger's reasons and the website; a test keeps the two equal.
+TEXTS: dict[str, tuple[Msg, Msg]] = {
+    "first_daily": (_("Day one"), _("Claim your first daily reward.")),
+    "streak_7": (_("On a roll"), _("Keep a 7-day daily streak.")),
+    "streak_30": (_("Unstoppable"), _("Keep a 30-day daily streak.")),
+    "rank_c": (_("Rank C"), _("Reach rank C-.")),
+    "rank_b": (_("Rank B"), _("Reach rank B-.")),
+    "rank_a": (_("Rank A"), _("Reach rank A-.")),
+    "rank_s": (_("Rank S"), _("Reach rank S-.")),
+    "first_win": (_("Beginner's luck"), _("Win your first game.")),
+    "games_100": (_("Regular"), _("Play 100 games.")),
+    "first_purchase": (_("Shopper"), _("Spend coins in the shop.")),
+    "all_platforms": (_("Everywhere"), _("Use TTFD on Discord, Telegram and the website.")),
+    "messages_1000": (_("Chatterbox"), _("Send 1,000 messages where TTFD counts them.")),
+    "season_top10": (_("Top ten"), _("Finish a season in the top 10.")),
+}
+
+
+def title(code: str, fallback: str) -> str:
+    """An achievement's name in the reader's language (a code without words here: the table's)."""
+    return TEXTS[code][0] if code in TEXTS else fallback
 
 
 @dataclass(frozen=True)
@@ -25,13 +49,22 @@ class Achievement:
     def unlocked(self) -> bool:
         return self.unlocked_at is not None
 
+    @property
+    def shown_name(self) -> str:
+        """The name as people read it (a Msg: said in their language)."""
+        return title(self.code, self.name)
+
+    @property
+    def shown_description(self) -> str:
+        return TEXTS[self.code][1] if self.code in TEXTS else self.description
+
     def json(self) -> dict[str, Any]:
         """As the site shows it: a hidden one still locked gives nothing away."""
         secret = self.hidden and not self.unlocked
         return {
             "code": None if secret else self.code,
-            "name": "???" if secret else self.name,
-            "description": "A secret achievement." if secret else self.description,
+            "name": "???" if secret else self.shown_name,  # Msgs: the site says them in the reader's language
+            "description": _("A secret achievement.") if secret else self.shown_description,
             "icon": "❔" if secret else self.icon,
             "reward_coins": None if secret else self.reward_coins,
             "reward_xp": None if secret else self.reward_xp,

@@ -7,13 +7,14 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from ttfd.core.i18n import Msg, _
 from ttfd.features.activity import service
 from ttfd.features.activity.service import ActivitySettings
 from ttfd.registry import Feature, Registry, Schedule
 from ttfd.ui.commands import Command, Ctx, Kind, MessageHandler, Option, Options
 from ttfd.ui.permissions import MANAGE_GUILD
 from ttfd.ui.reply import Reply, say
-from ttfd.ui.text import Text, channel
+from ttfd.ui.text import channel
 
 
 def group_message(ctx: Ctx, text: str) -> Reply | None:
@@ -26,6 +27,14 @@ def group_message(ctx: Ctx, text: str) -> Reply | None:
     return None
 
 
+def _channels(ids: list[int]) -> Msg:
+    """Channels, linked, one after another ("none" when there are none)."""
+    if not ids:
+        return _("none")
+    values = {f"channel{i}": channel(c) for i, c in enumerate(ids)}
+    return Msg(", ".join("{" + key + "}" for key in values), values=values)
+
+
 def xp_channel(ctx: Ctx, opts: Options) -> Reply:
     from ttfd.features.activity import polling
 
@@ -33,13 +42,12 @@ def xp_channel(ctx: Ctx, opts: Options) -> Reply:
     channel_id: int = opts["channel"].id
     enabled = opts.get("enabled") is not False
     channels = polling.set_channel(ctx.conn, ctx.guild_id, channel_id, ctx.user.id, enabled)
-    state = "now earns" if enabled else "no longer earns"
-    listing: Text = tuple(p for i, c in enumerate(channels) for p in ((", ",) if i else ()) + (channel(c),)) or (
-        "none",
-    )
-    return say(
-        channel(channel_id, opts["channel"].name), f" {state} message XP.\nXP channels here: ", listing, private=True
-    )
+    picked = channel(channel_id, opts["channel"].name)
+    if enabled:
+        state = _("{channel} now earns message XP.", channel=picked)
+    else:
+        state = _("{channel} no longer earns message XP.", channel=picked)
+    return say(state, "\n", _("XP channels here: {channels}", channels=_channels(list(channels))), private=True)
 
 
 def poll_messages(registry: Registry) -> dict[str, Any]:
@@ -57,11 +65,11 @@ FEATURE = Feature(
     commands=(
         Command(
             "xp-channel",
-            "Earn message XP in a channel (polled every minute; the bot needs Read Message History there)",
+            _("Earn message XP in a channel (polled every minute; the bot needs Read Message History there)"),
             xp_channel,
             (
-                Option("channel", Kind.CHANNEL, "Text channel", required=True, channel_types=(0, 5, 11, 12)),
-                Option("enabled", Kind.BOOLEAN, "Turn XP on (default) or off for this channel"),
+                Option("channel", Kind.CHANNEL, _("Text channel"), required=True, channel_types=(0, 5, 11, 12)),
+                Option("enabled", Kind.BOOLEAN, _("Turn XP on (default) or off for this channel")),
             ),
             platforms=("discord",),
             group="setup",
@@ -73,5 +81,5 @@ FEATURE = Feature(
     schedules=(Schedule("poll_messages", "* * * * *", poll_messages, "Discord message XP"),),
     settings=ActivitySettings,
     migrations=("0002_discord_message_xp.sql",),
-    help=("In groups with the bot, and in Discord channels set up for it, chatting earns XP (once a minute).",),
+    help=(_("In groups with the bot, and in Discord channels set up for it, chatting earns XP (once a minute)."),),
 )

@@ -1,19 +1,23 @@
-"""Website logins: Discord OAuth2 (one-time states bound to the browser), sessions, logout, and linking a
-Telegram account with the Login Widget."""
+"""Website logins: Discord OAuth2 (one-time states bound to the browser) or Telegram's Login Widget (its
+signed redirect, bound to the browser that started it), sessions, logout, and linking a Telegram account to
+the one logged in."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from ttfd.core import db, idempotency, inputs, ratelimit, users
+from ttfd.core.i18n import _
 from ttfd.core.settings import Settings, get_settings
 from ttfd.features.accounts import service as accounts
 from ttfd.features.auth import telegram_login
 from ttfd.registry import Feature
 from ttfd.web import (
+    LANG_COOKIE,
     OAUTH_COOKIE,
     TIMEOUT_S,
     Catalog,
@@ -28,19 +32,32 @@ from ttfd.web import (
     json_body,
     json_response,
     method_not_allowed,
+    path_locale,
     policy,
     rate_limit,
+    reader_locale,
     redirect_to,
     safe_next,
     session_cookies,
     session_token,
     sessions,
+    site_path,
 )
 
 log = logging.getLogger(__name__)
 SCOPES = "identify guilds"
 _STATE = re.compile(r"[A-Za-z0-9_-]{20,100}")  # ours: secrets.token_urlsafe
 _CODE = re.compile(r"[\x21-\x7e]{1,200}")  # Discord's: printable ASCII
+LANG_COOKIE_S = 365 * 86400
+# A Telegram login: the page that shows the widget puts a random nonce in this cookie and in the widget's
+# return address (`login=`); the callback takes only a return carrying this browser's nonce (no login CSRF).
+TG_LOGIN_COOKIE = "ttfd_tg_login"
+_NONCE = re.compile(r"[A-Za-z0-9_-]{16,100}")
+OUR_PARAMS = ("login", "next")  # on the widget's return address beside Telegram's (signed) fields
+LOGIN_FAILED = _("Login failed")
+LINK_EXPIRED = _("Login link expired")
+TRY_AGAIN = _("Something went wrong on our side. Please try again in a moment.")
+TG_USED = _("This Telegram login was already used. Sign in with Telegram again.")
 # From a website login's guild list, only guilds TTFD is set up in are worth remembering.
 _TOUCH_CONFIGURED = """
 INSERT INTO guild_members (guild_id, user_id)
@@ -55,41 +72,50 @@ def _callback_url(settings: Settings) -> str:
     return f"{settings.site_url.rstrip('/')}/auth/discord/callback"
 
 
-def _browser_guard(request: WebRequest, settings: Settings) -> WebResponse | None:
+def _browser_guard(request: WebRequest, settings: Settings, locale: str) -> WebResponse | None:
     """Login pages are top-level navigations: refusals are small HTML pages (GET only, rate-limited)."""
     if request.method != "GET":  # HEAD too: these GETs write (a state, a session)
-        return method_not_allowed("GET")
+        return method_not_allowed("GET", locale=locale)
     try:
         rate_limit(request, settings)
     except Problem as p:
-        page = html_page(429, "Slow down", p.title)
+        page = html_page(429, _("Slow down"), p.title, locale)
         page.headers.update(p.headers)
         return page
     return None
 
 
-def _busy() -> WebResponse:
-    page = html_page(503, "We are very busy", "Nothing was changed. Please try again in a moment.")
+def _busy(locale: str) -> WebResponse:
+    page = html_page(503, _("We are very busy"), _("Nothing was changed. Please try again in a moment."), locale)
     page.headers["Retry-After"] = "2"
     return page
 
 
-def _finish(resp: WebResponse) -> WebResponse:
-    resp.cookies.append(Cookie(OAUTH_COOKIE, "", 0))
+def _finish(resp: WebResponse, cookie: str = OAUTH_COOKIE) -> WebResponse:
+    resp.cookies.append(Cookie(cookie, "", 0))
     resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _logged_in(resp: WebResponse, settings: Settings, created: sessions.Created, user: users.User) -> WebResponse:
+    """The new session's cookies; and the account's language, so the site shows it before its first call."""
+    resp.cookies += session_cookies(settings, created.token, created.session.csrf_token)
+    if user.language:
+        resp.cookies.append(Cookie(LANG_COOKIE, user.language, LANG_COOKIE_S, httponly=False))
     return resp
 
 
 def discord_login(request: WebRequest, registry: Catalog) -> WebResponse:
     """Redirect to Discord's authorize page with a one-time state bound to this browser by a cookie."""
     settings = get_settings()
+    locale = reader_locale(request)
     try:
-        if refused := _browser_guard(request, settings):
+        if refused := _browser_guard(request, settings, locale):
             return refused
         next_path = safe_next(request.query.get("next"))
         start = db.run(lambda conn: sessions.begin_login(conn, next_path), timeout_s=TIMEOUT_S)
     except db.Unavailable:
-        return _busy()
+        return _busy(locale)
     params = {
         "response_type": "code",
         "client_id": settings.require("discord_client_id"),
@@ -107,29 +133,32 @@ def discord_login(request: WebRequest, registry: Catalog) -> WebResponse:
 def discord_callback(request: WebRequest, registry: Catalog) -> WebResponse:
     """Check the state, exchange the code, find or create the account, start a session, go on."""
     settings = get_settings()
+    locale = reader_locale(request)
     try:
-        if refused := _browser_guard(request, settings):
+        if refused := _browser_guard(request, settings, locale):
             return refused
-        return _callback(request, settings)
+        return _callback(request, settings, locale)
     except db.Unavailable:
-        return _busy()
+        return _busy(locale)
     except Exception:
         log.exception("discord login callback failed")
-        return html_page(500, "Login failed", "Something went wrong on our side. Please try again in a moment.")
+        return html_page(500, LOGIN_FAILED, TRY_AGAIN, locale)
 
 
-def _callback(request: WebRequest, settings: Settings) -> WebResponse:
+def _callback(request: WebRequest, settings: Settings, locale: str) -> WebResponse:
     from ttfd.clients import discord_oauth
     from ttfd.clients.http import HTTPError
 
     state, code = request.query.get("state", ""), request.query.get("code", "")
     nonce = request.cookies.get(OAUTH_COOKIE)
     if request.query.get("error"):  # the person pressed Cancel on Discord: burn the state, back to login
+        back = None
         if _STATE.fullmatch(state):
-            db.run(lambda conn: sessions.consume_state(conn, state, nonce), timeout_s=TIMEOUT_S)
-        return _finish(redirect_to("/login?error=denied"))
+            back = db.run(lambda conn: sessions.consume_state(conn, state, nonce), timeout_s=TIMEOUT_S)
+        login = site_path("/login", path_locale(back) if back else locale)  # the language they came from
+        return _finish(redirect_to(f"{login}?error=denied"))
     if not state or not _CODE.fullmatch(code):
-        return html_page(400, "Login failed", "The reply from Discord was incomplete. Please log in again.")
+        return html_page(400, LOGIN_FAILED, _("The reply from Discord was incomplete. Please log in again."), locale)
     # The state is claimed (used once) before any call to Discord: a replayed callback stops here. One we
     # could not have made (wrong alphabet or length) is refused without asking the database.
     next_path = None
@@ -138,8 +167,9 @@ def _callback(request: WebRequest, settings: Settings) -> WebResponse:
     if next_path is None:
         return html_page(
             400,
-            "Login link expired",
-            "This login link has expired, was already used, or was started in another browser. Please log in again.",
+            LINK_EXPIRED,
+            _("This login link has expired, was already used, or was started in another browser. Please log in again."),
+            locale,
         )
     try:
         oauth = discord_oauth.shared()
@@ -147,23 +177,80 @@ def _callback(request: WebRequest, settings: Settings) -> WebResponse:
     except HTTPError as exc:
         log.warning("discord oauth failed: HTTP %s %s", exc.status, exc.message)
         if 400 <= exc.status < 500 and exc.status != 429:
-            return html_page(400, "Login failed", "Discord did not accept this login. Please log in again.")
-        return html_page(502, "Discord is not answering", "Please try again in a minute.")
+            return html_page(400, LOGIN_FAILED, _("Discord did not accept this login. Please log in again."), locale)
+        return html_page(502, _("Discord is not answering"), _("Please try again in a minute."), locale)
     old_token = session_token(request, settings)
     user_agent = request.header("user-agent")
 
-    def start_session(conn: db.Conn) -> sessions.Created:
+    def start_session(conn: db.Conn) -> tuple[users.User, sessions.Created]:
         if old_token:  # a new login replaces whatever session this browser had (no session fixation)
             sessions.revoke_token(conn, old_token)
         user = users.ensure_user(conn, "discord", identity.id, identity.username, identity.global_name)
         if identity.guild_ids:
             conn.execute(_TOUCH_CONFIGURED, {"user_id": user.id, "guild_ids": identity.guild_ids})
-        return sessions.create(conn, user.id, policy(settings), user_agent)
+        return user, sessions.create(conn, user.id, policy(settings), user_agent)
 
-    created = db.run(start_session, timeout_s=TIMEOUT_S)
-    resp = redirect_to(next_path)
-    resp.cookies += session_cookies(settings, created.token, created.session.csrf_token)
-    return _finish(resp)
+    user, created = db.run(start_session, timeout_s=TIMEOUT_S)
+    return _finish(_logged_in(redirect_to(next_path), settings, created, user))
+
+
+def telegram_callback(request: WebRequest, registry: Catalog) -> WebResponse:
+    """The Login Widget's return (GET with Telegram's signed fields): check it was started in this browser,
+    verify the signature and age, use it once, find or create the account, start a session, go on."""
+    settings = get_settings()
+    locale = reader_locale(request)
+    try:
+        if refused := _browser_guard(request, settings, locale):
+            return refused
+        return _finish(_telegram_login(request, settings, locale), TG_LOGIN_COOKIE)
+    except db.Unavailable:
+        return _busy(locale)
+    except Exception:
+        log.exception("telegram login failed")
+        return html_page(500, LOGIN_FAILED, TRY_AGAIN, locale)
+
+
+def _widget_query(query: dict[str, str]) -> dict[str, Any]:
+    """Telegram's fields from the return address (ours taken out); id and auth_date as numbers."""
+    fields: dict[str, Any] = {k: v for k, v in query.items() if k not in OUR_PARAMS}
+    for name in ("id", "auth_date"):
+        value = fields.get(name)
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+            fields[name] = int(value)
+    return fields
+
+
+def _telegram_login(request: WebRequest, settings: Settings, locale: str) -> WebResponse:
+    nonce, kept = request.query.get("login", ""), request.cookies.get(TG_LOGIN_COOKIE, "")
+    if not _NONCE.fullmatch(nonce) or not hmac.compare_digest(nonce.encode(), kept.encode()):
+        started_elsewhere = _("This Telegram login was started in another browser or has expired. Please log in again.")
+        return html_page(400, LINK_EXPIRED, started_elsewhere, locale)
+    try:
+        tg = telegram_login.verify(
+            check_widget(_widget_query(dict(request.query))), settings.require("telegram_bot_token")
+        )
+    except Problem as p:
+        return html_page(400, LOGIN_FAILED, p.title, locale)
+    except telegram_login.InvalidLogin as exc:
+        return html_page(400, LOGIN_FAILED, exc.message, locale)
+    next_path = safe_next(request.query.get("next"))
+    old_token = session_token(request, settings)
+    user_agent = request.header("user-agent")
+
+    def start_session(conn: db.Conn) -> tuple[users.User, sessions.Created] | None:
+        # One signed login is used once, for a login or a link: a copied return address cannot be replayed.
+        if not idempotency.claim(conn, f"tglogin:{tg.hash}", ttl_s=2 * telegram_login.MAX_AGE_S).fresh:
+            return None
+        if old_token:  # a new login replaces whatever session this browser had (no session fixation)
+            sessions.revoke_token(conn, old_token)
+        user = users.ensure_user(conn, "telegram", tg.id, tg.username, tg.display_name)
+        return user, sessions.create(conn, user.id, policy(settings), user_agent)
+
+    started = db.run(start_session, timeout_s=TIMEOUT_S)
+    if started is None:
+        return html_page(409, LINK_EXPIRED, TG_USED, locale)
+    user, created = started
+    return _logged_in(redirect_to(next_path), settings, created, user)
 
 
 def _logout(ctx: WebCtx) -> WebResponse:
@@ -179,27 +266,27 @@ _HASH = re.compile(r"[0-9a-f]{64}")
 def check_widget(raw: Any) -> dict[str, Any]:
     """Login Widget fields as received (the signature covers every one), each of the expected type."""
     if not isinstance(raw, dict):
-        raise Problem(400, "Send the Telegram Login Widget fields as a JSON object.")
+        raise Problem(400, _("Send the Telegram Login Widget fields as a JSON object."))
 
-    def bad(reason: str) -> Problem:
-        return Problem(400, f"Invalid Telegram login data: {reason}")
+    def bad(field: str, rule: str) -> Problem:
+        return Problem(400, _("Invalid Telegram login data: {field}: {rule}", field=field, rule=rule))
 
     for name, value in raw.items():
         if not isinstance(name, str) or len(name) > 64 or inputs.text_problem(name):
-            raise bad("field names must be short plain text")
+            raise Problem(400, _("Invalid Telegram login data: field names must be short plain text."))
         if type(value) not in (str, int) or (isinstance(value, str) and (len(value) > 1024 or "\x00" in value)):
-            raise bad(f"{name}: must be a short string or a whole number")
+            raise bad(name, _("must be a short string or a whole number."))
     if type(raw.get("id")) is not int or not 0 < raw["id"] <= inputs.INT64_MAX:
-        raise bad("id: must be a Telegram user id")
+        raise bad("id", _("must be a Telegram user id."))
     if type(raw.get("auth_date")) is not int:
-        raise bad("auth_date: must be a whole number")
+        raise bad("auth_date", _("must be a whole number."))
     if not isinstance(raw.get("first_name"), str) or len(raw["first_name"]) > 256:
-        raise bad("first_name: must be text")
+        raise bad("first_name", _("must be text."))
     if not isinstance(raw.get("hash"), str) or not _HASH.fullmatch(raw["hash"]):
-        raise bad("hash: must be 64 hex digits")
+        raise bad("hash", _("must be 64 hex digits."))
     for name in ("last_name", "username", "photo_url"):
         if name in raw and not isinstance(raw[name], str):
-            raise bad(f"{name}: must be text")
+            raise bad(name, _("must be text."))
     return raw
 
 
@@ -210,10 +297,10 @@ def _link_telegram(ctx: WebCtx) -> WebResponse:
     try:
         tg = telegram_login.verify(fields, ctx.settings.require("telegram_bot_token"))
     except telegram_login.InvalidLogin as exc:  # 400, not 401: the site's session is fine, the payload is not
-        raise Problem(400, str(exc)) from exc
+        raise Problem(400, exc.message) from exc
     # One signed login links once: a copied payload cannot be replayed into another account.
     if not idempotency.claim(ctx.conn, f"tglogin:{tg.hash}", ttl_s=2 * telegram_login.MAX_AGE_S).fresh:
-        raise Problem(409, "This Telegram login was already used. Sign in with Telegram again.")
+        raise Problem(409, TG_USED)
     result = accounts.link_identity(
         ctx.conn, ctx.user_id, "telegram", tg.id, ctx.registry.merge_hooks, tg.username, tg.display_name
     )
@@ -232,7 +319,14 @@ FEATURE = Feature(
         Route("auth_discord_login", "/auth/discord/login", serve=discord_login, summary="start a Discord login"),
         Route("auth_discord_callback", "/auth/discord/callback", serve=discord_callback, summary="finish it"),
         Route("auth_logout", "/auth/logout", {"POST": _logout}, summary="end this session"),
-        Route("auth_telegram", "/auth/telegram", {"POST": _link_telegram}, rate_limited=True, summary="link Telegram"),
+        Route(
+            "auth_telegram",
+            "/auth/telegram",
+            {"POST": _link_telegram},
+            rate_limited=True,
+            pages={"GET": telegram_callback},
+            summary="log in with Telegram (the Login Widget's return), or link it to this account",
+        ),
     ),
     purges={"sessions": purge_sessions, "rate_limits": ratelimit.purge},
     migrations=("0003_website.sql",),

@@ -8,13 +8,19 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ttfd.core.i18n import Msg, _
+
 MAX_AGE_S = 86400
 FUTURE_SKEW_S = 300  # clocks differ a little; a login "from the future" beyond this is forged or broken
 FIELDS = ("id", "first_name", "last_name", "username", "photo_url", "auth_date")
 
 
 class InvalidLogin(Exception):
-    """The data was not signed by Telegram for this bot, or is too old."""
+    """The data was not signed by Telegram for this bot, or is too old; `message` says so to the person."""
+
+    def __init__(self, message: Msg) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -46,14 +52,14 @@ def verify(fields: Mapping[str, object], bot_token: str, now: float | None = Non
     """Check the signature over exactly the fields received, then the age; raises InvalidLogin."""
     received = str(fields.get("hash", ""))
     if not hmac.compare_digest(sign(fields, bot_token), received):
-        raise InvalidLogin("Telegram login data is not signed by our bot.")
+        raise InvalidLogin(_("This Telegram login is not signed by our bot."))
     try:
         auth_date, user_id = int(str(fields["auth_date"])), int(str(fields["id"]))
     except (KeyError, ValueError) as exc:
-        raise InvalidLogin("Telegram login data lacks id or auth_date.") from exc
+        raise InvalidLogin(_("This Telegram login lacks the account id or its time.")) from exc
     age = (time.time() if now is None else now) - auth_date
     if age > MAX_AGE_S or age < -FUTURE_SKEW_S:
-        raise InvalidLogin("This Telegram login has expired; sign in with Telegram again.")
+        raise InvalidLogin(_("This Telegram login has expired; sign in with Telegram again."))
     last, username = fields.get("last_name"), fields.get("username")
     return TelegramIdentity(
         user_id,

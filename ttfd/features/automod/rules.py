@@ -7,9 +7,10 @@
 | links    | 1 KEYWORD              | deny: regex_patterns over the domains; allow: any link, allow_list = domains |
 | mentions | 5 MENTION_SPAM         | mention_total_limit                                                         |
 
-Each blocks the message (with a short custom message) and, with an alert channel, posts an alert there; the
-exempt roles and channels apply to every rule. Caps, repeats and floods have no native rule (Discord's SPAM
-trigger is its own classifier with no settings), so they are enforced on Telegram only.
+Each blocks the message (with a short custom message, said in the server's language: the sync is given it)
+and, with an alert channel, posts an alert there; the exempt roles and channels apply to every rule. Caps,
+repeats and floods have no native rule (Discord's SPAM trigger is its own classifier with no settings), so
+they are enforced on Telegram only.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import re
 from typing import Any
 
 from ttfd.core.errors import BadInput
+from ttfd.core.i18n import Msg, _
 from ttfd.features.automod.service import (
     DISCORD_INVITE,
     MAX_ALLOW_LIST,
@@ -33,17 +35,26 @@ KEYWORD, SPAM, KEYWORD_PRESET, MENTION_SPAM = 1, 3, 4, 5
 MAX_RULES = {KEYWORD: 6, SPAM: 1, KEYWORD_PRESET: 1, MENTION_SPAM: 1}  # per server, per trigger type
 BLOCK, ALERT = 1, 2
 SLOTS = ("words", "invites", "links", "mentions")
+# The rules' names on Discord: how a sync finds its own rules again, so they never change with a language.
 NAMES = {
     "words": "TTFD: bad words",
     "invites": "TTFD: invite links",
     "links": "TTFD: links",
     "mentions": "TTFD: mention spam",
 }
-MESSAGES = {
-    "words": "That word isn't allowed here.",
-    "invites": "Invite links aren't allowed here.",
-    "links": "Links to that site aren't allowed here.",
-    "mentions": "Too many mentions in one message.",
+# What Discord tells a member whose message a rule blocked (its custom message: at most 150 characters).
+MESSAGES: dict[str, Msg] = {
+    "words": _("That word isn't allowed here."),
+    "invites": _("Invite links aren't allowed here."),
+    "links": _("Links to that site aren't allowed here."),
+    "mentions": _("Too many mentions in one message."),
+}
+# The rules as a reply about a sync names them.
+SLOT_NAMES: dict[str, Msg] = {
+    "words": _("bad words"),
+    "invites": _("invite links"),
+    "links": _("links"),
+    "mentions": _("mention spam"),
 }
 # Any link's scheme and host (what an allow list is matched against).
 ANY_LINK = r"(?i)https?://(?:[^\s/@]*@)?[a-z0-9.-]+"  # the host, after any user-info
@@ -64,18 +75,25 @@ def _deny_patterns(domains: tuple[str, ...]) -> list[str]:
         patterns.append(head + "|".join(group) + tail)
     if len(patterns) > MAX_REGEX:
         raise BadInput(
-            f"Those denied domains need {len(patterns)} patterns; a Discord AutoMod rule takes {MAX_REGEX} of "
-            f"{MAX_REGEX_LEN} characters. Deny fewer domains."
+            _(
+                "Those denied domains need {needed} patterns; a Discord AutoMod rule takes {max} of {length} "
+                "characters. Deny fewer domains.",
+                needed=len(patterns),
+                max=MAX_REGEX,
+                length=MAX_REGEX_LEN,
+            )
         )
     return patterns
 
 
-def desired(p: Policy) -> dict[str, dict[str, Any]]:
-    """The rule body (as POSTed) for each slot the policy needs; BadInput if Discord could not hold it."""
+def desired(p: Policy, locale: str = "en") -> dict[str, dict[str, Any]]:
+    """The rule body (as POSTed) for each slot the policy needs, its messages said in `locale` (the server's
+    language); BadInput if Discord could not hold it."""
     out: dict[str, dict[str, Any]] = {}
 
     def rule(slot: str, trigger: int, metadata: dict[str, Any]) -> None:
-        actions: list[dict[str, Any]] = [{"type": BLOCK, "metadata": {"custom_message": MESSAGES[slot]}}]
+        said = MESSAGES[slot].in_(locale)
+        actions: list[dict[str, Any]] = [{"type": BLOCK, "metadata": {"custom_message": said}}]
         if p.alert_channel:
             actions.append({"type": ALERT, "metadata": {"channel_id": str(p.alert_channel)}})
         out[slot] = {
@@ -100,7 +118,13 @@ def desired(p: Policy) -> dict[str, dict[str, Any]]:
         rule("links", KEYWORD, keywords([], _deny_patterns(p.links), []))
     elif p.link_mode == "allow" and p.links:
         if len(p.links) > MAX_ALLOW_LIST:
-            raise BadInput(f"Discord's allow list takes at most {MAX_ALLOW_LIST} entries; that was {len(p.links)}.")
+            raise BadInput(
+                _(
+                    "Discord's allow list takes at most {max} entries; that was {given}.",
+                    max=MAX_ALLOW_LIST,
+                    given=len(p.links),
+                )
+            )
         # The allow list is matched against what the pattern matched (scheme and host): *example.com covers
         # example.com and its subdomains.
         allow = [f"*{d}" for d in p.links if len(d) < MAX_KEYWORD_LEN]

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from ttfd.core.db import Conn
 from ttfd.core.errors import BadInput
+from ttfd.core.i18n import Msg, _
 from ttfd.core.inputs import text_problem
 
 Scope = Literal["discord", "telegram"]
@@ -146,14 +147,20 @@ def bad_word(raw: str) -> str:
     """A keyword as Discord's AutoMod takes it: 1-60 characters, `*` only at its start or end."""
     word = " ".join(raw.lower().split())
     core = word.strip("*")
-    if problem := text_problem(word):
-        raise BadInput(f"The bad word {word[:60]!r} {problem}.")
+    if text_problem(word):
+        raise BadInput(_("The bad word {word} has characters that cannot be stored or shown.", word=repr(word[:60])))
     if len(word) > MAX_KEYWORD_LEN:
         raise BadInput(
-            f"A bad word is at most {MAX_KEYWORD_LEN} characters (Discord's limit): {word[:60]!r}… is longer."
+            _(
+                "A bad word is at most {max} characters (Discord's limit): {word}… is longer.",
+                max=MAX_KEYWORD_LEN,
+                word=repr(word[:60]),
+            )
         )
     if not core or not _WORD_CHARS.fullmatch(core) or word.startswith("**") or word.endswith("**"):
-        raise BadInput(f"A bad word may have * only at its start or end (*cat*, cat*, *cat), not {word[:60]!r}.")
+        raise BadInput(
+            _("A bad word may have * only at its start or end (*cat*, cat*, *cat), not {word}.", word=repr(word[:60]))
+        )
     return word
 
 
@@ -162,14 +169,14 @@ def domain(raw: str) -> str:
     host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", raw.strip().lower()).split("/", 1)[0].split(":", 1)[0]
     host = host.removeprefix("www.").removeprefix("*.")
     if not _DOMAIN.fullmatch(host) or len(host) > MAX_KEYWORD_LEN - 1:
-        raise BadInput(f"{raw[:60]!r} is not a domain (like example.com).")
+        raise BadInput(_("{given} is not a domain (like example.com).", given=repr(raw[:60])))
     return host
 
 
 def snowflake(raw: str) -> int:
     digits = re.sub(r"^<[@#]&?|>$", "", raw.strip())
     if not digits.isdigit() or not 0 < int(digits) < 2**63:
-        raise BadInput(f"{raw[:40]!r} is not an id (or a mention).")
+        raise BadInput(_("{given} is not an id (or a mention).", given=repr(raw[:40])))
     return int(digits)
 
 
@@ -192,7 +199,7 @@ def parse(values: dict[str, Any]) -> dict[str, Any]:
         elif name in _PLAIN:
             out[name] = value
         else:
-            raise BadInput(f"{name} is not an automod setting.")
+            raise BadInput(_("{setting} is not an automod setting.", setting=name))
     return out
 
 
@@ -200,24 +207,42 @@ def check(p: Policy) -> None:
     """Everything that must hold of a whole policy (Discord's per-rule limits included)."""
     if len(p.bad_words) > MAX_KEYWORDS:
         raise BadInput(
-            f"At most {MAX_KEYWORDS:,} bad words fit in one Discord AutoMod rule; that was {len(p.bad_words):,}."
+            _(
+                "At most {max} bad words fit in one Discord AutoMod rule; that was {given}.",
+                max=MAX_KEYWORDS,
+                given=len(p.bad_words),
+            )
         )
     if len(p.links) > MAX_LINKS:
-        raise BadInput(f"At most {MAX_LINKS} domains fit in the link list; that was {len(p.links)}.")
+        raise BadInput(
+            _("At most {max} domains fit in the link list; that was {given}.", max=MAX_LINKS, given=len(p.links))
+        )
     if p.link_mode != "off" and not p.links:
-        raise BadInput(f"Link mode {p.link_mode} needs domains: set links (example.com, …) too.")
+        raise BadInput(_("Link mode {mode} needs domains: set links (example.com, …) too.", mode=p.link_mode))
     if p.mention_limit is not None and not 1 <= p.mention_limit <= MAX_MENTIONS:
-        raise BadInput(f"The mention limit is 1 to {MAX_MENTIONS} (Discord's limit).")
+        raise BadInput(_("The mention limit is 1 to {max} (Discord's limit).", max=MAX_MENTIONS))
     if p.caps_percent is not None and not 50 <= p.caps_percent <= 100:
-        raise BadInput("The capitals limit is a percentage from 50 to 100 (0 turns it off).")
+        raise BadInput(_("The capitals limit is a percentage from 50 to 100 (0 turns it off)."))
     if len(p.exempt_roles) > MAX_EXEMPT_ROLES:
-        raise BadInput(f"Discord exempts at most {MAX_EXEMPT_ROLES} roles from a rule; that was {len(p.exempt_roles)}.")
+        raise BadInput(
+            _(
+                "Discord exempts at most {max} roles from a rule; that was {given}.",
+                max=MAX_EXEMPT_ROLES,
+                given=len(p.exempt_roles),
+            )
+        )
     if len(p.exempt_channels) > MAX_EXEMPT_CHANNELS:
         raise BadInput(
-            f"Discord exempts at most {MAX_EXEMPT_CHANNELS} channels from a rule; that was {len(p.exempt_channels)}."
+            _(
+                "Discord exempts at most {max} channels from a rule; that was {given}.",
+                max=MAX_EXEMPT_CHANNELS,
+                given=len(p.exempt_channels),
+            )
         )
     if len(p.exempt_users) > MAX_EXEMPT_USERS:
-        raise BadInput(f"At most {MAX_EXEMPT_USERS} exempt people; that was {len(p.exempt_users)}.")
+        raise BadInput(
+            _("At most {max} exempt people; that was {given}.", max=MAX_EXEMPT_USERS, given=len(p.exempt_users))
+        )
 
 
 # --- the Discord rules a sync created ------------------------------------------------------------------
@@ -333,7 +358,7 @@ def _real(text: str) -> str:
 @dataclass(frozen=True)
 class Offence:
     code: str  # bad_word, invite, link, mentions, caps, repeat, flood
-    says: str  # the reason as the sender reads it
+    says: Msg  # the reason as the sender reads it (said in their language)
 
 
 def _trie(cores: list[str]) -> str:
@@ -450,9 +475,9 @@ def content_offence(p: Policy, text: str, urls: tuple[str, ...] = ()) -> Offence
     folded = normalize(text)
     links = [normalize(u) for u in urls]
     if p.bad_words and (words := _words_re(p.bad_words)) is not None and words.search(folded):
-        return Offence("bad_word", "that word isn't allowed here")
+        return Offence("bad_word", _("that word isn't allowed here"))
     if p.block_invites and any(_INVITES.search(_as_visited(t)) for t in (folded, *links)):
-        return Offence("invite", "invite links aren't allowed here")
+        return Offence("invite", _("invite links aren't allowed here"))
     if p.link_mode != "off":
         # Where links really go (an allowed name spelled with a look-alike letter is another site) …
         deny = p.link_mode == "deny"
@@ -467,21 +492,19 @@ def content_offence(p: Policy, text: str, urls: tuple[str, ...] = ()) -> Offence
                 *(h for u in links if (h := _link_host(_as_visited(u)))),
             ]
             if any(_covered(h, p.links) for h in (*real, *disguised)):
-                return Offence("link", "links to that site aren't allowed here")
+                return Offence("link", _("links to that site aren't allowed here"))
         elif any(not _covered(h, p.links) for h in real):
-            return Offence(
-                "link",
-                "only links to " + ", ".join(p.links[:5]) + (", …" if len(p.links) > 5 else "") + " are allowed here",
-            )
+            allowed = ", ".join(p.links[:5]) + (", …" if len(p.links) > 5 else "")
+            return Offence("link", _("only links to {domains} are allowed here", domains=allowed))
     if p.mention_limit is not None:
         mentioned = {m.group(1).lower() for m in _MENTION.finditer(text)}
         if len(mentioned) > p.mention_limit:
-            return Offence("mentions", f"too many mentions (at most {p.mention_limit} per message)")
+            return Offence("mentions", _("too many mentions (at most {n} per message)", n=p.mention_limit))
     if p.caps_percent is not None:  # on the text as written: folding loses case
         letters = [c for c in text if c.isalpha()]
         upper = sum(1 for c in letters if c.isupper())
         if len(letters) >= p.caps_min_len and upper * 100 >= p.caps_percent * len(letters):
-            return Offence("caps", "please don't shout (too many capitals)")
+            return Offence("caps", _("please don't shout (too many capitals)"))
     return None
 
 
@@ -524,12 +547,15 @@ def count_offence(conn: Conn, p: Policy, chat_id: int, user_id: int, text: str, 
         params = {"chat": chat_id, "user": user_id, "now": now, "window": p.repeat_window_s, "hash": _text_hash(text)}
         row = conn.execute(_REPEAT, params).fetchone()
         if row is not None and row["count"] > p.repeat_limit:
-            offence = Offence("repeat", "the same message again and again")
+            offence = Offence("repeat", _("the same message again and again"))
     if p.flood_limit is not None:
         params = {"chat": chat_id, "user": user_id, "now": now, "window": p.flood_window_s}
         row = conn.execute(_FLOOD, params).fetchone()
         if offence is None and row is not None and row["count"] > p.flood_limit:
-            offence = Offence("flood", f"too many messages too fast (at most {p.flood_limit} in {p.flood_window_s} s)")
+            offence = Offence(
+                "flood",
+                _("too many messages too fast (at most {n} in {window} s)", n=p.flood_limit, window=p.flood_window_s),
+            )
     return offence
 
 

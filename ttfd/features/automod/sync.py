@@ -4,7 +4,12 @@ Runs in a job (it calls Discord REST; imported only there). The policy row is lo
 two syncs of one server run one after the other and never create a rule twice. Discord's list is read
 first: a rule someone edited or deleted by hand is put back, and a rule created by a sync that crashed
 before it could remember it is found again by its name instead of being created twice. Running it again
-right away makes no write call at all."""
+right away makes no write call at all.
+
+Language: a sync is given the server's language (`guild_locale` of the interaction that set the policy or
+asked for the sync, carried in the job). The rules' custom messages are what Discord shows any member whose
+message they block, so they are said in the server's language, not in the admin's own; a sync after the
+server changed its language updates them. A refusal is stored on the policy said in that language too."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from pydantic import BaseModel
 
 from ttfd.core.db import Conn
 from ttfd.core.errors import BadInput
+from ttfd.core.i18n import N_, _, negotiate, said
 from ttfd.core.jobs import JobCtx
 from ttfd.features.automod import rules, service
 
@@ -28,6 +34,7 @@ REASON = "TTFD automod sync"
 
 class SyncPayload(BaseModel):
     guild_id: int
+    locale: str | None = None  # the server's language when the policy was set
 
 
 @dataclass
@@ -36,7 +43,7 @@ class SyncResult:
     updated: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    error: str | None = None
+    error: str | None = None  # a message (said in the reader's language where it is shown)
 
     @property
     def writes(self) -> int:
@@ -58,17 +65,35 @@ def _check_room(remote: dict[int, dict[str, Any]], ours: set[int], want: dict[st
         others = sum(1 for rid, r in remote.items() if rid not in ours and r.get("trigger_type") == trigger)
         needed = sum(1 for body in want.values() if body["trigger_type"] == trigger)
         if needed and others + needed > limit:
-            kind = {rules.KEYWORD: "keyword", rules.MENTION_SPAM: "mention-spam"}.get(trigger, str(trigger))
+            if trigger == rules.MENTION_SPAM:
+                raise Refused(
+                    N_(
+                        "Discord allows {n} mention-spam rule per server; this server has {others} of its own and "
+                        "the policy needs {needed}. Remove one in Server Settings → AutoMod, or turn a setting off.",
+                        "Discord allows {n} mention-spam rules per server; this server has {others} of its own and "
+                        "the policy needs {needed}. Remove one in Server Settings → AutoMod, or turn a setting off.",
+                        limit,
+                        others=others,
+                        needed=needed,
+                    )
+                )
             raise Refused(
-                f"Discord allows {limit} {kind} rule{'s' if limit > 1 else ''} per server; this server has "
-                f"{others} of its own and the policy needs {needed}. Remove one in Server Settings → AutoMod, "
-                "or turn a setting off."
+                N_(
+                    "Discord allows {n} keyword rule per server; this server has {others} of its own and the "
+                    "policy needs {needed}. Remove one in Server Settings → AutoMod, or turn a setting off.",
+                    "Discord allows {n} keyword rules per server; this server has {others} of its own and the "
+                    "policy needs {needed}. Remove one in Server Settings → AutoMod, or turn a setting off.",
+                    limit,
+                    others=others,
+                    needed=needed,
+                )
             )
 
 
-def sync_guild(conn: Conn, rest: DiscordREST, guild_id: int) -> SyncResult:
-    """Create, update and delete this server's TTFD rules until they match its policy. A refusal by Discord
-    (403, 400) is recorded on the policy and returned in `error`; 429/5xx raise (the job retries)."""
+def sync_guild(conn: Conn, rest: DiscordREST, guild_id: int, locale: str = "en") -> SyncResult:
+    """Create, update and delete this server's TTFD rules until they match its policy, their messages said in
+    `locale` (the server's language). A refusal by Discord (403, 400) is recorded on the policy (said in
+    `locale`) and returned in `error`; 429/5xx raise (the job retries)."""
     from ttfd.clients.http import HTTPError
 
     result = SyncResult()
@@ -76,7 +101,7 @@ def sync_guild(conn: Conn, rest: DiscordREST, guild_id: int) -> SyncResult:
     if policy is None:
         policy = service.Policy("discord", guild_id)
     try:
-        want = rules.desired(policy)
+        want = rules.desired(policy, locale)
         known = service.known_rules(conn, guild_id)
         remote = {int(r["id"]): r for r in rest.request("GET", _path(guild_id)).json()}
         by_name = {r["name"]: rid for rid, r in remote.items()}
@@ -112,20 +137,25 @@ def sync_guild(conn: Conn, rest: DiscordREST, guild_id: int) -> SyncResult:
         if exc.retryable:
             raise
         if exc.status == 403:
-            result.error = (
-                "Discord refused: TTFD needs the Manage Server permission in this server to manage its "
-                f"AutoMod rules ({exc.message})."
+            result.error = _(
+                "Discord refused: TTFD needs the Manage Server permission in this server to manage its AutoMod "
+                "rules ({reason}).",
+                reason=exc.message,
+            )
+        elif exc.code:
+            result.error = _(
+                "Discord refused the rules: {reason} (code {code})", reason=exc.message, code=str(exc.code)
             )
         else:
-            result.error = f"Discord refused the rules: {exc.message}" + (f" (code {exc.code})" if exc.code else "")
+            result.error = _("Discord refused the rules: {reason}", reason=exc.message)
     except Refused as exc:
-        result.error = str(exc)
+        result.error = exc.args[0]
     except BadInput as exc:  # a policy stored before a limit changed
         result.error = exc.message
     if result.error:
         log.warning("automod sync of guild %s refused: %s", guild_id, result.error)
     if service.get(conn, "discord", guild_id) is not None:
-        service.mark_synced(conn, guild_id, result.error)
+        service.mark_synced(conn, guild_id, said(result.error, locale) if result.error else None)
     return result
 
 
@@ -134,5 +164,6 @@ def run_sync_job(job: JobCtx, payload: dict[str, Any]) -> None:
     from ttfd.clients import discord_rest
 
     p = SyncPayload.model_validate(payload)
-    result = sync_guild(job.conn, discord_rest.shared(), p.guild_id)
+    locale = negotiate(p.locale, default=job.settings.default_locale)
+    result = sync_guild(job.conn, discord_rest.shared(), p.guild_id, locale)
     log.info("automod sync of guild %s: %s", p.guild_id, result)

@@ -6,19 +6,43 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ttfd.core import jobs, users
+from ttfd.core import jobs, settings, users
 from ttfd.core.db import Conn
 from ttfd.core.errors import BadInput, NotFound
+from ttfd.core.i18n import C_, N_, Msg, _
 from ttfd.features.games import service
 from ttfd.features.games.service import GamesSettings, Result
 from ttfd.registry import Feature
 from ttfd.ui.actions import Action
 from ttfd.ui.commands import ActionHandler, Command, Ctx, Kind, Option, Options, PlatformUser
 from ttfd.ui.reply import Button, Reply, say
-from ttfd.ui.text import Person, Text, bold, mention, number, text, when
+from ttfd.ui.text import Person, Span, Text, bold, lines, mention, text, when
 
-BET = Option("bet", Kind.INTEGER, "How many coins to bet", required=True, min_value=1)
+
+def _bet_option() -> Option:
+    """The bet, with the deployment's limits (GAMES_MIN_BET, GAMES_MAX_BET) read when the commands are declared:
+    Discord's picker enforces them, and a bet outside them is refused naming the real range."""
+    limits = settings.load(GamesSettings, GamesSettings.ENV_PREFIX)
+    return Option(
+        "bet",
+        Kind.INTEGER,
+        _("How many coins to bet"),
+        required=True,
+        min_value=limits.min_bet,
+        max_value=limits.max_bet,
+    )
+
+
+BET = _bet_option()
 ICONS = {"heads": "🪙", "tails": "🪙", "rock": "🪨", "paper": "📄", "scissors": "✂️"}
+# What the choices are called (in the picker, in usage lines, in the result): the values stay English.
+SIDES: dict[str, Msg] = {"heads": _("Heads"), "tails": _("Tails")}
+HANDS: dict[str, Msg] = {"rock": _("Rock"), "paper": _("Paper"), "scissors": _("Scissors")}
+
+
+def _strong(message: Msg) -> Span:
+    """A message shown in bold, said in the reader's language."""
+    return Span("bold", message)
 
 
 def _settings(ctx: Ctx) -> GamesSettings:
@@ -26,11 +50,17 @@ def _settings(ctx: Ctx) -> GamesSettings:
 
 
 def _verdict(r: Result) -> Text:
+    """How the bet went, then the balance: two sentences."""
     if r.won:
-        return text("You ", bold("won"), f"! +{number(r.payout - r.bet)} coins. Balance: {number(r.balance)} coins.")
-    if r.push:
-        return text("It's a ", bold("tie"), f" — your {number(r.bet)} coins come back. Balance: {number(r.balance)}.")
-    return text("You ", bold("lost"), f" {number(r.bet)} coins. Balance: {number(r.balance)} coins.")
+        verdict = _strong(_("You won!"))
+        how = N_("{verdict} +{n} coin.", "{verdict} +{n} coins.", r.payout - r.bet, verdict=verdict)
+    elif r.push:
+        verdict = _strong(_("It's a tie!"))
+        how = N_("{verdict} Your {n} coin comes back.", "{verdict} Your {n} coins come back.", r.bet, verdict=verdict)
+    else:
+        verdict = _strong(_("You lost."))
+        how = N_("{verdict} Your {n} coin is gone.", "{verdict} Your {n} coins are gone.", r.bet, verdict=verdict)
+    return text(how, " ", N_("Balance: {n} coin.", "Balance: {n} coins.", r.balance))
 
 
 def _play(ctx: Ctx, game: service.Game, bet: int, choice: str | None) -> Result:
@@ -39,23 +69,28 @@ def _play(ctx: Ctx, game: service.Game, bet: int, choice: str | None) -> Result:
 
 def coinflip(ctx: Ctx, opts: Options) -> Reply:
     r = _play(ctx, "coinflip", opts["bet"], opts["side"])
-    return say(f"{ICONS[r.outcome]} The coin shows ", bold(r.outcome), ". ", _verdict(r))
+    shown = _("{icon} The coin shows {side}.", icon=ICONS[r.outcome], side=_strong(SIDES[r.outcome]))
+    return say(shown, " ", _verdict(r))
 
 
 def dice(ctx: Ctx, opts: Options) -> Reply:
     r = _play(ctx, "dice", opts["bet"], None)
     mine, house = r.outcome.split(":")
-    return say("🎲 You rolled ", bold(mine), ", the house rolled ", bold(house), ". ", _verdict(r))
+    return say(
+        _("🎲 You rolled {mine}, the house rolled {house}.", mine=bold(mine), house=bold(house)), " ", _verdict(r)
+    )
 
 
 def rps(ctx: Ctx, opts: Options) -> Reply:
     r = _play(ctx, "rps", opts["bet"], opts["choice"])
-    return say(
-        f"{ICONS[opts['choice']]} {opts['choice'].title()} against ",
-        bold(f"{ICONS[r.outcome]} {r.outcome}"),
-        ". ",
-        _verdict(r),
+    hands = _(
+        "{icon} {hand} against {house_icon} {house}.",
+        icon=ICONS[opts["choice"]],
+        hand=HANDS[opts["choice"]],
+        house_icon=ICONS[r.outcome],
+        house=_strong(HANDS[r.outcome]),
     )
+    return say(hands, " ", _verdict(r))
 
 
 # --- duels -----------------------------------------------------------------------------------------
@@ -77,13 +112,14 @@ def _person(user: users.User) -> Person:
 
 def _opponent(ctx: Ctx, picked: PlatformUser | None) -> users.User:
     if picked is None:
-        how = "Reply to their message with /duel <bet>" if ctx.platform == "telegram" else "Pick a user"
-        raise BadInput(f"Who do you challenge? {how}.")
+        if ctx.platform == "telegram":
+            raise BadInput(_("Who do you challenge? Reply to their message with /duel <bet>."))
+        raise BadInput(_("Who do you challenge? Pick a user."))
     if picked.is_bot:
-        raise BadInput("Bots don't duel.")
+        raise BadInput(_("Bots don't duel."))
     found = users.find_user(ctx.conn, picked.platform, picked.id)
     if found is None:
-        raise NotFound(f"{picked.name} has no TTFD account yet — they can make one with /daily.")
+        raise NotFound(_("{name} has no TTFD account yet — they can make one with /daily.", name=picked.name))
     return found
 
 
@@ -92,23 +128,27 @@ def duel(ctx: Ctx, opts: Options) -> Reply:
     s = _settings(ctx)
     d = service.challenge(ctx.conn, s, ctx.user.id, opponent.id, opts["bet"], ctx.platform, ctx.key, ctx.now)
     # Expiry is a job due when the challenge runs out: it closes it (nothing was taken, nothing to give back)
-    # and edits the challenge where the platform lets us.
+    # and edits the challenge where the platform lets us (in the language the challenge was said in).
     payload = {"duel": d.id, "reply_to": ctx.target}
     jobs.enqueue(ctx.conn, "games.expire_duel", payload, run_at=d.expires_at, dedupe_key=f"duel:{d.id}")
     return Reply(
-        title="⚔️ Duel!",
-        body=text(
-            mention(_person(ctx.user)),
-            " challenges ",
-            mention(_person(opponent)),
-            f" to a duel for {number(d.bet)} coins each. The winner takes the pot. Expires ",
-            when(d.expires_at),
-            ".",
+        title=_("⚔️ Duel!"),
+        body=(
+            N_(
+                "{challenger} challenges {opponent} to a duel for {n} coin each. The winner takes the pot. "
+                "Expires {when}.",
+                "{challenger} challenges {opponent} to a duel for {n} coins each. The winner takes the pot. "
+                "Expires {when}.",
+                d.bet,
+                challenger=mention(_person(ctx.user)),
+                opponent=mention(_person(opponent)),
+                when=when(d.expires_at),
+            ),
         ),
         rows=(
             (
-                Button("Accept", DuelAnswer(d.id, "accept"), style="success"),
-                Button("Decline", DuelAnswer(d.id, "decline"), style="danger"),
+                Button(C_("button", "Accept"), DuelAnswer(d.id, "accept"), style="success"),
+                Button(C_("button", "Decline"), DuelAnswer(d.id, "decline"), style="danger"),
             ),
         ),
     )
@@ -118,14 +158,22 @@ def duel_answer(ctx: Ctx, action: DuelAnswer) -> Reply:
     s = _settings(ctx)
     d = service.answer(ctx.conn, action.duel, ctx.user.id, action.answer == "accept", ctx.platform, ctx.key, s)
     challenger, opponent = users.get_user(ctx.conn, d.challenger_id), users.get_user(ctx.conn, d.opponent_id)
-    vs = text(mention(_person(challenger)), " vs ", mention(_person(opponent)), f" for {number(d.bet)} coins: ")
+    vs = N_(
+        "{challenger} vs {opponent}, {n} coin each.",
+        "{challenger} vs {opponent}, {n} coins each.",
+        d.bet,
+        challenger=mention(_person(challenger)),
+        opponent=mention(_person(opponent)),
+    )
     if d.status == "accepted":
         winner = challenger if d.winner_id == challenger.id else opponent
         pot = 2 * d.bet - int(2 * d.bet * s.duel_rake)
-        body = text(vs, "🏆 ", mention(_person(winner)), f" wins {number(pot)} coins!")
+        outcome = N_("🏆 {winner} wins {n} coin!", "🏆 {winner} wins {n} coins!", pot, winner=mention(_person(winner)))
+    elif d.status == "declined":
+        outcome = _("The challenge was declined.")
     else:
-        body = text(vs, "declined." if d.status == "declined" else "withdrawn.")
-    return Reply(title="⚔️ Duel", body=body, edit=True)
+        outcome = _("The challenge was withdrawn.")
+    return Reply(title=_("⚔️ Duel"), body=lines(vs, outcome), edit=True)
 
 
 def profile_games(conn: Conn, user_id: int, owner: bool) -> dict[str, Any]:
@@ -140,40 +188,40 @@ FEATURE = Feature(
     commands=(
         Command(
             "coinflip",
-            "Bet coins on heads or tails",
+            _("Bet coins on heads or tails"),
             coinflip,
             (
                 BET,
                 Option(
                     "side",
                     Kind.STRING,
-                    "Heads or tails",
+                    _("Heads or tails"),
                     required=True,
-                    choices=(("Heads", "heads"), ("Tails", "tails")),
+                    choices=tuple((label, value) for value, label in SIDES.items()),
                 ),
             ),
         ),
-        Command("dice", "Roll against the house: higher wins, a tie returns your bet", dice, BET_OPTIONS),
+        Command("dice", _("Roll against the house: higher wins, a tie returns your bet"), dice, BET_OPTIONS),
         Command(
             "rps",
-            "Rock, paper, scissors against the house",
+            _("Rock, paper, scissors against the house"),
             rps,
             (
+                BET,  # first, as in every game: /rps <bet> <hand> like /coinflip <bet> <side>
                 Option(
                     "choice",
                     Kind.STRING,
-                    "Your hand",
+                    _("Your hand"),
                     required=True,
-                    choices=(("Rock", "rock"), ("Paper", "paper"), ("Scissors", "scissors")),
+                    choices=tuple((label, value) for value, label in HANDS.items()),
                 ),
-                BET,
             ),
         ),
         Command(
             "duel",
-            "Challenge someone to a coin duel (on Telegram: reply to their message)",
+            _("Challenge someone to a coin duel (on Telegram: reply to their message)"),
             duel,
-            (Option("user", Kind.USER, "Who to challenge"), BET),
+            (Option("user", Kind.USER, _("Who to challenge")), BET),
             guild_only=True,  # in a DM the opponent could never see the challenge's buttons
             chats=("group", "supergroup"),
         ),

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ttfd.core.i18n import N_, _
 from ttfd.core.jobs import JobCtx
 from ttfd.features.games import service
 from ttfd.ui.reply import Reply
@@ -16,11 +17,15 @@ class ExpireDuel(BaseModel):
 
 
 def expire_duel(job: JobCtx, payload: dict[str, Any]) -> Reply | None:
-    """Close an unanswered challenge; its message says so (no coins were taken, so none come back)."""
+    """Close an unanswered challenge; its message says so (no coins were taken, so none come back), in the
+    language of the challenge (its `reply_to` target carries it)."""
     p = ExpireDuel.model_validate(payload)
     d = service.expire(job.conn, p.duel)
     if d is None:
         return None  # answered in time: nothing to change
-    return Reply(
-        title="⚔️ Duel", body=(f"⌛ Nobody answered in time: the duel for {d.bet:,} coins expired.",), edit=True
+    expired = N_(
+        "⌛ Nobody answered in time: the duel for {n} coin expired.",
+        "⌛ Nobody answered in time: the duel for {n} coins expired.",
+        d.bet,
     )
+    return Reply(title=_("⚔️ Duel"), body=(expired,), edit=True)

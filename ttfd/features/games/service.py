@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Literal
 from ttfd.core import ledger
 from ttfd.core.db import Conn
 from ttfd.core.errors import BadInput, Cooldown, DomainError, Forbidden, InsufficientFunds, NotFound
+from ttfd.core.i18n import Msg, _
 from ttfd.core.settings import bounded
 
 Game = Literal["coinflip", "dice", "rps", "duel"]
@@ -82,7 +83,7 @@ def draw(game: Game, choice: str | None, bet: int, s: GamesSettings) -> tuple[st
 
 def check_bet(bet: int, s: GamesSettings) -> None:
     if not s.min_bet <= bet <= s.max_bet:
-        raise BadInput(f"Bets are from {s.min_bet:,} to {s.max_bet:,} coins.")
+        raise BadInput(_("Bets are from {min} to {max} coins.", min=s.min_bet, max=s.max_bet))
 
 
 _PLAY = """
@@ -121,9 +122,9 @@ def play(
     row = conn.execute(_PLAY, params).fetchone()
     assert row is not None
     if row["status"] == "cooldown":
-        raise Cooldown(float(row["retry_after"] or 1), "a bet")
+        raise Cooldown(float(row["retry_after"] or 1))
     if row["status"] == "insufficient":
-        raise InsufficientFunds("coins", bet, int(row["balance"]))
+        raise InsufficientFunds(currency="coins", needed=bet, have=int(row["balance"]))
     return Result(game, bet, choice, outcome, won, paid, int(row["balance"]))
 
 
@@ -171,11 +172,11 @@ def challenge(
     """Open a challenge; no coins move until it is accepted (an unanswered one expires with nothing lost)."""
     check_bet(bet, s)
     if challenger_id == opponent_id:
-        raise BadInput("You cannot duel yourself.")
+        raise BadInput(_("You cannot duel yourself."))
     row = conn.execute(_COINS, {"user": challenger_id}).fetchone()
     assert row is not None
     if int(row["coins"]) < bet:
-        raise InsufficientFunds("coins", bet, int(row["coins"]))
+        raise InsufficientFunds(currency="coins", needed=bet, have=int(row["coins"]))
     expires = now + timedelta(seconds=s.duel_ttl_s)
     params = {"challenger": challenger_id, "opponent": opponent_id, "bet": bet, "platform": platform}
     made = conn.execute(_NEW_DUEL, {**params, "key": key, "expires": expires}).fetchone()
@@ -183,14 +184,24 @@ def challenge(
     return Duel(int(made["id"]), challenger_id, opponent_id, bet, "open", None, expires)
 
 
+EXPIRED = _("This duel has expired.")
+# Why a duel can no longer be answered, by its status.
+CLOSED: dict[str, Msg] = {
+    "accepted": _("This duel is already over."),
+    "declined": _("This duel was already declined."),
+    "cancelled": _("This duel was already withdrawn."),
+    "expired": EXPIRED,
+}
+
+
 def _locked(conn: Conn, duel_id: int) -> dict[str, Any]:
     row = conn.execute(_LOCK_DUEL, {"id": duel_id}).fetchone()
     if row is None:
-        raise NotFound("That duel does not exist.")
+        raise NotFound(_("That duel does not exist."))
     if row["status"] != "open":
-        raise DomainError(f"This duel is already {row['status']}.")
+        raise DomainError(CLOSED.get(row["status"], _("This duel is already over.")))
     if row["past"]:
-        raise DomainError("This duel has expired.")
+        raise DomainError(EXPIRED)
     return row
 
 
@@ -205,10 +216,10 @@ def answer(conn: Conn, duel_id: int, presser_id: int, accept: bool, platform: st
     row = _locked(conn, duel_id)
     challenger, opponent = int(row["challenger_id"]), int(row["opponent_id"])
     if presser_id not in (challenger, opponent):
-        raise Forbidden("This duel isn't yours to answer.")
+        raise Forbidden(_("This duel isn't yours to answer."))
     if not accept or presser_id == challenger:
         if accept:
-            raise Forbidden("Only the challenged player can accept.")
+            raise Forbidden(_("Only the challenged player can accept."))
         status = "cancelled" if presser_id == challenger else "declined"
         conn.execute(_CLOSE, {"id": duel_id, "status": status})
         return _duel(row, status=status)
@@ -218,8 +229,8 @@ def answer(conn: Conn, duel_id: int, presser_id: int, accept: bool, platform: st
         assert locked is not None
         if int(locked["coins"]) < bet:
             if who == opponent:
-                raise InsufficientFunds("coins", bet, int(locked["coins"]))
-            raise DomainError("The challenger no longer has enough coins for this duel.")
+                raise InsufficientFunds(currency="coins", needed=bet, have=int(locked["coins"]))
+            raise DomainError(_("The challenger no longer has enough coins for this duel."))
     for who in (challenger, opponent):
         ledger.grant(
             conn, who, "coins", -bet, reason="game duel", platform=platform, source_key=f"duel:{duel_id}:{who}"

@@ -8,18 +8,20 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from ttfd.core.i18n import C_, N_, Msg, _
 from ttfd.features.leaderboards import service
 from ttfd.features.leaderboards.service import BOARDS, TITLES, Board
 from ttfd.registry import Feature
 from ttfd.ui.actions import Action
 from ttfd.ui.commands import ActionHandler, Command, Ctx, Kind, Option, Options
 from ttfd.ui.reply import Button, Reply
-from ttfd.ui.text import Part, bold, code, lines, number
+from ttfd.ui.text import Span, Text, bold, code, lines
 from ttfd.web import Problem, Route, WebCtx, WebResponse, json_response
 
 PAGE_SIZE = 10
 MAX_PAGE = 100_000
 MEDALS = {1: "🥇", 2: "🥈", 3: "🥉"}
+HIDDEN = _("Hidden player")  # how someone who hides their stats appears to everyone else
 
 
 @dataclass(frozen=True)
@@ -33,29 +35,42 @@ class LeaderboardPage(Action):
     owner: int
 
 
+def _score(board: Board, value: int) -> Msg:
+    return N_("{n} coin", "{n} coins", value) if board == "coins" else _("{xp} XP", xp=value)
+
+
+def _mine(board: Board, mine: tuple[int, int] | None) -> Msg:
+    if mine is None:
+        return _("You are not on this board yet")
+    position, value = mine
+    if board == "coins":
+        return N_("You: #{position} with {n} coin", "You: #{position} with {n} coins", value, position=position)
+    return _("You: #{position} with {xp} XP", position=position, xp=value)
+
+
 def board_reply(ctx: Ctx, board: Board, page: int, *, edit: bool = False, private: bool = False) -> Reply:
     """One page of a board as every platform shows it, with Prev/Next and the other boards."""
     view = service.board_page(ctx.conn, board, page, ctx.user.id, PAGE_SIZE)
-    unit = "coins" if board == "coins" else "XP"
-    rows: list[tuple[Part, ...]] = []
+    rows: list[Text] = []
     for e in view.entries:
-        name, _ = e.shown(ctx.user.id)
-        rows.append((MEDALS.get(e.position) or code(f"#{e.position}"), " ", bold(name), f" — {number(e.value)} {unit}"))
-    mine = f"You: #{view.mine[0]} with {number(view.mine[1])} {unit}" if view.mine else "You are not on this board yet"
+        name, shown_id = e.shown(ctx.user.id)
+        who = bold(name) if shown_id is not None else Span("bold", HIDDEN)
+        place = MEDALS.get(e.position) or code(f"#{e.position}")
+        rows.append((_("{place} {name} — {score}", place=place, name=who, score=_score(board, e.value)),))
     owner = ctx.user.id
 
     def go(label: str, target: Board, to: int, disabled: bool = False, style: str = "secondary") -> Button:
         return Button(label, LeaderboardPage(target, to, owner), style=style, disabled=disabled)  # type: ignore[arg-type]
 
     return Reply(
-        title=f"🏆 {TITLES[board]}",
-        body=lines(*rows) if rows else ("Nobody here yet — be the first!",),
-        footer=f"Page {view.page + 1}/{view.pages} · {mine}",
+        title=_("🏆 {board}", board=TITLES[board]),
+        body=lines(*rows) if rows else (_("Nobody here yet — be the first!"),),
+        footer=_("Page {page}/{pages} · {mine}", page=view.page + 1, pages=view.pages, mine=_mine(board, view.mine)),
         color=0xF1C40F,
         rows=(
             (
-                go("◀ Prev", board, view.page - 1, view.page == 0),
-                go("Next ▶", board, view.page + 1, view.page >= view.pages - 1),
+                go(C_("button", "◀ Prev"), board, view.page - 1, view.page == 0),
+                go(C_("button", "Next ▶"), board, view.page + 1, view.page >= view.pages - 1),
             ),
             tuple(go(TITLES[b], b, 0, style="primary" if b == board else "secondary") for b in BOARDS),
         ),
@@ -78,16 +93,17 @@ def page(ctx: Ctx, action: LeaderboardPage) -> Reply:
 def _get_board(ctx: WebCtx) -> WebResponse:
     board = ctx.request.query.get("board", "xp")
     if board not in BOARDS:
-        raise Problem(400, f"board must be one of {', '.join(BOARDS)}.")
+        raise Problem(400, _("board must be one of {boards}.", boards=", ".join(BOARDS)))
     raw_page = ctx.request.query.get("page", "1")
     if not re.fullmatch(r"[0-9]{1,6}", raw_page) or not 1 <= int(raw_page) <= MAX_PAGE:
-        raise Problem(400, f"page must be a whole number from 1 to {MAX_PAGE}.")
+        raise Problem(400, _("page must be a whole number from 1 to {max}.", max=MAX_PAGE))
     viewer = ctx.session.user_id if ctx.session else None
     bp = service.board_page(ctx.conn, board, int(raw_page) - 1, viewer, PAGE_SIZE)
 
     def entry(e: service.Entry) -> dict[str, object]:
         name, user_id = e.shown(viewer)
-        return {"position": e.position, "user_id": user_id, "name": name, "value": e.value, "me": e.user_id == viewer}
+        shown = name if user_id is not None else ctx.say(HIDDEN)  # in the reader's language
+        return {"position": e.position, "user_id": user_id, "name": shown, "value": e.value, "me": e.user_id == viewer}
 
     body = {
         "board": bp.board,
@@ -107,14 +123,19 @@ FEATURE = Feature(
     commands=(
         Command(
             "leaderboard",
-            "Top players",
+            _("Top players"),
             leaderboard,
             (
                 Option(
                     "board",
                     Kind.STRING,
-                    "Which board",
-                    choices=(("XP", "xp"), ("This week", "week"), ("This season", "season"), ("Coins", "coins")),
+                    _("Which board"),
+                    choices=(
+                        (C_("board", "XP"), "xp"),
+                        (C_("board", "This week"), "week"),
+                        (C_("board", "This season"), "season"),
+                        (C_("board", "Coins"), "coins"),
+                    ),
                 ),
             ),
             telegram_name="top",

@@ -9,13 +9,19 @@ from datetime import date, datetime
 from typing import Literal
 
 from ttfd.core.db import Conn
+from ttfd.core.i18n import Msg, _
 from ttfd.core.ledger import EPOCH_PERIOD, utc_now, week_start
 from ttfd.core.users import HIDDEN
 from ttfd.features.seasons import service as seasons
 
 Board = Literal["xp", "week", "season", "coins"]
 BOARDS: tuple[Board, ...] = ("xp", "week", "season", "coins")
-TITLES = {"xp": "All-time XP", "week": "This week's XP", "season": "This season's XP", "coins": "Coins"}
+TITLES: dict[Board, Msg] = {
+    "xp": _("All-time XP"),
+    "week": _("This week's XP"),
+    "season": _("This season's XP"),
+    "coins": _("Coins"),
+}
 
 
 @dataclass(frozen=True)
@@ -78,8 +84,9 @@ _NO_SEASON = date(1, 1, 1)
 
 
 def board_period(conn: Conn, board: Board, now: datetime | None = None) -> date:
-    """The period a board covers: this ISO week for 'week', the season under way for 'season', a fixed epoch
-    for all-time boards."""
+    """The period a board covers: this ISO week (Monday to Sunday, UTC, whatever DAY_TZ says: every XP counts
+    in the UTC week it is earned in) for 'week', the season under way for 'season', a fixed epoch for all-time
+    boards."""
     if board == "season":
         season = seasons.current(conn, now)
         return season.period if season else _NO_SEASON

@@ -74,8 +74,10 @@ def open_case(
     duration_s: int | None = None,
     expires_at: datetime | None = None,
     details: dict[str, Any] | None = None,
+    place_locale: str | None = None,
 ) -> Case:
-    """The next case of this server, once per `key`; queues its mod-log post and (with `expires_at`) its end."""
+    """The next case of this server, once per `key`; queues its mod-log post and (with `expires_at`) its end.
+    `place_locale`: the server's language, which its mod-log post (and the audit reason of its end) are said in."""
     params = {
         "scope": scope,
         "scope_id": scope_id,
@@ -94,7 +96,7 @@ def open_case(
     row = conn.execute(_OPEN, params).fetchone()
     assert row is not None
     case = _case(row)
-    ref = {"scope": scope, "scope_id": scope_id, "number": case.number}
+    ref = {"scope": scope, "scope_id": scope_id, "number": case.number, "place_locale": place_locale}
     if scope == "discord" and settings(conn, scope, scope_id).modlog_channel:
         jobs.enqueue(conn, MODLOG_JOB, ref, dedupe_key=f"modlog:{scope_id}:{case.number}")
     if case.expires_at is not None and case.action in ("ban", "timeout"):
@@ -161,6 +163,7 @@ def record_warning(
     source: Source,
     key: str,
     reply_to: dict[str, Any] | None = None,
+    place_locale: str | None = None,
 ) -> tuple[Case, int, bool]:
     """A warning as a case; (the case, the target's active warnings, whether this one reached the server's
     threshold — its action is then queued once, as a case of its own)."""
@@ -176,6 +179,7 @@ def record_warning(
         reason=reason,
         source=source,
         key=key,
+        place_locale=place_locale,
     )
     count = active_warnings(conn, scope, scope_id, target_id)
     s = settings(conn, scope, scope_id)
@@ -190,6 +194,7 @@ def record_warning(
             "warning": case.number,
             "count": count,
             "reply_to": reply_to,
+            "place_locale": place_locale,
         }
         jobs.enqueue(conn, THRESHOLD_JOB, payload, dedupe_key=f"threshold:{scope}:{scope_id}:{case.number}")
     return case, count, hit

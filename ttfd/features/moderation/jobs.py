@@ -10,10 +10,11 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from ttfd.core.errors import DomainError
+from ttfd.core.i18n import N_, _, negotiate
 from ttfd.core.jobs import JobCtx, PermanentJobError
 from ttfd.core.ledger import utc_now
 from ttfd.features.moderation import cases, ops
-from ttfd.ui.reply import Reply
+from ttfd.ui.reply import Reply, localized
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,11 @@ class CaseRef(BaseModel):
     scope: Literal["discord", "telegram"]
     scope_id: int
     number: int
+    place_locale: str | None = None  # the server's language when the case was opened
+
+
+def _place(job: JobCtx, wanted: str | None) -> str:
+    return negotiate(wanted, default=job.settings.default_locale)
 
 
 def post_modlog(job: JobCtx, payload: dict[str, Any]) -> None:
@@ -35,7 +41,7 @@ def post_modlog(job: JobCtx, payload: dict[str, Any]) -> None:
     channel = cases.settings(job.conn, ref.scope, ref.scope_id).modlog_channel
     if case is None or channel is None:
         return
-    message = discord.message(case_reply(case))
+    message = discord.message(localized(case_reply(case), _place(job, ref.place_locale)))
     try:
         discord_rest.shared().request("POST", f"/channels/{channel}/messages", json={"embeds": message["embeds"]})
     except (Forbidden, NotFoundError) as exc:  # the channel is gone or closed to us: retrying will not help
@@ -53,8 +59,9 @@ def expire(job: JobCtx, payload: dict[str, Any]) -> None:
         raise PermanentJobError("not due yet")  # never: the job is scheduled at expires_at
     if case.action == "ban" and case.scope == "discord" and case.target_id and not cases.outlasted(job.conn, case):
         try:
+            over = _("Temporary ban (case #{number}) over", number=str(case.number))
             ops.for_scope(job.conn, ref.scope, ref.scope_id).unban(
-                case.target_id, f"Temporary ban (case #{case.number}) over"
+                case.target_id, over.in_(_place(job, ref.place_locale))
             )
         except DomainError as exc:  # unbanned by hand on Discord already
             log.info("case %s: %s", case.number, exc.message)
@@ -69,6 +76,7 @@ class Threshold(BaseModel):
     warning: int
     count: int
     reply_to: dict[str, Any] | None = None
+    place_locale: str | None = None
 
 
 def threshold(job: JobCtx, payload: dict[str, Any]) -> Reply | None:
@@ -82,7 +90,10 @@ def threshold(job: JobCtx, payload: dict[str, Any]) -> Reply | None:
         return None
     target = ops.Who(p.target_id, p.target_name or str(p.target_id))
     platform = ops.for_scope(job.conn, p.scope, p.scope_id)
-    reason = f"Reached {p.count} warnings (case #{p.warning})"
+    # Stored as the case's reason and sent as the audit reason: in the server's (or group's) language.
+    reason = N_(
+        "Reached {n} warning (case #{case})", "Reached {n} warnings (case #{case})", p.count, case=str(p.warning)
+    ).in_(_place(job, p.place_locale))
     until = ops.until_of(utc_now(), s.warn_duration_s)
     if s.warn_action == "timeout":
         assert until is not None
@@ -106,6 +117,7 @@ def threshold(job: JobCtx, payload: dict[str, Any]) -> Reply | None:
         key=key,
         duration_s=s.warn_duration_s,
         expires_at=until if action in ("ban", "timeout") else None,
+        place_locale=p.place_locale,
     )
     log.info("%s %s: threshold %s → case %s", p.scope, p.scope_id, s.warn_action, case.number)
     return None

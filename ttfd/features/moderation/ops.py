@@ -16,12 +16,24 @@ from typing import Any, Protocol
 from ttfd.core import apicache
 from ttfd.core.db import Conn
 from ttfd.core.errors import BadInput, DomainError, Forbidden, NotFound
+from ttfd.core.i18n import C_, Msg, _
 from ttfd.features.moderation import cases
 from ttfd.ui import guild
 
 log = logging.getLogger(__name__)
 CACHE_S = 30
 MISSING_PERMISSIONS, CANNOT_DM, UNKNOWN_MEMBER, UNKNOWN_BAN, UNKNOWN_USER = 50013, 50007, 10007, 10026, 10013
+
+
+# What a refusal says was refused ("You can't {verb} yourself."), by the case's action.
+# TRANSLATORS: an infinitive that takes a person as its object: "ban", "lift the timeout of" (whom).
+VERBS: dict[str, Msg] = {
+    "ban": C_("moderation verb", "ban"),
+    "kick": C_("moderation verb", "kick"),
+    "timeout": C_("moderation verb", "time out"),
+    "untimeout": C_("moderation verb", "lift the timeout of"),
+    "warn": C_("moderation verb", "warn"),
+}
 
 
 @dataclass(frozen=True)
@@ -37,7 +49,7 @@ class Ops(Protocol):
     scope: cases.Scope
     scope_id: int
 
-    def check(self, invoker: Who, target: Who, verb: str, *, present: bool = True) -> None: ...
+    def check(self, invoker: Who, target: Who, action: str, *, present: bool = True) -> None: ...
 
     def dm(self, target: Who, text: str) -> bool: ...
 
@@ -52,11 +64,15 @@ class Ops(Protocol):
     def untimeout(self, target: Who, reason: str) -> None: ...
 
 
-def _refuse_basics(invoker: Who, target: Who, bot_id: int, verb: str) -> None:
+def _verb(action: str) -> Msg:
+    return VERBS.get(action, VERBS["warn"])
+
+
+def _refuse_basics(invoker: Who, target: Who, bot_id: int, action: str) -> None:
     if target.id == invoker.id:
-        raise BadInput(f"You can't {verb} yourself.")
+        raise BadInput(_("You can't {verb} yourself.", verb=_verb(action)))
     if target.id == bot_id:
-        raise BadInput(f"I won't {verb} myself.")
+        raise BadInput(_("I won't {verb} myself.", verb=_verb(action)))
 
 
 # --- Discord ---------------------------------------------------------------------------------------------
@@ -70,24 +86,35 @@ class DiscordOps:
         self.scope: cases.Scope = "discord"
         self.rest = discord_rest.shared()
 
-    def check(self, invoker: Who, target: Who, verb: str, *, present: bool = True) -> None:
+    def check(self, invoker: Who, target: Who, action: str, *, present: bool = True) -> None:
         """Self, the bot, the owner, and roles: the target's highest role must be below the invoker's (unless
         the invoker owns the server) and below the bot's, as Discord will insist anyway."""
-        _refuse_basics(invoker, target, self.bot_id, verb)
+        _refuse_basics(invoker, target, self.bot_id, action)
+        verb = _verb(action)
         g = guild.load(self.conn, self.scope_id)
         if target.id == g.owner_id:
-            raise Forbidden(f"You can't {verb} the server owner.")
+            raise Forbidden(_("You can't {verb} the server owner.", verb=verb))
         target_roles = guild.member_roles(self.conn, self.scope_id, target.id)
         if target_roles is None:
             if present:
-                raise NotFound(f"{target.name} is not in this server.")
+                raise NotFound(_("{name} is not in this server.", name=target.name))
             return  # a ban may target someone who left
         top = g.top(target_roles)
         if invoker.id != g.owner_id and top >= g.top(guild.member_roles(self.conn, self.scope_id, invoker.id) or []):
-            raise Forbidden(f"{target.name}'s highest role is the same as or above yours, so you can't {verb} them.")
+            raise Forbidden(
+                _(
+                    "{name}'s highest role is the same as or above yours, so you can't {verb} them.",
+                    name=target.name,
+                    verb=verb,
+                )
+            )
         if top >= g.top(guild.member_roles(self.conn, self.scope_id, self.bot_id) or []):
             raise Forbidden(
-                f"{target.name}'s highest role is the same as or above mine: move my role higher to {verb} them."
+                _(
+                    "{name}'s highest role is the same as or above mine: move my role higher to {verb} them.",
+                    name=target.name,
+                    verb=verb,
+                )
             )
 
     def dm(self, target: Who, text: str) -> bool:
@@ -136,16 +163,16 @@ def discord_refusal(exc: Exception) -> DomainError:
     code = getattr(exc, "code", None)
     status = getattr(exc, "status", 0)
     if code == MISSING_PERMISSIONS or status == 403:
-        return Forbidden("Discord refused: I'm missing the permission for that here, or my role is not high enough.")
+        return Forbidden(_("Discord refused: I'm missing the permission for that here, or my role is not high enough."))
     if code == UNKNOWN_MEMBER:
-        return NotFound("They are not in this server.")
+        return NotFound(_("They are not in this server."))
     if code == UNKNOWN_BAN:
-        return NotFound("That user is not banned here.")
+        return NotFound(_("That user is not banned here."))
     if code == UNKNOWN_USER:
-        return NotFound("There is no Discord user with that id.")
+        return NotFound(_("There is no Discord user with that id."))
     if status == 400:
-        return BadInput("Discord refused that request as invalid.")
-    return DomainError("Discord could not do that right now; nothing was changed. Try again in a moment.")
+        return BadInput(_("Discord refused that request as invalid."))
+    return DomainError(_("Discord could not do that right now; nothing was changed. Try again in a moment."))
 
 
 # --- Telegram --------------------------------------------------------------------------------------------
@@ -182,25 +209,24 @@ class TelegramOps:
             apicache.put(self.conn, key, found, CACHE_S)
         return dict(found)
 
-    def require_admin(
-        self, invoker: Who, *, restrict: bool, refusal: str = "Only this group's administrators can do that."
-    ) -> None:
+    def require_admin(self, invoker: Who, *, restrict: bool, refusal: str | None = None) -> None:
         m = self.member(invoker.id)
         if m.get("status") not in ADMINS:
-            raise Forbidden(refusal)
+            raise Forbidden(refusal or _("Only this group's administrators can do that."))
         if restrict and m.get("status") == "administrator" and not m.get("can_restrict_members"):
-            raise Forbidden("You need the “Ban users” admin right in this group.")
+            raise Forbidden(_("You need the “Ban users” admin right in this group."))
 
-    def check(self, invoker: Who, target: Who, verb: str, *, present: bool = True) -> None:
-        _refuse_basics(invoker, target, self.bot_id, verb)
-        self.require_admin(invoker, restrict=verb != "warn")
+    def check(self, invoker: Who, target: Who, action: str, *, present: bool = True) -> None:
+        _refuse_basics(invoker, target, self.bot_id, action)
+        self.require_admin(invoker, restrict=action != "warn")
+        verb = _verb(action)
         if target.is_bot:
-            raise BadInput(f"I don't {verb} bots.")
+            raise BadInput(_("I don't {verb} bots.", verb=verb))
         status = self.member(target.id).get("status")
         if status == "creator":
-            raise Forbidden(f"You can't {verb} the group's owner.")
+            raise Forbidden(_("You can't {verb} the group's owner.", verb=verb))
         if status == "administrator":
-            raise Forbidden(f"{target.name} is an administrator here; remove their admin rights first.")
+            raise Forbidden(_("{name} is an administrator here; remove their admin rights first.", name=target.name))
 
     def _call(self, method: str, **params: Any) -> None:
         from ttfd.clients.http import HTTPError
@@ -250,12 +276,12 @@ class TelegramOps:
 def telegram_refusal(exc: Exception) -> DomainError:
     text = str(exc)
     if "not enough rights" in text:
-        return Forbidden("Telegram refused: make me an administrator with the “Ban users” right first.")
+        return Forbidden(_("Telegram refused: make me an administrator with the “Ban users” right first."))
     if "administrator" in text or "owner" in text:
-        return Forbidden("Telegram refused: they are an administrator of this group.")
+        return Forbidden(_("Telegram refused: they are an administrator of this group."))
     if "supergroups" in text:
-        return BadInput("Telegram only lets bots restrict members in supergroups.")
-    return DomainError("Telegram could not do that right now; nothing was changed. Try again in a moment.")
+        return BadInput(_("Telegram only lets bots restrict members in supergroups."))
+    return DomainError(_("Telegram could not do that right now; nothing was changed. Try again in a moment."))
 
 
 def for_scope(conn: Conn, scope: cases.Scope, scope_id: int) -> DiscordOps | TelegramOps:

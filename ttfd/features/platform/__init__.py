@@ -55,5 +55,5 @@ FEATURE = Feature(
         "jobs": jobs.purge_finished,
         "events": events.purge_processed,
     },
-    migrations=("0001_foundation.sql", "0004_live_accounts.sql"),
+    migrations=("0001_foundation.sql", "0004_live_accounts.sql", "0018_language.sql"),
 )

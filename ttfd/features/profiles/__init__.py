@@ -1,6 +1,7 @@
 """Profiles: /profile and /rank on both platforms, /card (the rank card image, drawn in a job), and the
 website's profile, settings and customisation. Privacy: whoever hides their stats is shown to others as
-"Hidden player" everywhere; their own view stays complete."""
+"Hidden player" everywhere; their own view stays complete. Everything is said in the reader's language; the
+card is drawn in it too (its words from this feature's catalog, names in the bundled font: rank_card.py)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,18 @@ from urllib.parse import urlsplit
 
 from ttfd.core import inputs, users
 from ttfd.core.errors import NotFound
+from ttfd.core.i18n import LOCALES, N_, Msg, _, negotiate, said_json
 from ttfd.features.profiles import service, views
 from ttfd.registry import Feature
 from ttfd.ui.commands import Command, Ctx, Kind, Option, Options, PlatformUser
 from ttfd.ui.reply import Attachment, Field, Reply
-from ttfd.ui.text import bold, lines, number, progress_bar
+from ttfd.ui.text import Part, bold, lines, progress_bar
 from ttfd.web import Problem, Route, WebCtx, WebResponse, json_body, json_response
 
-PLATFORM_ICONS = {"discord": "🎮 Discord", "telegram": "✈️ Telegram", "website": "🌐 Website"}
-USER_OPTION = Option("user", Kind.USER, "Whose profile (default: yours)")
-PRIVATE = "🔒 This player keeps their stats private."
+PLATFORM_ICONS: dict[str, str] = {"discord": "🎮 Discord", "telegram": "✈️ Telegram", "website": _("🌐 Website")}
+USER_OPTION = Option("user", Kind.USER, _("Whose profile (default: yours)"))
+HIDDEN = _("Hidden player")  # how others see someone who hides their stats (users.HIDDEN, said)
+PRIVATE = _("🔒 This player keeps their stats private.")
 
 
 def target(ctx: Ctx, opts: Options) -> users.User:
@@ -30,13 +33,24 @@ def target(ctx: Ctx, opts: Options) -> users.User:
         return ctx.user
     found = users.find_user(ctx.conn, other.platform, other.id)
     if found is None:
-        raise NotFound(f"{other.name} has no TTFD profile yet.")
+        raise NotFound(_("{name} has no TTFD profile yet.", name=bold(other.name)))
     return found
 
 
 def private_reply(ctx: Ctx, who: users.User) -> Reply | None:
     """What others see of someone who hides their stats (None: show them)."""
-    return None if who.show_stats or who.id == ctx.user.id else Reply(title=users.HIDDEN, body=(PRIVATE,))
+    return None if who.show_stats or who.id == ctx.user.id else Reply(title=HIDDEN, body=(PRIVATE,))
+
+
+def _xp_bar(level: int, into: int, need: int, progress: float) -> Msg:
+    return _("{bar} {into}/{need} XP to level {level}", bar=progress_bar(progress), into=into, need=need, level=level)
+
+
+def _linked(platforms: list[str]) -> tuple[Part, ...]:
+    out: list[Part] = []
+    for p in platforms:
+        out.extend((" · ", PLATFORM_ICONS[p]) if out else (PLATFORM_ICONS[p],))
+    return tuple(out)
 
 
 def profile(ctx: Ctx, opts: Options) -> Reply:
@@ -45,20 +59,29 @@ def profile(ctx: Ctx, opts: Options) -> Reply:
         return hidden
     v = service.profile_view(ctx.conn, who)
     lv = v.level
-    to_next = f"{number(v.next_rank.min_xp - who.xp)} XP to {v.next_rank.code}" if v.next_rank else "max rank"
+    if v.next_rank is None:
+        to_next = _("Max rank")
+    else:
+        to_next = _("{xp} XP to {rank}", xp=v.next_rank.min_xp - who.xp, rank=v.next_rank.code)
+    if v.xp_position is None:
+        xp = _("{xp} XP (not on the leaderboard yet)", xp=who.xp)
+    else:
+        xp = _("{xp} XP (#{position})", xp=who.xp, position=v.xp_position)
     return Reply(
-        title=f"{who.name} — rank {v.rank.code}",
+        title=_("{name} — rank {rank}", name=who.name, rank=v.rank.code),
         fields=(
             Field(
-                "Level", (bold(lv.level), f" {progress_bar(lv.progress)} {lv.xp_into_level}/{lv.xp_for_next}"), False
+                _("Level"),
+                (bold(lv.level), " ", _xp_bar(lv.level + 1, lv.xp_into_level, lv.xp_for_next, lv.progress)),
+                False,
             ),
-            Field("XP", (f"{number(who.xp)} (#{v.xp_position or '—'})",)),
-            Field("Coins", (number(who.coins),)),
-            Field("Daily streak", (f"{who.daily_streak} 🔥",)),
-            Field("Games", (f"{who.games_won}/{who.games_played} won",)),
-            Field("This week", (f"{number(v.week_xp)} XP",)),
-            Field("Next rank", (to_next,)),
-            Field("Linked", (" · ".join(PLATFORM_ICONS[p] for p in v.linked),), False),
+            Field(_("XP"), (xp,)),
+            Field(_("Coins"), (N_("{n} coin", "{n} coins", who.coins),)),
+            Field(_("Daily streak"), (N_("{n} day 🔥", "{n} days 🔥", who.daily_streak),)),
+            Field(_("Games"), (_("{won} of {played} won", won=who.games_won, played=who.games_played),)),
+            Field(_("This week"), (_("{xp} XP", xp=v.week_xp),)),
+            Field(_("Next rank"), (to_next,)),
+            Field(_("Linked"), _linked(v.linked), False),
             *(f for hook in ctx.features.profile_fields for f in hook(ctx.conn, who.id)),
         ),
     )
@@ -70,21 +93,29 @@ def rank(ctx: Ctx, opts: Options) -> Reply:
         return hidden
     v = service.profile_view(ctx.conn, who)
     lv = v.level
-    return Reply(
-        body=lines(
-            (bold(who.name), " · rank ", bold(v.rank.code), " · level ", bold(lv.level), f" · #{v.xp_position or '—'}"),
-            f"{progress_bar(lv.progress)} {lv.xp_into_level}/{lv.xp_for_next} XP to level {lv.level + 1}",
+    name, code, level = bold(who.name), bold(v.rank.code), bold(lv.level)
+    if v.xp_position is None:
+        head = _("{name} · rank {rank} · level {level} · not on the leaderboard yet", name=name, rank=code, level=level)
+    else:
+        head = _(
+            "{name} · rank {rank} · level {level} · #{position}",
+            name=name,
+            rank=code,
+            level=level,
+            position=v.xp_position,
         )
-    )
+    return Reply(body=lines((head,), (_xp_bar(lv.level + 1, lv.xp_into_level, lv.xp_for_next, lv.progress),)))
 
 
 def card(ctx: Ctx, opts: Options) -> Reply:
-    """Runs in a job (deferred): drawing and uploading the PNG takes longer than an interaction may."""
+    """Runs in a job (deferred): drawing and uploading the PNG takes longer than an interaction may. The card
+    is drawn in the asker's language (ctx.locale, which the job keeps)."""
     who = target(ctx, opts)
-    data, _ = views.card_data(ctx.conn, who.id, viewer_id=ctx.user.id)
+    data, _version = views.card_data(ctx.conn, who.id, viewer_id=ctx.user.id, locale=ctx.locale)
+    rank_line = _("Rank {rank} · level {level}", rank=bold(data.rank_code), level=data.level)
     return Reply(
-        title=f"🪪 {data.name} — rank card",
-        body=("Rank ", bold(data.rank_code), f" · level {data.level}") if not data.hidden else (PRIVATE,),
+        title=_("🪪 {name} — rank card", name=data.name),
+        body=(PRIVATE,) if data.hidden else (rank_line,),
         attachment=Attachment("card.png", views.card_png(data)),
     )
 
@@ -95,6 +126,7 @@ URL_MAX = 500
 BIO_MAX = 500
 _UNSAFE_URL_CHARS = re.compile(r"[\s\"'<>\\`]")
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+MUST_BE_TEXT = _("must be a string")
 
 
 def _https_url(raw: Any) -> str | None:
@@ -102,15 +134,15 @@ def _https_url(raw: Any) -> str | None:
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     if not isinstance(raw, str):
-        raise ValueError("must be a string")
+        raise ValueError(MUST_BE_TEXT)
     value = raw.strip()
     if len(value) > URL_MAX:
-        raise ValueError(f"at most {URL_MAX} characters")
+        raise ValueError(_("at most {max} characters", max=URL_MAX))
     parts = urlsplit(value)
     if parts.scheme != "https" or not parts.hostname:
-        raise ValueError("must be an https:// URL")
+        raise ValueError(_("must be an https:// URL"))
     if _UNSAFE_URL_CHARS.search(value):
-        raise ValueError("must not contain spaces, quotes, backslashes or angle brackets (percent-encode them)")
+        raise ValueError(_("must not contain spaces, quotes, backslashes or angle brackets (percent-encode them)"))
     if problem := inputs.text_problem(value):
         raise ValueError(problem)
     return value
@@ -120,10 +152,10 @@ def _bio(raw: Any) -> str | None:
     if raw is None:
         return None
     if not isinstance(raw, str):
-        raise ValueError("must be a string")
+        raise ValueError(MUST_BE_TEXT)
     value = raw.strip()
     if len(value) > BIO_MAX:
-        raise ValueError(f"at most {BIO_MAX} characters")
+        raise ValueError(_("at most {max} characters", max=BIO_MAX))
     if problem := inputs.text_problem(value, multiline=True):
         raise ValueError(problem)
     return value or None
@@ -132,7 +164,7 @@ def _bio(raw: Any) -> str | None:
 def _choice(*allowed: str) -> Callable[[Any], str]:
     def check(raw: Any) -> str:
         if raw not in allowed:
-            raise ValueError(f"must be one of {', '.join(allowed)}")
+            raise ValueError(_("must be one of {choices}", choices=", ".join(allowed)))
         return str(raw)
 
     return check
@@ -140,14 +172,18 @@ def _choice(*allowed: str) -> Callable[[Any], str]:
 
 def _color(raw: Any) -> str:
     if not isinstance(raw, str) or not _COLOR.fullmatch(raw):
-        raise ValueError("must be a colour like #5865f2")
+        raise ValueError(_("must be a colour like {example}", example="#5865f2"))
     return raw.lower()
 
 
 def _flag(raw: Any) -> bool:
     if type(raw) is not bool:
-        raise ValueError("must be true or false")
+        raise ValueError(_("must be true or false"))
     return raw
+
+
+def _language(raw: Any) -> str | None:
+    return None if raw is None else _choice(*LOCALES)(raw)
 
 
 SETTINGS: dict[str, Callable[[Any], Any]] = {
@@ -158,27 +194,30 @@ SETTINGS: dict[str, Callable[[Any], Any]] = {
     "bio": _bio,
     "show_stats": _flag,
     "notifications": _flag,
+    "language": _language,  # the site's and the bots' language for this person (null: their platform's)
 }
 
 
 def validate_settings(body: Any) -> dict[str, Any]:
     """Only the settings sent, each checked; anything unknown or invalid is a 400 naming the field."""
     if not isinstance(body, dict) or not body:
-        raise Problem(400, "Send an object with at least one setting to change.")
+        raise Problem(400, _("Send an object with at least one setting to change."))
     changes = {}
     for name, raw in body.items():
         check = SETTINGS.get(name)
         if check is None:
-            raise Problem(400, f"Invalid setting: {str(name)[:40]}: not a setting you can change")
+            reason = _("not a setting you can change")
+            raise Problem(400, _("Invalid setting: {name}: {reason}", name=str(name)[:40], reason=reason))
         try:
             changes[name] = check(raw)
         except ValueError as exc:
-            raise Problem(400, f"Invalid setting: {name}: {exc}") from exc
+            raise Problem(400, _("Invalid setting: {name}: {reason}", name=name, reason=exc.args[0])) from exc
     return changes
 
 
 def _get_me(ctx: WebCtx) -> WebResponse:
-    return json_response(views.profile_json(ctx.conn, ctx.user_id, owner=True, registry=ctx.registry))
+    body = views.profile_json(ctx.conn, ctx.user_id, owner=True, registry=ctx.registry)
+    return json_response(said_json(body, ctx.locale))
 
 
 def _patch_me(ctx: WebCtx) -> WebResponse:
@@ -194,10 +233,10 @@ def _profile_id(ctx: WebCtx) -> int:
     """Which account the path names (the profile itself is then read once, by the view)."""
     match = _PROFILE_PATH.fullmatch(ctx.request.path)
     if match and inputs.text_problem(match["ref"]):
-        raise Problem(400, "That is not a player id or username.")
+        raise Problem(400, _("That is not a player id or username."))
     user_id = users.id_by_ref(ctx.conn, match["ref"]) if match else None
     if user_id is None:
-        raise Problem(404, "No such player. Profiles are at /api/profile/<id or username>.")
+        raise Problem(404, _("No such player. Profiles are at {path}.", path="/api/profile/<id or username>"))
     return user_id
 
 
@@ -206,13 +245,16 @@ def _get_profile(ctx: WebCtx) -> WebResponse:
         return _get_card(ctx)
     user_id = _profile_id(ctx)
     owner = ctx.session is not None and ctx.session.user_id == user_id
-    body = views.profile_json(ctx.conn, user_id, owner=owner, registry=ctx.registry)
+    body = said_json(views.profile_json(ctx.conn, user_id, owner=owner, registry=ctx.registry), ctx.locale)
     return json_response(body, headers={"Cache-Control": "private, max-age=15"})
 
 
 def _get_card(ctx: WebCtx) -> WebResponse:
-    data, version = views.card_data(ctx.conn, _profile_id(ctx))
-    etag = f'"{version}"'
+    """The card in the language `?lang=` asks for (the site's), else the deployment's: a public image a CDN keeps
+    per URL, so the language is in the URL, never taken from a header."""
+    locale = negotiate(ctx.request.query.get("lang"), default=ctx.settings.default_locale)
+    data, version = views.card_data(ctx.conn, _profile_id(ctx), locale=locale)
+    etag = f'"{version}-{locale}"'
     cache = {"Cache-Control": "public, max-age=300", "ETag": etag}
     if ctx.request.header("if-none-match") == etag:
         return WebResponse(304, b"", "image/png", cache)
@@ -229,9 +271,9 @@ FEATURE = Feature(
     name="profiles",
     summary=__doc__ or "",
     commands=(
-        Command("profile", "Show a TTFD profile", profile, (USER_OPTION,), writes=False),
-        Command("rank", "Show rank, level and leaderboard position", rank, (USER_OPTION,), writes=False),
-        Command("card", "Your rank card as an image (or someone else's)", card, (USER_OPTION,), defer=True),
+        Command("profile", _("Show a TTFD profile"), profile, (USER_OPTION,), writes=False),
+        Command("rank", _("Show rank, level and leaderboard position"), rank, (USER_OPTION,), writes=False),
+        Command("card", _("Your rank card as an image (or someone else's)"), card, (USER_OPTION,), defer=True),
     ),
     routes=(
         Route("api_me", "/api/me", {"GET": _get_me, "PATCH": _patch_me}, summary="your profile and settings"),

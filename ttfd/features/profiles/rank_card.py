@@ -1,8 +1,10 @@
-"""The MEE6-style rank card (934×282 PNG) for the website profile and Discord's /profile.
+"""The MEE6-style rank card (934×282 PNG) for the website profile and /card, in the reader's language.
 
-Drawn with Pillow only: the bundled scalable font (`ImageFont.load_default(size=…)`) keeps the card identical on
-every host, no system fonts needed. Everything is drawn at 2× and box-downsampled: Pillow does not anti-alias
-shapes (circles, rounded corners), supersampling does.
+Drawn with Pillow and the font bundled in `fonts/` (DejaVu Sans, regular and bold, under its own free licence:
+`fonts/LICENSE`), so no system font is needed and Latin, Cyrillic and Greek names draw the same on every host.
+Characters the font lacks (emoji, CJK) are left out rather than drawn as its missing-glyph box (see
+`_clean_text`). The card's own words come from the catalog (`CardData.locale`). Everything is drawn at 2× and
+box-downsampled: Pillow does not anti-alias shapes (circles, rounded corners), supersampling does.
 """
 
 from __future__ import annotations
@@ -12,20 +14,36 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
+from ttfd.core.i18n import C_, N_, Msg, _, number
+
 WIDTH, HEIGHT = 934, 282
 SCALE = 2  # supersampling factor: smooth edges while a render stays well under the ~30 ms budget
 FALLBACK_COLOR = "#5865f2"  # Discord blurple, the platform's default accent
+FONTS = Path(__file__).resolve().parent / "fonts"
+REGULAR, BOLD = FONTS / "DejaVuSans.ttf", FONTS / "DejaVuSans-Bold.ttf"
+
+# Pillow's text anchors (horizontal + vertical: left/middle/right, baseline/middle).
+_MIDDLE, _LEFT_BASE, _RIGHT_BASE, _LEFT_MIDDLE = "mm", "ls", "rs", "lm"
+
+# The card's own words (said in CardData.locale).
+NAMELESS = _("Player")  # a name with nothing the font can draw (only emoji, say)
+PRIVATE = _("Stats are private")
+UNRANKED = C_("rank card", "Unranked")
+RANK_LABEL = C_("rank card", "RANK")
+LEVEL_LABEL = C_("rank card", "LEVEL")
+MAX_RANK = _("Max rank")
 
 RGB = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
 class CardData:
-    name: str  # display name, any unicode (glyphs the font lacks render as boxes)
+    name: str  # display name, any unicode (characters the font lacks are left out: `_clean_text`)
     primary_color: str  # "#rrggbb"
     theme: Literal["dark", "light"]
     hidden: bool  # the owner hides their stats: name + "Stats are private" only, no numbers
@@ -39,6 +57,7 @@ class CardData:
     week_xp: int = 0
     next_rank: str | None = None  # code of the next rank, None at max rank
     xp_to_next_rank: int | None = None
+    locale: str = "en"  # the language of the card's words and numbers (ttfd.core.i18n.LOCALES)
 
 
 @dataclass(frozen=True)
@@ -87,13 +106,11 @@ def _s(v: float) -> int:
     return round(v * SCALE)
 
 
-@lru_cache(maxsize=32)
-def _font(size: int) -> ImageFont.FreeTypeFont:
-    """The bundled font at `size` (1× pixels), cached: loading it costs more than drawing a line of text."""
-    font = ImageFont.load_default(size=_s(size))
-    if not isinstance(font, ImageFont.FreeTypeFont):  # Pillow built without FreeType: only the tiny bitmap font
-        raise RuntimeError("rank cards need Pillow with FreeType support")
-    return font
+@lru_cache(maxsize=64)
+def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
+    """The bundled font at `size` (1× pixels), cached: loading it costs more than drawing a line of text.
+    Layout is Raqm's where the host has it (Arabic joined and right to left), else Pillow's basic one."""
+    return ImageFont.truetype(str(BOLD if bold else REGULAR), _s(size))
 
 
 def _parse_color(value: str) -> RGB:
@@ -131,7 +148,7 @@ def _on(c: RGB) -> RGB:
 def _visible(c: RGB, theme: _Theme) -> RGB:
     """The accent as drawn: one too close to the card (black on dark, white on light) is mixed toward the text
     color until the avatar and the bar's fill stand out; any reasonable color is left exactly as chosen."""
-    for _ in range(10):
+    for _step in range(10):
         if _contrast(c, theme.card) >= 1.8:
             break
         c = (
@@ -143,10 +160,11 @@ def _visible(c: RGB, theme: _Theme) -> RGB:
 
 
 def _clean_text(text: str) -> str:
-    """Control and format characters (newlines, RTL overrides, zero-width joiners) collapse to spaces: they would
-    switch Pillow to multiline drawing or make the layout unpredictable. Then fold to what the font can draw."""
-    out = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in text)
-    return _displayable(" ".join(out.split()))
+    """`text` as the card draws it. Control and format characters (newlines, RTL overrides, zero-width joiners)
+    collapse to spaces: they would switch Pillow to multiline drawing or make the layout unpredictable. Then
+    only what the bundled font can draw is kept (`_displayable`)."""
+    out = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in unicodedata.normalize("NFC", text))
+    return " ".join(_displayable(out).split())
 
 
 # Letters NFKD cannot split into base + accent, spelled the way people write them without the letter.
@@ -172,29 +190,43 @@ _FOLD = str.maketrans(
         "•": "·",
     }
 )
+_MISSING = "\uffff"  # a noncharacter: no font maps it, so it draws the font's .notdef box
+
+
+def _mask(font: ImageFont.FreeTypeFont, ch: str) -> tuple[tuple[int, int], bytes]:
+    mask = font.getmask(ch)
+    return mask.size, bytes(mask)
 
 
 @lru_cache(maxsize=4096)
 def _has_glyph(ch: str) -> bool:
-    # Pillow has no cmap lookup; a missing glyph renders FreeType's .notdef box, so compare against that.
-    font = _font(8)
-    return bytes(font.getmask(ch)) != bytes(font.getmask("\uffff")) or ch == " "
+    """Both faces of the bundled font draw `ch` as itself, not as their missing-glyph box. Pillow has no cmap
+    lookup, so the drawing is compared with the box's (tests/test_rank_card.py checks this against the cmap)."""
+    if ch == " ":
+        return True
+    return all(_mask(f, ch) != _mask(f, _MISSING) for f in (_font(8), _font(8, bold=True)))
 
 
 def _displayable(text: str) -> str:
-    """`text` with characters the bundled font lacks replaced by their unaccented form where one exists.
-
-    The bundled font covers little beyond ASCII: "Zoë" would otherwise render as "Zo▯". Characters with no such
-    form (emoji, CJK, Cyrillic) stay and render as boxes, the accepted price of having no system font dependency."""
-    out = []
+    """`text` with only what the bundled font can draw: a letter it lacks becomes its unaccented form where one
+    exists (the font covers Latin, Cyrillic and Greek, so this is rare), anything else it lacks (emoji, CJK,
+    symbols) is left out: the font's box reads as broken. At most one accent is kept on a letter (Zalgo text
+    would stack them over the line above)."""
+    out: list[str] = []
+    marks = 0
     for ch in text:
+        if unicodedata.combining(ch):
+            marks += 1
+            if marks == 1 and out and not out[-1].isspace() and _has_glyph(ch):
+                out.append(ch)
+            continue
+        marks = 0
         if _has_glyph(ch):
             out.append(ch)
             continue
         folded = "".join(c for c in unicodedata.normalize("NFKD", ch.translate(_FOLD)) if not unicodedata.combining(c))
-        if unicodedata.combining(ch):
-            continue  # a stray accent (Zalgo text) the font cannot stack anyway
-        out.append(folded if folded and all(_has_glyph(c) for c in folded) else ch)
+        if folded and all(_has_glyph(c) for c in folded):
+            out.append(folded)
     return "".join(out)
 
 
@@ -213,12 +245,21 @@ def _fit(text: str, font: ImageFont.FreeTypeFont, max_width: int) -> str:
 
 
 def _initial(name: str) -> str:
-    # The first letter or digit: an emoji would render as the font's box, which looks broken in the avatar.
-    return next((ch.upper() for ch in name if ch.isalnum()), "?")
+    """The avatar's letter: the first letter or digit of the (cleaned, so drawable) name, as a capital."""
+    ch = next((ch for ch in name if ch.isalnum()), "?")
+    upper = ch.upper()
+    return upper if len(upper) == 1 and _has_glyph(upper) else ch  # "ß".upper() is "SS"
 
 
-def _fmt(n: int) -> str:
-    return f"{n:,}"
+def _fmt(n: int, locale: str) -> str:
+    """12,345 in English, 12 345 in Russian."""
+    return number(n, locale)
+
+
+def _say(msg: Msg, locale: str) -> str:
+    """One of the card's texts in its language, only what the font draws (as a name); its no-break spaces
+    (12 450 in Russian) stay."""
+    return _displayable(msg.in_(locale))
 
 
 def _draw_avatar(draw: ImageDraw.ImageDraw, name: str, primary: RGB, theme: _Theme) -> None:
@@ -230,23 +271,22 @@ def _draw_avatar(draw: ImageDraw.ImageDraw, name: str, primary: RGB, theme: _The
     inner = ring * 2
     fg = _on(primary)
     draw.ellipse((x0 + inner, y0 + inner, x0 + d - inner, y0 + d - inner), fill=primary)
-    draw.text(
-        (x0 + d / 2, y0 + d / 2), _initial(name), font=_font(84), fill=fg, anchor="mm", stroke_width=2, stroke_fill=fg
-    )
+    draw.text((x0 + d / 2, y0 + d / 2), _initial(name), font=_font(84, bold=True), fill=fg, anchor=_MIDDLE)
 
 
-def _draw_badge(draw: ImageDraw.ImageDraw, code: str) -> int:
+def _draw_badge(draw: ImageDraw.ImageDraw, code: str, locale: str) -> int:
     """The rank badge in the top right; returns its left edge (2×) so the name stops before it."""
     tier = _TIER_COLORS.get(code[:1].upper(), _TIER_COLORS["F"])
     fg = _on(tier)
-    code_font = _font(48)
-    w = max(_s(_BADGE_W), int(code_font.getlength(code)) + _s(40))
+    code_font, label_font = _font(46, bold=True), _font(14)
+    label = _say(RANK_LABEL, locale)
+    w = max(_s(_BADGE_W), int(code_font.getlength(code)) + _s(40), int(label_font.getlength(label)) + _s(28))
     x1, y0 = _s(_RIGHT), _s(_BADGE_TOP)
     x0, y1 = x1 - w, y0 + _s(_BADGE_H)
     draw.rounded_rectangle((x0, y0, x1, y1), radius=_s(16), fill=tier)
     cx = (x0 + x1) / 2
-    draw.text((cx, y0 + _s(17)), "RANK", font=_font(14), fill=fg, anchor="mm")
-    draw.text((cx, y0 + _s(58)), code, font=code_font, fill=fg, anchor="mm", stroke_width=2, stroke_fill=fg)
+    draw.text((cx, y0 + _s(17)), label, font=label_font, fill=fg, anchor=_MIDDLE)
+    draw.text((cx, y0 + _s(56)), code, font=code_font, fill=fg, anchor=_MIDDLE)
     return x0
 
 
@@ -275,39 +315,42 @@ def _draw_lock(draw: ImageDraw.ImageDraw, x: int, y: int, color: RGB, hole: RGB)
 
 
 def _draw_stats_line(draw: ImageDraw.ImageDraw, data: CardData, primary: RGB, theme: _Theme) -> None:
+    locale = data.locale
     if data.next_rank is None:
-        rank_item, rank_dot = "Max rank", _TIER_COLORS["S"]
+        rank_item, rank_dot = _say(MAX_RANK, locale), _TIER_COLORS["S"]
     else:
         nxt = _clean_text(data.next_rank)[:4]
         rank_dot = _TIER_COLORS.get(nxt[:1].upper(), _TIER_COLORS["F"])
-        rank_item = (
-            f"Next rank: {nxt}" if data.xp_to_next_rank is None else f"{_fmt(max(0, data.xp_to_next_rank))} XP to {nxt}"
-        )
+        if data.xp_to_next_rank is None:
+            rank_item = _say(_("Next rank: {rank}", rank=nxt), locale)
+        else:
+            rank_item = _say(_("{xp} XP to {rank}", xp=max(0, data.xp_to_next_rank), rank=nxt), locale)
     items = [
-        (f"{_fmt(data.coins)} coins", _COIN_COLOR),
-        (f"{_fmt(data.week_xp)} XP this week", primary),
+        (_say(N_("{n} coin", "{n} coins", data.coins), locale), _COIN_COLOR),
+        (_say(_("{xp} XP this week", xp=data.week_xp), locale), primary),
         (rank_item, rank_dot),
     ]
     r = _s(6)
 
     def width(f: ImageFont.FreeTypeFont) -> float:
-        return sum(2 * r + _s(8) + f.getlength(text) + _s(28) for text, _ in items) - _s(28)
+        return sum(2 * r + _s(8) + f.getlength(text) + _s(28) for text, _dot in items) - _s(28)
 
-    font = next((f for f in map(_font, (20, 18, 16)) if width(f) <= _s(_RIGHT - _LEFT)), _font(16))
+    font = next((f for f in map(_font, (20, 18, 16, 15)) if width(f) <= _s(_RIGHT - _LEFT)), _font(14))
     x, cy = _s(_LEFT), _s(_BAR_TOP + _BAR_H + 32)
     for text, dot in items:  # a colored dot per item reads as an icon without needing an icon font
         draw.ellipse((x, cy - r, x + 2 * r, cy + r), fill=dot)
         x += 2 * r + _s(8)
-        draw.text((x, cy), text, font=font, fill=theme.muted, anchor="lm")
+        draw.text((x, cy), _fit(text, font, _s(_RIGHT) - x), font=font, fill=theme.muted, anchor=_LEFT_MIDDLE)
         x += int(font.getlength(text)) + _s(28)
 
 
 def _render(data: CardData) -> Image.Image:
     theme = _THEMES.get(data.theme, _THEMES["dark"])
+    locale = data.locale
     primary = _visible(_parse_color(data.primary_color), theme)
     # The level number wears the accent unless it is too faint for text on this card.
     accent = primary if _contrast(primary, theme.card) >= 3 else theme.text
-    name = _clean_text(data.name) or "Unknown"
+    name = _clean_text(data.name) or _say(NAMELESS, locale)
 
     # Opaque RGB canvas: reducing RGBA is ~7× slower. The corners get their transparency from `_corner_mask`;
     # painting them the border color makes the anti-aliased edge pixels blend toward the border, not black.
@@ -318,65 +361,48 @@ def _render(data: CardData) -> Image.Image:
     )
     _draw_avatar(draw, name, primary, theme)
 
-    name_font = _font(40)
+    name_font = _font(38, bold=True)
     if data.hidden:
         # Only what the owner agreed to show: nothing below depends on the stats, so hidden cards are identical.
-        draw.text(
-            (_s(_LEFT), _s(118)),
-            _fit(name, name_font, _s(_RIGHT - _LEFT)),
-            font=name_font,
-            fill=theme.text,
-            anchor="ls",
-            stroke_width=1,
-            stroke_fill=theme.text,
-        )
+        fitted = _fit(name, name_font, _s(_RIGHT - _LEFT))
+        draw.text((_s(_LEFT), _s(118)), fitted, font=name_font, fill=theme.text, anchor=_LEFT_BASE)
         _draw_lock(draw, _s(_LEFT), _s(142), theme.muted, theme.card)
-        draw.text((_s(_LEFT + 28), _s(162)), "Stats are private", font=_font(24), fill=theme.muted, anchor="ls")
+        private = _fit(_say(PRIVATE, locale), _font(24), _s(_RIGHT - _LEFT - 28))
+        draw.text((_s(_LEFT + 28), _s(162)), private, font=_font(24), fill=theme.muted, anchor=_LEFT_BASE)
         return img
 
     code = _clean_text(data.rank_code)[:4] or "?"
-    badge_left = _draw_badge(draw, code)
-    draw.text(
-        (_s(_LEFT), _s(80)),
-        _fit(name, name_font, badge_left - _s(_LEFT) - _s(24)),
-        font=name_font,
-        fill=theme.text,
-        anchor="ls",
-        stroke_width=1,
-        stroke_fill=theme.text,
-    )
+    badge_left = _draw_badge(draw, code, locale)
+    fitted = _fit(name, name_font, badge_left - _s(_LEFT) - _s(24))
+    draw.text((_s(_LEFT), _s(80)), fitted, font=name_font, fill=theme.text, anchor=_LEFT_BASE)
 
     # "LEVEL 12   #34" on the left and "x / y XP" on the right, sharing the baseline just above the bar.
     base = _s(_BAR_TOP - 14)
     need = max(1, data.xp_for_next)
     into = data.xp_into_level
-    xp_font = _font(20)
-    need_txt, into_txt = f" / {_fmt(need)} XP", _fmt(into)
+    xp_font, into_font = _font(20), _font(20, bold=True)
+    need_txt, into_txt = " " + _say(_("/ {need} XP", need=need), locale), _fmt(into, locale)
     need_w = int(xp_font.getlength(need_txt))
-    draw.text((_s(_RIGHT), base), need_txt, font=xp_font, fill=theme.muted, anchor="rs")
-    draw.text(
-        (_s(_RIGHT) - need_w, base),
-        into_txt,
-        font=xp_font,
-        fill=theme.text,
-        anchor="rs",
-        stroke_width=1,
-        stroke_fill=theme.text,
-    )
+    draw.text((_s(_RIGHT), base), need_txt, font=xp_font, fill=theme.muted, anchor=_RIGHT_BASE)
+    draw.text((_s(_RIGHT) - need_w, base), into_txt, font=into_font, fill=theme.text, anchor=_RIGHT_BASE)
 
     label = _font(18)
-    level = _fmt(max(0, data.level))
-    pos = f"#{_fmt(data.position)}" if data.position is not None and data.position > 0 else "Unranked"
-    room = _s(_RIGHT - _LEFT - 24 - 30) - need_w - int(xp_font.getlength(into_txt)) - int(label.getlength("LEVEL "))
+    level_label = _say(LEVEL_LABEL, locale) + " "
+    level = _fmt(max(0, data.level), locale)
+    ranked = data.position is not None and data.position > 0
+    pos = f"#{_fmt(data.position or 0, locale)}" if ranked else _say(UNRANKED, locale)
+    room = (
+        _s(_RIGHT - _LEFT - 24 - 30) - need_w - int(into_font.getlength(into_txt)) - int(label.getlength(level_label))
+    )
     # Shrink the numbers rather than overlap the XP text when they get absurdly long ("Unranked" is a word: smaller).
-    size = next((z for z in (34, 28) if _font(z).getlength(level + pos) <= room), 22)
-    big, pos_font = _font(size), _font(size if pos.startswith("#") else min(24, size))
+    size = next((z for z in (34, 28) if _font(z, bold=True).getlength(level + pos) <= room), 22)
+    big, pos_font = _font(size, bold=True), _font(size if ranked else min(24, size))
     x = _s(_LEFT)
-    draw.text((x, base), "LEVEL", font=label, fill=theme.muted, anchor="ls")
-    x += int(label.getlength("LEVEL ")) + _s(2)
-    draw.text((x, base), level, font=big, fill=accent, anchor="ls", stroke_width=1, stroke_fill=accent)
+    draw.text((x, base), level_label, font=label, fill=theme.muted, anchor=_LEFT_BASE)
+    x += int(label.getlength(level_label)) + _s(2)
+    draw.text((x, base), level, font=big, fill=accent, anchor=_LEFT_BASE)
     x += int(big.getlength(level)) + _s(28)
-    draw.text((x, base), pos, font=pos_font, fill=theme.text, anchor="ls")
+    draw.text((x, base), pos, font=pos_font, fill=theme.text, anchor=_LEFT_BASE)
 
     _draw_bar(img, min(1.0, max(0.0, into / need)), primary, theme)
     _draw_stats_line(draw, data, primary, theme)

@@ -46,7 +46,9 @@ def profile_view(conn: Conn, user: User) -> ProfileView:
 # --- settings and customisation (edited on the website) ---------------------------------------------
 
 # No email is collected (logins are Discord's), so there is no "show my email" to edit.
-EDITABLE = frozenset({"theme", "primary_color", "background_image", "music_url", "bio", "show_stats", "notifications"})
+EDITABLE = frozenset(
+    {"theme", "primary_color", "background_image", "music_url", "bio", "show_stats", "notifications", "language"}
+)
 
 
 @dataclass(frozen=True)

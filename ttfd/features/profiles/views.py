@@ -74,11 +74,13 @@ def profile_json(conn: Conn, user_id: int, *, owner: bool, registry: Catalog) ->
             body[name] = section(conn, user.id, owner)
     if owner:
         body["privacy"] = {"show_stats": settings.show_stats, "notifications": settings.notifications}
+        body["language"] = user.language  # chosen on the site or with /language (null: their platform's)
     return body
 
 
-def card_data(conn: Conn, user_id: int, viewer_id: int | None = None) -> tuple[CardData, str]:
-    """What the rank card shows (nothing numeric when stats are hidden from this viewer) and its version."""
+def card_data(conn: Conn, user_id: int, viewer_id: int | None = None, *, locale: str = "en") -> tuple[CardData, str]:
+    """What the rank card shows (nothing numeric when stats are hidden from this viewer), in `locale` (its words
+    and numbers), and its version (the same in every language: the language is part of the card's URL)."""
     from ttfd.features.profiles.rank_card import CardData
 
     user, settings = load_profile(conn, user_id)
@@ -100,6 +102,7 @@ def card_data(conn: Conn, user_id: int, viewer_id: int | None = None) -> tuple[C
         week_xp=view.week_xp,
         next_rank=nxt.code if nxt else None,
         xp_to_next_rank=nxt.min_xp - user.xp if nxt else None,
+        locale=locale,
     )
     return data, card_version(view, settings)
 

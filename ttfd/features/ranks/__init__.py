@@ -8,6 +8,8 @@ from typing import Any
 from ttfd.core import jobs, ledger, users
 from ttfd.core.db import Conn
 from ttfd.core.errors import BadInput
+from ttfd.core.i18n import _, negotiate
+from ttfd.core.settings import get_settings
 from ttfd.features.ranks import service
 from ttfd.registry import Feature, Group
 from ttfd.ui import guild
@@ -17,7 +19,7 @@ from ttfd.ui.reply import Reply, say
 from ttfd.ui.text import bold, lines
 from ttfd.ui.text import role as mention_role
 
-RANK_RULE = "Rank roles are earned by chatting"
+RANK_RULE = _("Rank roles are earned by chatting")
 
 
 def rank_role(ctx: Ctx, opts: Options) -> Reply:
@@ -26,7 +28,7 @@ def rank_role(ctx: Ctx, opts: Options) -> Reply:
     assert ctx.guild_id is not None
     rank = ledger.rank_by_code(ctx.conn, opts["rank"])
     if rank is None:
-        raise BadInput("Unknown rank. Pick one of F- … S.")
+        raise BadInput(_("Unknown rank. Pick one of F- … S."))
     role: RoleRef = opts["role"]
     check_grantable(role, ctx.guild_id, RANK_RULE)
     guild.check_assignable(ctx.conn, ctx.guild_id, role.id, guild.bot_user_id(), RANK_RULE, ctx.caller.id)
@@ -34,11 +36,10 @@ def rank_role(ctx: Ctx, opts: Options) -> Reply:
     codes = {r.id: r.code for r in ledger.ranks(ctx.conn)}
     mapping = service.rank_roles(ctx.conn, ctx.guild_id)
     return say(
-        "✅ Members reaching ",
-        bold(rank.code),
-        " will get ",
-        mention_role(role.id, role.name),
-        ".\n\nRank roles here:\n",
+        _("✅ Members reaching {rank} will get {role}.", rank=bold(rank.code), role=mention_role(role.id, role.name)),
+        "\n\n",
+        _("Rank roles here:"),
+        "\n",
         lines(*((f"{codes[r]} → ", mention_role(role_id)) for r, role_id in mapping.items())),
         private=True,
     )
@@ -62,13 +63,15 @@ def on_rank_up(conn: Conn, event: dict[str, Any]) -> None:
                 dedupe_key=f"rank_roles:{event['id']}:{guild_id}",
             )
     if user.telegram_id and user.notifications:
+        # Said now, in the person's language (a job's payload is JSON): their choice, else the deployment's.
+        locale = negotiate(user.language, default=get_settings().default_locale)
+        notice = _(
+            "🎉 Rank up! You are now rank {rank} (was {was}). Keep going!", rank=str(data["to"]), was=str(data["from"])
+        )
         jobs.enqueue(
             conn,
             "telegram.send",
-            {
-                "chat_id": user.telegram_id,
-                "text": f"🎉 Rank up! You are now rank {data['to']} (was {data['from']}). Keep going!",
-            },
+            {"chat_id": user.telegram_id, "text": notice.in_(locale)},
             dedupe_key=f"rank_msg:{event['id']}",
         )
 
@@ -76,15 +79,15 @@ def on_rank_up(conn: Conn, event: dict[str, Any]) -> None:
 FEATURE = Feature(
     name="ranks",
     summary=__doc__ or "",
-    groups=(Group("setup", "Configure TTFD for this server", MANAGE_ROLES),),
+    groups=(Group("setup", _("Configure TTFD for this server"), MANAGE_ROLES),),
     commands=(
         Command(
             "rank-role",
-            "Give a role to members who reach a rank",
+            _("Give a role to members who reach a rank"),
             rank_role,
             (
-                Option("rank", Kind.STRING, "Rank", required=True, choices=tuple((c, c) for c in ledger.RANK_CODES)),
-                Option("role", Kind.ROLE, "Role to give", required=True),
+                Option("rank", Kind.STRING, _("Rank"), required=True, choices=tuple((c, c) for c in ledger.RANK_CODES)),
+                Option("role", Kind.ROLE, _("Role to give"), required=True),
             ),
             platforms=("discord",),
             group="setup",

@@ -8,14 +8,16 @@ from __future__ import annotations
 from typing import Any
 
 from ttfd.core.db import Conn
+from ttfd.core.i18n import _
 from ttfd.core.settings import get_settings
-from ttfd.core.users import HIDDEN
 from ttfd.features.seasons import service
 from ttfd.features.seasons.service import SeasonsSettings
 from ttfd.registry import Feature, Registry, Schedule
 from ttfd.ui.reply import Field
-from ttfd.ui.text import number, when
+from ttfd.ui.text import when
 from ttfd.web import Route, WebCtx, WebResponse, json_response
+
+HIDDEN = _("Hidden player")  # how someone who hides their stats appears to everyone else
 
 
 def season_rollover(registry: Registry) -> dict[str, Any]:
@@ -28,8 +30,12 @@ def profile_fields(conn: Conn, user_id: int) -> tuple[Field, ...]:
     now = service.standing(conn, user_id)
     if now is None:
         return ()
-    where = f" (#{now.position:,})" if now.position else ""
-    return (Field(f"Season: {now.season}", (f"{number(now.xp)} XP{where} · ends ", when(now.ends_at)), False),)
+    ends = when(now.ends_at)
+    if now.position:
+        score = _("{xp} XP (#{position}) · ends {when}", xp=now.xp, position=now.position, when=ends)
+    else:
+        score = _("{xp} XP · ends {when}", xp=now.xp, when=ends)
+    return (Field(_("Season: {name}", name=now.shown_season), (score,), False),)
 
 
 def profile_season(conn: Conn, user_id: int, owner: bool) -> dict[str, Any] | None:
@@ -37,15 +43,15 @@ def profile_season(conn: Conn, user_id: int, owner: bool) -> dict[str, Any] | No
     now = service.standing(conn, user_id)
     if now is None:
         return None
-    return {"name": now.season, "ends_at": now.ends_at.isoformat(), "xp": now.xp, "position": now.position}
+    return {"name": now.shown_season, "ends_at": now.ends_at.isoformat(), "xp": now.xp, "position": now.position}
 
 
-def _placement(p: service.Placement, viewer: int | None) -> dict[str, Any]:
+def _placement(ctx: WebCtx, p: service.Placement, viewer: int | None) -> dict[str, Any]:
     shown = p.public or p.user_id == viewer
     return {
         "position": p.position,
         "user_id": p.user_id if shown else None,
-        "name": p.name if shown else HIDDEN,
+        "name": p.name if shown else ctx.say(HIDDEN),
         "xp": p.xp,
         "me": p.user_id == viewer,
     }
@@ -53,14 +59,14 @@ def _placement(p: service.Placement, viewer: int | None) -> dict[str, Any]:
 
 def _get_seasons(ctx: WebCtx) -> WebResponse:
     """The season under way (and your standing in it), the latest past seasons with their top 10, and your
-    final placements when logged in."""
+    final placements when logged in; names in the reader's language."""
     viewer = ctx.session.user_id if ctx.session else None
     current: dict[str, Any] | None = None
     if now := service.current(ctx.conn):
         mine = service.standing(ctx.conn, viewer) if viewer is not None else None
         current = {
             "id": now.id,
-            "name": now.name,
+            "name": ctx.say(service.shown_name(now.starts_at, now.ends_at, now.name)),
             "starts_at": now.starts_at.isoformat(),
             "ends_at": now.ends_at.isoformat(),
             "mine": {"xp": mine.xp, "position": mine.position} if mine else None,
@@ -70,11 +76,11 @@ def _get_seasons(ctx: WebCtx) -> WebResponse:
         "past": [
             {
                 "id": s.id,
-                "name": s.name,
+                "name": ctx.say(service.shown_name(s.starts_at, s.ends_at, s.name)),
                 "starts_at": s.starts_at.isoformat(),
                 "ends_at": s.ends_at.isoformat(),
                 "players": s.players,
-                "top": [_placement(p, viewer) for p in s.top],
+                "top": [_placement(ctx, p, viewer) for p in s.top],
             }
             for s in service.past(ctx.conn)
         ],
@@ -83,7 +89,7 @@ def _get_seasons(ctx: WebCtx) -> WebResponse:
         else [
             {
                 "season_id": r["id"],
-                "name": r["name"],
+                "name": ctx.say(service.shown_name(r["starts_at"], r["ends_at"], r["name"])),
                 "ends_at": r["ends_at"].isoformat(),
                 "position": r["position"],
                 "xp": r["xp"],
@@ -103,7 +109,7 @@ FEATURE = Feature(
     merge=service.merge_rows,
     settings=SeasonsSettings,
     migrations=("0009_seasons.sql",),
-    help=("XP earned this season has its own board; when a season ends, its top players are paid in coins.",),
+    help=(_("XP earned this season has its own board; when a season ends, its top players are paid in coins."),),
     profile=profile_season,
     profile_fields=profile_fields,
 )

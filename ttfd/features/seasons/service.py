@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any, ClassVar
@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from ttfd.core import audit, db, ledger
 from ttfd.core.db import Conn
 from ttfd.core.errors import ConfigError
+from ttfd.core.i18n import C_, Msg, _
 from ttfd.core.settings import bounded
 
 LEASE_S = 60  # a runner that stops renewing (crashed, frozen) loses the rollover after this long
@@ -103,12 +104,46 @@ def first_bounds(s: SeasonsSettings, now: datetime) -> tuple[datetime, datetime]
     return bounds_after(s, datetime(now.year, now.month, now.day, tzinfo=UTC))
 
 
+def _is_month(start: datetime, end: datetime) -> bool:
+    start = start.astimezone(UTC)
+    return start == datetime(start.year, start.month, 1, tzinfo=UTC) and end == _month_after(start)
+
+
 def season_name(start: datetime, end: datetime) -> str:
-    """ "May 2026" for a calendar month, else its first and last days."""
-    if start == datetime(start.year, start.month, 1, tzinfo=UTC) and end == _month_after(start):
+    """ "May 2026" for a calendar month, else its first and last days: the name stored with the season (the
+    website's archive and the ledger's reasons use it; people read `shown_name`)."""
+    if _is_month(start, end):
         return f"{start:%B %Y}"
     last = end - timedelta(microseconds=1)
     return f"{start:%-d %b %Y} – {last:%-d %b %Y}"
+
+
+MONTHS: dict[int, Msg] = {
+    1: C_("month", "January"),
+    2: C_("month", "February"),
+    3: C_("month", "March"),
+    4: C_("month", "April"),
+    5: C_("month", "May"),
+    6: C_("month", "June"),
+    7: C_("month", "July"),
+    8: C_("month", "August"),
+    9: C_("month", "September"),
+    10: C_("month", "October"),
+    11: C_("month", "November"),
+    12: C_("month", "December"),
+}
+
+
+def shown_name(start: datetime, end: datetime, name: str | None = None) -> str:
+    """A season's name in the reader's language (a Msg): "May 2026" / "Май 2026", else its first and last
+    days. A season someone named otherwise (`name`, not the one made for it) keeps its name as it is."""
+    start = start.astimezone(UTC)
+    if name is not None and name != season_name(start, end):
+        return name
+    if _is_month(start, end):
+        return _("{month} {year}", month=MONTHS[start.month], year=str(start.year))
+    last = (end - timedelta(microseconds=1)).astimezone(UTC)
+    return _("{first} – {last}", first=start.date(), last=last.date())
 
 
 def ensure_seasons(conn: Conn, s: SeasonsSettings, now: datetime | None = None) -> int:
@@ -117,7 +152,7 @@ def ensure_seasons(conn: Conn, s: SeasonsSettings, now: datetime | None = None) 
     many were created."""
     now = now or ledger.utc_now()
     created = 0
-    for _ in range(1000):
+    for _attempt in range(1000):
         row = conn.execute(_LATEST).fetchone()
         if row is not None and row["starts_at"] > now:
             return created
@@ -337,10 +372,16 @@ class Standing:
     ends_at: datetime
     xp: int
     position: int | None
+    starts_at: datetime | None = field(default=None, compare=False)
+
+    @property
+    def shown_season(self) -> str:
+        """The season's name as people read it (in their language)."""
+        return shown_name(self.starts_at, self.ends_at, self.season) if self.starts_at else self.season
 
 
 _STANDING = """
-SELECT s.name, s.ends_at, coalesce(x.xp, 0) AS xp,
+SELECT s.name, s.starts_at, s.ends_at, coalesce(x.xp, 0) AS xp,
        CASE WHEN x.xp > 0 THEN lb_rank('season', s.period, x.xp) END AS position
 FROM seasons s LEFT JOIN xp_season x ON x.period = s.period AND x.user_id = %(user_id)s
 WHERE s.starts_at <= %(now)s AND s.ends_at > %(now)s
@@ -352,7 +393,8 @@ def standing(conn: Conn, user_id: int, now: datetime | None = None) -> Standing 
     row = conn.execute(_STANDING, {"user_id": user_id, "now": now or ledger.utc_now()}).fetchone()
     if row is None:
         return None
-    return Standing(row["name"], row["ends_at"], int(row["xp"]), row["position"] and int(row["position"]))
+    position = row["position"] and int(row["position"])
+    return Standing(row["name"], row["ends_at"], int(row["xp"]), position, row["starts_at"])
 
 
 @dataclass(frozen=True)

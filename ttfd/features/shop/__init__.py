@@ -12,18 +12,19 @@ from typing import Any
 from ttfd.core import users
 from ttfd.core.db import Conn
 from ttfd.core.errors import BadInput, Forbidden, NotFound
+from ttfd.core.i18n import C_, N_, Msg, _
 from ttfd.core.ledger import utc_now
 from ttfd.core.users import Platform
 from ttfd.features import profiles
 from ttfd.features.shop import service
-from ttfd.features.shop.service import Item, ShopSettings
+from ttfd.features.shop.service import Item, ShopSettings, coins
 from ttfd.registry import Feature, Group
 from ttfd.ui import guild
 from ttfd.ui.actions import Action
 from ttfd.ui.commands import ActionHandler, Command, Ctx, Kind, Option, Options, Precheck, RoleRef
 from ttfd.ui.permissions import MANAGE_GUILD, MANAGE_ROLES, check_grantable, grantable_option
 from ttfd.ui.reply import Button, Choice, Field, Reply, Select, say
-from ttfd.ui.text import Text, bold, lines, number, role, text, when
+from ttfd.ui.text import Text, bold, lines, role, text, when
 from ttfd.web import Problem, Route, WebCtx, WebResponse, json_body, json_response
 
 PAGE_SIZE = 5
@@ -35,19 +36,33 @@ def _settings(ctx: Ctx) -> ShopSettings:
     return ctx.settings.section(ShopSettings)
 
 
-def _stock(item: Item) -> str:
+def _count(n: int) -> Msg:
+    """A bare number, grouped as the reader's language groups digits (12,345 / 12 345)."""
+    return Msg("{n}", values={"n": n})
+
+
+def _stock(item: Item) -> Msg:
     if item.stock is None:
-        return "unlimited"
-    return "sold out" if item.stock == 0 else f"{number(item.stock)} left"
+        return _("unlimited")
+    if item.stock == 0:
+        return _("sold out")
+    return N_("{n} left", "{n} left", item.stock)
+
+
+def _per_person(limit: int) -> Msg:
+    return N_("{n} per person", "{n} per person", limit)
 
 
 def _line(item: Item) -> Text:
-    limit = f" · {item.per_user_limit} per person" if item.per_user_limit else ""
     return text(
         f"{ICONS[item.kind_name]} ",
         bold(item.name),
-        f" — {number(item.price)} coins · {_stock(item)}{limit}",
-        f"\n{item.description}" if item.description else None,
+        " — ",
+        coins(item.price),
+        " · ",
+        _stock(item),
+        (" · ", _per_person(item.per_user_limit)) if item.per_user_limit else None,
+        ("\n", item.description) if item.description else None,
     )
 
 
@@ -95,28 +110,31 @@ def _nonce(key: str) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:3], "big")
 
 
+SHOP_TITLE = _("🛒 Shop")
+
+
 def page_reply(ctx: Ctx, page: int, *, edit: bool = False) -> Reply:
     size = PAGE_SIZE
     page = min(max(page, 0), 10_000)
     items, total = service.listing(ctx.conn, ctx.guild_id, page, size)
     if not items and page > 0:  # past the end (items sold out of the list meanwhile): the last page
-        _, total = service.listing(ctx.conn, ctx.guild_id, 0, size)
+        _first, total = service.listing(ctx.conn, ctx.guild_id, 0, size)
         page = max(0, -(-total // size) - 1)
         items, total = service.listing(ctx.conn, ctx.guild_id, page, size)
     pages = max(1, -(-total // size))
     balance = service.balance(ctx.conn, ctx.user.id)
     if not items:
-        return Reply(title="🛒 Shop", body=("Nothing is for sale yet.",), private=True, edit=edit)
+        return Reply(title=SHOP_TITLE, body=(_("Nothing is for sale yet."),), private=True, edit=edit)
     return Reply(
-        title="🛒 Shop",
+        title=SHOP_TITLE,
         body=lines(*(_line(i) for i in items)),
-        footer=f"Page {page + 1}/{pages} · Your balance: {number(balance)} coins",
+        footer=_("Page {page}/{pages} · Your balance: {coins}", page=page + 1, pages=pages, coins=coins(balance)),
         color=COLOR,
-        select=Select("Pick an item…", tuple(Choice(i.name[:100], ShopItem(i.id), _stock(i)) for i in items)),
+        select=Select(_("Pick an item…"), tuple(Choice(i.name[:100], ShopItem(i.id), _stock(i)) for i in items)),
         rows=(
             (
-                Button("◀ Prev", ShopPage(page - 1), disabled=page == 0),
-                Button("Next ▶", ShopPage(page + 1), disabled=page >= pages - 1),
+                Button(C_("button", "◀ Prev"), ShopPage(page - 1), disabled=page == 0),
+                Button(C_("button", "Next ▶"), ShopPage(page + 1), disabled=page >= pages - 1),
             ),
         ),
         private=True,
@@ -131,21 +149,21 @@ def shop(ctx: Ctx, opts: Options) -> Reply:
 def _visible(ctx: Ctx, item_id: int) -> Item:
     item = service.get(ctx.conn, item_id)
     if not item.active or (item.guild_id is not None and item.guild_id != ctx.guild_id):
-        raise BadInput(f"{item.name} is no longer for sale here.")
+        raise BadInput(_("{item} is no longer for sale here.", item=item.name))
     return item
 
 
 def item_card(ctx: Ctx, item: Item, *, edit: bool = True) -> Reply:
     owned = sum(o.quantity for o in service.inventory(ctx.conn, ctx.user.id) if o.item.id == item.id)
     fields = [
-        Field("Price", (f"{number(item.price)} coins",)),
-        Field("Stock", (_stock(item),)),
-        Field("You own", (number(owned),)),
+        Field(C_("field", "Price"), (coins(item.price),)),
+        Field(C_("field", "Stock"), (_stock(item),)),
+        Field(C_("field", "You own"), (_count(owned),)),
     ]
     if item.per_user_limit:
-        fields.append(Field("Limit", (f"{item.per_user_limit} per person",)))
+        fields.append(Field(C_("field", "Limit"), (_per_person(item.per_user_limit),)))
     if item.role_id:
-        fields.append(Field("Role", (role(item.role_id),)))
+        fields.append(Field(C_("field", "Role"), (role(item.role_id),)))
     return Reply(
         title=f"{ICONS[item.kind_name]} {item.name}",
         body=(item.description or item.category,),
@@ -154,8 +172,8 @@ def item_card(ctx: Ctx, item: Item, *, edit: bool = True) -> Reply:
         color=COLOR,
         rows=(
             (
-                Button("Buy", ShopBuy(item.id), style="success", disabled=item.sold_out),
-                Button("◀ Back to the shop", ShopPage(0)),
+                Button(C_("button", "Buy"), ShopBuy(item.id), style="success", disabled=item.sold_out),
+                Button(C_("button", "◀ Back to the shop"), ShopPage(0)),
             ),
         ),
         private=True,
@@ -180,18 +198,20 @@ def _confirmation(ctx: Ctx, item: Item, note: str | None = None) -> Reply:
     balance = service.balance(ctx.conn, ctx.user.id)
     confirm = ShopConfirm(item.id, 1, item.price, ctx.user.id, _nonce(ctx.key))
     short = balance < item.price
+    price, have = coins(item.price), coins(balance)
+    if short:
+        sums = _("{price}. Your balance: {balance} — not enough.", price=price, balance=have)
+    else:
+        after = balance - item.price
+        sums = _("{price}. Your balance: {balance} → {after} after.", price=price, balance=have, after=after)
     return Reply(
-        title=f"Buy {item.name}?",
-        body=text(
-            f"⚠️ {note}\n" if note else None,
-            f"{number(item.price)} coins. Your balance: {number(balance)} coins",
-            " — not enough." if short else f" → {number(balance - item.price)} after.",
-        ),
+        title=_("Buy {item}?", item=item.name),
+        body=text(("⚠️ ", note, "\n") if note else None, sums),
         color=COLOR,
         rows=(
             (
-                Button("Confirm", confirm, style="success", disabled=short),
-                Button("Cancel", ShopItem(item.id), style="secondary"),
+                Button(C_("button", "Confirm"), confirm, style="success", disabled=short),
+                Button(C_("button", "Cancel"), ShopItem(item.id), style="secondary"),
             ),
         ),
         private=True,
@@ -201,14 +221,34 @@ def _confirmation(ctx: Ctx, item: Item, note: str | None = None) -> Reply:
 
 def on_confirm(ctx: Ctx, action: ShopConfirm) -> Reply:
     if action.buyer != ctx.user.id:
-        raise Forbidden("That confirmation is someone else's. Open /shop yourself.")
+        raise Forbidden(_("That confirmation is someone else's. Open /shop yourself."))
     item = service.get(ctx.conn, action.item)
     key = f"confirm:{action.buyer}:{action.item}:{action.nonce}"
     try:
         return _bought(ctx, item, action.quantity, key, price=action.price, edit=True)
     except service.PriceChanged as changed:
         # Nothing was bought: ask again, at the price the item has now.
-        return _confirmation(ctx, _visible(ctx, item.id), f"{changed.message} Confirm again to buy at this price.")
+        note = _("{refusal} Confirm again to buy at this price.", refusal=changed.message)
+        return _confirmation(ctx, _visible(ctx, item.id), note)
+
+
+def _for_hours_or_minutes(minutes: int) -> Msg:
+    if minutes % 60 == 0:
+        return N_("for {n} hour", "for {n} hours", minutes // 60)
+    return N_("for {n} minute", "for {n} minutes", minutes)
+
+
+def _how(ctx: Ctx, item: Item) -> Msg:
+    """What happens with what was just bought."""
+    if item.kind_name == "role":
+        return _("The role {role} is on its way.", role=role(item.role_id or 0))
+    if item.kind_name == "xp_boost":
+        usage = f"/use {item.name}"  # text-ok: a command to type
+        length = _for_hours_or_minutes(_settings(ctx).boost_minutes)
+        return _("Start it with {command} — XP ×2 {length}.", command=bold(usage), length=length)
+    if item.kind_name == "streak_freeze":
+        return _("It keeps your daily streak alive on a day you miss, by itself.")
+    return _("It shows on your profile.")
 
 
 def _bought(ctx: Ctx, item: Item, quantity: int, key: str, *, price: int | None = None, edit: bool = False) -> Reply:
@@ -225,21 +265,13 @@ def _bought(ctx: Ctx, item: Item, quantity: int, key: str, *, price: int | None 
         price=price,
         reply_to=ctx.target if ctx.platform == "discord" else None,
     )
-    what = f"{b.quantity} × {item.name}" if b.quantity > 1 else item.name
-    how = {
-        "role": ("\nThe role ", role(item.role_id or 0), " is on its way."),
-        "xp_boost": ("\nStart it with ", bold(f"/use {item.name}"), " — XP ×2 for an hour."),
-        "streak_freeze": ("\nIt keeps your daily streak alive on a day you miss, by itself.",),
-        "cosmetic": ("\nIt shows on your profile.",),
-    }[item.kind_name]
-    return say(
-        "🛍️ You bought " if not b.duplicate else "🛍️ Already done: you bought ",
-        bold(what),
-        f" for {number(b.total)} coins. Balance: {number(b.balance)} coins. You own {number(b.owned)}.",
-        *how,
-        private=True,
-        edit=edit,
-    )
+    what = bold(f"{b.quantity} × {item.name}" if b.quantity > 1 else item.name)
+    values = {"item": what, "total": coins(b.total), "balance": coins(b.balance), "owned": b.owned}
+    if b.duplicate:
+        done = _("🛍️ Already done: you bought {item} for {total}. Balance: {balance}. You own {owned}.", **values)
+    else:
+        done = _("🛍️ You bought {item} for {total}. Balance: {balance}. You own {owned}.", **values)
+    return say(done, "\n", _how(ctx, item), private=True, edit=edit)
 
 
 # --- /buy, /inventory, /use --------------------------------------------------------------------------
@@ -247,15 +279,16 @@ def _bought(ctx: Ctx, item: Item, quantity: int, key: str, *, price: int | None 
 
 def complete_item(conn: Conn, guild_id: int | None, typed: str) -> list[tuple[str, str]]:
     """Autocomplete for item names: (label with price and stock, `#id@price`): what is picked carries the
-    price it showed, and /buy buys at that price or not at all."""
+    price it showed, and /buy buys at that price or not at all. Labels are messages: the edge says them in
+    the reader's language (and cuts them to Discord's 100 characters)."""
     return [
-        (f"{i.name} — {i.price:,} coins · {_stock(i)}"[:100], service.picked(i))
+        (_("{item} — {price} · {stock}", item=i.name, price=coins(i.price), stock=_stock(i)), service.picked(i))
         for i in service.suggest(conn, guild_id, typed)
     ]
 
 
 ITEM = Option(
-    "item", Kind.STRING, "The item's name", required=True, max_length=60, autocomplete=complete_item, rest=True
+    "item", Kind.STRING, _("The item's name"), required=True, max_length=60, autocomplete=complete_item, rest=True
 )
 
 
@@ -264,7 +297,7 @@ def buy(ctx: Ctx, opts: Options) -> Reply:
     try:
         return _bought(ctx, item, opts.get("quantity", 1), ctx.key, price=service.shown_price(opts["item"]))
     except service.PriceChanged as changed:  # picked from the suggestions at another price: nothing bought
-        raise BadInput(f"{changed.message} Run /buy again to buy at this price.") from None
+        raise BadInput(_("{refusal} Run /buy again to buy at this price.", refusal=changed.message)) from None
 
 
 def inventory(ctx: Ctx, opts: Options) -> Reply:
@@ -274,14 +307,14 @@ def inventory(ctx: Ctx, opts: Options) -> Reply:
     owned = service.inventory(ctx.conn, who.id)
     boost = service.boost_until(ctx.conn, who.id, ctx.now)
     rows: list[Text] = [
-        text(f"{ICONS[o.item.kind_name]} ", bold(o.item.name), f" × {number(o.quantity)}") for o in owned
+        text(f"{ICONS[o.item.kind_name]} ", bold(o.item.name), " × ", _count(o.quantity)) for o in owned
     ]
     if boost:
-        rows.append(text("⚡ XP boost running, ends ", when(boost)))
+        rows.append(text(_("⚡ XP boost running, ends {when}", when=when(boost))))
     mine = who.id == ctx.user.id
     return Reply(
-        title=f"🎒 {'Your' if mine else who.name + chr(39) + 's'} inventory",
-        body=lines(*rows) if rows else ("Empty. See /shop.",),
+        title=_("🎒 Your inventory") if mine else _("🎒 {name}'s inventory", name=who.name),
+        body=lines(*rows) if rows else (_("Empty. See /shop."),),
         color=COLOR,
         private=mine,
     )
@@ -298,10 +331,17 @@ def use(ctx: Ctx, opts: Options) -> Reply:
             raise
         item = match[0]
     u = service.use(ctx.conn, _settings(ctx), ctx.user.id, item, key=ctx.key, now=ctx.now)
+    if u.duplicate:
+        return say(
+            _("⚡ XP boost on: message and daily XP count double. It ends {when}.", when=when(u.until)), private=True
+        )
     return say(
-        "⚡ XP boost on: message and daily XP count double. It ends ",
-        when(u.until),
-        f". {item.name} left: {number(u.left)}." if not u.duplicate else ".",
+        _(
+            "⚡ XP boost on: message and daily XP count double. It ends {when}. {item} left: {left}.",
+            when=when(u.until),
+            item=item.name,
+            left=u.left,
+        ),
         private=True,
     )
 
@@ -312,7 +352,7 @@ def use(ctx: Ctx, opts: Options) -> Reply:
 ADMIN = (MANAGE_GUILD, "Manage Server")
 # A server's own items: cosmetics and roles. Consumables (boosts, freezes) act on the account everywhere, so
 # only TTFD's operators sell them (python -m ttfd shop add).
-KIND_CHOICES = (("Cosmetic", "cosmetic"), ("Role", "role"))
+KIND_CHOICES = ((C_("item kind", "Cosmetic"), "cosmetic"), (C_("item kind", "Role"), "role"))
 
 
 def admin_add(ctx: Ctx, opts: Options) -> Reply:
@@ -322,13 +362,13 @@ def admin_add(ctx: Ctx, opts: Options) -> Reply:
     picked: RoleRef | None = opts.get("role")
     if kind == "role":
         if picked is None:
-            raise BadInput("A role item needs the role: pick it in the 'role' option.")
+            raise BadInput(_("A role item needs the role: pick it in the 'role' option."))
         # Selling a role hands it out: the seller needs what Discord asks of anyone giving it.
         ctx.require_permission(MANAGE_ROLES, "Manage Roles")
         check_grantable(picked, ctx.guild_id, service.ROLE_RULE)
         guild.check_assignable(ctx.conn, ctx.guild_id, picked.id, guild.bot_user_id(), service.ROLE_RULE, ctx.caller.id)
     elif picked is not None:
-        raise BadInput("Only role items carry a role; set kind to Role.")
+        raise BadInput(_("Only role items carry a role; set kind to Role."))
     item = service.create(
         ctx.conn,
         name=opts["name"],
@@ -344,7 +384,7 @@ def admin_add(ctx: Ctx, opts: Options) -> Reply:
         sort_order=opts.get("sort", 0),
         created_by=ctx.user.id,
     )
-    return say("✅ Now for sale (item #", str(item.id), "):\n", _line(item), private=True)
+    return say(_("✅ Now for sale (item #{number}):", number=str(item.id)), "\n", _line(item), private=True)
 
 
 def _guild_item(ctx: Ctx, ref: str) -> Item:
@@ -360,17 +400,18 @@ def admin_edit(ctx: Ctx, opts: Options) -> Reply:
     if changes.pop("unlimited", False):
         changes["stock"] = None
     item = service.update(ctx.conn, item, changes)
-    return say("✅ Updated:\n", _line(item), private=True)
+    return say(_("✅ Updated:"), "\n", _line(item), private=True)
 
 
 def admin_remove(ctx: Ctx, opts: Options) -> Reply:
     item = service.update(ctx.conn, _guild_item(ctx, opts["item"]), {"active": False})
-    return say("🗑️ ", bold(item.name), " is no longer for sale. What people bought stays theirs.", private=True)
+    gone = _("🗑️ {item} is no longer for sale. What people bought stays theirs.", item=bold(item.name))
+    return say(gone, private=True)
 
 
 def admin_restock(ctx: Ctx, opts: Options) -> Reply:
     item = service.restock(ctx.conn, _guild_item(ctx, opts["item"]), opts.get("amount"))
-    return say("📦 ", bold(item.name), f": {_stock(item)}.", private=True)
+    return say(_("📦 {item}: {stock}.", item=bold(item.name), stock=_stock(item)), private=True)
 
 
 def admin_refund(ctx: Ctx, opts: Options) -> Reply:
@@ -378,13 +419,22 @@ def admin_refund(ctx: Ctx, opts: Options) -> Reply:
         ctx.conn, opts["purchase"], by=ctx.user.id, guild_id=ctx.guild_id, platform=ctx.platform, now=ctx.now
     )
     buyer = users.get_user(ctx.conn, r.user_id)
-    took = " and the role is being removed" if r.item.kind == "role" else ""
-    return say(
-        f"↩️ Purchase #{r.purchase_id} refunded: {number(r.total)} coins back to ",
-        bold(buyer.name),
-        f", {r.quantity} × {r.item.name} taken back{took}.",
-        private=True,
-    )
+    values = {
+        "number": str(r.purchase_id),
+        "coins": coins(r.total),
+        "buyer": bold(buyer.name),
+        "quantity": r.quantity,
+        "item": r.item.name,
+    }
+    if r.item.kind == "role":
+        done = _(
+            "↩️ Purchase #{number} refunded: {coins} back to {buyer}, {quantity} × {item} taken back and the role "
+            "is being removed.",
+            **values,
+        )
+    else:
+        done = _("↩️ Purchase #{number} refunded: {coins} back to {buyer}, {quantity} × {item} taken back.", **values)
+    return say(done, private=True)
 
 
 def _role_item(opts: dict[str, Any], platform: Platform, guild_id: int | None) -> dict[str, Any]:
@@ -413,54 +463,56 @@ def _admin(
 
 
 ADMIN_ITEM = Option(
-    "item", Kind.STRING, "The item's name", required=True, max_length=60, autocomplete=complete_item, rest=True
+    "item", Kind.STRING, _("The item's name"), required=True, max_length=60, autocomplete=complete_item, rest=True
 )
 FIELDS = (
-    Option("description", Kind.STRING, "What it is", max_length=300),
-    Option("category", Kind.STRING, "A category to group it under", max_length=30),
-    Option("stock", Kind.INTEGER, "How many there are (default: unlimited)", min_value=0, max_value=service.MAX_STOCK),
-    Option("limit", Kind.INTEGER, "How many one person may buy", min_value=1, max_value=service.MAX_STOCK),
-    Option("image_url", Kind.STRING, "An https:// image", max_length=500),
-    Option("sort", Kind.INTEGER, "Position in the list (lower first)", min_value=-1_000_000, max_value=1_000_000),
+    Option("description", Kind.STRING, _("What it is"), max_length=300),
+    Option("category", Kind.STRING, _("A category to group it under"), max_length=30),
+    Option(
+        "stock", Kind.INTEGER, _("How many there are (default: unlimited)"), min_value=0, max_value=service.MAX_STOCK
+    ),
+    Option("limit", Kind.INTEGER, _("How many one person may buy"), min_value=1, max_value=service.MAX_STOCK),
+    Option("image_url", Kind.STRING, _("An https:// image"), max_length=500),
+    Option("sort", Kind.INTEGER, _("Position in the list (lower first)"), min_value=-1_000_000, max_value=1_000_000),
 )
 ADMIN_COMMANDS = (
     _admin(
         "add",
-        "Sell an item in this server",
+        _("Sell an item in this server"),
         admin_add,
         (
-            Option("name", Kind.STRING, "Its name", required=True, max_length=60),
-            Option("price", Kind.INTEGER, "Price in coins", required=True, min_value=0, max_value=service.MAX_PRICE),
-            Option("kind", Kind.STRING, "What it is (default: cosmetic)", choices=KIND_CHOICES),
-            Option("role", Kind.ROLE, "For a role item: the role it gives"),
+            Option("name", Kind.STRING, _("Its name"), required=True, max_length=60),
+            Option("price", Kind.INTEGER, _("Price in coins"), required=True, min_value=0, max_value=service.MAX_PRICE),
+            Option("kind", Kind.STRING, _("What it is (default: cosmetic)"), choices=KIND_CHOICES),
+            Option("role", Kind.ROLE, _("For a role item: the role it gives")),
             *FIELDS,
         ),
         _role_item,
     ),
     _admin(
         "edit",
-        "Change one of this server's items",
+        _("Change one of this server's items"),
         admin_edit,
         (
             ADMIN_ITEM,
-            Option("new_name", Kind.STRING, "A new name", max_length=60),
-            Option("price", Kind.INTEGER, "A new price", min_value=0, max_value=service.MAX_PRICE),
+            Option("new_name", Kind.STRING, _("A new name"), max_length=60),
+            Option("price", Kind.INTEGER, _("A new price"), min_value=0, max_value=service.MAX_PRICE),
             *FIELDS,
-            Option("unlimited", Kind.BOOLEAN, "Make the stock unlimited"),
+            Option("unlimited", Kind.BOOLEAN, _("Make the stock unlimited")),
         ),
     ),
-    _admin("remove", "Stop selling one of this server's items", admin_remove, (ADMIN_ITEM,)),
+    _admin("remove", _("Stop selling one of this server's items"), admin_remove, (ADMIN_ITEM,)),
     _admin(
         "restock",
-        "Add stock to an item (no amount: unlimited)",
+        _("Add stock to an item (no amount: unlimited)"),
         admin_restock,
-        (ADMIN_ITEM, Option("amount", Kind.INTEGER, "How many to add", min_value=1, max_value=service.MAX_STOCK)),
+        (ADMIN_ITEM, Option("amount", Kind.INTEGER, _("How many to add"), min_value=1, max_value=service.MAX_STOCK)),
     ),
     _admin(
         "refund",
-        "Refund a purchase of this server's items (coins back, item and role taken back)",
+        _("Refund a purchase of this server's items (coins back, item and role taken back)"),
         admin_refund,
-        (Option("purchase", Kind.INTEGER, "The purchase number", required=True, min_value=1),),
+        (Option("purchase", Kind.INTEGER, _("The purchase number"), required=True, min_value=1),),
     ),
 )
 
@@ -469,7 +521,7 @@ ADMIN_COMMANDS = (
 
 
 def _get_shop(ctx: WebCtx) -> WebResponse:
-    items, _ = service.listing(ctx.conn, None)
+    items, _total = service.listing(ctx.conn, None)
     body: dict[str, Any] = {"items": [i.json() for i in items], "me": None}
     if ctx.session is not None:
         owned = {o.item.id: o.quantity for o in service.inventory(ctx.conn, ctx.session.user_id)}
@@ -502,7 +554,7 @@ def _post_buy(ctx: WebCtx) -> WebResponse:
     except NotFound:
         item = None
     if item is None or item.guild_id is not None:  # a server's own items are sold in that server only
-        raise Problem(404, "No such item.")
+        raise Problem(404, _("No such item."))
     try:
         b = service.buy(
             ctx.conn,
@@ -542,24 +594,28 @@ def profile_shop(conn: Conn, user_id: int, owner: bool) -> dict[str, Any]:
     return body
 
 
-QUANTITY = Option("quantity", Kind.INTEGER, "How many (default 1)", min_value=1, max_value=service.MAX_QUANTITY)
+QUANTITY = Option("quantity", Kind.INTEGER, _("How many (default 1)"), min_value=1, max_value=service.MAX_QUANTITY)
 FEATURE = Feature(
     name="shop",
     summary=__doc__ or "",
-    groups=(Group("shopadmin", "Sell items in this server's shop", MANAGE_GUILD),),
+    groups=(Group("shopadmin", _("Sell items in this server's shop"), MANAGE_GUILD),),
     commands=(
         Command(
             "shop",
-            "Browse the shop",
+            _("Browse the shop"),
             shop,
-            (Option("page", Kind.INTEGER, "Which page", min_value=1, max_value=10_000),),
+            (Option("page", Kind.INTEGER, _("Which page"), min_value=1, max_value=10_000),),
             writes=False,
         ),
-        Command("buy", "Buy an item with coins", buy, (ITEM, QUANTITY)),
+        Command("buy", _("Buy an item with coins"), buy, (ITEM, QUANTITY)),
         Command(
-            "inventory", "What you (or someone) own", inventory, (Option("user", Kind.USER, "Whose"),), writes=False
+            "inventory",
+            _("What you (or someone) own"),
+            inventory,
+            (Option("user", Kind.USER, _("Whose")),),
+            writes=False,
         ),
-        Command("use", "Use a consumable (an XP boost)", use, (ITEM,)),
+        Command("use", _("Use a consumable (an XP boost)"), use, (ITEM,)),
         *ADMIN_COMMANDS,
     ),
     actions=(

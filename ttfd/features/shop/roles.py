@@ -11,9 +11,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from ttfd.core.errors import DomainError
+from ttfd.core.i18n import _
 from ttfd.core.jobs import JobCtx
 from ttfd.core.ledger import utc_now
 from ttfd.features.shop import service
+from ttfd.features.shop.service import coins
 from ttfd.ui import guild
 from ttfd.ui.reply import Reply, say
 from ttfd.ui.text import role
@@ -51,12 +53,12 @@ def apply_shop_role(job: JobCtx, payload: dict[str, Any]) -> Reply | None:
         return _refund(job, p, refused.message)
     except (Forbidden, NotFoundError) as exc:
         if p.add:
-            return _refund(job, p, "Discord refused to give it (my role must be above it, and it must still exist).")
+            return _refund(job, p, _("Discord refused to give it (my role must be above it, and it must still exist)."))
         log.info("shop role %s of purchase %s was not there to remove: %s", p.role_id, p.purchase_id, exc)
     except HTTPError:
         if not (job.final and p.add):
             raise  # retried later
-        return _refund(job, p, "Discord did not answer in time.")
+        return _refund(job, p, _("Discord did not answer in time."))
     return None
 
 
@@ -82,4 +84,10 @@ def _refund(job: JobCtx, p: ShopRole, why: str) -> Reply | None:
     except DomainError as exc:  # refunded by an admin meanwhile
         log.info("purchase %s: %s", p.purchase_id, exc.message)
         return None
-    return say("⚠️ I could not give you ", role(p.role_id), f": {why} Your {r.total:,} coins are back.", private=True)
+    back = _(
+        "⚠️ I could not give you {role}: {why} Your {coins} are back.",
+        role=role(p.role_id),
+        why=why,
+        coins=coins(r.total),
+    )
+    return say(back, private=True)

@@ -16,6 +16,7 @@ from psycopg.errors import UniqueViolation
 from ttfd.core import jobs, ledger
 from ttfd.core.db import Conn
 from ttfd.core.errors import BadInput, DomainError, Forbidden, InsufficientFunds, NotFound
+from ttfd.core.i18n import N_, Msg, _
 from ttfd.core.inputs import text_problem
 from ttfd.core.settings import bounded
 
@@ -30,9 +31,14 @@ KINDS: dict[str, tuple[Kind, Effect | None]] = {
 }
 MAX_QUANTITY = 100
 ROLE_JOB = "shop.role"
-ROLE_RULE = "Shop roles are bought by anyone with coins"  # why a role item may not carry moderation power
+ROLE_RULE = _("Shop roles are bought by anyone with coins")  # why a role item may not carry moderation power
 MAX_PRICE = 10**12
 MAX_STOCK = 10**9
+
+
+def coins(n: int) -> Msg:
+    """An amount of coins, in the reader's words and plural ("1 coin", "5 монет")."""
+    return N_("{n} coin", "{n} coins", n)
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,13 @@ def _item(row: dict[str, Any]) -> Item:
 _EDITABLE = ("name", "description", "price", "category", "stock", "per_user_limit", "image_url", "sort_order")
 
 
+_BOUNDS = {
+    "stock": _("Stock must be a whole number from {low} to {high}.", low=0, high=0),
+    "per_user_limit": _("The limit per person must be a whole number from {low} to {high}.", low=0, high=0),
+    "sort_order": _("The position must be a whole number from {low} to {high}.", low=0, high=0),
+}
+
+
 def check_fields(values: dict[str, Any]) -> dict[str, Any]:
     """An item's fields as given by an admin, an operator or a test: each checked, with a clear refusal."""
     out: dict[str, Any] = {}
@@ -103,27 +116,29 @@ def check_fields(values: dict[str, Any]) -> dict[str, Any]:
         if name == "name":
             value = str(value).strip()
             if not 1 <= len(value) <= 60 or text_problem(value) or "\n" in value:
-                raise BadInput("An item's name is 1 to 60 characters on one line.")
+                raise BadInput(_("An item's name is 1 to 60 characters on one line."))
             if value.isdigit():
-                raise BadInput("An item's name cannot be only digits (numbers pick items by id).")
+                raise BadInput(_("An item's name cannot be only digits (numbers pick items by id)."))
         elif name in ("description", "category"):
             value = str(value).strip() or ("general" if name == "category" else "")
             limit = 300 if name == "description" else 30
             if len(value) > limit or text_problem(value):
-                raise BadInput(f"An item's {name} is at most {limit} characters of plain text.")
+                if name == "description":
+                    raise BadInput(_("An item's description is at most {n} characters of plain text.", n=limit))
+                raise BadInput(_("An item's category is at most {n} characters of plain text.", n=limit))
         elif name == "price":
             if type(value) is not int or not 0 <= value <= MAX_PRICE:
-                raise BadInput(f"A price is a whole number of coins from 0 to {MAX_PRICE:,}.")
+                raise BadInput(_("A price is a whole number of coins from 0 to {max}.", max=MAX_PRICE))
         elif name in ("stock", "per_user_limit", "sort_order"):
             low = {"stock": 0, "per_user_limit": 1, "sort_order": -1_000_000}[name]
             high = MAX_STOCK if name != "sort_order" else 1_000_000
             if type(value) is not int or not low <= value <= high:
-                raise BadInput(f"{name.replace('_', ' ').capitalize()} must be a whole number from {low} to {high:,}.")
+                raise BadInput(_BOUNDS[name].with_values({"low": low, "high": high}))
         elif name == "image_url":
             if not isinstance(value, str) or not re.fullmatch(r"https://[^\s<>\"']{1,490}", value):
-                raise BadInput("An image URL starts with https:// and has no spaces.")
+                raise BadInput(_("An image URL starts with https:// and has no spaces."))
         elif name not in ("active", "kind", "effect", "role_id", "guild_id", "created_by"):
-            raise BadInput(f"{name} is not something an item has.")
+            raise BadInput(_("{field} is not something an item has.", field=name))
         out[name] = value
     return out
 
@@ -156,12 +171,12 @@ def create(
 ) -> Item:
     """A new active item; refused when an active item of that name is already sold there."""
     if kind not in KINDS:
-        raise BadInput(f"An item's kind is one of {', '.join(KINDS)}.")
+        raise BadInput(_("An item's kind is one of {kinds}.", kinds=", ".join(KINDS)))
     base, effect = KINDS[kind]
     if base == "role" and (role_id is None or guild_id is None):
-        raise BadInput("A role item needs the role and the server it is in.")
+        raise BadInput(_("A role item needs the role and the server it is in."))
     if base != "role" and role_id is not None:
-        raise BadInput("Only role items carry a role.")
+        raise BadInput(_("Only role items carry a role."))
     values = check_fields(
         {
             "name": name,
@@ -177,14 +192,14 @@ def create(
     values.update(kind=base, effect=effect, role_id=role_id, guild_id=guild_id, created_by=created_by)
     row = conn.execute(_INSERT, values).fetchone()
     if row is None:
-        raise BadInput(f"An item called {values['name']} is already for sale there.")
+        raise BadInput(_("An item called {name} is already for sale there.", name=values["name"]))
     return get(conn, int(row["id"]))
 
 
 def get(conn: Conn, item_id: int) -> Item:
     row = conn.execute("SELECT * FROM shop_items WHERE id = %(id)s", {"id": item_id}).fetchone()
     if row is None:
-        raise NotFound("No such item.")
+        raise NotFound(_("No such item."))
     return _item(row)
 
 
@@ -195,22 +210,24 @@ def update(conn: Conn, item: Item, changes: dict[str, Any]) -> Item:
     """Change an item's editable fields (checked); a name clash with another active item is refused."""
     changes = check_fields({k: v for k, v in changes.items() if k in (*_EDITABLE, "active")})
     if not changes:
-        raise BadInput("Say what to change.")
+        raise BadInput(_("Say what to change."))
     if item.kind == "role" and "per_user_limit" in changes:
-        raise BadInput("A role is bought once per person; its limit cannot change.")
+        raise BadInput(_("A role is bought once per person; its limit cannot change."))
     sets = psql.SQL(", ").join(psql.SQL("{} = {}").format(psql.Identifier(k), psql.Placeholder(k)) for k in changes)
     try:
         with conn.transaction():  # a savepoint: a name clash refuses this change only
             conn.execute(_UPDATE.format(sets), {**changes, "id": item.id})
     except UniqueViolation:
-        raise BadInput(f"An item called {changes.get('name', item.name)} is already for sale there.") from None
+        raise BadInput(
+            _("An item called {name} is already for sale there.", name=changes.get("name", item.name))
+        ) from None
     return get(conn, item.id)
 
 
 def restock(conn: Conn, item: Item, amount: int | None) -> Item:
     """Add `amount` to the stock, or make it unlimited (None)."""
     if amount is not None and not 1 <= amount <= MAX_STOCK:
-        raise BadInput(f"Restock by 1 to {MAX_STOCK:,}.")
+        raise BadInput(_("Restock by 1 to {max}.", max=MAX_STOCK))
     conn.execute(
         """UPDATE shop_items SET stock = CASE WHEN %(n)s::integer IS NULL THEN NULL
                                               ELSE least(coalesce(stock, 0) + %(n)s, %(max)s) END,
@@ -284,7 +301,7 @@ def find(conn: Conn, guild_id: int | None, ref: str) -> Item:
     if found := _PICKED.fullmatch(ref):
         ref = "#" + found.group(1)
     if not ref:
-        raise BadInput("Which item? See /shop.")
+        raise BadInput(_("Which item? See /shop."))
     row = conn.execute(_BY_NAME, {"guild": guild_id, "name": ref}).fetchone()
     if row is not None:
         return _item(row)
@@ -299,8 +316,8 @@ def find(conn: Conn, guild_id: int | None, ref: str) -> Item:
         return starts[0]
     if matches:
         names = ", ".join(i.name for i in matches[:5])
-        raise NotFound(f"Which one? {names}.")
-    raise NotFound(f"Nothing called {ref[:60]} is for sale here. See /shop.")
+        raise NotFound(_("Which one? {names}.", names=names))
+    raise NotFound(_("Nothing called {name} is for sale here. See /shop.", name=ref[:60]))
 
 
 # --- buying, refunding, using --------------------------------------------------------------------------
@@ -331,7 +348,9 @@ class PriceChanged(DomainError):
     """A confirmation showed a price the item no longer has: nothing was bought; `price` is the new one."""
 
     def __init__(self, item: Item, price: int) -> None:
-        super().__init__(f"The price of {item.name} changed to {price:,} coins; nothing was bought.")
+        super().__init__(
+            _("The price of {item} changed to {price}; nothing was bought.", item=item.name, price=coins(price))
+        )
         self.price = price
 
 
@@ -341,7 +360,7 @@ class KeyReused(DomainError):
     status = 422
 
     def __init__(self) -> None:
-        super().__init__("That purchase key was already used for a different purchase; nothing was bought.")
+        super().__init__(_("That purchase key was already used for a different purchase; nothing was bought."))
 
 
 def buy(
@@ -364,9 +383,9 @@ def buy(
     A role item also queues the role grant, which needs the buyer's Discord account; `reply_to` is where the
     receipt is, to be corrected if the role cannot be given after all."""
     if not 1 <= quantity <= MAX_QUANTITY:
-        raise BadInput(f"Buy 1 to {MAX_QUANTITY} at a time.")
+        raise BadInput(_("Buy 1 to {max} at a time.", max=MAX_QUANTITY))
     if item.kind == "role" and discord_id is None:
-        raise BadInput("That is a Discord role: buy it in its server.")
+        raise BadInput(_("That is a Discord role: buy it in its server."))
     params = {
         "user": user_id,
         "item": item.id,
@@ -399,18 +418,30 @@ def _refusal(status: str, item: Item, quantity: int, row: dict[str, Any]) -> Dom
     if status == "key_reused":
         return KeyReused()
     if status == "not_found":
-        return NotFound("That item is not sold here.")
+        return NotFound(_("That item is not sold here."))
     if status == "inactive":
-        return BadInput(f"{item.name} is no longer for sale.")
+        return BadInput(_("{item} is no longer for sale.", item=item.name))
     if status == "sold_out":
         left = row["stock_left"]
-        return BadInput(f"{item.name} is sold out." if not left else f"Only {left} {item.name} left.")
+        if not left:
+            return BadInput(_("{item} is sold out.", item=item.name))
+        return BadInput(N_("Only {n} {item} left.", "Only {n} {item} left.", int(left), item=item.name))
     if status == "limit":
-        return BadInput(f"{item.name} is limited to {item.per_user_limit} per person; you have {row['owned']}.")
+        return BadInput(
+            N_(
+                "{item} is limited to {n} per person; you have {owned}.",
+                "{item} is limited to {n} per person; you have {owned}.",
+                item.per_user_limit or 0,
+                item=item.name,
+                owned=int(row["owned"]),
+            )
+        )
     if status == "owned":
-        return BadInput(f"You already have {item.name}." if row["owned"] else "A role is bought one at a time.")
+        if row["owned"]:
+            return BadInput(_("You already have {item}.", item=item.name))
+        return BadInput(_("A role is bought one at a time."))
     assert status == "insufficient", status
-    return InsufficientFunds("coins", int(row["total"]), int(row["balance"]))
+    return InsufficientFunds(currency="coins", needed=int(row["total"]), have=int(row["balance"]))
 
 
 def grant_role(
@@ -467,15 +498,17 @@ def refund(
     item's role is taken back (`take_role=False`: it was never given)."""
     found = conn.execute(_PURCHASE, {"id": purchase_id}).fetchone()
     if found is None or (guild_id is not None and found["guild_id"] != guild_id):
-        raise NotFound(f"No purchase #{purchase_id} of this server's items.")
+        raise NotFound(_("No purchase #{number} of this server's items.", number=str(purchase_id)))
     params = {"purchase": purchase_id, "by": by, "platform": platform, "week": ledger.week_start(now.date())}
     row = conn.execute(_REFUND, params).fetchone()
     assert row is not None
     item = get(conn, int(found["item_id"]))
     if row["status"] == "already":
-        raise BadInput(f"Purchase #{purchase_id} was refunded already.")
+        raise BadInput(_("Purchase #{number} was refunded already.", number=str(purchase_id)))
     if row["status"] == "used":
-        raise BadInput(f"Purchase #{purchase_id} cannot be refunded: its items were used or moved.")
+        raise BadInput(
+            _("Purchase #{number} cannot be refunded: its items were used or moved.", number=str(purchase_id))
+        )
     assert row["status"] == "ok", row["status"]
     if item.kind == "role" and take_role:
         discord_id = conn.execute(
@@ -499,16 +532,16 @@ _USE = "SELECT * FROM shop_use(%(user)s, %(item)s, %(now)s, %(boost)s, %(key)s)"
 def use(conn: Conn, s: ShopSettings, user_id: int, item: Item, *, key: str, now: datetime) -> Used:
     """Use one consumable now (an XP boost; a streak freeze is used by /daily by itself)."""
     if item.effect == "streak_freeze":
-        raise BadInput("Streak freezes work by themselves: one is used when a missed day would break your streak.")
+        raise BadInput(_("Streak freezes work by themselves: one is used when a missed day would break your streak."))
     if item.effect != "xp_boost":
-        raise BadInput(f"{item.name} is not something you use.")
+        raise BadInput(_("{item} is not something you use.", item=item.name))
     params = {"user": user_id, "item": item.id, "now": now, "boost": s.boost_minutes * 60, "key": key}
     row = conn.execute(_USE, params).fetchone()
     assert row is not None
     if row["status"] == "none":
-        raise BadInput(f"You have no {item.name}. Buy one with /buy.")
+        raise BadInput(_("You have no {item}. Buy one with /buy.", item=item.name))
     if row["status"] == "not_usable":
-        raise BadInput(f"{item.name} is not something you use.")
+        raise BadInput(_("{item} is not something you use.", item=item.name))
     return Used(item, row["until"], int(row["left_over"] or 0), duplicate=row["status"] == "duplicate")
 
 
@@ -571,7 +604,7 @@ def balance(conn: Conn, user_id: int) -> int:
 def require_guild_item(item: Item, guild_id: int | None) -> None:
     """Server admins manage their server's items only; global items belong to the operators (CLI)."""
     if item.guild_id is None or item.guild_id != guild_id:
-        raise Forbidden(f"{item.name} is sold everywhere; only TTFD's operators change it.")
+        raise Forbidden(_("{item} is sold everywhere; only TTFD's operators change it.", item=item.name))
 
 
 # --- merges ------------------------------------------------------------------------------------------

@@ -11,23 +11,24 @@ from pydantic import BaseModel
 
 from ttfd.clients import discord_rest, telegram
 from ttfd.clients.http import Forbidden, HTTPError, NotFoundError
-from ttfd.core import jobs
+from ttfd.core import jobs, users
 from ttfd.core.db import Conn
 from ttfd.core.errors import BadInput, DomainError
+from ttfd.core.i18n import _, negotiate
 from ttfd.core.jobs import JobCtx
 from ttfd.core.settings import get_settings
-from ttfd.features.verification import DECIDE_JOB, WHAT, captcha_reply, code_reply, service
+from ttfd.features.verification import DECIDE_JOB, VERIFY, WHAT, captcha_reply, code_reply, service
 from ttfd.render import discord
 from ttfd.render import telegram as render
 from ttfd.ui import guild
-from ttfd.ui.reply import Reply, say
-from ttfd.ui.text import role
+from ttfd.ui.reply import Reply, localized, say
+from ttfd.ui.text import Span, role
 
 log = logging.getLogger(__name__)
 # Telegram's answer to approve/decline when the request is gone (decided by an admin, withdrawn, expired).
 GONE = "HIDE_REQUESTER_MISSING"
 # What a member is told when Discord itself refused the role (our own check passed: its data was cached).
-DISCORD_REFUSED = "Discord refused, so my role may no longer be above it, or the role may be gone."
+DISCORD_REFUSED = _("Discord refused, so my role may no longer be above it, or the role may be gone.")
 
 
 def post_panel(channel_id: int, panel: Reply) -> int:
@@ -36,10 +37,10 @@ def post_panel(channel_id: int, panel: Reply) -> int:
         resp = discord_rest.shared().request("POST", f"/channels/{channel_id}/messages", json=discord.message(panel))
     except Forbidden:
         raise DomainError(
-            "I cannot post in that channel: give me View Channel, Send Messages and Embed Links there."
+            _("I cannot post in that channel: give me View Channel, Send Messages and Embed Links there.")
         ) from None
     except NotFoundError:
-        raise BadInput("I cannot find that channel.") from None
+        raise BadInput(_("I cannot find that channel.")) from None
     return int(resp.json()["id"])
 
 
@@ -56,7 +57,7 @@ def check_role(conn: Conn, guild_id: int, role_id: int, *, invoker_id: int | Non
     except HTTPError as exc:
         if exc.retryable:
             raise
-        raise DomainError("I cannot see this server's roles, so I cannot check or give that role.") from None
+        raise DomainError(_("I cannot see this server's roles, so I cannot check or give that role.")) from None
 
 
 class Grant(BaseModel):
@@ -83,13 +84,14 @@ def grant_role(job: JobCtx, payload: dict[str, Any]) -> Reply:
             raise  # retried later; the grant stays pending meanwhile
         return _not_granted(job, p, str(exc), DISCORD_REFUSED)
     service.grant_done(job.conn, p.guild_id, p.discord_id, ok=True)
-    return say("✅ You are verified: you now have ", role(p.role_id), ".", private=True)
+    return say(_("✅ You are verified: you now have {role}.", role=role(p.role_id)), private=True)
 
 
 def _not_granted(job: JobCtx, p: Grant, logged: str, why: str) -> Reply:
     log.warning("verification role %s in guild %s not given to %s: %s", p.role_id, p.guild_id, p.discord_id, logged)
     service.grant_done(job.conn, p.guild_id, p.discord_id, ok=False)
-    return say("⚠️ I could not give you ", role(p.role_id), ". ", why, " Please tell a moderator.", private=True)
+    told = _("⚠️ I could not give you {role}. {why} Please tell a moderator.", role=role(p.role_id), why=why)
+    return say(told, private=True)
 
 
 class Code(BaseModel):
@@ -104,12 +106,16 @@ def show_code(job: JobCtx, payload: dict[str, Any]) -> Reply:
     p = Code.model_validate(payload)
     found = service.challenge(job.conn, p.challenge)
     if found is None or found.status != "open" or found.past:
-        return say("⌛ This code expired before I could show it. Press Verify for a new one.", private=True)
+        expired = _(
+            "⌛ This code expired before I could show it. Press {button} for a new one.", button=Span("bold", VERIFY)
+        )
+        return say(expired, private=True)
     return code_reply(p.challenge, captcha.draw(found.answer), found.expires_at)
 
 
 class JoinJob(BaseModel):
     request: int
+    locale: str | None = None  # the applicant's language (their Telegram's, or their own choice)
 
 
 def send_captcha(job: JobCtx, payload: dict[str, Any]) -> None:
@@ -119,7 +125,8 @@ def send_captcha(job: JobCtx, payload: dict[str, Any]) -> None:
     req = service.join_request(job.conn, p.request)
     if req is None or req.status != "pending":
         return
-    call = render.send(captcha_reply(req), req.user_chat_id)
+    locale = negotiate(p.locale, default=job.settings.default_locale)
+    call = render.send(localized(captcha_reply(req), locale), req.user_chat_id, locale=locale)
     method = call.pop("method")
     try:
         sent = telegram.shared().call(method, **call)
@@ -164,11 +171,11 @@ def _tell_timeout(job: JobCtx, request_id: int) -> None:
     req = service.join_request(job.conn, request_id)
     if req is None or req.reason != "timeout" or req.dm_message_id is None:
         return
-    call = render.send(
-        say("⌛ Time is up: your request to join was declined. You can ask to join again."),
-        req.user_chat_id,
-        edit_message_id=req.dm_message_id,
-    )
+    # The applicant's own choice, else their app's language when they asked, else the deployment's.
+    known = users.find_user(job.conn, "telegram", req.telegram_id)
+    locale = negotiate(known.language if known else None, req.locale, default=job.settings.default_locale)
+    told = say(_("⌛ Time is up: your request to join was declined. You can ask to join again."))
+    call = render.send(localized(told, locale), req.user_chat_id, edit_message_id=req.dm_message_id, locale=locale)
     method = call.pop("method")
     try:
         telegram.shared().call(method, retries=0, **call)

@@ -37,8 +37,9 @@ def _glyph(char: str) -> Image.Image:
     """One character as an alpha mask, at a random size and turned by a random angle."""
     cell = Image.new("L", (CELL, CELL), 0)
     font, stroke = _font(_random.randint(44, 56)), _random.randint(1, 2)  # thicker strokes: easier on people
+    middle = "mm"  # Pillow's anchor: the middle of the glyph, both ways
     ImageDraw.Draw(cell).text(
-        (CELL // 2, CELL // 2), char, font=font, fill=255, anchor="mm", stroke_width=stroke, stroke_fill=255
+        (CELL // 2, CELL // 2), char, font=font, fill=255, anchor=middle, stroke_width=stroke, stroke_fill=255
     )
     return cell.rotate(_random.uniform(-30, 30), resample=Image.Resampling.BICUBIC)
 

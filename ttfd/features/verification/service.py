@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from ttfd.core.db import Conn
+from ttfd.core.i18n import C_, Msg
 from ttfd.core.settings import bounded
 
 
@@ -180,20 +181,20 @@ def expire_open(conn: Conn, guild_id: int, discord_id: int) -> None:
 
 # --- Telegram: join requests ------------------------------------------------------------------------------
 
-# (emoji, its name): the captcha names one and shows six pictures.
-PICTURES = (
-    ("🍎", "apple"),
-    ("🐶", "dog"),
-    ("🚗", "car"),
-    ("🌙", "moon"),
-    ("⚽", "ball"),
-    ("🎸", "guitar"),
-    ("🍕", "pizza"),
-    ("🐢", "turtle"),
-    ("🌵", "cactus"),
-    ("🔑", "key"),
-    ("🎈", "balloon"),
-    ("🚀", "rocket"),
+# (emoji, its name): the captcha names one ("tap the apple") and shows six pictures.
+PICTURES: tuple[tuple[str, Msg], ...] = (
+    ("🍎", C_("captcha picture: tap the …", "apple")),
+    ("🐶", C_("captcha picture: tap the …", "dog")),
+    ("🚗", C_("captcha picture: tap the …", "car")),
+    ("🌙", C_("captcha picture: tap the …", "moon")),
+    ("⚽", C_("captcha picture: tap the …", "ball")),
+    ("🎸", C_("captcha picture: tap the …", "guitar")),
+    ("🍕", C_("captcha picture: tap the …", "pizza")),
+    ("🐢", C_("captcha picture: tap the …", "turtle")),
+    ("🌵", C_("captcha picture: tap the …", "cactus")),
+    ("🔑", C_("captcha picture: tap the …", "key")),
+    ("🎈", C_("captcha picture: tap the …", "balloon")),
+    ("🚀", C_("captcha picture: tap the …", "rocket")),
 )
 CHOICES = 6
 Decision = Literal["approved", "declined"]
@@ -222,6 +223,7 @@ class JoinRequest:
     dm_message_id: int | None
     expires_at: datetime
     past: bool = False
+    locale: str | None = None  # the applicant's language when they asked
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> JoinRequest:
@@ -231,8 +233,8 @@ class JoinRequest:
 
 _OPEN_JOIN = """
 INSERT INTO verification_join_requests
-    (chat_id, chat_title, telegram_id, user_chat_id, choices, answer, expires_at)
-VALUES (%(chat)s, %(title)s, %(user)s, %(user_chat)s, %(choices)s, %(answer)s, %(expires)s)
+    (chat_id, chat_title, telegram_id, user_chat_id, choices, answer, expires_at, locale)
+VALUES (%(chat)s, %(title)s, %(user)s, %(user_chat)s, %(choices)s, %(answer)s, %(expires)s, %(locale)s)
 ON CONFLICT (chat_id, telegram_id) WHERE status = 'pending' DO NOTHING
 RETURNING id
 """
@@ -272,6 +274,7 @@ def open_join(
     telegram_id: int,
     user_chat_id: int,
     now: datetime,
+    locale: str | None = None,
 ) -> int | None:
     """A new pending request with its first captcha; None when this person already has one pending here."""
     choices, answer = draw_pictures()
@@ -283,6 +286,7 @@ def open_join(
         "choices": choices,
         "answer": answer,
         "expires": now + timedelta(seconds=s.join_timeout_s),
+        "locale": locale,
     }
     row = conn.execute(_OPEN_JOIN, params).fetchone()
     return int(row["id"]) if row else None

@@ -173,7 +173,9 @@ def test_language_is_chosen_once_and_wins_on_every_platform(telegram, discord, a
     assert _text(_tg(telegram, app_env, "/help", 320, "en")).startswith("Команды TTFD")
     # Automatic again, from the panel's button: each app's own language.
     pressed = _tg(telegram, app_env, None, 320, "en", callback="lang:auto")  # said in the app's language at once
-    assert pressed["method"] == "editMessageText" and "✅ From now on I speak the language of your app" in _text(pressed)
+    assert pressed["method"] == "editMessageText" and "✅ From now on I speak the language of your app" in _text(
+        pressed
+    )
     assert _rows(fresh_db, "SELECT language FROM unified_users WHERE telegram_id = 320") == [(None,)]
     assert _text(_tg(telegram, app_env, "/help", 320, "en")).startswith("TTFD commands")
     assert _discord(discord, "/help", 9320, "ru")["data"]["embeds"][0]["title"] == "Команды TTFD"

@@ -6,13 +6,23 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench fuzz chaos lint fmt site cleaner-exe cleaner-exe-test system-deps package-aws clean catalogs mo
+.PHONY: run test bench fuzz chaos lint fmt site cleaner-exe cleaner-exe-test system-deps package-aws clean catalogs mo \
+	manifests lock
 
-$(STAMP): requirements.txt requirements-dev.txt cleaner/requirements.txt
+# What the functions also install is held at requirements-aws.lock's versions here too (hashes stripped: a
+# constraints file may not carry them), so tests run what Lambda runs.
+$(STAMP): requirements.txt requirements-dev.txt cleaner/requirements.txt requirements-aws.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt 2>&1 \
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt \
+		-c <(sed -n 's/^\([A-Za-z0-9_.-]*==[^ ]*\).*/\1/p' requirements-aws.lock) 2>&1 \
 		| { grep -v '^WARNING: Location' || true; }  # this machine's pip.conf lists absent mirrors
 	touch $(STAMP)
+
+# requirements-aws.lock: requirements-aws.txt with every transitive package pinned and hashed, resolved for
+# Lambda (python3.12, Amazon Linux 2023's manylinux_2_28 wheels). Run after changing a pin; commit both.
+lock: $(STAMP)
+	$(VENV)/bin/uv pip compile requirements-aws.txt --quiet --generate-hashes --python-version 3.12 \
+		--python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" -o requirements-aws.lock
 
 # Debian packages the tests drive (Xvfb for the Cleaner window, Chromium for the site); installed when root.
 system-deps:
@@ -32,16 +42,23 @@ catalogs: $(STAMP)
 mo: $(STAMP)
 	$(PY) -m devtools catalogs compile
 
-# Serverless Framework v3 + its Python requirements plugin, pinned by package-lock.json (deploy tooling only;
-# the package test needs it). Without npm the test says so and skips.
+# osls + its Python requirements plugin, pinned by package-lock.json (deploy tooling only; the package test
+# needs it). Without npm (Node >= 20.19) the test says so and skips.
 node_modules/.installed-stamp: package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
 		npm ci --no-audit --no-fund --ignore-scripts --loglevel=error && touch $@; \
 	else echo "npm not found: the AWS package test will skip"; fi
 
-# The AWS package (.serverless/ttfd.zip + CloudFormation), offline; `npx serverless deploy` ships it.
+# The AWS package (.serverless/ttfd.zip + CloudFormation), offline; `npx osls deploy` ships it. Placeholder
+# values for the required plain settings: a real deploy passes its own (README, "Deploy").
 package-aws: $(STAMP) node_modules/.installed-stamp mo
-	TTFD_PYTHON=$(CURDIR)/$(PY) SLS_TELEMETRY_DISABLED=1 npx serverless package
+	py=$$(bash .ci/python312) && TTFD_PYTHON312=$$py npx osls package --param discordPublicKey=0 \
+		--param discordApplicationId=0 --param telegramBotUsername=example_bot
+
+# What lists the registry's functions, written from it: main.py, serverless.yml's functions and roles, the
+# site's OpenAPI document, deploy/gcp.sh, tests/commands.txt (tests/test_manifests.py fails on a difference).
+manifests: $(STAMP)
+	$(PY) -m devtools.manifests
 
 # All parts, or some: make bench BENCH="bursts site" (platform, bursts, site, season, cleaner).
 bench: $(STAMP)

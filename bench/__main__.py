@@ -1,6 +1,6 @@
-"""`make bench [BENCH="platform bursts site season cleaner"]`: platform throughput/latency/cold start/leaderboards,
-bursts from one person, the website functions, the season rollover at 1M players, then the Cleaner scan/apply
-bench."""
+"""`make bench [BENCH="platform bursts site season wake cleaner"]`: platform throughput/latency/cold
+start/leaderboards, bursts from one person, the website functions, the season rollover at 1M players, what the
+run_jobs wake-up adds to a reply, then the Cleaner scan/apply bench."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from bench import platform_bench
 
 
 def main() -> int:
-    only = sys.argv[1:] or ["platform", "bursts", "site", "season", "cleaner"]
+    only = sys.argv[1:] or ["platform", "bursts", "site", "season", "wake", "cleaner"]
     if "platform" in only:
         platform_bench.main()
     if "bursts" in only:
@@ -25,6 +25,10 @@ def main() -> int:
         from bench import season_bench
 
         season_bench.main()
+    if "wake" in only:
+        from bench import wake_bench
+
+        wake_bench.main()
     if "cleaner" in only:
         try:
             from bench import cleaner_bench

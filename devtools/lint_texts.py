@@ -62,6 +62,9 @@ MACHINE_ERRORS = {
     "SystemExit",
     "MigrationError",
     "AttributeError",
+    "TimeoutError",
+    "CLIError",  # the operator CLI's one-line mistakes (its output stays English)
+    "SecretsError",  # AWS Secrets Manager's refusals, for the operator and the logs
 }
 
 

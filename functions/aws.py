@@ -7,36 +7,55 @@ apig-wsgi (well kept, ~350 lines, handles cookies, base64 bodies and binary answ
 rather than our own adapter: those details are where hand-written adapters go wrong.
 
 Scheduled functions have no URL on AWS: EventBridge invokes them directly, and anything else that reaches
-the handler is refused. Settings arrive as one JSON object in TTFD_CONFIG (a CloudFormation dynamic
-reference to Secrets Manager, resolved at deploy time); it is expanded into the environment before anything
-reads it. Handlers are built on first use, so a function imports only its own modules.
+the handler is refused. Handlers are built on first use, so a function imports only its own modules.
+
+Settings: the function's environment names its Secrets Manager secret (TTFD_SECRET_ID), never its values.
+It is read while the instance initialises (and, if that failed, by the first request), and every invocation
+starts with `get_settings.refresh()`, which re-reads it once its TTL (60 s) has passed — so a rotated setting
+applies without a redeploy. A change is applied here, between invocations (a Lambda instance serves one at a
+time), to what was built from the old settings: a new DATABASE_URL closes the pool (the next transaction
+opens one to the new URL), new tokens rebuild the API clients. If the secret cannot be read at all, HTTP
+functions answer 503 (Telegram redelivers; 500 if what it holds is invalid) and scheduled ones skip their tick.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from collections.abc import Callable, MutableMapping
+import sys
+from collections.abc import Callable
 from functools import cache
 from typing import Any
+
+from ttfd.core.errors import ConfigError
+from ttfd.core.settings import SecretUnavailable, get_settings, secret_ids
 
 log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any], Any], Any]
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# What a rotated setting replaces. Looked up in sys.modules: a function that never loaded a client has none.
+POOL_SETTINGS = frozenset({"DATABASE_URL", "TTFD_POOL_SIZE", "TTFD_PREPARED_STATEMENTS"})
+# module → (its cached builder, the settings it was built from)
+CLIENT_SETTINGS = {
+    "ttfd.clients.discord_rest": ("shared", frozenset({"DISCORD_BOT_TOKEN", "DISCORD_API_BASE"})),
+    "ttfd.clients.telegram": ("shared", frozenset({"TELEGRAM_BOT_TOKEN", "TELEGRAM_API_BASE"})),
+    "ttfd.clients.discord_oauth": (
+        "shared",
+        frozenset({"DISCORD_CLIENT_ID", "DISCORD_CLIENT_SECRET", "DISCORD_OAUTH_BASE"}),
+    ),
+    "webhooks.telegram.runtime": ("_bot", frozenset({"TELEGRAM_BOT_TOKEN", "TELEGRAM_BOT_USERNAME"})),
+}
 
 
-def expand_config(environ: MutableMapping[str, str] = os.environ) -> None:
-    """Copy TTFD_CONFIG's settings into the environment; variables set on the function itself win."""
-    raw = environ.get("TTFD_CONFIG")
-    if not raw:
-        return
-    config = json.loads(raw)
-    if not isinstance(config, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in config.items()):
-        raise ValueError("TTFD_CONFIG must be a JSON object of strings")
-    for key, value in config.items():
-        if value:
-            environ.setdefault(key, value)
+def rebuild_after_rotation(changed: frozenset[str]) -> None:
+    """Drop what was built from settings that just changed; the next use builds it from the new ones."""
+    db = sys.modules.get("ttfd.core.db")
+    if db is not None and changed & POOL_SETTINGS:
+        db.close_pool()
+    for module, (builder, names) in CLIENT_SETTINGS.items():
+        loaded = sys.modules.get(module)
+        if loaded is not None and changed & names:
+            getattr(loaded, builder).cache_clear()
 
 
 def _lambda_logging() -> None:
@@ -49,9 +68,14 @@ def _lambda_logging() -> None:
     logs.setup()
 
 
-expand_config()
+get_settings.on_change(rebuild_after_rotation)
 if os.environ.get("AWS_LAMBDA_RUNTIME_API"):
     _lambda_logging()
+    if secret_ids():
+        try:  # during the instance's init: provisioned instances start with their settings
+            get_settings()
+        except Exception as exc:  # the first request tries again and answers 503 if it cannot either
+            log.error("settings not read at init: %s", exc)
 
 
 def http_handler(name: str) -> Handler:
@@ -83,14 +107,31 @@ def schedule_handler(name: str) -> Handler:
             log.warning("%s: refused an invocation that is neither its schedule nor a wake-up", name)
             return {"refused": "not an EventBridge scheduled event"}
         try:
-            if woken:
-                return {step: REGISTRY.schedules[step].run(REGISTRY) for step in ("process_events", "run_jobs")}
-            return REGISTRY.schedules[name].run(REGISTRY)
+            from ttfd.features.health import runs  # measured (not through main.py) and recorded for health
+
+            return runs.invoked(REGISTRY, name, ("process_events", "run_jobs") if woken else None)
         except db.Unavailable as exc:  # the next tick catches up; no retry storm (retries are off)
             log.warning("%s not run: %s", name, exc)
             return {"unavailable": str(exc)}
 
     return handler
+
+
+def with_current_settings(name: str, handler: Handler, scheduled: bool) -> Handler:
+    """The handler behind a settings refresh: each invocation starts on the current version of the secret."""
+
+    def invoke(event: dict[str, Any], context: Any) -> Any:
+        try:
+            get_settings.refresh()
+        except ConfigError as exc:  # SecretUnavailable (try again), or what the secret holds is invalid
+            log.error("%s not run: %s", name, exc)
+            if scheduled:
+                return {"unavailable": "settings"}
+            status = 503 if isinstance(exc, SecretUnavailable) else 500
+            return {"statusCode": status, "headers": {"retry-after": "5", "content-type": "text/plain"}, "body": ""}
+        return handler(event, context)
+
+    return invoke
 
 
 @cache
@@ -100,7 +141,8 @@ def _handler(name: str) -> Handler:
     kind = REGISTRY.functions.get(name)
     if kind is None:
         raise AttributeError(f"no function {name!r} in the registry")
-    return schedule_handler(name) if kind == "scheduled" else http_handler(name)
+    scheduled = kind == "scheduled"
+    return with_current_settings(name, schedule_handler(name) if scheduled else http_handler(name), scheduled)
 
 
 def __getattr__(name: str) -> Handler:

@@ -7,6 +7,8 @@ from typing import Any
 
 from flask import Response
 
+from ttfd.core.failures import Failure, retry_headers
+
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A compact JSON reply."""
@@ -25,3 +27,11 @@ def problem(status: int, reason: str) -> Response:
         status=status,
         mimetype="application/problem+json",
     )
+
+
+def failure_response(failure: Failure, what: str) -> Response:
+    """A failure (ttfd.core.failures.classify) for a machine caller (a scheduler): its status, an English
+    title saying what was not done and why in one word, Retry-After when trying again may help."""
+    resp = problem(failure.status, f"{what}: {failure.kind}")
+    resp.headers.update(retry_headers(failure))
+    return resp

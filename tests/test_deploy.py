@@ -68,6 +68,38 @@ def test_serverless_yml_deploys_exactly_the_manifest() -> None:
             assert events == [{"httpApi": f"{method} {spec.path}"}], f"{name}: route differs"
 
 
+def test_every_function_has_reserved_concurrency_its_secrets_and_its_own_role() -> None:
+    doc = _serverless()
+    functions, resources = doc["functions"], doc["resources"]["Resources"]
+    specs = deploy.manifest(REGISTRY)
+    for spec in specs:
+        fn = functions[spec.name]
+        assert fn["reservedConcurrency"] == spec.reserved, spec.name
+        # Names, read at run time: never the values (no resolve:secretsmanager in any environment).
+        ids = fn["environment"]["TTFD_SECRET_ID"].split(",")
+        assert ids == [f"ttfd/${{sls:stage}}/{g}" for g in spec.secrets_on("aws")], spec.name
+        assert "resolve:" not in json.dumps(fn)
+        statements = resources[fn["role"]]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        allowed = {a for st in statements for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
+        assert allowed == {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"} | {
+            "secretsmanager:GetSecretValue"
+        } | ({"lambda:InvokeFunction"} if spec.wakes else set()), spec.name
+        read = next(st["Resource"] for st in statements if st["Action"] == "secretsmanager:GetSecretValue")
+        assert [r.rsplit("/", 1)[1] for r in read] == [f"{g}-??????" for g in spec.secrets_on("aws")], spec.name
+        logs = next(st["Resource"] for st in statements if "logs:PutLogEvents" in st["Action"])
+        assert all(f"-{spec.name}:*" in r for r in logs), spec.name
+    assert functions["telegram_webhook"]["reservedConcurrency"] == deploy.TELEGRAM_MAX_CONNECTIONS
+    assert functions["run_jobs"]["reservedConcurrency"] == 2
+    assert {s.reserved for s in specs if s.kind == "scheduled" and s.name != "run_jobs"} == {1}
+    assert functions["discord_interactions"]["provisionedConcurrency"] == "${param:discordWarm}"
+    assert functions["telegram_webhook"]["provisionedConcurrency"] == "${param:telegramWarm}"
+    # Every secret a function reads belongs to a group, and every group is read by some function.
+    assert {g for s in specs for g in s.secrets} == set(deploy.SECRET_GROUPS)
+    assert deploy.secret_name("prod", "site") == "ttfd/prod/site"
+    with pytest.raises(ValueError):
+        deploy.secret_name("prod", "nope")
+
+
 def test_the_package_holds_only_what_runs() -> None:
     patterns = _serverless()["package"]["patterns"]
     assert patterns[0] == "!**"  # nothing unless listed
@@ -77,11 +109,12 @@ def test_the_package_holds_only_what_runs() -> None:
 
 def test_no_secret_is_written_in_serverless_yml() -> None:
     env = _serverless()["provider"]["environment"]
-    assert env["TTFD_CONFIG"] == "{{resolve:secretsmanager:ttfd/${sls:stage}/config:SecretString}}"
-    assert set(env) == {"TTFD_CONFIG", "TTFD_POOL_SIZE", "FORWARDED_HOPS", "PYTHONDONTWRITEBYTECODE", "WAKE_FUNCTION"}
+    assert "TTFD_CONFIG" not in env  # settings are read at run time, each function its own (TTFD_SECRET_ID)
     assert env["WAKE_FUNCTION"] == "${self:service}-${sls:stage}-run_jobs"
+    assert "iam" not in _serverless()["provider"]  # each function has its own role
     text = (ROOT / "serverless.yml").read_text()
-    assert not re.search(r"(TOKEN|SECRET|PASSWORD|DATABASE_URL)\s*:", text)
+    for name in deploy.SECRETS:  # no secret setting is given a value here
+        assert not re.search(rf"^\s*{name}\s*:", text, re.MULTILINE), name
 
 
 def test_eventbridge_schedules() -> None:
@@ -110,29 +143,86 @@ def test_aws_requirements_pin_what_requirements_txt_pins() -> None:
 
 
 def test_the_google_cloud_script_deploys_every_function_and_schedule() -> None:
-    script = deploy.gcp_script(REGISTRY, "europe-west1", "my-project", "scheduler@my-project.iam.gserviceaccount.com")
+    script = deploy.gcp_script(REGISTRY)
     assert subprocess.run(["bash", "-n"], input=script, text=True, check=False).returncode == 0
+    assert script.split("\n")[:1] == ["#!/usr/bin/env bash"] and "\nset -euo pipefail\n" in script
+    assert "artifactregistry.googleapis.com" in script and "gcloud services enable" in script
     for spec in deploy.manifest(REGISTRY):
-        block = script.split(f"gcloud functions deploy {spec.name} ", 1)[1].split("\n\n", 1)[0]
-        assert f"--entry-point={spec.name} " in block and "--gen2" in block
+        block = script.split(f"\n# {spec.name}\n", 1)[1].split("\n\n", 1)[0]
+        account = deploy.gcp_account(spec.name)
+        assert f"--entry-point={spec.name} " in block and "--gen2" in block and "--runtime=python312" in block
         assert ("--no-allow-unauthenticated" in block) == (spec.kind == "scheduled"), spec.name
         assert ("--ingress-settings=internal-and-gclb" in block) == (spec.kind == "site"), spec.name
+        assert f"--max-instances={spec.reserved} " in block, spec.name
+        assert f'--service-account="{account}@$PROJECT.iam.gserviceaccount.com"' in block
+        assert f"ensure_account {account} " in block
+        # Exactly its own settings, each its own secret, readable by its own account only.
+        secrets = re.search(r"--set-secrets=(\S+)", block).group(1).split(",")  # type: ignore[union-attr]
+        settings = spec.settings_on("gcp")
+        assert secrets == [f"{s}={deploy.gcp_secret(s)}:latest" for s in settings], spec.name
+        granted = re.findall(rf"^grant_secret {account} (\S+)$", block, re.MULTILINE)
+        assert granted == [deploy.gcp_secret(s) for s in settings], spec.name
+        assert not set(settings) & set(deploy.AWS_ONLY)
         if spec.cron:
             assert f"--schedule='{spec.cron}'" in block and "--oidc-service-account-email" in block
-            assert "X-TTFD-Scheduler-Secret=" in block
+            # Safe to run again: the job is updated when it exists, created when it does not.
+            assert f"gcloud scheduler jobs describe ttfd-{spec.name} " in block
+            assert f"gcloud scheduler jobs update http ttfd-{spec.name} " in block and "--update-headers=" in block
+            assert f"gcloud scheduler jobs create http ttfd-{spec.name} " in block and "--headers=" in block
+            assert "SCHEDULER_SECRET=" in block
     assert "DISCORD_BOT_TOKEN=ttfd-discord-bot-token:latest" in script
     assert "google-cloudfunctions" not in (ROOT / "serverless.yml").read_text()
     ignored = (ROOT / ".gcloudignore").read_text().split()
     assert {"devtools/", "tests/", "bench/", "cleaner/", "node_modules/", ".venv/", ".ttfd/"} <= set(ignored)
 
 
+def test_the_google_cloud_script_runs_against_a_recording_gcloud(tmp_path) -> None:
+    """The committed script under bash with a gcloud that records its calls: a first run creates the
+    accounts and scheduler jobs, a rerun (everything exists) updates instead of failing under set -e."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls"
+    state = tmp_path / "exists"
+    (bin_dir / "gcloud").write_text(
+        "#!/usr/bin/env bash\n"
+        f'echo "$*" >> {log}\n'
+        'case "$*" in\n'
+        '  "functions describe"*) echo https://fn.example ;;\n'
+        '  "secrets versions access"*) echo sched-secret ;;\n'
+        f'  "iam service-accounts describe"*|"scheduler jobs describe"*) [ -e {state} ] || exit 1 ;;\n'
+        "esac\n"
+        "exit 0\n"
+    )
+    (bin_dir / "gcloud").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "PROJECT": "p1", **dict.fromkeys(deploy.PLAIN, "x")}
+    script = ROOT / "deploy" / "gcp.sh"
+
+    def run() -> list[str]:
+        log.write_text("")
+        done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        return log.read_text().splitlines()
+
+    first = run()
+    schedules = len(REGISTRY.schedules)
+    assert sum(c.startswith("scheduler jobs create http") for c in first) == schedules
+    assert sum(c.startswith("iam service-accounts create") for c in first) == len(REGISTRY.functions) + 1
+    state.write_text("")
+    again = run()
+    assert sum(c.startswith("scheduler jobs update http") for c in again) == schedules
+    assert not any(c.startswith(("scheduler jobs create", "iam service-accounts create")) for c in again)
+    missing = subprocess.run(["bash", str(script)], env={**env, "PROJECT": ""}, capture_output=True, text=True)
+    assert missing.returncode != 0 and "set PROJECT" in missing.stderr
+
+
 def test_the_operator_cli_prints_both_clouds(capsys) -> None:
     from ttfd.cli import main
 
+    assert main(["deploy", "gcp", "--print"]) == 0
+    assert capsys.readouterr().out == (ROOT / "deploy" / "gcp.sh").read_text()
     assert main(["deploy", "gcp", "--print", "--project", "p", "--scheduler-account", "s@p.iam"]) == 0
-    assert "gcloud scheduler jobs create http ttfd-run_jobs" in capsys.readouterr().out
-    assert main(["deploy", "aws", "--config-template"]) == 0
-    assert set(json.loads(capsys.readouterr().out)) == {*deploy.SECRETS, *deploy.AWS_ONLY, *deploy.PLAIN}
+    out = capsys.readouterr().out
+    assert 'PROJECT="${PROJECT:-p}"' in out and 'SCHEDULER_SA="${SCHEDULER_SA:-s@p.iam}"' in out
 
 
 # --- scheduled functions over HTTP ----------------------------------------------------------------------
@@ -275,18 +365,6 @@ def test_schedules_on_lambda_run_only_for_eventbridge(app_env, fresh_db) -> None
     assert set(_lambda("cleanup", scheduled_event())) >= {"idempotency_keys", "sessions"}
 
 
-def test_settings_arrive_as_one_json_secret(monkeypatch) -> None:
-    env = {
-        "TTFD_CONFIG": json.dumps({"DISCORD_BOT_TOKEN": "from-secret", "SITE_URL": "https://x", "EMPTY": ""}),
-        "SITE_URL": "https://mine",
-    }
-    aws.expand_config(env)
-    assert env["DISCORD_BOT_TOKEN"] == "from-secret" and env["SITE_URL"] == "https://mine" and "EMPTY" not in env
-    for bad in ("[1]", '{"A": 1}', "not json"):
-        with pytest.raises(ValueError):
-            aws.expand_config({"TTFD_CONFIG": bad})
-
-
 def test_with_an_edge_secret_the_site_serves_only_requests_through_the_cdn(app_env, monkeypatch) -> None:
     from ttfd.core.settings import get_settings
 
@@ -300,9 +378,12 @@ def test_with_an_edge_secret_the_site_serves_only_requests_through_the_cdn(app_e
     assert _lambda("api_leaderboard", via_cdn)["statusCode"] == 200
     cloudfront = _serverless()["resources"]["Resources"]["Site"]["Properties"]["DistributionConfig"]
     origin = next(o for o in cloudfront["Origins"] if o["Id"] == "functions")
-    assert origin["OriginCustomHeaders"] == [
-        {
-            "HeaderName": "X-TTFD-Edge",
-            "HeaderValue": "{{resolve:secretsmanager:ttfd/${sls:stage}/config:SecretString:EDGE_SECRET}}",
-        }
-    ]
+    [header] = origin["OriginCustomHeaders"]
+    assert header["HeaderName"] == "X-TTFD-Edge"
+    # The site group's secret, which the site's functions read at run time (deploy.SECRET_GROUPS).
+    site = deploy.secret_name("${sls:stage}", "site")
+    values = header["HeaderValue"] if isinstance(header["HeaderValue"], list) else [header["HeaderValue"]]
+    resolved = [v for v in values if isinstance(v, str) and v.startswith("{{resolve:")]
+    assert resolved and all(
+        v.startswith(f"{{{{resolve:secretsmanager:{site}:SecretString:EDGE_SECRET") for v in resolved
+    )

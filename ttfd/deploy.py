@@ -1,6 +1,7 @@
-"""The deploy manifest: every function the registry has, how it is reached and how big it is, and what each
-cloud needs from it. AWS reads `serverless.yml`, which a test checks against `manifest()`; Google Cloud gets
-the `gcloud` commands `python -m ttfd deploy gcp --print` writes from it."""
+"""The deploy manifest: every function the registry has, how it is reached, how big it is, which secrets it
+reads and how many instances it may run — and what each cloud needs from it. `make manifests`
+(devtools/manifests.py) writes main.py, serverless.yml's functions and roles, the site's OpenAPI paths and
+deploy/gcp.sh from it; a test fails when a committed file differs from what it would write."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Literal
 from ttfd.registry import PLATFORM_FUNCTIONS, Registry
 
 Kind = Literal["http", "site", "scheduled"]
+Cloud = Literal["aws", "gcp"]
 
 # Public paths of the two platform endpoints (the site's come from its routes).
 PLATFORM_PATHS = {"discord_interactions": "/discord/interactions", "telegram_webhook": "/telegram/webhook"}
@@ -26,17 +28,70 @@ SIZES: dict[str, tuple[int, int]] = {
 }
 DEFAULT_SIZES: dict[Kind, tuple[int, int]] = {"http": (1024, 10), "site": (512, 10), "scheduled": (512, 150)}
 
-# What the functions read from the environment when deployed. Secrets go to the cloud's secret store.
-SECRETS = (
-    "DATABASE_URL",
-    "DISCORD_BOT_TOKEN",
-    "DISCORD_CLIENT_SECRET",
-    "TELEGRAM_BOT_TOKEN",
-    "TELEGRAM_WEBHOOK_SECRET",
-    "SESSION_SECRET",
-    "SCHEDULER_SECRET",
-)
+# Settings kept secret, in groups: each group is one Secrets Manager secret `secret_name(stage, group)` (a JSON
+# object of strings) and, on Google Cloud, one Secret Manager secret per setting (`gcp_secret`). A function
+# reads only its groups (FunctionSpec.secrets): its IAM role or service account can read nothing else.
+SECRET_GROUPS: dict[str, tuple[str, ...]] = {
+    "database": ("DATABASE_URL",),
+    # The key that signs buttons and menus: one value for every function that draws or reads them (without
+    # it each would derive its key from whichever bot tokens it holds, and the keys would differ).
+    "actions": ("ACTIONS_SECRET",),
+    "discord": ("DISCORD_BOT_TOKEN",),
+    "telegram": ("TELEGRAM_BOT_TOKEN",),
+    "telegram_webhook": ("TELEGRAM_WEBHOOK_SECRET",),
+    # Every site function: the session cookie's key and the CDN's header (and the previous values while
+    # either is rotated).
+    "site": ("SESSION_SECRET", "SESSION_SECRET_PREVIOUS", "EDGE_SECRET", "EDGE_SECRET_PREVIOUS"),
+    "discord_login": ("DISCORD_CLIENT_SECRET",),  # the OAuth2 code exchange: auth_discord_callback only
+    "health": ("HEALTH_TOKEN",),  # the bearer token that shows the health report's detail
+    "scheduler": ("SCHEDULER_SECRET",),  # Google Cloud only: on AWS nothing but EventBridge reaches a schedule
+}
+# Groups only one cloud has. Settings only AWS reads: Google Cloud restricts the site's ingress to its load
+# balancer instead of checking an edge header, and a rotation's previous value is a field of an AWS secret.
+GROUP_CLOUDS: dict[str, tuple[Cloud, ...]] = {"scheduler": ("gcp",)}
+AWS_ONLY = ("EDGE_SECRET", "EDGE_SECRET_PREVIOUS", "SESSION_SECRET_PREVIOUS")
+SECRETS = tuple(s for names in SECRET_GROUPS.values() for s in names)
+# Not secret: plain environment variables (the template's params, the gcloud script's environment).
 PLAIN = ("DISCORD_PUBLIC_KEY", "DISCORD_APPLICATION_ID", "DISCORD_CLIENT_ID", "SITE_URL", "TELEGRAM_BOT_USERNAME")
+# Plain settings with a default (ttfd.core.settings.Settings'): passed on when set.
+PLAIN_DEFAULTS = {"DEFAULT_LOCALE": "ru", "DAY_TZ": "UTC"}
+
+# What each function reads, by the code it runs: Discord's moderation commands call its API inline; Telegram
+# answers buttons and sends "working…" inline; run_jobs (which also turns events into jobs when woken) calls
+# both APIs and draws buttons; poll_messages reads Discord channels; auth_telegram checks the Login Widget's
+# signature with the bot token. The other schedules only touch the database (their API calls are jobs).
+FUNCTION_SECRETS: dict[str, tuple[str, ...]] = {
+    "discord_interactions": ("database", "actions", "discord"),
+    "telegram_webhook": ("database", "actions", "telegram", "telegram_webhook"),
+    "run_jobs": ("database", "actions", "discord", "telegram", "scheduler"),
+    "poll_messages": ("database", "discord", "scheduler"),
+    "auth_discord_callback": ("database", "site", "discord_login"),
+    "auth_telegram": ("database", "site", "telegram"),
+    "health": ("database", "site", "health"),
+}
+DEFAULT_SECRETS: dict[Kind, tuple[str, ...]] = {
+    "http": ("database",),
+    "site": ("database", "site"),
+    "scheduled": ("database", "scheduler"),
+}
+
+# Reserved concurrency (AWS) and --max-instances (Google Cloud): what bounds the fleet, and with it the
+# connections to the database pooler (each instance holds at most TTFD_POOL_SIZE). Their sum must stay within
+# the account's concurrency quota minus the 100 Lambda keeps unreserved (a new account may need a raise).
+TELEGRAM_MAX_CONNECTIONS = 10  # setWebhook's max_connections: Telegram never sends more updates at once
+RESERVED: dict[str, int | None] = {
+    "telegram_webhook": TELEGRAM_MAX_CONNECTIONS,
+    # A burst of slash commands in a big server; more would only wait on the pooler past Discord's 3 s.
+    "discord_interactions": 10,
+    "run_jobs": 2,  # one run drains every due job (SKIP LOCKED); a second covers a wake-up during a tick
+}
+DEFAULT_RESERVED: dict[Kind, int] = {
+    "http": 10,
+    "site": 5,  # a page calls a few functions, each answering in tens of milliseconds
+    "scheduled": 1,  # a tick that overlaps the previous one is throttled: the next tick catches up
+}
+# Why a function has no reserved concurrency (RESERVED[name] = None): none so far.
+RESERVED_REASONS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -47,6 +102,31 @@ class FunctionSpec:
     cron: str | None  # five-field cron (UTC) for scheduled functions
     memory_mb: int
     timeout_s: int
+    secrets: tuple[str, ...] = ()  # the SECRET_GROUPS it reads on some cloud (see secrets_on)
+    reserved: int | None = None  # reserved concurrency (AWS), max instances (Google Cloud)
+    reserved_reason: str = ""  # why there is no limit, when reserved is None
+
+    def secrets_on(self, cloud: Cloud) -> tuple[str, ...]:
+        """Its groups that exist on `cloud`."""
+        return tuple(g for g in self.secrets if cloud in GROUP_CLOUDS.get(g, (cloud,)))
+
+    def settings_on(self, cloud: Cloud) -> tuple[str, ...]:
+        """The secret settings it reads on `cloud`."""
+        names = (s for g in self.secrets_on(cloud) for s in SECRET_GROUPS[g])
+        return tuple(s for s in names if cloud == "aws" or s not in AWS_ONLY)
+
+    @property
+    def wakes(self) -> bool:
+        """Whether it may invoke run_jobs: every HTTP entrypoint calls wake.after_request() after its commit
+        and any write may queue work (a rank-up's events); the schedules leave theirs to the next tick."""
+        return self.kind != "scheduled"
+
+
+def secret_name(stage: str, group: str) -> str:
+    """The Secrets Manager secret holding a group's settings."""
+    if group not in SECRET_GROUPS:
+        raise ValueError(f"unknown secret group {group!r}")
+    return f"ttfd/{stage}/{group}"
 
 
 def api_path(route_path: str) -> str:
@@ -67,7 +147,12 @@ def manifest(registry: Registry) -> list[FunctionSpec]:
         else:
             path = None
         cron = registry.schedules[name].cron if k == "scheduled" else None
-        specs.append(FunctionSpec(name, k, path, cron, memory, timeout))
+        secrets = FUNCTION_SECRETS.get(name, DEFAULT_SECRETS[k])
+        reserved = RESERVED[name] if name in RESERVED else DEFAULT_RESERVED[k]
+        reason = RESERVED_REASONS.get(name, "")
+        if reserved is None and not reason:
+            raise ValueError(f"{name}: reserved concurrency needs a number or a stated reason")
+        specs.append(FunctionSpec(name, k, path, cron, memory, timeout, secrets, reserved, reason))
     return specs
 
 
@@ -85,33 +170,105 @@ def aws_schedule(cron: str) -> str:
 
 # --- Google Cloud ----------------------------------------------------------------------------------------
 
+GCP_RUNTIME = "python312"
+GCP_APIS = (
+    "cloudfunctions.googleapis.com",
+    "run.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "artifactregistry.googleapis.com",  # where Cloud Build keeps each function's image
+    "secretmanager.googleapis.com",
+    "cloudscheduler.googleapis.com",
+    "iam.googleapis.com",
+)
+GCP_POOL_SIZE = 4  # = --concurrency: an instance serves four requests at once, each with its connection
 
-def gcp_script(registry: Registry, region: str, project: str, scheduler_account: str) -> str:
-    """A shell script of `gcloud` commands: every function on Cloud Run functions (gen2) and a Cloud Scheduler
-    job per schedule, sending the scheduler secret and an OIDC token (the scheduled functions are private)."""
+
+def gcp_secret(env: str) -> str:
+    """The Secret Manager secret holding one setting."""
+    return "ttfd-" + env.lower().replace("_", "-")
+
+
+def gcp_account(function: str) -> str:
+    """The account id of a function's runtime service account (6-30 characters: a-z, 0-9, -)."""
+    account = "ttfd-" + function.replace("_", "-")
+    if not re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", account):
+        raise ValueError(f"{function}: no valid service account id ({account!r}); shorten the function's name")
+    return account
+
+
+def gcp_script(
+    registry: Registry, region: str | None = None, project: str | None = None, scheduler_account: str | None = None
+) -> str:
+    """deploy/gcp.sh: every function on Cloud Run functions (gen2), each with its own runtime service account
+    that may read only its own secrets, and a Cloud Scheduler job per schedule. Safe to run again: accounts
+    are created if missing, bindings are idempotent, deploys update, scheduler jobs are created or updated.
+    Arguments become the defaults of REGION, PROJECT and SCHEDULER_SA (the committed script has none)."""
     q = shlex.quote
+    specs = manifest(registry)
+    needed = sorted({s for spec in specs for s in spec.settings_on("gcp")}, key=SECRETS.index)
     lines = [
         "#!/usr/bin/env bash",
-        "# Generated by `python -m ttfd deploy gcp --print` from the feature registry. Needs: gcloud, the APIs",
-        "# cloudfunctions, run, cloudbuild, secretmanager, cloudscheduler enabled, and each secret below in",
-        "# Secret Manager (gcloud secrets create NAME --data-file=-). Plain settings come from this shell.",
+        "# Generated by `make manifests` (devtools/manifests.py) from the feature registry: do not edit; the same",
+        "# text is `python -m ttfd deploy gcp --print`. Deploys every function to Cloud Run functions (gen2).",
+        "# Usage: PROJECT=my-project [REGION=europe-west1] bash deploy/gcp.sh, with the plain settings below",
+        "# exported and each secret below created once in Secret Manager:",
+        "#   printf %s VALUE | gcloud secrets create NAME --data-file=- --project=$PROJECT",
         "set -euo pipefail",
-        f"REGION={q(region)}",
-        f"PROJECT={q(project)}",
-        f"SCHEDULER_SA={q(scheduler_account)}",
-        ": " + " ".join(f'"${{{v}:?set {v}}}"' for v in PLAIN),
+        f'PROJECT="${{PROJECT:-{project or ""}}}"',
+        ': "${PROJECT:?set PROJECT to the Google Cloud project id}"',
+        f'REGION="${{REGION:-{region or "europe-west1"}}}"',
+        f'SCHEDULER_SA="${{SCHEDULER_SA:-{scheduler_account or "ttfd-scheduler@${PROJECT}.iam.gserviceaccount.com"}}}"',
+        *(f': "${{{v}:?set {v}}}"' for v in PLAIN),
+        *(f'{k}="${{{k}:-{v}}}"' for k, v in PLAIN_DEFAULTS.items()),
+        "",
+        'gcloud services enable --project="$PROJECT" \\',
+        *(f"  {api} \\" for api in GCP_APIS[:-1]),
+        f"  {GCP_APIS[-1]}",
+        "",
+        "# Each function runs as its own service account; created once, kept on a rerun.",
+        "ensure_account() {",
+        '  if ! gcloud iam service-accounts describe "$1@$PROJECT.iam.gserviceaccount.com" --project="$PROJECT" \\',
+        "    >/dev/null 2>&1; then",
+        '    gcloud iam service-accounts create "$1" --project="$PROJECT" --display-name="$2"',
+        "  fi",
+        "}",
+        "# A function's account may read one secret (a binding per secret, not the project-wide role).",
+        "grant_secret() {",
+        '  gcloud secrets add-iam-policy-binding "$2" --project="$PROJECT" --condition=None \\',
+        '    --member="serviceAccount:$1@$PROJECT.iam.gserviceaccount.com" \\',
+        "    --role=roles/secretmanager.secretAccessor >/dev/null",
+        "}",
+        "missing=0",
+        f"for secret in {' '.join(gcp_secret(s) for s in needed)}; do",
+        '  if ! gcloud secrets describe "$secret" --project="$PROJECT" >/dev/null 2>&1; then',
+        '    echo "missing secret $secret (gcloud secrets create $secret --data-file=-)" >&2',
+        "    missing=1",
+        "  fi",
+        "done",
+        '[ "$missing" = 0 ] || exit 1',
+        "# Cloud Scheduler signs its calls as this account (one you name in SCHEDULER_SA is used as it is).",
+        'if [ "$SCHEDULER_SA" = "ttfd-scheduler@$PROJECT.iam.gserviceaccount.com" ]; then',
+        '  ensure_account ttfd-scheduler "TTFD Cloud Scheduler"',
+        "fi",
         "",
     ]
-    secrets = ",".join(f"{s}={_gcp_secret(s)}:latest" for s in SECRETS)
-    plain = ",".join([*(f"{v}=${v}" for v in PLAIN), "FORWARDED_HOPS=2", "TTFD_POOL_SIZE=4"])
-    for spec in manifest(registry):
+    given = (*PLAIN, *PLAIN_DEFAULTS)
+    plain = ",".join([*(f"{v}=${v}" for v in given), "FORWARDED_HOPS=2", f"TTFD_POOL_SIZE={GCP_POOL_SIZE}"])
+    for spec in specs:
+        account = gcp_account(spec.name)
+        settings = spec.settings_on("gcp")
         public = spec.kind != "scheduled"
+        lines += [f"# {spec.name}", f'ensure_account {account} "TTFD {spec.name}"']
+        lines += [f"grant_secret {account} {gcp_secret(s)}" for s in settings]
+        limit = [f"--max-instances={spec.reserved}"] if spec.reserved is not None else []
         lines += [
             f"gcloud functions deploy {spec.name} --gen2 --project=$PROJECT --region=$REGION \\",
-            f"  --runtime=python311 --source=. --entry-point={spec.name} --trigger-http \\",
-            f"  --memory={spec.memory_mb}Mi --timeout={spec.timeout_s}s --concurrency=4 --cpu=1 \\",
+            f"  --runtime={GCP_RUNTIME} --source=. --entry-point={spec.name} --trigger-http \\",
+            f"  --memory={spec.memory_mb}Mi --timeout={spec.timeout_s}s --concurrency={GCP_POOL_SIZE} --cpu=1 \\",
+            f"  {' '.join(['--min-instances=0', *limit])} \\",
+            f'  --service-account="{account}@$PROJECT.iam.gserviceaccount.com" \\',
             f'  --set-env-vars="{plain}" \\',
-            f"  --set-secrets={secrets} \\",
+            f"  --set-secrets={','.join(f'{s}={gcp_secret(s)}:latest' for s in settings)} \\",
             # The site's functions are reached only through the load balancer (one origin, and the
             # X-Forwarded-For the rate limits trust); Discord and Telegram call theirs directly.
             "  --ingress-settings=internal-and-gclb \\" if spec.kind == "site" else "  --ingress-settings=all \\",
@@ -120,32 +277,36 @@ def gcp_script(registry: Registry, region: str, project: str, scheduler_account:
         if spec.cron:
             where = "--gen2 --project=$PROJECT --region=$REGION"
             url = f"$(gcloud functions describe {spec.name} {where} --format='value(serviceConfig.uri)')"
+            job = f"ttfd-{spec.name} --project=$PROJECT --location=$REGION"
+            common = (
+                f'    --schedule={q(spec.cron)} --time-zone=UTC --http-method=POST --uri="$URL" \\\n'
+                '    --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \\\n'
+            )
             lines += [
                 f"gcloud functions add-invoker-policy-binding {spec.name} --project=$PROJECT --region=$REGION \\",
-                '  --member="serviceAccount:$SCHEDULER_SA"',
+                '  --member="serviceAccount:$SCHEDULER_SA" >/dev/null',
                 f'URL="{url}"',
-                f"gcloud scheduler jobs create http ttfd-{spec.name} --project=$PROJECT --location=$REGION \\",
-                f'  --schedule={q(spec.cron)} --time-zone=UTC --http-method=POST --uri="$URL" \\',
-                '  --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \\',
-                '  --headers="X-TTFD-Scheduler-Secret=$(gcloud secrets versions access latest'
-                f' --secret={_gcp_secret("SCHEDULER_SECRET")} --project=$PROJECT)"',
+                'SECRET_HEADER="X-TTFD-Scheduler-Secret=$(gcloud secrets versions access latest'
+                f' --secret={gcp_secret("SCHEDULER_SECRET")} --project=$PROJECT)"',
+                f"if gcloud scheduler jobs describe {job} >/dev/null 2>&1; then",
+                f"  gcloud scheduler jobs update http {job} \\",
+                common + '    --update-headers="$SECRET_HEADER"',
+                "else",
+                f"  gcloud scheduler jobs create http {job} \\",
+                common + '    --headers="$SECRET_HEADER"',
+                "fi",
             ]
         lines.append("")
     return "\n".join(lines)
 
 
-def _gcp_secret(env: str) -> str:
-    return "ttfd-" + env.lower().replace("_", "-")
-
-
 # --- AWS -----------------------------------------------------------------------------------------------
 
 
-# AWS only: CloudFront adds it to every request for the site's functions, which refuse requests without it
-# (their HTTP API URL is public). Google Cloud restricts their ingress to the load balancer instead.
-AWS_ONLY = ("EDGE_SECRET",)
-
-
-def aws_config_template() -> str:
-    """The JSON kept in Secrets Manager as `ttfd/<stage>/config`: every setting the functions read."""
-    return json.dumps({k: "" for k in (*SECRETS, *AWS_ONLY, *PLAIN)}, indent=2)
+def aws_config_template(group: str | None = None) -> str:
+    """The JSON kept in Secrets Manager as `secret_name(stage, group)`: that group's settings, empty (every
+    group's, by group, without one)."""
+    if group is not None:
+        return json.dumps(dict.fromkeys(SECRET_GROUPS[group], ""), indent=2)
+    aws = {g: dict.fromkeys(names, "") for g, names in SECRET_GROUPS.items() if "aws" in GROUP_CLOUDS.get(g, ("aws",))}
+    return json.dumps(aws, indent=2)

@@ -10,11 +10,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from discord_interactions import InteractionResponseType, InteractionType
 from flask import Request, Response
 
 from functions.discord.verify import is_valid
 from functions.http import json_response, problem
-from ttfd.core import db, inputs, wake
+from ttfd.core import db, failures, inputs, wake
 from ttfd.core.errors import BadInput, DomainError
 from ttfd.core.i18n import _, negotiate, said
 from ttfd.core.inbound import Caller
@@ -23,12 +24,17 @@ from ttfd.features import REGISTRY
 from ttfd.render import discord
 from ttfd.ui import dispatch
 from ttfd.ui.commands import ChannelRef, Command, Kind, PlatformUser, RoleRef
-from ttfd.ui.reply import BUSY, GENERIC_ERROR, Reply, localized
+from ttfd.ui.reply import BUSY as BUSY  # what Discord is told when the database is busy (tests read it)
+from ttfd.ui.reply import Reply
 
 log = logging.getLogger(__name__)
 # Discord shows "This interaction failed" 3 s after the click: leave time to answer that we are busy.
 TIMEOUT_S = 2.0
-PING, COMMAND, COMPONENT, AUTOCOMPLETE, MODAL = 1, 2, 3, 4, 5
+PING = InteractionType.PING
+COMMAND = InteractionType.APPLICATION_COMMAND
+COMPONENT = InteractionType.MESSAGE_COMPONENT
+AUTOCOMPLETE = InteractionType.APPLICATION_COMMAND_AUTOCOMPLETE
+MODAL = InteractionType.MODAL_SUBMIT
 OPTION_KINDS = {v: k for k, v in discord.OPTION_TYPES.items()}
 
 
@@ -46,7 +52,7 @@ def discord_interactions(request: Request) -> Response:
         payload = inputs.load_json(body)
         kind = payload.get("type") if isinstance(payload, dict) else None
         if kind == PING:
-            return json_response({"type": discord.PONG})
+            return json_response({"type": InteractionResponseType.PONG})
         if kind == AUTOCOMPLETE:
             return json_response(autocomplete(payload))
         event = parse(payload)
@@ -56,17 +62,11 @@ def discord_interactions(request: Request) -> Response:
         answer = dispatch.dispatch(event, REGISTRY, Renderer(), timeout_s=TIMEOUT_S)
         wake.after_request()  # committed: a deferred reply's job (or a rank-up's events) runs now
         return json_response(answer)
-    except db.Unavailable as exc:
-        # Discord never redelivers and waits 3 s: say so now; nothing was done, so trying again is safe.
-        log.warning("interaction %s not served: %s", event.key, exc)
-        return json_response(discord.response(_said(Reply(body=(BUSY,), private=True), event)))
-    except Exception:
-        log.exception("interaction %s failed", event.key)
-        return json_response(discord.response(_said(Reply(body=(GENERIC_ERROR,), private=True), event)))
-
-
-def _said(reply: Reply, event: dispatch.Event) -> Reply:
-    return localized(reply, event.said_in or dispatch.speak(event))
+    except Exception as exc:
+        # Always a 200 with words, inside the 3 s: Discord never redelivers. Busy (nothing was done, trying
+        # again is safe) or generic (a bug, logged once with its traceback): ttfd.core.failures decides.
+        failure = failures.report(log, exc, f"interaction {event.key}")
+        return json_response(dispatch.answer_failure(failure, event, Renderer()))
 
 
 class Renderer:
@@ -83,7 +83,7 @@ class Renderer:
 
 # --- autocomplete ----------------------------------------------------------------------------------
 
-AUTOCOMPLETE_RESULT = 8
+AUTOCOMPLETE_RESULT = InteractionResponseType.APPLICATION_COMMAND_AUTOCOMPLETE_RESULT
 CHOICES_MAX = 25
 
 

@@ -24,6 +24,8 @@ from psycopg import sql
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from ttfd.core.errors import ConfigError
+
 Conn = psycopg.Connection[DictRow]
 T = TypeVar("T")
 
@@ -101,12 +103,19 @@ def select_database(dbname: str = "ttfd", env_var: str = "DATABASE_URL") -> Data
 # --- pool and transactions -------------------------------------------------------------------------
 #
 # Every function reaches Postgres through this pool, and deployed fleets put a transaction-mode pooler
-# (PgBouncer, RDS Proxy, a provider's own) in front of it. So a connection carries no session state from
-# one transaction to the next: each transaction sets its own limits in the statement that opens it
-# (`BEGIN; SET LOCAL …`, one round trip, the one BEGIN costs anyway). Protocol-level prepared statements
-# are the one exception, and only because poolers handle them: PgBouncer ≥ 1.21 (max_prepared_statements)
-# and the managed poolers track them per server connection. They halve Postgres' CPU per command (planning
-# was half of it). Behind an older pooler, TTFD_PREPARED_STATEMENTS=off.
+# (PgBouncer, a provider's own) in front of it. So a connection carries no session state from one
+# transaction to the next: each transaction sets its own limits in the statement that opens it
+# (`BEGIN; SET LOCAL …`, one round trip, the one BEGIN costs anyway).
+#
+# Server-side prepared statements are session state too, so they are off unless TTFD_PREPARED_STATEMENTS=on:
+# psycopg then sends each parameterised statement unnamed (Parse, Bind, Execute and Sync in one message
+# batch, which a transaction-mode pooler keeps on one server connection), never a named one that a later
+# transaction might look for on another server connection. Behind PgBouncer 1.18 in transaction mode, 'on'
+# fails most requests under concurrency with "prepared statement … does not exist" / "already exists"
+# (tests/test_pgbouncer.py counts them). 'on' is for a direct connection or a pooler that tracks
+# protocol-level prepared statements (PgBouncer ≥ 1.22 with max_prepared_statements > 0, the default from
+# 1.24 — psycopg needs 1.22's DEALLOCATE ALL; Neon's pooler): Postgres then plans each statement once per
+# server connection instead of once per execution.
 
 _pool: ConnectionPool[Conn] | None = None
 _pool_lock = threading.Lock()
@@ -171,9 +180,10 @@ def pool() -> ConnectionPool[Conn]:
                 p: ConnectionPool[Conn] = ConnectionPool(
                     database_url(),
                     min_size=1,
-                    max_size=int(os.environ.get("TTFD_POOL_SIZE", "8")),
+                    max_size=pool_size(),
                     # autocommit: `transaction` opens each transaction itself, with its settings in the same
-                    # statement; prepare_threshold 0: every statement is prepared on first use.
+                    # statement. prepare_threshold None: nothing is ever prepared by name; 0 (when
+                    # TTFD_PREPARED_STATEMENTS=on): every statement is prepared on its first use.
                     kwargs={"row_factory": dict_row, "autocommit": True, "prepare_threshold": _prepare_threshold()},
                     open=False,
                     configure=_watch_signals,
@@ -187,11 +197,28 @@ def pool() -> ConnectionPool[Conn]:
     return _pool
 
 
+POOL_SIZE_MAX = 100
+
+
+def pool_size() -> int:
+    """Connections one instance may hold (TTFD_POOL_SIZE, default 8): every instance's pool counts against the
+    pooler's client limit (README, "Database poolers and pool size", says how to size it for a fleet)."""
+    raw = os.environ.get("TTFD_POOL_SIZE", "").strip() or "8"
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= POOL_SIZE_MAX):
+        raise ConfigError(f"environment variable TTFD_POOL_SIZE must be a whole number from 1 to {POOL_SIZE_MAX}")
+    return int(raw)
+
+
+def prepared_statements() -> bool:
+    """Whether statements are prepared by name on the server: only when TTFD_PREPARED_STATEMENTS=on (see above)."""
+    raw = os.environ.get("TTFD_PREPARED_STATEMENTS", "").strip().lower()
+    if raw not in ("", "on", "off"):
+        raise ConfigError("environment variable TTFD_PREPARED_STATEMENTS must be 'on' or 'off'")
+    return raw == "on"
+
+
 def _prepare_threshold() -> int | None:
-    flag = os.environ.get("TTFD_PREPARED_STATEMENTS", "on")
-    if flag not in ("on", "off"):
-        raise ValueError("TTFD_PREPARED_STATEMENTS must be 'on' or 'off'")
-    return 0 if flag == "on" else None
+    return 0 if prepared_statements() else None
 
 
 def close_pool() -> None:

@@ -1,7 +1,8 @@
 """Refusals a person caused and can understand, with words safe to show on every surface.
 
-One hierarchy, mapped in one place per surface: an ephemeral Discord reply, a Telegram message, a site
-problem+json with `status`. The same refusal reads the same everywhere.
+One hierarchy, classified in one place (`ttfd.core.failures.classify`) beside every other failure, and only
+rendered by each surface: an ephemeral Discord reply, a Telegram message, a site problem+json with `status`.
+The same refusal reads the same everywhere.
 """
 
 from __future__ import annotations
@@ -76,6 +77,10 @@ class Cooldown(DomainError):
         wait = max(1, round(retry_after))
         super().__init__(N_("Slow down: try again in {n} second.", "Slow down: try again in {n} seconds.", wait))
         self.retry_after = wait
+
+
+class PermanentJobError(Exception):
+    """Retrying cannot help (bad payload, missing permission): the job goes straight to dead."""
 
 
 class ConfigError(RuntimeError):

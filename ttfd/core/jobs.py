@@ -19,15 +19,12 @@ from psycopg.types.json import Jsonb
 
 from ttfd.core import db, wake
 from ttfd.core.db import Conn
-from ttfd.core.errors import DomainError
+from ttfd.core.errors import PermanentJobError as PermanentJobError  # raised by handlers; classified in failures
+from ttfd.core.failures import Kind, classify
 from ttfd.core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 PARKED_S = 120  # a job waiting for its caller to finish something first (see release)
-
-
-class PermanentJobError(Exception):
-    """Retrying cannot help (bad payload, missing permission): the job goes straight to dead."""
 
 
 class Handlers(Protocol):
@@ -145,8 +142,6 @@ Deliver = Callable[[dict[str, Any], Any, JobCtx], None]
 
 
 def _run_one(conn: Conn, registry: Handlers, stats: RunStats, deliver: Deliver | None) -> bool:
-    from ttfd.clients.http import HTTPError  # outgoing calls only happen here; keep httpx off other paths
-
     job = conn.execute(_NEXT).fetchone()
     if job is None:
         return False
@@ -160,24 +155,26 @@ def _run_one(conn: Conn, registry: Handlers, stats: RunStats, deliver: Deliver |
             result = fn(ctx, job["payload"])
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]
-        permanent = isinstance(exc, PermanentJobError | DomainError) or (
-            isinstance(exc, HTTPError) and not exc.retryable
-        )
-        if permanent or ctx.final:
+        failure = classify(exc)
+        # A refusal or a permanent failure never succeeds on a retry. A transient one may, and so may one we
+        # did not foresee (a bug, or the world outside in a way no client named) until its last attempt.
+        if failure.kind in (Kind.REFUSED, Kind.PERMANENT) or ctx.final:
             conn.execute(_DEAD, {"id": job["id"], "error": error})
             stats.dead += 1
-            if isinstance(exc, DomainError):  # a refusal (a bad duration, not an admin): said to the person
-                log.info("job %s (%s) refused: %s", job["id"], job["kind"], error)
-            else:
-                log.error("job %s (%s) dead after %d attempts: %s", job["id"], job["kind"], attempt, error)
+            if failure.kind is Kind.REFUSED:  # a bad duration, not an admin: said to the person, not an incident
+                log.log(failure.level, "job %s (%s) refused: %s", job["id"], job["kind"], error)
+            else:  # dead jobs need someone to look: ERROR, with the traceback of a bug
+                bug = exc if failure.kind is Kind.BUG else None
+                log.error(
+                    "job %s (%s) dead after %d attempts: %s", job["id"], job["kind"], attempt, error, exc_info=bug
+                )
             if deliver is not None and job["payload"].get("reply_to"):
                 try:  # the person waiting on "working…" learns it failed
                     deliver(job["payload"]["reply_to"], exc, ctx)
                 except Exception as failed:
                     log.warning("job %s: telling about the failure failed too: %s", job["id"], failed)
         else:
-            retry_after = exc.retry_after if isinstance(exc, HTTPError) else None
-            delay = max(retry_after or 0.0, backoff_s(attempt))
+            delay = max(failure.retry_after or 0.0, backoff_s(attempt))
             conn.execute(_RETRY, {"id": job["id"], "error": error, "delay": delay})
             stats.retried += 1
             log.warning(
@@ -210,3 +207,31 @@ def run_due(registry: Handlers, max_jobs: int = 50, deliver: Deliver | None = No
 def purge_finished(conn: Conn) -> int:
     """Delete done jobs older than a week (dead ones stay for inspection)."""
     return int(conn.execute(_PURGE_DONE).rowcount)
+
+
+# What the queue looks like now (health and run_jobs' metrics): a few index lookups whatever the table's size —
+# due jobs through jobs_due, dead ones through jobs_dead (sql/0021), each count capped.
+_BACKLOG = """
+SELECT
+    (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE status = 'pending' AND run_at <= now() LIMIT %(cap)s) d) AS due,
+    (SELECT extract(epoch FROM now() - min(run_at))::float8 FROM jobs
+      WHERE status = 'pending' AND run_at <= now()) AS oldest_due_s,
+    (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE status = 'dead'
+      AND finished_at > now() - make_interval(secs => %(window)s) LIMIT %(cap)s) x) AS dead_recent
+"""
+
+
+@dataclass(frozen=True)
+class Backlog:
+    due: int  # due pending jobs, counted up to `cap`
+    oldest_due_s: float | None  # how long the oldest due job has waited
+    dead_recent: int  # jobs that went dead within the window, counted up to `cap`
+    cap: int
+
+
+def backlog(conn: Conn, dead_window_s: float = 86400, cap: int = 10_000) -> Backlog:
+    """The queue's depth, its oldest due job's age and recent dead jobs, in one cheap statement."""
+    row = conn.execute(_BACKLOG, {"cap": cap, "window": dead_window_s}).fetchone()
+    assert row is not None
+    oldest = row["oldest_due_s"]
+    return Backlog(int(row["due"]), None if oldest is None else max(0.0, float(oldest)), int(row["dead_recent"]), cap)

@@ -1,5 +1,17 @@
-"""Settings from the environment, read once per process: platform-wide ones here, each feature's own
-in a section it declares (a dataclass with an ENV_PREFIX), all read the same way.
+"""Settings from the environment: platform-wide ones here, each feature's own in a section it declares (a
+dataclass with an ENV_PREFIX), all read the same way.
+
+Where they come from. Locally and on Google Cloud, the process environment (Cloud Run resolves Secret
+Manager references into environment variables when an instance starts). On AWS, a function's environment
+names a Secrets Manager secret (TTFD_SECRET_ID) instead of holding its values: the first `get_settings()`
+reads it (GetSecretValue, ttfd.clients.secrets) and its values join the environment of this process —
+variables set on the function itself win. Then `get_settings.refresh()`, which the Lambda entrypoint calls
+at the start of every invocation, re-reads it once TTFD_SECRET_TTL_S (60 s) have passed: a rotated setting
+reaches every request that starts more than a TTL after the new version was stored, without a redeploy.
+A refresh waits at most REFRESH_BUDGET_S; if it fails (or the new value is invalid) the last good
+settings stay, an ERROR is logged, and it is tried again RETRY_S later. Only a refresh replaces the
+settings, between two requests, so one request never sees two versions, and what was built from the old
+ones (a database pool, an API client) can be rebuilt safely by an `on_change` listener.
 
 Plain dataclasses rather than pydantic: the Discord function's cold start pays for every import.
 """
@@ -8,16 +20,27 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import os
+import re
+import threading
+import time
 import types
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ttfd.core.errors import ConfigError
 
+if TYPE_CHECKING:
+    from ttfd.clients.secrets import SecretsManager
+
 S = TypeVar("S")
+log = logging.getLogger(__name__)
+# Telegram's rule for setWebhook's secret_token (sent back as X-Telegram-Bot-Api-Secret-Token).
+TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+TELEGRAM_SECRET_RULE = "1-256 characters, each A-Z, a-z, 0-9, _ or -"  # noqa: S105 (a rule, not a secret)
 
 
 def bounded(default: float, low: float | None = None, high: float | None = None) -> Any:
@@ -84,6 +107,8 @@ class Settings:
     discord_oauth_base: str = "https://discord.com/api/v10"
     site_url: str = "http://127.0.0.1:8080"
     session_secret: str | None = None
+    # While rotating SESSION_SECRET: the one before it, still accepted on cookies (signing uses the new one).
+    session_secret_previous: str | None = None
     session_ttl_s: int = bounded(30 * 86400, 300)  # absolute lifetime of a login
     session_idle_s: int = bounded(7 * 86400, 300)  # unused this long → logged out
     session_rotate_s: int = bounded(3600, 60)  # a session's token is replaced this often while in use
@@ -94,6 +119,8 @@ class Settings:
     forwarded_hops: int = bounded(1, 0, 10)
     scheduler_secret: str | None = None  # the header a scheduler sends to the scheduled functions
     edge_secret: str | None = None  # the header our CDN adds to site requests (AWS: CloudFront)
+    # While rotating EDGE_SECRET: the old value, accepted until CloudFront sends the new one everywhere.
+    edge_secret_previous: str | None = None
     default_locale: str = "ru"  # whoever has chosen no language and whose platform names none we speak
     day_tz: str = "UTC"  # DAY_TZ: the IANA zone whose midnight starts a new /daily day, the same for everyone
     _sections: dict[type, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -109,6 +136,9 @@ class Settings:
             ZoneInfo(self.day_tz)
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError(f"environment variable DAY_TZ must be an IANA time zone (got {self.day_tz!r})") from None
+        if self.telegram_webhook_secret is not None and not TELEGRAM_SECRET.fullmatch(self.telegram_webhook_secret):
+            # Not quoted: it is a secret. Telegram's setWebhook refuses any other value.
+            raise ConfigError(f"environment variable TELEGRAM_WEBHOOK_SECRET must be {TELEGRAM_SECRET_RULE}")
 
     ENV_PREFIX: ClassVar[str] = ""
 
@@ -127,10 +157,25 @@ class Settings:
     @property
     def action_key(self) -> bytes:
         """Key of the MACs on signed button actions: rotating it (or the bot tokens) voids old buttons."""
+        if not self.actions_secret and on_lambda():
+            # Each function holds only the bot tokens it needs, so keys derived from them would differ.
+            raise ConfigError("environment variable ACTIONS_SECRET is required on AWS but not set")
         secret = self.actions_secret or (self.discord_bot_token or "") + (self.telegram_bot_token or "")
         if not secret:
             raise ConfigError("environment variable ACTIONS_SECRET (or a bot token) is required but not set")
         return hashlib.sha256(b"ttfd.actions:" + secret.encode()).digest()
+
+    @property
+    def session_secrets(self) -> tuple[str, ...]:
+        """The keys session cookies are checked with, oldest first; the last one signs new cookies
+        (itsdangerous' Signer takes such a list). Empty when SESSION_SECRET is not set."""
+        if not self.session_secret:
+            return ()
+        return (
+            (self.session_secret_previous, self.session_secret)
+            if self.session_secret_previous
+            else (self.session_secret,)
+        )
 
     def require(self, name: str) -> str:
         """Return a secret/setting that must be present, naming its env var if it is not."""
@@ -151,7 +196,227 @@ class Settings:
         return load(cls, "", environ)
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings (tests call `get_settings.cache_clear()` after changing env)."""
-    return Settings.from_env()
+# --- where the settings come from ------------------------------------------------------------------------
+
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
+SECRET_ID_ENV = "TTFD_SECRET_ID"  # noqa: S105 (a name or ARN; several, comma-separated, merge in order)
+SECRET_TTL_ENV = "TTFD_SECRET_TTL_S"  # noqa: S105 (a variable name)
+DEFAULT_TTL_S = 60.0
+COLD_BUDGET_S = 3.0  # the first read: nothing can be served without it
+REFRESH_BUDGET_S = 0.5  # a re-read a request waits for; past it the request runs on the last good settings
+RETRY_S = 10.0  # after a failed re-read, the next try (not on every request while Secrets Manager is down)
+
+
+class SecretUnavailable(ConfigError):
+    """The settings secret could not be read when there were no settings yet (a cold start): transient, the
+    next request tries again."""
+
+
+Listener = Callable[[frozenset[str]], None]
+
+
+class CurrentSettings:
+    """`get_settings()`: the settings of this process now. `refresh()` at a request boundary applies a rotated
+    secret; `cache_clear()` forgets everything (tests, after changing the environment)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._settings: Settings | None = None
+        self._due = 0.0  # monotonic time of the next re-read
+        self._read_at = 0.0
+        self._versions: tuple[str, ...] = ()
+        self._exported: dict[str, str] = {}  # what the secret put into os.environ (to update or take back)
+        self._secret_keys: frozenset[str] = frozenset()  # every non-empty setting the secret holds
+        self._listeners: list[Listener] = []
+        self._client: SecretsManager | None = None
+        self.clock: Callable[[], float] = time.monotonic
+
+    def __call__(self) -> Settings:
+        settings = self._settings
+        if settings is None:
+            with self._lock:
+                if self._settings is None:
+                    self._settings = self._first()
+                settings = self._settings
+        return settings
+
+    def cache_clear(self) -> None:
+        """Forget the settings and take back what a secret put into the environment: the next call reads
+        the environment (and the secret) again."""
+        with self._lock:
+            for key, value in self._exported.items():
+                if os.environ.get(key) == value:
+                    del os.environ[key]
+            self._exported.clear()
+            self._secret_keys = frozenset()
+            self._settings, self._versions, self._due = None, (), 0.0
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def on_change(self, listener: Listener) -> None:
+        """Call `listener(names of the settings that changed)` after a refresh applied a new version."""
+        self._listeners.append(listener)
+
+    @property
+    def from_secret(self) -> frozenset[str]:
+        """The settings this process took from the secret (names only)."""
+        return frozenset(self._exported)
+
+    @property
+    def shadowed(self) -> frozenset[str]:
+        """Settings the secret has but a variable of the process overrides (the function's own win)."""
+        return frozenset(self._secret_keys - self._exported.keys())
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        """The VersionId of each secret read, in TTFD_SECRET_ID's order (empty without a secret)."""
+        return self._versions
+
+    @property
+    def age_s(self) -> float | None:
+        """Seconds since the secret was last read successfully (None without a secret)."""
+        return self.clock() - self._read_at if self._versions else None
+
+    def refresh(self) -> bool:
+        """At a request boundary: re-read the secret if its TTL has passed; True when the settings changed.
+        Never raises once there are settings (a failure keeps them); the first read raises SecretUnavailable."""
+        ids = secret_ids()
+        if not ids:
+            return False
+        if self._settings is None:
+            self()
+            return False
+        if self.clock() < self._due or not self._lock.acquire(blocking=False):
+            return False  # fresh enough, or another thread is re-reading: this request uses the last good ones
+        try:
+            return self._refresh(ids)
+        finally:
+            self._lock.release()
+
+    # --- inside the lock -------------------------------------------------------------------------------
+
+    def _first(self) -> Settings:
+        ids = secret_ids()
+        if not ids:
+            return Settings.from_env()
+        started = time.perf_counter()
+        try:
+            versions, values = self._read(ids, COLD_BUDGET_S, attempts=2)
+        except Exception as exc:
+            raise SecretUnavailable(f"settings secret {', '.join(ids)} could not be read: {exc}") from None
+        try:
+            settings = self._install(values)
+        except ConfigError as exc:
+            raise ConfigError(f"settings secret {', '.join(ids)} is invalid: {_scrubbed(exc, values)}") from None
+        self._versions, self._read_at, self._due = versions, self.clock(), self.clock() + ttl_s()
+        log.info(
+            "settings: read %s (version %s, %d settings) in %.0f ms",
+            ", ".join(ids),
+            ", ".join(v[:8] for v in versions),
+            len(values),
+            (time.perf_counter() - started) * 1000,
+        )
+        return settings
+
+    def _refresh(self, ids: tuple[str, ...]) -> bool:
+        try:
+            versions, values = self._read(ids, REFRESH_BUDGET_S, attempts=1)
+        except Exception as exc:
+            self._due = self.clock() + RETRY_S
+            log.error(
+                "settings: could not re-read %s (%s); keeping the settings read %.0f s ago, next try in %.0f s",
+                ", ".join(ids),
+                exc,
+                self.clock() - self._read_at,
+                RETRY_S,
+            )
+            return False
+        self._read_at, self._due = self.clock(), self.clock() + ttl_s()
+        if versions == self._versions:
+            return False
+        before = dict(self._exported)
+        try:
+            settings = self._install(values)
+        except ConfigError as exc:
+            shown, why = ", ".join(versions), _scrubbed(exc, values)
+            log.error(
+                "settings: %s version %s is invalid (%s); keeping the last good settings", ", ".join(ids), shown, why
+            )
+            self._versions = versions  # not read again until it changes (the error is logged once per version)
+            return False
+        self._settings, self._versions = settings, versions
+        changed = frozenset(k for k in before.keys() | self._exported.keys() if before.get(k) != self._exported.get(k))
+        names = ", ".join(sorted(changed)) or "nothing"
+        log.info("settings: applied %s version %s; changed: %s", ", ".join(ids), ", ".join(versions), names)
+        for listener in self._listeners:
+            try:
+                listener(changed)
+            except Exception:
+                log.exception("settings: a listener failed after the change of %s", ", ".join(sorted(changed)))
+        return True
+
+    def _read(self, ids: tuple[str, ...], budget_s: float, attempts: int) -> tuple[tuple[str, ...], dict[str, str]]:
+        from ttfd.clients.secrets import SecretsError, SecretsManager
+
+        if self._client is None:
+            self._client = SecretsManager.from_env(os.environ)
+        deadline = time.monotonic() + budget_s
+        versions: list[str] = []
+        values: dict[str, str] = {}
+        for secret_id in ids:
+            for attempt in range(1, attempts + 1):
+                left = deadline - time.monotonic()
+                try:
+                    secret = self._client.get(secret_id, timeout_s=max(0.05, left / (attempts - attempt + 1)))
+                    break
+                except SecretsError as exc:
+                    if attempt == attempts or not exc.transient or deadline - time.monotonic() < 0.3:
+                        raise
+                    time.sleep(0.1)  # throttled or a dropped connection: once more, a moment later
+            versions.append(secret.version_id)
+            values.update(secret.values)
+        return tuple(versions), values
+
+    def _install(self, values: Mapping[str, str]) -> Settings:
+        """Make `values` (minus the empty ones) the secret's part of os.environ — never over a variable the
+        function has itself — and build the settings from it; on a ConfigError nothing has changed."""
+        bad = sorted(k for k in values if not _ENV_NAME.fullmatch(k))
+        if bad:
+            raise ConfigError(f"the settings secret has names that are not environment variables: {', '.join(bad)}")
+        exported = {k: v for k, v in values.items() if v and (k in self._exported or k not in os.environ)}
+        env = {k: v for k, v in os.environ.items() if k not in self._exported}
+        env.update(exported)
+        settings = Settings.from_env(env)  # validate before anything changes
+        for key in self._exported.keys() - exported.keys():
+            os.environ.pop(key, None)
+        os.environ.update(exported)
+        self._exported = exported
+        self._secret_keys = frozenset(k for k, v in values.items() if v)
+        return settings
+
+
+def _scrubbed(exc: Exception, values: Mapping[str, str]) -> str:
+    """An error about the secret's settings without any of their values (a check may quote what it got)."""
+    text = str(exc)
+    for value in sorted((v for v in values.values() if v), key=len, reverse=True):
+        text = text.replace(value, "…")
+    return text
+
+
+def secret_ids(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    raw = (os.environ if environ is None else environ).get(SECRET_ID_ENV, "")
+    return tuple(s.strip() for s in raw.split(",") if s.strip())
+
+
+def ttl_s() -> float:
+    ttl = _cast(SECRET_TTL_ENV, os.environ.get(SECRET_TTL_ENV, str(int(DEFAULT_TTL_S))), int, {"min": 5, "max": 3600})
+    return float(ttl)
+
+
+def on_lambda() -> bool:
+    """Running as an AWS Lambda function (the runtime sets this for every function)."""
+    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+
+
+get_settings = CurrentSettings()

@@ -12,6 +12,7 @@ from ttfd.features import (
     daily,
     games,
     general,
+    health,
     leaderboards,
     moderation,
     platform,
@@ -40,5 +41,6 @@ FEATURES: tuple[Feature, ...] = (
     activity.FEATURE,
     auth.FEATURE,
     verification.FEATURE,
+    health.FEATURE,  # operators' view: /health, `python -m ttfd status`, schedule_runs
 )
 REGISTRY = Registry(FEATURES)

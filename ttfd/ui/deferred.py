@@ -12,20 +12,20 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from pydantic import BaseModel
 
 from ttfd.core import users
-from ttfd.core.errors import DomainError, NotFound
+from ttfd.core.errors import NotFound
+from ttfd.core.failures import classify
 from ttfd.core.i18n import _, negotiate
 from ttfd.core.inbound import Caller
 from ttfd.core.jobs import JobCtx
 from ttfd.core.ledger import utc_now
 from ttfd.ui.commands import Ctx, PlatformUser
 from ttfd.ui.dispatch import decode_options
-from ttfd.ui.reply import Reply, localized, refusal
+from ttfd.ui.reply import Reply, failed, localized
 
 if TYPE_CHECKING:
     from ttfd.registry import Registry
 
 log = logging.getLogger(__name__)
-FAILED = _("That did not work, and nothing was changed. Please try again in a moment.")
 
 
 class DeferredEvent(BaseModel):
@@ -100,11 +100,10 @@ def run(job: JobCtx, payload: dict[str, Any]) -> Reply:
 
 
 def deliver(target: dict[str, Any], result: Any, job: JobCtx) -> None:
-    """Show a job's Reply (or, for a job that failed for good, why) where its person is waiting."""
-    if isinstance(result, DomainError):
-        reply = refusal(result.message)
-    elif isinstance(result, BaseException):
-        reply = refusal(FAILED)
+    """Show a job's Reply (or, for a job that failed for good, why: ttfd.core.failures) where its person is
+    waiting."""
+    if isinstance(result, BaseException):
+        reply = failed(classify(result))
     elif isinstance(result, Reply):
         reply = result
     else:

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ttfd.core import db, inbound, jobs
+from ttfd.core import db, inbound, jobs, metrics
 from ttfd.core.errors import BadInput, DomainError, Forbidden
+from ttfd.core.failures import Failure, classify
 from ttfd.core.i18n import _, negotiate
 from ttfd.core.idempotency import once
 from ttfd.core.ledger import utc_now
@@ -35,7 +36,7 @@ from ttfd.ui.commands import (
     RoleRef,
     require_permission,
 )
-from ttfd.ui.reply import Reply, localized, refusal
+from ttfd.ui.reply import Reply, failed, localized
 from ttfd.ui.text import text
 
 if TYPE_CHECKING:
@@ -220,6 +221,7 @@ def writes(event: Event, registry: Registry) -> bool:
     return event.message is not None
 
 
+@metrics.commands  # Commands and CommandLatency per event (ttfd.core.metrics)
 def dispatch(event: Event, registry: Registry, renderer: Renderer, *, timeout_s: float, ttl_s: int = 86400) -> Any:
     """Run the event and return the platform's answer (JSON); see the module docstring."""
     now = utc_now()
@@ -236,7 +238,7 @@ def dispatch(event: Event, registry: Registry, renderer: Renderer, *, timeout_s:
         return renderer.answer(localized(outcome, ctx.locale), event)
 
     def refuse(exc: DomainError) -> Any:
-        return renderer.answer(localized(refusal(exc.message), event.said_in or speak(event)), event)
+        return answer_failure(classify(exc), event, renderer)
 
     guarded = guards(event, registry)
     held: DomainError | None = None  # a guarded command's refusal, answered only if no guard takes the message
@@ -287,6 +289,13 @@ def dispatch(event: Event, registry: Registry, renderer: Renderer, *, timeout_s:
         timeout_s=timeout_s,
         ttl_s=ttl_s,
     )
+
+
+def answer_failure(failure: Failure, event: Event, renderer: Renderer) -> Any:
+    """What the platform is told about a failure (ttfd.core.failures.classify), in the event's language: a
+    refusal stored for redeliveries, or — from the entrypoint, nothing stored — the busy or generic words."""
+    metrics.note(metrics.outcome_of(status=failure.status))  # a refusal answered in words is not "ok"
+    return renderer.answer(localized(failed(failure), event.said_in or speak(event)), event)
 
 
 # --- what a deferred command carries into its job ----------------------------------------------------

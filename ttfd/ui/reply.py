@@ -5,15 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from ttfd.core.i18n import _, localize, said
+from ttfd.core import failures
+from ttfd.core.failures import Failure, Kind
+from ttfd.core.i18n import Msg, listing, localize, said
 from ttfd.ui.actions import Action
 from ttfd.ui.text import Part, Text, text
 
 Style = Literal["primary", "secondary", "success", "danger"]
-# What anyone is told when our code failed (logged once, with its traceback, never shown).
-GENERIC_ERROR = _("😵 Something went wrong on our side. Please try again in a moment.")
-# What Discord is told when the database is too busy to answer within its 3 s (it never redelivers).
-BUSY = _("⏳ TTFD is very busy right now and did not do that. Nothing changed; please try again in a few seconds.")
+# How a failure (ttfd.core.failures.classify) begins in a chat; its words are the failure's own.
+ICONS = {Kind.REFUSED: "⚠️ ", Kind.TRANSIENT: "⏳ ", Kind.PERMANENT: "😵 ", Kind.BUG: "😵 "}
+
+
+def _marked(kind: Kind, words: str) -> Msg:
+    """The failure's words after its icon, still said in the reader's language."""
+    return listing((ICONS[kind], words), separator="")
+
+
+# What a chat shows when our code failed (logged once, with its traceback) …
+GENERIC_ERROR = _marked(Kind.BUG, failures.GENERIC)
+# … and when the database could not serve in time (Discord never redelivers: it is told at once).
+BUSY = _marked(Kind.TRANSIENT, failures.BUSY)
 
 
 @dataclass(frozen=True)
@@ -112,7 +123,14 @@ def say(*parts: Part | Text | None, private: bool = False, **kw: object) -> Repl
 
 def refusal(message: str) -> Reply:
     """How a refusal (DomainError) reads on every platform."""
-    return Reply(body=("⚠️ ", message), private=True)
+    return Reply(body=(ICONS[Kind.REFUSED], message), private=True)
+
+
+def failed(failure: Failure) -> Reply:
+    """How any failure reads in a chat: its icon and its words, seen only by whoever asked."""
+    if failure.kind is Kind.REFUSED:
+        return refusal(failure.words)
+    return Reply(body=(_marked(failure.kind, failure.words),), private=True)
 
 
 def localized(reply: Reply, locale: str) -> Reply:

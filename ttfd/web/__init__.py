@@ -26,8 +26,9 @@ from itsdangerous import BadSignature, Signer
 
 from ttfd.core import db, idempotency, inputs, ratelimit
 from ttfd.core.errors import DomainError
+from ttfd.core.failures import Failure, classify, report, retry_headers
 from ttfd.core.i18n import LOCALES, _, negotiate, said
-from ttfd.core.settings import Settings, get_settings
+from ttfd.core.settings import Settings, get_settings, on_lambda
 from ttfd.web import sessions
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,6 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TIMEOUT_S = 5.0  # a person is waiting for the page
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-GENERIC = _("Something went wrong on our side. Please try again in a moment.")
-BUSY = _("We are very busy right now; nothing was changed. Please try again in a moment.")
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{8,100}")
 
 
@@ -82,18 +81,22 @@ class WebResponse:
     cookies: list[Cookie] = field(default_factory=list)
 
 
-class Problem(Exception):
-    """An HTTP refusal with a reason safe to show (rolls back whatever the handler did); `title` is a Msg,
-    said in the reader's language when the refusal is answered."""
+class Problem(DomainError):
+    """A refusal only the site makes, with the HTTP status chosen where it is raised (a DomainError says its
+    own): it rolls back whatever the handler did, and is classified and answered like every refusal. `title`
+    is a Msg, said in the reader's language when the refusal is answered."""
 
     def __init__(
         self, status: int, title: str, headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None
     ) -> None:
         super().__init__(title)
         self.status = status
-        self.title = title
         self.headers = headers or {}
         self.extra = extra or {}  # RFC 9457 extension members (e.g. the current price)
+
+    @property
+    def title(self) -> str:
+        return self.message
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> WebResponse:
@@ -204,25 +207,35 @@ def path_locale(path: str) -> str:
 # --- cookies and sessions --------------------------------------------------------------------------
 
 
-def session_signer(secret: str) -> Signer:
-    """HMAC-SHA256 over the session token: a cookie we did not issue is refused without a database query."""
-    return Signer(secret, salt="ttfd.session", digest_method=hashlib.sha256)
+def session_signer(secret: str | Sequence[str]) -> Signer:
+    """HMAC-SHA256 over the session token: a cookie we did not issue is refused without a database query.
+    Given several secrets (oldest first), a cookie signed with any of them passes and the last one signs."""
+    return Signer(
+        secret if isinstance(secret, str) else list(secret), salt="ttfd.session", digest_method=hashlib.sha256
+    )
+
+
+def _session_secrets(settings: Settings) -> tuple[str, ...]:
+    settings.require("session_secret")  # names SESSION_SECRET when it is missing
+    return settings.session_secrets  # with SESSION_SECRET_PREVIOUS while SESSION_SECRET is rotated
 
 
 def session_token(request: WebRequest, settings: Settings) -> str | None:
-    """The session token from a correctly signed cookie."""
+    """The session token from a correctly signed cookie (by SESSION_SECRET or, while it is rotated, the one
+    before it: a cookie signed with that is replaced at the session's next token rotation)."""
     raw = request.cookies.get(SESSION_COOKIE)
     if not raw:
         return None
     try:
-        return session_signer(settings.require("session_secret")).unsign(raw).decode()
+        return session_signer(_session_secrets(settings)).unsign(raw).decode()
     except BadSignature:
         return None
 
 
 def session_cookies(settings: Settings, token: str, csrf: str) -> list[Cookie]:
-    """The HttpOnly session cookie and the script-readable CSRF cookie it pairs with."""
-    signed = session_signer(settings.require("session_secret")).sign(token).decode()
+    """The HttpOnly session cookie (signed with the current SESSION_SECRET) and the script-readable CSRF cookie
+    it pairs with."""
+    signed = session_signer(_session_secrets(settings)).sign(token).decode()
     return [
         Cookie(SESSION_COOKIE, signed, settings.session_ttl_s),
         Cookie(CSRF_COOKIE, csrf, settings.session_ttl_s, httponly=False),
@@ -344,13 +357,25 @@ def policy(settings: Settings) -> sessions.Policy:
 EDGE_HEADER = "x-ttfd-edge"
 
 
-def from_edge(request: WebRequest) -> bool:
-    """With EDGE_SECRET set, only requests through our own CDN (which adds it as a header) are served: the
-    functions' own URL would otherwise let anyone choose the X-Forwarded-For the rate limits trust."""
-    secret = get_settings().edge_secret
-    if not secret:
-        return True
-    return hmac.compare_digest((request.header(EDGE_HEADER) or "").encode(), secret.encode())
+def edge_refusal(request: WebRequest) -> WebResponse | None:
+    """None when the request came through our own CDN, which adds EDGE_SECRET as a header (or the previous
+    value, while it is rotated); the refusal otherwise: the functions' own URL would let anyone choose the
+    X-Forwarded-For the rate limits trust. Without an EDGE_SECRET, AWS fails closed (503 and an ERROR naming
+    it: its HTTP API URL is public); elsewhere there is no such edge (locally; Google Cloud restricts ingress)."""
+    settings = get_settings()
+    secrets = [s.encode() for s in (settings.edge_secret, settings.edge_secret_previous) if s]
+    if not secrets:
+        if not on_lambda():
+            return None
+        from ttfd.core.failures import GENERIC
+
+        log.error("EDGE_SECRET is not set: refused %s (site functions fail closed on AWS)", request.path)
+        return problem(503, GENERIC, locale=reader_locale(request))
+    sent = (request.header(EDGE_HEADER) or "").encode()
+    if sum(hmac.compare_digest(sent, s) for s in secrets):  # every value compared: the time says nothing
+        return None
+    refusal = _("Use the website's address; its functions are not served directly.")
+    return problem(403, refusal, locale=reader_locale(request))
 
 
 def serve(route: Route, request: WebRequest, registry: Catalog) -> WebResponse:
@@ -359,9 +384,8 @@ def serve(route: Route, request: WebRequest, registry: Catalog) -> WebResponse:
 
     Unsafe methods need a session, the CSRF header and a same-site Origin before the handler runs; one
     that sends an Idempotency-Key is done once: a repeat (double click, retry) gets the first answer."""
-    if not from_edge(request):
-        refusal = _("Use the website's address; its functions are not served directly.")
-        return problem(403, refusal, locale=reader_locale(request))
+    if (refused := edge_refusal(request)) is not None:
+        return refused
     if route.serve is not None:
         return route.serve(request, registry)
     if (page := route.pages.get(request.method)) is not None:
@@ -417,16 +441,8 @@ def serve(route: Route, request: WebRequest, registry: Catalog) -> WebResponse:
             # and durable at once, so its cookie goes out even if the handler then fails.
             resp = db.read(work, timeout_s=TIMEOUT_S)
         committed = True
-    except Problem as p:
-        resp = problem(p.status, p.title, p.headers, p.extra, locale=locale())
-    except DomainError as exc:
-        resp = problem(exc.status, exc.message, locale=locale())
-    except db.Unavailable as exc:
-        log.warning("%s %s not served: %s", request.method, request.path, exc)
-        resp = problem(503, BUSY, {"Retry-After": "2"}, locale=locale())
-    except Exception:
-        log.exception("%s %s failed", request.method, request.path)
-        resp = problem(500, GENERIC, locale=locale())
+    except Exception as exc:
+        resp = failure_problem(report(log, exc, f"{request.method} {request.path}"), exc, locale())
     if public:
         if resp.content_type == "application/problem+json":  # said in one reader's language: never shared
             resp.headers.setdefault("Cache-Control", "no-store")
@@ -443,6 +459,25 @@ def serve(route: Route, request: WebRequest, registry: Catalog) -> WebResponse:
     resp.headers.setdefault("Cache-Control", "no-store")
     resp.headers.setdefault("Vary", "Cookie")
     return resp
+
+
+def failure_problem(failure: Failure, exc: BaseException, locale: str) -> WebResponse:
+    """A failure (ttfd.core.failures.classify) as problem+json: its status and words, Retry-After when
+    trying again may help, and what a Problem adds (its headers, RFC 9457 members)."""
+    headers = retry_headers(failure)
+    extra: dict[str, Any] = {}
+    if isinstance(exc, Problem):
+        headers.update(exc.headers)
+        extra = exc.extra
+    return problem(failure.status, failure.words, headers, extra, locale=locale)
+
+
+def failure_page(failure: Failure, title: str, locale: str) -> WebResponse:
+    """A failure (ttfd.core.failures.classify) on a browser page (a login flow): its status and words under
+    `title`, Retry-After when trying again may help."""
+    page = html_page(failure.status, title, failure.words, locale)
+    page.headers.update(retry_headers(failure))
+    return page
 
 
 def _fingerprint(request: WebRequest) -> str:
@@ -466,7 +501,9 @@ def _once(key: str, fingerprint: str, work: Callable[[db.Conn], WebResponse], lo
         return {"status": r.status, "body": r.body.decode(), "type": r.content_type, "headers": r.headers}
 
     def refuse(exc: DomainError) -> dict[str, Any]:
-        r = problem(exc.status, exc.message, locale=locale())
+        if isinstance(exc, Problem):  # about this request (no session, CSRF, its body): never stored for the key
+            raise exc
+        r = failure_problem(classify(exc), exc, locale())
         return {"status": r.status, "body": r.body.decode(), "type": r.content_type, "headers": r.headers}
 
     def fingerprinted(answer: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:

@@ -2,11 +2,13 @@
 the one dispatch path (claim `tg:<bot>:<update_id>`, work, store the answer), reply in the body.
 
 What Telegram is told decides whether an update can be lost. A 200 means "delivered, never send it
-again"; anything else makes Telegram redeliver it (with backoff, for about a day). So:
+again"; anything else makes Telegram redeliver it (with backoff, for about a day). What a failure is comes
+from ttfd.core.failures.classify; this only renders it:
 - done, or refused with a reason → 200 with the reply (a refusal is stored, so a redelivery answers the same);
-- a transient database failure (pool exhausted, connections lost, deadline passed) → 503: Telegram
+- transient (the database could not serve in time, an API's 429 or 5xx) → 503 with Retry-After: Telegram
   redelivers, and the claim makes the redelivery safe even if the first attempt did commit;
-- a bug in our code → 200 with a generic message, logged once: redelivering would fail the same way.
+- a bug in our code, or a permanent failure → 200 with the generic words, logged once: redelivering would
+  fail the same way.
 """
 
 from __future__ import annotations
@@ -21,19 +23,20 @@ from aiogram.types import Update
 from flask import Request, Response
 from pydantic import ValidationError
 
-from ttfd.core import db, inputs, jobs, wake
+from ttfd.core import db, failures, inputs, jobs, wake
+from ttfd.core.i18n import _
 from ttfd.core.settings import get_settings
 from ttfd.features import REGISTRY
 from ttfd.render import telegram as render
 from ttfd.ui import dispatch
-from ttfd.ui.reply import GENERIC_ERROR, Reply, localized
+from ttfd.ui.reply import Reply
 from webhooks.telegram import runtime
 
 log = logging.getLogger(__name__)
 # Telegram waits ~60 s for a webhook answer; leave room for the calls after the transaction.
 TIMEOUT_S = 20.0
 KEY_TTL_S = 2 * 86400  # longer than Telegram keeps redelivering
-WORKING = "⏳ Working on it…"
+WORKING = _("⏳ Working on it…")  # a deferred command's placeholder, edited into its answer
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -78,16 +81,13 @@ def telegram_webhook(request: Request) -> Response:
         return json_response({})  # not from a person, or nothing for us (edited message, channel post…)
     try:
         answer = dispatch.dispatch(event, REGISTRY, Renderer(), timeout_s=TIMEOUT_S, ttl_s=KEY_TTL_S)
-    except db.Unavailable as exc:
-        log.warning("update %s deferred to Telegram's redelivery: %s", update.update_id, exc)
-        resp = problem(503, "temporarily unavailable; redeliver this update")
-        resp.headers["Retry-After"] = "5"
-        return resp
-    except Exception:
-        log.exception("update %s failed", update.update_id)
-        answer = Renderer().answer(
-            localized(Reply(body=(GENERIC_ERROR,)), event.said_in or dispatch.speak(event)), event
-        )
+    except Exception as exc:
+        failure = failures.report(log, exc, f"update {update.update_id}")
+        if failure.retry:  # nothing was done, or the claim makes doing it again safe: Telegram redelivers
+            resp = problem(503, "temporarily unavailable; redeliver this update")
+            resp.headers.update(failures.retry_headers(failure))
+            return resp
+        answer = dispatch.answer_failure(failure, event, Renderer())
     body = after_commit(event, answer or {})
     wake.after_request()  # a deferred command's job, released by after_commit, runs now rather than next tick
     return json_response(body)
@@ -134,7 +134,8 @@ def after_commit(event: dispatch.Event, answer: dict[str, Any]) -> dict[str, Any
             return {}  # the parked job runs on its own after jobs.PARKED_S and sends its answer anew
         target = dict(event.target)
         try:
-            sent = api.call("sendMessage", retries=0, chat_id=target["chat_id"], text=WORKING)
+            working = WORKING.in_(event.said_in or dispatch.speak(event))
+            sent = api.call("sendMessage", retries=0, chat_id=target["chat_id"], text=working)
             target["message_id"] = int(sent["message_id"])
         except Exception as exc:  # the job will send its answer as a new message instead of an edit
             log.warning("could not send the working message: %s", type(exc).__name__)

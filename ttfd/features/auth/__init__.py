@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from ttfd.core import db, idempotency, inputs, ratelimit, users
+from ttfd.core.failures import report
 from ttfd.core.i18n import _
 from ttfd.core.settings import Settings, get_settings
 from ttfd.features.accounts import service as accounts
@@ -28,6 +29,7 @@ from ttfd.web import (
     WebRequest,
     WebResponse,
     cleared_session_cookies,
+    failure_page,
     html_page,
     json_body,
     json_response,
@@ -56,7 +58,6 @@ _NONCE = re.compile(r"[A-Za-z0-9_-]{16,100}")
 OUR_PARAMS = ("login", "next")  # on the widget's return address beside Telegram's (signed) fields
 LOGIN_FAILED = _("Login failed")
 LINK_EXPIRED = _("Login link expired")
-TRY_AGAIN = _("Something went wrong on our side. Please try again in a moment.")
 TG_USED = _("This Telegram login was already used. Sign in with Telegram again.")
 # From a website login's guild list, only guilds TTFD is set up in are worth remembering.
 _TOUCH_CONFIGURED = """
@@ -85,12 +86,6 @@ def _browser_guard(request: WebRequest, settings: Settings, locale: str) -> WebR
     return None
 
 
-def _busy(locale: str) -> WebResponse:
-    page = html_page(503, _("We are very busy"), _("Nothing was changed. Please try again in a moment."), locale)
-    page.headers["Retry-After"] = "2"
-    return page
-
-
 def _finish(resp: WebResponse, cookie: str = OAUTH_COOKIE) -> WebResponse:
     resp.cookies.append(Cookie(cookie, "", 0))
     resp.headers["Cache-Control"] = "no-store"
@@ -114,8 +109,8 @@ def discord_login(request: WebRequest, registry: Catalog) -> WebResponse:
             return refused
         next_path = safe_next(request.query.get("next"))
         start = db.run(lambda conn: sessions.begin_login(conn, next_path), timeout_s=TIMEOUT_S)
-    except db.Unavailable:
-        return _busy(locale)
+    except Exception as exc:  # busy (503, try again) or our fault (500): ttfd.core.failures decides
+        return failure_page(report(log, exc, "discord login"), LOGIN_FAILED, locale)
     params = {
         "response_type": "code",
         "client_id": settings.require("discord_client_id"),
@@ -138,11 +133,8 @@ def discord_callback(request: WebRequest, registry: Catalog) -> WebResponse:
         if refused := _browser_guard(request, settings, locale):
             return refused
         return _callback(request, settings, locale)
-    except db.Unavailable:
-        return _busy(locale)
-    except Exception:
-        log.exception("discord login callback failed")
-        return html_page(500, LOGIN_FAILED, TRY_AGAIN, locale)
+    except Exception as exc:
+        return failure_page(report(log, exc, "discord login callback"), LOGIN_FAILED, locale)
 
 
 def _callback(request: WebRequest, settings: Settings, locale: str) -> WebResponse:
@@ -203,11 +195,8 @@ def telegram_callback(request: WebRequest, registry: Catalog) -> WebResponse:
         if refused := _browser_guard(request, settings, locale):
             return refused
         return _finish(_telegram_login(request, settings, locale), TG_LOGIN_COOKIE)
-    except db.Unavailable:
-        return _busy(locale)
-    except Exception:
-        log.exception("telegram login failed")
-        return html_page(500, LOGIN_FAILED, TRY_AGAIN, locale)
+    except Exception as exc:
+        return failure_page(report(log, exc, "telegram login"), LOGIN_FAILED, locale)
 
 
 def _widget_query(query: dict[str, str]) -> dict[str, Any]:

@@ -3,12 +3,14 @@ cleanup — and the jobs every feature may use (a deferred reply, a Telegram mes
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from ttfd.core import db, events, idempotency, jobs
+from ttfd.core import db, events, idempotency, jobs, metrics
 from ttfd.core.ledger import utc_now
 from ttfd.registry import Feature, Registry, Schedule
 
+log = logging.getLogger(__name__)
 MAX_EVENTS_PER_RUN = 5000  # leave the rest for the next tick rather than run past the function timeout
 
 
@@ -27,7 +29,26 @@ def run_jobs(registry: Registry, max_jobs: int = 100) -> dict[str, Any]:
     """Run due jobs, each in its own transaction; a deferred reply's result is shown where it was asked."""
     from ttfd.ui import deferred
 
-    return dict(jobs.run_due(registry, max_jobs, deliver=deferred.deliver).as_dict())
+    stats = jobs.run_due(registry, max_jobs, deliver=deferred.deliver)
+    _job_metrics(stats)
+    return dict(stats.as_dict())
+
+
+def _job_metrics(stats: jobs.RunStats) -> None:
+    """The jobs metric set: what this run did and the queue it left (one cheap statement, best effort)."""
+    try:
+        backlog: jobs.Backlog | None = db.read(jobs.backlog, timeout_s=2.0)
+    except Exception as exc:  # the run's own work stands; the metric goes without the queue's numbers
+        log.warning("run_jobs: the queue could not be read for its metrics: %s: %s", type(exc).__name__, exc)
+        backlog = None
+    metrics.job_metrics(
+        stats.done,
+        stats.retried,
+        stats.dead,
+        due=backlog.due if backlog else None,
+        oldest_due_s=backlog.oldest_due_s if backlog else None,
+        dead_recent=backlog.dead_recent if backlog else None,
+    )
 
 
 def cleanup(registry: Registry) -> dict[str, Any]:

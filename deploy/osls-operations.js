@@ -1,0 +1,88 @@
+'use strict';
+// An osls plugin (serverless.yml `plugins:`) for what depends on the list of functions, so it follows the
+// generated `functions:` block instead of being kept by hand beside it:
+// - one "stale schedule" alarm per scheduled function: no `ScheduleSuccess` (namespace TTFD, dimension
+//   schedule=<function>) within three of its intervals, missing data counting as breaching, so a schedule
+//   that stops running at all (rule disabled, every run failing, the function throttled) raises it;
+// - every log group the stack makes is kept when the stack is deleted or the group replaced.
+// It runs while the template is finalised (after resources: are merged), offline, in `package` and `deploy`.
+
+const STALE_AFTER_TICKS = 3; // a skipped tick (an overlapping run, one database blip) is not an alarm
+const MIN_WINDOW_S = 600;
+const DAY_S = 86400;
+
+// Seconds between two runs of an EventBridge schedule expression; the shortest gap for a cron.
+function intervalSeconds(expression) {
+  const rate = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(expression);
+  if (rate) {
+    const unit = rate[2].startsWith('minute') ? 60 : rate[2].startsWith('hour') ? 3600 : DAY_S;
+    return Number(rate[1]) * unit;
+  }
+  const cron = /^cron\((\S+) (\S+) \S+ \S+ \S+ \S+\)$/.exec(expression);
+  if (!cron) throw new Error(`osls-operations: cannot read the schedule ${expression}`);
+  const every = (field, unit) =>
+    field === '*' ? unit : /^\*\/(\d+)$/.test(field) ? Number(field.slice(2)) * unit : null;
+  const minute = every(cron[1], 60);
+  if (minute !== null && cron[2] === '*') return minute;
+  if (/^\d+$/.test(cron[1])) {
+    const hour = every(cron[2], 3600);
+    if (hour !== null) return hour;
+  }
+  return DAY_S; // a fixed hour or rarer: alarm on a day without a run
+}
+
+function pascal(name) {
+  return name
+    .split(/[^A-Za-z0-9]+/)
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');
+}
+
+class OperationsPlugin {
+  constructor(serverless) {
+    this.serverless = serverless;
+    this.hooks = {
+      'after:aws:package:finalize:mergeCustomProviderResources': () => this.finalize(),
+    };
+  }
+
+  finalize() {
+    const service = this.serverless.service;
+    const resources = service.provider.compiledCloudFormationTemplate.Resources;
+    for (const resource of Object.values(resources)) {
+      if (resource.Type === 'AWS::Logs::LogGroup') {
+        resource.DeletionPolicy = 'Retain';
+        resource.UpdateReplacePolicy = 'Retain';
+      }
+    }
+    const notify = { 'Fn::If': ['HasAlarmEmail', [{ Ref: 'AlarmTopic' }], { Ref: 'AWS::NoValue' }] };
+    for (const [name, fn] of Object.entries(service.functions || {})) {
+      for (const event of fn.events || []) {
+        if (!event.schedule) continue;
+        const expression = typeof event.schedule === 'string' ? event.schedule : event.schedule.rate[0];
+        const window = Math.max(MIN_WINDOW_S, STALE_AFTER_TICKS * intervalSeconds(expression));
+        const period = Math.min(window, DAY_S);
+        resources[`StaleSchedule${pascal(name)}Alarm`] = {
+          Type: 'AWS::CloudWatch::Alarm',
+          Properties: {
+            AlarmName: { 'Fn::Sub': `\${AWS::StackName}-stale-${name}` },
+            AlarmDescription: `schedule ${name} (${expression}) has not completed a run in ${window / 60} minutes`,
+            Namespace: 'TTFD',
+            MetricName: 'ScheduleSuccess',
+            Dimensions: [{ Name: 'schedule', Value: name }],
+            Statistic: 'Sum',
+            Period: period,
+            EvaluationPeriods: Math.min(7, Math.ceil(window / period)),
+            ComparisonOperator: 'LessThanThreshold',
+            Threshold: 1,
+            TreatMissingData: 'breaching',
+            AlarmActions: notify,
+          },
+        };
+      }
+    }
+  }
+}
+
+module.exports = OperationsPlugin;
+module.exports.intervalSeconds = intervalSeconds;

@@ -3,7 +3,7 @@
 # text is `python -m ttfd deploy gcp --print`. Deploys every function to Cloud Run functions (gen2).
 # Usage: PROJECT=my-project [REGION=europe-west1] bash deploy/gcp.sh, with the plain settings below
 # exported and each secret below created once in Secret Manager:
-#   printf %s VALUE | gcloud secrets create NAME --data-file=- --project=$PROJECT
+#   printf %s VALUE | gcloud secrets create NAME --data-file=- --project="$PROJECT"
 set -euo pipefail
 PROJECT="${PROJECT:-}"
 : "${PROJECT:?set PROJECT to the Google Cloud project id}"
@@ -16,6 +16,27 @@ SCHEDULER_SA="${SCHEDULER_SA:-ttfd-scheduler@${PROJECT}.iam.gserviceaccount.com}
 : "${TELEGRAM_BOT_USERNAME:?set TELEGRAM_BOT_USERNAME}"
 DEFAULT_LOCALE="${DEFAULT_LOCALE:-ru}"
 DAY_TZ="${DAY_TZ:-UTC}"
+
+# The plain settings as YAML for --env-vars-file, each value single-quoted ('' for a quote): a comma or a
+# space in a value stays in it (--set-env-vars would split on the comma and add a variable).
+ENV_FILE="$(mktemp)"
+trap 'rm -f "$ENV_FILE"' EXIT
+env_var() {
+  case "$2" in *$'\n'*) echo "$1 must be one line" >&2; exit 1 ;; esac
+  local quote="'"
+  printf "%s: '%s'\n" "$1" "${2//$quote/$quote$quote}"
+}
+{
+  env_var DISCORD_PUBLIC_KEY "$DISCORD_PUBLIC_KEY"
+  env_var DISCORD_APPLICATION_ID "$DISCORD_APPLICATION_ID"
+  env_var DISCORD_CLIENT_ID "$DISCORD_CLIENT_ID"
+  env_var SITE_URL "$SITE_URL"
+  env_var TELEGRAM_BOT_USERNAME "$TELEGRAM_BOT_USERNAME"
+  env_var DEFAULT_LOCALE "$DEFAULT_LOCALE"
+  env_var DAY_TZ "$DAY_TZ"
+  env_var FORWARDED_HOPS 2
+  env_var TTFD_POOL_SIZE 4
+} >"$ENV_FILE"
 
 gcloud services enable --project="$PROJECT" \
   cloudfunctions.googleapis.com \
@@ -57,12 +78,12 @@ ensure_account ttfd-discord-interactions "TTFD discord_interactions"
 grant_secret ttfd-discord-interactions ttfd-database-url
 grant_secret ttfd-discord-interactions ttfd-actions-secret
 grant_secret ttfd-discord-interactions ttfd-discord-bot-token
-gcloud functions deploy discord_interactions --gen2 --project=$PROJECT --region=$REGION \
+gcloud functions deploy discord_interactions --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=discord_interactions --trigger-http \
   --memory=1024Mi --timeout=10s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=10 \
   --service-account="ttfd-discord-interactions@$PROJECT.iam.gserviceaccount.com" \
-  --set-env-vars="DISCORD_PUBLIC_KEY=$DISCORD_PUBLIC_KEY,DISCORD_APPLICATION_ID=$DISCORD_APPLICATION_ID,DISCORD_CLIENT_ID=$DISCORD_CLIENT_ID,SITE_URL=$SITE_URL,TELEGRAM_BOT_USERNAME=$TELEGRAM_BOT_USERNAME,DEFAULT_LOCALE=$DEFAULT_LOCALE,DAY_TZ=$DAY_TZ,FORWARDED_HOPS=2,TTFD_POOL_SIZE=4" \
+  --env-vars-file="$ENV_FILE" \
   --set-secrets=DATABASE_URL=ttfd-database-url:latest,ACTIONS_SECRET=ttfd-actions-secret:latest,DISCORD_BOT_TOKEN=ttfd-discord-bot-token:latest \
   --ingress-settings=all \
   --allow-unauthenticated
@@ -73,12 +94,12 @@ grant_secret ttfd-telegram-webhook ttfd-database-url
 grant_secret ttfd-telegram-webhook ttfd-actions-secret
 grant_secret ttfd-telegram-webhook ttfd-telegram-bot-token
 grant_secret ttfd-telegram-webhook ttfd-telegram-webhook-secret
-gcloud functions deploy telegram_webhook --gen2 --project=$PROJECT --region=$REGION \
+gcloud functions deploy telegram_webhook --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=telegram_webhook --trigger-http \
   --memory=1769Mi --timeout=25s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=10 \
   --service-account="ttfd-telegram-webhook@$PROJECT.iam.gserviceaccount.com" \
-  --set-env-vars="DISCORD_PUBLIC_KEY=$DISCORD_PUBLIC_KEY,DISCORD_APPLICATION_ID=$DISCORD_APPLICATION_ID,DISCORD_CLIENT_ID=$DISCORD_CLIENT_ID,SITE_URL=$SITE_URL,TELEGRAM_BOT_USERNAME=$TELEGRAM_BOT_USERNAME,DEFAULT_LOCALE=$DEFAULT_LOCALE,DAY_TZ=$DAY_TZ,FORWARDED_HOPS=2,TTFD_POOL_SIZE=4" \
+  --env-vars-file="$ENV_FILE" \
   --set-secrets=DATABASE_URL=ttfd-database-url:latest,ACTIONS_SECRET=ttfd-actions-secret:latest,TELEGRAM_BOT_TOKEN=ttfd-telegram-bot-token:latest,TELEGRAM_WEBHOOK_SECRET=ttfd-telegram-webhook-secret:latest \
   --ingress-settings=all \
   --allow-unauthenticated
@@ -87,12 +108,12 @@ gcloud functions deploy telegram_webhook --gen2 --project=$PROJECT --region=$REG
 ensure_account ttfd-api-me "TTFD api_me"
 grant_secret ttfd-api-me ttfd-database-url
 grant_secret ttfd-api-me ttfd-session-secret
-gcloud functions deploy api_me --gen2 --project=$PROJECT --region=$REGION \
+gcloud functions deploy api_me --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=api_me --trigger-http \
   --memory=512Mi --timeout=10s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=5 \
   --service-account="ttfd-api-me@$PROJECT.iam.gserviceaccount.com" \
-  --set-env-vars="DISCORD_PUBLIC_KEY=$DISCORD_PUBLIC_KEY,DISCORD_APPLICATION_ID=$DISCORD_APPLICATION_ID,DISCORD_CLIENT_ID=$DISCORD_CLIENT_ID,SITE_URL=$SITE_URL,TELEGRAM_BOT_USERNAME=$TELEGRAM_BOT_USERNAME,DEFAULT_LOCALE=$DEFAULT_LOCALE,DAY_TZ=$DAY_TZ,FORWARDED_HOPS=2,TTFD_POOL_SIZE=4" \
+  --env-vars-file="$ENV_FILE" \
   --set-secrets=DATABASE_URL=ttfd-database-url:latest,SESSION_SECRET=ttfd-session-secret:latest \
   --ingress-settings=internal-and-gclb \
   --allow-unauthenticated
@@ -101,12 +122,12 @@ gcloud functions deploy api_me --gen2 --project=$PROJECT --region=$REGION \
 ensure_account ttfd-api-profile "TTFD api_profile"
 grant_secret ttfd-api-profile ttfd-database-url
 grant_secret ttfd-api-profile ttfd-session-secret
-gcloud functions deploy api_profile --gen2 --project=$PROJECT --region=$REGION \
+gcloud functions deploy api_profile --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=api_profile --trigger-http \
   --memory=1024Mi --timeout=10s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=5 \
   --service-account="ttfd-api-profile@$PROJECT.iam.gserviceaccount.com" \
-  --set-env-vars="DISCORD_PUBLIC_KEY=$DISCORD_PUBLIC_KEY,DISCORD_APPLICATION_ID=$DISCORD_APPLICATION_ID,DISCORD_CLIENT_ID=$DISCORD_CLIENT_ID,SITE_URL=$SITE_URL,TELEGRAM_BOT_USERNAME=$TELEGRAM_BOT_USERNAME,DEFAULT_LOCALE=$DEFAULT_LOCALE,DAY_TZ=$DAY_TZ,FORWARDED_HOPS=2,TTFD_POOL_SIZE=4" \
+  --env-vars-file="$ENV_FILE" \
   --set-secrets=DATABASE_URL=ttfd-database-url:latest,SESSION_SECRET=ttfd-session-secret:latest \
   --ingress-settings=internal-and-gclb \
   --allow-unauthenticated
@@ -115,12 +136,12 @@ gcloud functions deploy api_profile --gen2 --project=$PROJECT --region=$REGION \
 ensure_account ttfd-api-leaderboard "TTFD api_leaderboard"
 grant_secret ttfd-api-leaderboard ttfd-database-url
 grant_secret ttfd-api-leaderboard ttfd-session-secret
-gcloud functions deploy api_leaderboard --gen2 --project=$PROJECT --region=$REGION \
+gcloud functions deploy api_leaderboard --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=api_leaderboard --trigger-http \
   --memory=512Mi --timeout=10s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=5 \
   --service-account="ttfd-api-leaderboard@$PROJECT.iam.gserviceaccount.com" \
-  --set-env-vars="DISCORD_PUBLIC_KEY=$DISCORD_PUBLIC_KEY,DISCORD_APPLICATION_ID=$DISCORD_APPLICATION_ID,DISCORD_CLIENT_ID=$DISCORD_CLIENT_ID,SITE_URL=$SITE_URL,TELEGRAM_BOT_USERNAME=$TELEGRAM_BOT_USERNAME,DEFAULT_LOCALE=$DEFAULT_LOCALE,DAY_TZ=$DAY_TZ,FORWARDED_HOPS=2,TTFD_POOL_SIZE=4" \
+  --env-vars-file="$ENV_FILE" \
   --set-secrets=DATABASE_URL=ttfd-database-url:latest,SESSION_SECRET=ttfd-session-secret:latest \
   --ingress-settings=internal-and-gclb \
   --allow-unauthenticated
@@ -129,12 +150,12 @@ gcloud functions deploy api_leaderboard --gen2 --project=$PROJECT --region=$REGI
 ensure_account ttfd-api-seasons "TTFD api_seasons"
 grant_secret ttfd-api-seasons ttfd-database-url
 grant_secret ttfd-api-seasons ttfd-session-secret
-gcloud functions deploy api_seasons --gen2 --project=$PROJECT --region=$REGION \
+gcloud functions deploy api_seasons --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=api_seasons --trigger-http \
   --memory=512Mi --timeout=10s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=5 \
   --service-account="ttfd-api-seasons@$PROJECT.iam.gserviceaccount.com" \
-  --set-env-vars="DISCORD_PUBLIC_KEY=$DISCORD_PUBLIC_KEY,DISCORD_APPLICATION_ID=$DISCORD_APPLICATION_ID,DISCORD_CLIENT_ID=$DISCORD_CLIENT_ID,SITE_URL=$SITE_URL,TELEGRAM_BOT_USERNAME=$TELEGRAM_BOT_USERNAME,DEFAULT_LOCALE=$DEFAULT_LOCALE,DAY_TZ=$DAY_TZ,FORWARDED_HOPS=2,TTFD_POOL_SIZE=4" \
+  --env-vars-file="$ENV_FILE" \
   --set-secrets=DATABASE_URL=ttfd-database-url:latest,SESSION_SECRET=ttfd-session-secret:latest \
   --ingress-settings=internal-and-gclb \
   --allow-unauthenticated
@@ -143,12 +164,12 @@ gcloud functions deploy api_seasons --gen2 --project=$PROJECT --region=$REGION \
 ensure_account ttfd-api-shop "TTFD api_shop"
 grant_secret ttfd-api-shop ttfd-database-url
 grant_secret ttfd-api-shop ttfd-session-secret
-gcloud functions deploy api_shop --gen2 --project=$PROJECT --region=$REGION \
+gcloud functions deploy api_shop --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=api_shop --trigger-http \
   --memory=512Mi --timeout=10s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=5 \
   --service-account="ttfd-api-shop@$PROJECT.iam.gserviceaccount.com" \
-  --set-env-vars="DISCORD_PUBLIC_KEY=$DISCORD_PUBLIC_KEY,DISCORD_APPLICATION_ID=$DISCORD_APPLICATION_ID,DISCORD_CLIENT_ID=$DISCORD_CLIENT_ID,SITE_URL=$SITE_URL,TELEGRAM_BOT_USERNAME=$TELEGRAM_BOT_USERNAME,DEFAULT_LOCALE=$DEFAULT_LOCALE,DAY_TZ=$DAY_TZ,FORWARDED_HOPS=2,TTFD_POOL_SIZE=4" \
+  --env-vars-file="$ENV_FILE" \
   --set-secrets=DATABASE_URL=ttfd-database-url:latest,SESSION_SECRET=ttfd-session-secret:latest \
   --ingress-settings=internal-and-gclb \
   --allow-unauthenticated
@@ -157,12 +178,12 @@ gcloud functions deploy api_shop --gen2 --project=$PROJECT --region=$REGION \
 ensure_account ttfd-api-shop-buy "TTFD api_shop_buy"
 grant_secret ttfd-api-shop-buy ttfd-database-url
 grant_secret ttfd-api-shop-buy ttfd-session-secret
-gcloud functions deploy api_shop_buy --gen2 --project=$PROJECT --region=$REGION \
+gcloud functions deploy api_shop_buy --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=api_shop_buy --trigger-http \
   --memory=512Mi --timeout=10s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=5 \
   --service-account="ttfd-api-shop-buy@$PROJECT.iam.gserviceaccount.com" \
-  --set-env-vars="DISCORD_PUBLIC_KEY=$DISCORD_PUBLIC_KEY,DISCORD_APPLICATION_ID=$DISCORD_APPLICATION_ID,DISCORD_CLIENT_ID=$DISCORD_CLIENT_ID,SITE_URL=$SITE_URL,TELEGRAM_BOT_USERNAME=$TELEGRAM_BOT_USERNAME,DEFAULT_LOCALE=$DEFAULT_LOCALE,DAY_TZ=$DAY_TZ,FORWARDED_HOPS=2,TTFD_POOL_SIZE=4" \
+  --env-vars-file="$ENV_FILE" \
   --set-secrets=DATABASE_URL=ttfd-database-url:latest,SESSION_SECRET=ttfd-session-secret:latest \
   --ingress-settings=internal-and-gclb \
   --allow-unauthenticated
@@ -171,12 +192,12 @@ gcloud functions deploy api_shop_buy --gen2 --project=$PROJECT --region=$REGION 
 ensure_account ttfd-api-link-code "TTFD api_link_code"
 grant_secret ttfd-api-link-code ttfd-database-url
 grant_secret ttfd-api-link-code ttfd-session-secret
-gcloud functions deploy api_link_code --gen2 --project=$PROJECT --region=$REGION \
+gcloud functions deploy api_link_code --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=api_link_code --trigger-http \
   --memory=512Mi --timeout=10s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=5 \
   --service-account="ttfd-api-link-code@$PROJECT.iam.gserviceaccount.com" \
-  --set-env-vars="DISCORD_PUBLIC_KEY=$DISCORD_PUBLIC_KEY,DISCORD_APPLICATION_ID=$DISCORD_APPLICATION_ID,DISCORD_CLIENT_ID=$DISCORD_CLIENT_ID,SITE_URL=$SITE_URL,TELEGRAM_BOT_USERNAME=$TELEGRAM_BOT_USERNAME,DEFAULT_LOCALE=$DEFAULT_LOCALE,DAY_TZ=$DAY_TZ,FORWARDED_HOPS=2,TTFD_POOL_SIZE=4" \
+  --env-vars-file="$ENV_FILE" \
   --set-secrets=DATABASE_URL=ttfd-database-url:latest,SESSION_SECRET=ttfd-session-secret:latest \
   --ingress-settings=internal-and-gclb \
   --allow-unauthenticated
@@ -185,12 +206,12 @@ gcloud functions deploy api_link_code --gen2 --project=$PROJECT --region=$REGION
 ensure_account ttfd-api-link-redeem "TTFD api_link_redeem"
 grant_secret ttfd-api-link-redeem ttfd-database-url
 grant_secret ttfd-api-link-redeem ttfd-session-secret
-gcloud functions deploy api_link_redeem --gen2 --project=$PROJECT --region=$REGION \
+gcloud functions deploy api_link_redeem --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=api_link_redeem --trigger-http \
   --memory=512Mi --timeout=10s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=5 \
   --service-account="ttfd-api-link-redeem@$PROJECT.iam.gserviceaccount.com" \
-  --set-env-vars="DISCORD_PUBLIC_KEY=$DISCORD_PUBLIC_KEY,DISCORD_APPLICATION_ID=$DISCORD_APPLICATION_ID,DISCORD_CLIENT_ID=$DISCORD_CLIENT_ID,SITE_URL=$SITE_URL,TELEGRAM_BOT_USERNAME=$TELEGRAM_BOT_USERNAME,DEFAULT_LOCALE=$DEFAULT_LOCALE,DAY_TZ=$DAY_TZ,FORWARDED_HOPS=2,TTFD_POOL_SIZE=4" \
+  --env-vars-file="$ENV_FILE" \
   --set-secrets=DATABASE_URL=ttfd-database-url:latest,SESSION_SECRET=ttfd-session-secret:latest \
   --ingress-settings=internal-and-gclb \
   --allow-unauthenticated
@@ -199,12 +220,12 @@ gcloud functions deploy api_link_redeem --gen2 --project=$PROJECT --region=$REGI
 ensure_account ttfd-auth-discord-login "TTFD auth_discord_login"
 grant_secret ttfd-auth-discord-login ttfd-database-url
 grant_secret ttfd-auth-discord-login ttfd-session-secret
-gcloud functions deploy auth_discord_login --gen2 --project=$PROJECT --region=$REGION \
+gcloud functions deploy auth_discord_login --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=auth_discord_login --trigger-http \
   --memory=512Mi --timeout=10s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=5 \
   --service-account="ttfd-auth-discord-login@$PROJECT.iam.gserviceaccount.com" \
-  --set-env-vars="DISCORD_PUBLIC_KEY=$DISCORD_PUBLIC_KEY,DISCORD_APPLICATION_ID=$DISCORD_APPLICATION_ID,DISCORD_CLIENT_ID=$DISCORD_CLIENT_ID,SITE_URL=$SITE_URL,TELEGRAM_BOT_USERNAME=$TELEGRAM_BOT_USERNAME,DEFAULT_LOCALE=$DEFAULT_LOCALE,DAY_TZ=$DAY_TZ,FORWARDED_HOPS=2,TTFD_POOL_SIZE=4" \
+  --env-vars-file="$ENV_FILE" \
   --set-secrets=DATABASE_URL=ttfd-database-url:latest,SESSION_SECRET=ttfd-session-secret:latest \
   --ingress-settings=internal-and-gclb \
   --allow-unauthenticated
@@ -214,12 +235,12 @@ ensure_account ttfd-auth-discord-callback "TTFD auth_discord_callback"
 grant_secret ttfd-auth-discord-callback ttfd-database-url
 grant_secret ttfd-auth-discord-callback ttfd-session-secret
 grant_secret ttfd-auth-discord-callback ttfd-discord-client-secret
-gcloud functions deploy auth_discord_callback --gen2 --project=$PROJECT --region=$REGION \
+gcloud functions deploy auth_discord_callback --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=auth_discord_callback --trigger-http \
   --memory=512Mi --timeout=10s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=5 \
   --service-account="ttfd-auth-discord-callback@$PROJECT.iam.gserviceaccount.com" \
-  --set-env-vars="DISCORD_PUBLIC_KEY=$DISCORD_PUBLIC_KEY,DISCORD_APPLICATION_ID=$DISCORD_APPLICATION_ID,DISCORD_CLIENT_ID=$DISCORD_CLIENT_ID,SITE_URL=$SITE_URL,TELEGRAM_BOT_USERNAME=$TELEGRAM_BOT_USERNAME,DEFAULT_LOCALE=$DEFAULT_LOCALE,DAY_TZ=$DAY_TZ,FORWARDED_HOPS=2,TTFD_POOL_SIZE=4" \
+  --env-vars-file="$ENV_FILE" \
   --set-secrets=DATABASE_URL=ttfd-database-url:latest,SESSION_SECRET=ttfd-session-secret:latest,DISCORD_CLIENT_SECRET=ttfd-discord-client-secret:latest \
   --ingress-settings=internal-and-gclb \
   --allow-unauthenticated
@@ -228,12 +249,12 @@ gcloud functions deploy auth_discord_callback --gen2 --project=$PROJECT --region
 ensure_account ttfd-auth-logout "TTFD auth_logout"
 grant_secret ttfd-auth-logout ttfd-database-url
 grant_secret ttfd-auth-logout ttfd-session-secret
-gcloud functions deploy auth_logout --gen2 --project=$PROJECT --region=$REGION \
+gcloud functions deploy auth_logout --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=auth_logout --trigger-http \
   --memory=512Mi --timeout=10s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=5 \
   --service-account="ttfd-auth-logout@$PROJECT.iam.gserviceaccount.com" \
-  --set-env-vars="DISCORD_PUBLIC_KEY=$DISCORD_PUBLIC_KEY,DISCORD_APPLICATION_ID=$DISCORD_APPLICATION_ID,DISCORD_CLIENT_ID=$DISCORD_CLIENT_ID,SITE_URL=$SITE_URL,TELEGRAM_BOT_USERNAME=$TELEGRAM_BOT_USERNAME,DEFAULT_LOCALE=$DEFAULT_LOCALE,DAY_TZ=$DAY_TZ,FORWARDED_HOPS=2,TTFD_POOL_SIZE=4" \
+  --env-vars-file="$ENV_FILE" \
   --set-secrets=DATABASE_URL=ttfd-database-url:latest,SESSION_SECRET=ttfd-session-secret:latest \
   --ingress-settings=internal-and-gclb \
   --allow-unauthenticated
@@ -243,12 +264,12 @@ ensure_account ttfd-auth-telegram "TTFD auth_telegram"
 grant_secret ttfd-auth-telegram ttfd-database-url
 grant_secret ttfd-auth-telegram ttfd-session-secret
 grant_secret ttfd-auth-telegram ttfd-telegram-bot-token
-gcloud functions deploy auth_telegram --gen2 --project=$PROJECT --region=$REGION \
+gcloud functions deploy auth_telegram --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=auth_telegram --trigger-http \
   --memory=512Mi --timeout=10s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=5 \
   --service-account="ttfd-auth-telegram@$PROJECT.iam.gserviceaccount.com" \
-  --set-env-vars="DISCORD_PUBLIC_KEY=$DISCORD_PUBLIC_KEY,DISCORD_APPLICATION_ID=$DISCORD_APPLICATION_ID,DISCORD_CLIENT_ID=$DISCORD_CLIENT_ID,SITE_URL=$SITE_URL,TELEGRAM_BOT_USERNAME=$TELEGRAM_BOT_USERNAME,DEFAULT_LOCALE=$DEFAULT_LOCALE,DAY_TZ=$DAY_TZ,FORWARDED_HOPS=2,TTFD_POOL_SIZE=4" \
+  --env-vars-file="$ENV_FILE" \
   --set-secrets=DATABASE_URL=ttfd-database-url:latest,SESSION_SECRET=ttfd-session-secret:latest,TELEGRAM_BOT_TOKEN=ttfd-telegram-bot-token:latest \
   --ingress-settings=internal-and-gclb \
   --allow-unauthenticated
@@ -256,15 +277,14 @@ gcloud functions deploy auth_telegram --gen2 --project=$PROJECT --region=$REGION
 # health
 ensure_account ttfd-health "TTFD health"
 grant_secret ttfd-health ttfd-database-url
-grant_secret ttfd-health ttfd-session-secret
 grant_secret ttfd-health ttfd-health-token
-gcloud functions deploy health --gen2 --project=$PROJECT --region=$REGION \
+gcloud functions deploy health --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=health --trigger-http \
   --memory=512Mi --timeout=10s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=5 \
   --service-account="ttfd-health@$PROJECT.iam.gserviceaccount.com" \
-  --set-env-vars="DISCORD_PUBLIC_KEY=$DISCORD_PUBLIC_KEY,DISCORD_APPLICATION_ID=$DISCORD_APPLICATION_ID,DISCORD_CLIENT_ID=$DISCORD_CLIENT_ID,SITE_URL=$SITE_URL,TELEGRAM_BOT_USERNAME=$TELEGRAM_BOT_USERNAME,DEFAULT_LOCALE=$DEFAULT_LOCALE,DAY_TZ=$DAY_TZ,FORWARDED_HOPS=2,TTFD_POOL_SIZE=4" \
-  --set-secrets=DATABASE_URL=ttfd-database-url:latest,SESSION_SECRET=ttfd-session-secret:latest,HEALTH_TOKEN=ttfd-health-token:latest \
+  --env-vars-file="$ENV_FILE" \
+  --set-secrets=DATABASE_URL=ttfd-database-url:latest,HEALTH_TOKEN=ttfd-health-token:latest \
   --ingress-settings=internal-and-gclb \
   --allow-unauthenticated
 
@@ -272,26 +292,26 @@ gcloud functions deploy health --gen2 --project=$PROJECT --region=$REGION \
 ensure_account ttfd-process-events "TTFD process_events"
 grant_secret ttfd-process-events ttfd-database-url
 grant_secret ttfd-process-events ttfd-scheduler-secret
-gcloud functions deploy process_events --gen2 --project=$PROJECT --region=$REGION \
+gcloud functions deploy process_events --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=process_events --trigger-http \
   --memory=512Mi --timeout=150s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=1 \
   --service-account="ttfd-process-events@$PROJECT.iam.gserviceaccount.com" \
-  --set-env-vars="DISCORD_PUBLIC_KEY=$DISCORD_PUBLIC_KEY,DISCORD_APPLICATION_ID=$DISCORD_APPLICATION_ID,DISCORD_CLIENT_ID=$DISCORD_CLIENT_ID,SITE_URL=$SITE_URL,TELEGRAM_BOT_USERNAME=$TELEGRAM_BOT_USERNAME,DEFAULT_LOCALE=$DEFAULT_LOCALE,DAY_TZ=$DAY_TZ,FORWARDED_HOPS=2,TTFD_POOL_SIZE=4" \
+  --env-vars-file="$ENV_FILE" \
   --set-secrets=DATABASE_URL=ttfd-database-url:latest,SCHEDULER_SECRET=ttfd-scheduler-secret:latest \
   --ingress-settings=all \
   --no-allow-unauthenticated
-gcloud functions add-invoker-policy-binding process_events --project=$PROJECT --region=$REGION \
+gcloud functions add-invoker-policy-binding process_events --project="$PROJECT" --region="$REGION" \
   --member="serviceAccount:$SCHEDULER_SA" >/dev/null
-URL="$(gcloud functions describe process_events --gen2 --project=$PROJECT --region=$REGION --format='value(serviceConfig.uri)')"
-SECRET_HEADER="X-TTFD-Scheduler-Secret=$(gcloud secrets versions access latest --secret=ttfd-scheduler-secret --project=$PROJECT)"
-if gcloud scheduler jobs describe ttfd-process_events --project=$PROJECT --location=$REGION >/dev/null 2>&1; then
-  gcloud scheduler jobs update http ttfd-process_events --project=$PROJECT --location=$REGION \
+URL="$(gcloud functions describe process_events --gen2 --project="$PROJECT" --region="$REGION" --format='value(serviceConfig.uri)')"
+SECRET_HEADER="X-TTFD-Scheduler-Secret=$(gcloud secrets versions access latest --secret=ttfd-scheduler-secret --project="$PROJECT")"
+if gcloud scheduler jobs describe ttfd-process_events --project="$PROJECT" --location="$REGION" >/dev/null 2>&1; then
+  gcloud scheduler jobs update http ttfd-process_events --project="$PROJECT" --location="$REGION" \
     --schedule='* * * * *' --time-zone=UTC --http-method=POST --uri="$URL" \
     --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \
     --update-headers="$SECRET_HEADER"
 else
-  gcloud scheduler jobs create http ttfd-process_events --project=$PROJECT --location=$REGION \
+  gcloud scheduler jobs create http ttfd-process_events --project="$PROJECT" --location="$REGION" \
     --schedule='* * * * *' --time-zone=UTC --http-method=POST --uri="$URL" \
     --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \
     --headers="$SECRET_HEADER"
@@ -304,26 +324,26 @@ grant_secret ttfd-run-jobs ttfd-actions-secret
 grant_secret ttfd-run-jobs ttfd-discord-bot-token
 grant_secret ttfd-run-jobs ttfd-telegram-bot-token
 grant_secret ttfd-run-jobs ttfd-scheduler-secret
-gcloud functions deploy run_jobs --gen2 --project=$PROJECT --region=$REGION \
+gcloud functions deploy run_jobs --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=run_jobs --trigger-http \
   --memory=512Mi --timeout=150s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=2 \
   --service-account="ttfd-run-jobs@$PROJECT.iam.gserviceaccount.com" \
-  --set-env-vars="DISCORD_PUBLIC_KEY=$DISCORD_PUBLIC_KEY,DISCORD_APPLICATION_ID=$DISCORD_APPLICATION_ID,DISCORD_CLIENT_ID=$DISCORD_CLIENT_ID,SITE_URL=$SITE_URL,TELEGRAM_BOT_USERNAME=$TELEGRAM_BOT_USERNAME,DEFAULT_LOCALE=$DEFAULT_LOCALE,DAY_TZ=$DAY_TZ,FORWARDED_HOPS=2,TTFD_POOL_SIZE=4" \
+  --env-vars-file="$ENV_FILE" \
   --set-secrets=DATABASE_URL=ttfd-database-url:latest,ACTIONS_SECRET=ttfd-actions-secret:latest,DISCORD_BOT_TOKEN=ttfd-discord-bot-token:latest,TELEGRAM_BOT_TOKEN=ttfd-telegram-bot-token:latest,SCHEDULER_SECRET=ttfd-scheduler-secret:latest \
   --ingress-settings=all \
   --no-allow-unauthenticated
-gcloud functions add-invoker-policy-binding run_jobs --project=$PROJECT --region=$REGION \
+gcloud functions add-invoker-policy-binding run_jobs --project="$PROJECT" --region="$REGION" \
   --member="serviceAccount:$SCHEDULER_SA" >/dev/null
-URL="$(gcloud functions describe run_jobs --gen2 --project=$PROJECT --region=$REGION --format='value(serviceConfig.uri)')"
-SECRET_HEADER="X-TTFD-Scheduler-Secret=$(gcloud secrets versions access latest --secret=ttfd-scheduler-secret --project=$PROJECT)"
-if gcloud scheduler jobs describe ttfd-run_jobs --project=$PROJECT --location=$REGION >/dev/null 2>&1; then
-  gcloud scheduler jobs update http ttfd-run_jobs --project=$PROJECT --location=$REGION \
+URL="$(gcloud functions describe run_jobs --gen2 --project="$PROJECT" --region="$REGION" --format='value(serviceConfig.uri)')"
+SECRET_HEADER="X-TTFD-Scheduler-Secret=$(gcloud secrets versions access latest --secret=ttfd-scheduler-secret --project="$PROJECT")"
+if gcloud scheduler jobs describe ttfd-run_jobs --project="$PROJECT" --location="$REGION" >/dev/null 2>&1; then
+  gcloud scheduler jobs update http ttfd-run_jobs --project="$PROJECT" --location="$REGION" \
     --schedule='* * * * *' --time-zone=UTC --http-method=POST --uri="$URL" \
     --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \
     --update-headers="$SECRET_HEADER"
 else
-  gcloud scheduler jobs create http ttfd-run_jobs --project=$PROJECT --location=$REGION \
+  gcloud scheduler jobs create http ttfd-run_jobs --project="$PROJECT" --location="$REGION" \
     --schedule='* * * * *' --time-zone=UTC --http-method=POST --uri="$URL" \
     --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \
     --headers="$SECRET_HEADER"
@@ -333,26 +353,26 @@ fi
 ensure_account ttfd-cleanup "TTFD cleanup"
 grant_secret ttfd-cleanup ttfd-database-url
 grant_secret ttfd-cleanup ttfd-scheduler-secret
-gcloud functions deploy cleanup --gen2 --project=$PROJECT --region=$REGION \
+gcloud functions deploy cleanup --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=cleanup --trigger-http \
   --memory=512Mi --timeout=150s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=1 \
   --service-account="ttfd-cleanup@$PROJECT.iam.gserviceaccount.com" \
-  --set-env-vars="DISCORD_PUBLIC_KEY=$DISCORD_PUBLIC_KEY,DISCORD_APPLICATION_ID=$DISCORD_APPLICATION_ID,DISCORD_CLIENT_ID=$DISCORD_CLIENT_ID,SITE_URL=$SITE_URL,TELEGRAM_BOT_USERNAME=$TELEGRAM_BOT_USERNAME,DEFAULT_LOCALE=$DEFAULT_LOCALE,DAY_TZ=$DAY_TZ,FORWARDED_HOPS=2,TTFD_POOL_SIZE=4" \
+  --env-vars-file="$ENV_FILE" \
   --set-secrets=DATABASE_URL=ttfd-database-url:latest,SCHEDULER_SECRET=ttfd-scheduler-secret:latest \
   --ingress-settings=all \
   --no-allow-unauthenticated
-gcloud functions add-invoker-policy-binding cleanup --project=$PROJECT --region=$REGION \
+gcloud functions add-invoker-policy-binding cleanup --project="$PROJECT" --region="$REGION" \
   --member="serviceAccount:$SCHEDULER_SA" >/dev/null
-URL="$(gcloud functions describe cleanup --gen2 --project=$PROJECT --region=$REGION --format='value(serviceConfig.uri)')"
-SECRET_HEADER="X-TTFD-Scheduler-Secret=$(gcloud secrets versions access latest --secret=ttfd-scheduler-secret --project=$PROJECT)"
-if gcloud scheduler jobs describe ttfd-cleanup --project=$PROJECT --location=$REGION >/dev/null 2>&1; then
-  gcloud scheduler jobs update http ttfd-cleanup --project=$PROJECT --location=$REGION \
+URL="$(gcloud functions describe cleanup --gen2 --project="$PROJECT" --region="$REGION" --format='value(serviceConfig.uri)')"
+SECRET_HEADER="X-TTFD-Scheduler-Secret=$(gcloud secrets versions access latest --secret=ttfd-scheduler-secret --project="$PROJECT")"
+if gcloud scheduler jobs describe ttfd-cleanup --project="$PROJECT" --location="$REGION" >/dev/null 2>&1; then
+  gcloud scheduler jobs update http ttfd-cleanup --project="$PROJECT" --location="$REGION" \
     --schedule='17 * * * *' --time-zone=UTC --http-method=POST --uri="$URL" \
     --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \
     --update-headers="$SECRET_HEADER"
 else
-  gcloud scheduler jobs create http ttfd-cleanup --project=$PROJECT --location=$REGION \
+  gcloud scheduler jobs create http ttfd-cleanup --project="$PROJECT" --location="$REGION" \
     --schedule='17 * * * *' --time-zone=UTC --http-method=POST --uri="$URL" \
     --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \
     --headers="$SECRET_HEADER"
@@ -362,26 +382,26 @@ fi
 ensure_account ttfd-season-rollover "TTFD season_rollover"
 grant_secret ttfd-season-rollover ttfd-database-url
 grant_secret ttfd-season-rollover ttfd-scheduler-secret
-gcloud functions deploy season_rollover --gen2 --project=$PROJECT --region=$REGION \
+gcloud functions deploy season_rollover --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=season_rollover --trigger-http \
   --memory=512Mi --timeout=150s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=1 \
   --service-account="ttfd-season-rollover@$PROJECT.iam.gserviceaccount.com" \
-  --set-env-vars="DISCORD_PUBLIC_KEY=$DISCORD_PUBLIC_KEY,DISCORD_APPLICATION_ID=$DISCORD_APPLICATION_ID,DISCORD_CLIENT_ID=$DISCORD_CLIENT_ID,SITE_URL=$SITE_URL,TELEGRAM_BOT_USERNAME=$TELEGRAM_BOT_USERNAME,DEFAULT_LOCALE=$DEFAULT_LOCALE,DAY_TZ=$DAY_TZ,FORWARDED_HOPS=2,TTFD_POOL_SIZE=4" \
+  --env-vars-file="$ENV_FILE" \
   --set-secrets=DATABASE_URL=ttfd-database-url:latest,SCHEDULER_SECRET=ttfd-scheduler-secret:latest \
   --ingress-settings=all \
   --no-allow-unauthenticated
-gcloud functions add-invoker-policy-binding season_rollover --project=$PROJECT --region=$REGION \
+gcloud functions add-invoker-policy-binding season_rollover --project="$PROJECT" --region="$REGION" \
   --member="serviceAccount:$SCHEDULER_SA" >/dev/null
-URL="$(gcloud functions describe season_rollover --gen2 --project=$PROJECT --region=$REGION --format='value(serviceConfig.uri)')"
-SECRET_HEADER="X-TTFD-Scheduler-Secret=$(gcloud secrets versions access latest --secret=ttfd-scheduler-secret --project=$PROJECT)"
-if gcloud scheduler jobs describe ttfd-season_rollover --project=$PROJECT --location=$REGION >/dev/null 2>&1; then
-  gcloud scheduler jobs update http ttfd-season_rollover --project=$PROJECT --location=$REGION \
+URL="$(gcloud functions describe season_rollover --gen2 --project="$PROJECT" --region="$REGION" --format='value(serviceConfig.uri)')"
+SECRET_HEADER="X-TTFD-Scheduler-Secret=$(gcloud secrets versions access latest --secret=ttfd-scheduler-secret --project="$PROJECT")"
+if gcloud scheduler jobs describe ttfd-season_rollover --project="$PROJECT" --location="$REGION" >/dev/null 2>&1; then
+  gcloud scheduler jobs update http ttfd-season_rollover --project="$PROJECT" --location="$REGION" \
     --schedule='*/5 * * * *' --time-zone=UTC --http-method=POST --uri="$URL" \
     --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \
     --update-headers="$SECRET_HEADER"
 else
-  gcloud scheduler jobs create http ttfd-season_rollover --project=$PROJECT --location=$REGION \
+  gcloud scheduler jobs create http ttfd-season_rollover --project="$PROJECT" --location="$REGION" \
     --schedule='*/5 * * * *' --time-zone=UTC --http-method=POST --uri="$URL" \
     --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \
     --headers="$SECRET_HEADER"
@@ -392,26 +412,26 @@ ensure_account ttfd-poll-messages "TTFD poll_messages"
 grant_secret ttfd-poll-messages ttfd-database-url
 grant_secret ttfd-poll-messages ttfd-discord-bot-token
 grant_secret ttfd-poll-messages ttfd-scheduler-secret
-gcloud functions deploy poll_messages --gen2 --project=$PROJECT --region=$REGION \
+gcloud functions deploy poll_messages --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=poll_messages --trigger-http \
   --memory=512Mi --timeout=150s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=1 \
   --service-account="ttfd-poll-messages@$PROJECT.iam.gserviceaccount.com" \
-  --set-env-vars="DISCORD_PUBLIC_KEY=$DISCORD_PUBLIC_KEY,DISCORD_APPLICATION_ID=$DISCORD_APPLICATION_ID,DISCORD_CLIENT_ID=$DISCORD_CLIENT_ID,SITE_URL=$SITE_URL,TELEGRAM_BOT_USERNAME=$TELEGRAM_BOT_USERNAME,DEFAULT_LOCALE=$DEFAULT_LOCALE,DAY_TZ=$DAY_TZ,FORWARDED_HOPS=2,TTFD_POOL_SIZE=4" \
+  --env-vars-file="$ENV_FILE" \
   --set-secrets=DATABASE_URL=ttfd-database-url:latest,DISCORD_BOT_TOKEN=ttfd-discord-bot-token:latest,SCHEDULER_SECRET=ttfd-scheduler-secret:latest \
   --ingress-settings=all \
   --no-allow-unauthenticated
-gcloud functions add-invoker-policy-binding poll_messages --project=$PROJECT --region=$REGION \
+gcloud functions add-invoker-policy-binding poll_messages --project="$PROJECT" --region="$REGION" \
   --member="serviceAccount:$SCHEDULER_SA" >/dev/null
-URL="$(gcloud functions describe poll_messages --gen2 --project=$PROJECT --region=$REGION --format='value(serviceConfig.uri)')"
-SECRET_HEADER="X-TTFD-Scheduler-Secret=$(gcloud secrets versions access latest --secret=ttfd-scheduler-secret --project=$PROJECT)"
-if gcloud scheduler jobs describe ttfd-poll_messages --project=$PROJECT --location=$REGION >/dev/null 2>&1; then
-  gcloud scheduler jobs update http ttfd-poll_messages --project=$PROJECT --location=$REGION \
+URL="$(gcloud functions describe poll_messages --gen2 --project="$PROJECT" --region="$REGION" --format='value(serviceConfig.uri)')"
+SECRET_HEADER="X-TTFD-Scheduler-Secret=$(gcloud secrets versions access latest --secret=ttfd-scheduler-secret --project="$PROJECT")"
+if gcloud scheduler jobs describe ttfd-poll_messages --project="$PROJECT" --location="$REGION" >/dev/null 2>&1; then
+  gcloud scheduler jobs update http ttfd-poll_messages --project="$PROJECT" --location="$REGION" \
     --schedule='* * * * *' --time-zone=UTC --http-method=POST --uri="$URL" \
     --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \
     --update-headers="$SECRET_HEADER"
 else
-  gcloud scheduler jobs create http ttfd-poll_messages --project=$PROJECT --location=$REGION \
+  gcloud scheduler jobs create http ttfd-poll_messages --project="$PROJECT" --location="$REGION" \
     --schedule='* * * * *' --time-zone=UTC --http-method=POST --uri="$URL" \
     --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \
     --headers="$SECRET_HEADER"
@@ -421,26 +441,26 @@ fi
 ensure_account ttfd-verification-expire "TTFD verification_expire"
 grant_secret ttfd-verification-expire ttfd-database-url
 grant_secret ttfd-verification-expire ttfd-scheduler-secret
-gcloud functions deploy verification_expire --gen2 --project=$PROJECT --region=$REGION \
+gcloud functions deploy verification_expire --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=verification_expire --trigger-http \
   --memory=512Mi --timeout=150s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=1 \
   --service-account="ttfd-verification-expire@$PROJECT.iam.gserviceaccount.com" \
-  --set-env-vars="DISCORD_PUBLIC_KEY=$DISCORD_PUBLIC_KEY,DISCORD_APPLICATION_ID=$DISCORD_APPLICATION_ID,DISCORD_CLIENT_ID=$DISCORD_CLIENT_ID,SITE_URL=$SITE_URL,TELEGRAM_BOT_USERNAME=$TELEGRAM_BOT_USERNAME,DEFAULT_LOCALE=$DEFAULT_LOCALE,DAY_TZ=$DAY_TZ,FORWARDED_HOPS=2,TTFD_POOL_SIZE=4" \
+  --env-vars-file="$ENV_FILE" \
   --set-secrets=DATABASE_URL=ttfd-database-url:latest,SCHEDULER_SECRET=ttfd-scheduler-secret:latest \
   --ingress-settings=all \
   --no-allow-unauthenticated
-gcloud functions add-invoker-policy-binding verification_expire --project=$PROJECT --region=$REGION \
+gcloud functions add-invoker-policy-binding verification_expire --project="$PROJECT" --region="$REGION" \
   --member="serviceAccount:$SCHEDULER_SA" >/dev/null
-URL="$(gcloud functions describe verification_expire --gen2 --project=$PROJECT --region=$REGION --format='value(serviceConfig.uri)')"
-SECRET_HEADER="X-TTFD-Scheduler-Secret=$(gcloud secrets versions access latest --secret=ttfd-scheduler-secret --project=$PROJECT)"
-if gcloud scheduler jobs describe ttfd-verification_expire --project=$PROJECT --location=$REGION >/dev/null 2>&1; then
-  gcloud scheduler jobs update http ttfd-verification_expire --project=$PROJECT --location=$REGION \
+URL="$(gcloud functions describe verification_expire --gen2 --project="$PROJECT" --region="$REGION" --format='value(serviceConfig.uri)')"
+SECRET_HEADER="X-TTFD-Scheduler-Secret=$(gcloud secrets versions access latest --secret=ttfd-scheduler-secret --project="$PROJECT")"
+if gcloud scheduler jobs describe ttfd-verification_expire --project="$PROJECT" --location="$REGION" >/dev/null 2>&1; then
+  gcloud scheduler jobs update http ttfd-verification_expire --project="$PROJECT" --location="$REGION" \
     --schedule='* * * * *' --time-zone=UTC --http-method=POST --uri="$URL" \
     --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \
     --update-headers="$SECRET_HEADER"
 else
-  gcloud scheduler jobs create http ttfd-verification_expire --project=$PROJECT --location=$REGION \
+  gcloud scheduler jobs create http ttfd-verification_expire --project="$PROJECT" --location="$REGION" \
     --schedule='* * * * *' --time-zone=UTC --http-method=POST --uri="$URL" \
     --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \
     --headers="$SECRET_HEADER"

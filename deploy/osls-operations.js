@@ -4,7 +4,10 @@
 // - one "stale schedule" alarm per scheduled function: no `ScheduleSuccess` (namespace TTFD, dimension
 //   schedule=<function>) within three of its intervals, missing data counting as breaching, so a schedule
 //   that stops running at all (rule disabled, every run failing, the function throttled) raises it;
-// - every log group the stack makes is kept when the stack is deleted or the group replaced.
+// - every log group the stack makes is kept when the stack is deleted or the group replaced;
+// - the HTTP API stage waits for every route its RouteSettings name (throttling per route, generated from the
+//   registry): API Gateway refuses settings for a route that does not exist yet ("Unable to find Route by
+//   key"), and a key that matches no route at all stops the package here instead of the deploy.
 // It runs while the template is finalised (after resources: are merged), offline, in `package` and `deploy`.
 
 const STALE_AFTER_TICKS = 3; // a skipped tick (an overlapping run, one database blip) is not an alarm
@@ -55,6 +58,7 @@ class OperationsPlugin {
         resource.UpdateReplacePolicy = 'Retain';
       }
     }
+    this.stageWaitsForRoutes(resources);
     const notify = { 'Fn::If': ['HasAlarmEmail', [{ Ref: 'AlarmTopic' }], { Ref: 'AWS::NoValue' }] };
     for (const [name, fn] of Object.entries(service.functions || {})) {
       for (const event of fn.events || []) {
@@ -83,6 +87,23 @@ class OperationsPlugin {
     }
   }
 }
+
+OperationsPlugin.prototype.stageWaitsForRoutes = function stageWaitsForRoutes(resources) {
+  const stage = resources.HttpApiStage;
+  const settings = (stage && stage.Properties.RouteSettings) || {};
+  const routes = {};
+  for (const [id, resource] of Object.entries(resources)) {
+    if (resource.Type === 'AWS::ApiGatewayV2::Route') routes[resource.Properties.RouteKey] = id;
+  }
+  const unknown = Object.keys(settings).filter((key) => !routes[key]);
+  if (unknown.length) {
+    throw new Error(`osls-operations: RouteSettings name routes the API does not have: ${unknown.join(', ')}`);
+  }
+  const waits = Object.keys(settings).map((key) => routes[key]);
+  if (!waits.length) return;
+  const before = stage.DependsOn === undefined ? [] : [].concat(stage.DependsOn);
+  stage.DependsOn = [...new Set([...before, ...waits])];
+};
 
 module.exports = OperationsPlugin;
 module.exports.intervalSeconds = intervalSeconds;

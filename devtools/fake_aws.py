@@ -8,7 +8,8 @@ token. Refusals are AWS's: status 400 and `{"__type": …, "message": …}` (Unr
 InvalidSignatureException, ResourceNotFoundException, ResourceExistsException, ThrottlingException, …).
 
 Secrets keep versions as AWS does: each new value is a version (a VersionId) labelled AWSCURRENT, the one it
-replaces AWSPREVIOUS. Tests inject faults (`fail_next("throttle" | "500" | "hang")`, or `down`).
+replaces AWSPREVIOUS. Tests inject faults (`fail_next("throttle" | "500" | "hang" | "trickle" |
+"oversize")`, or `down`).
 
 `python -m devtools.fake_aws [--port 4566]` serves one for trying the operator CLI by hand; it prints the
 variables to export. `verify_sigv4` is usable by any other AWS fake.
@@ -23,6 +24,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -87,13 +89,16 @@ class AwsState:
     faults: list[str] = field(default_factory=list)
     down: str | None = None  # a fault answered to every request until cleared
     hang_s: float = 5.0
+    trickle_s: float = 0.02  # "trickle": the answer's body a byte at a time, this long apart
     lock: threading.Lock = field(default_factory=threading.Lock)
     released: threading.Event = field(default_factory=threading.Event)  # ends every hang at once
 
     def fail_next(self, kind: str, times: int = 1) -> None:
-        """The next `times` requests fail: "throttle" (400 ThrottlingException), "500" (InternalServiceError)
-        or "hang" (no answer for `hang_s`)."""
-        if kind not in ("throttle", "500", "hang"):
+        """The next `times` requests fail: "throttle" (400 ThrottlingException), "500" (InternalServiceError),
+        "hang" (no answer for `hang_s`), "trickle" (the right answer, its body a byte every `trickle_s`: each
+        read gets something well within any per-read timeout, the whole takes seconds) or "oversize" (the
+        right answer padded to 2 MB, as a broken proxy might send)."""
+        if kind not in ("throttle", "500", "hang", "trickle", "oversize"):
             raise ValueError(f"unknown fault {kind!r}")
         with self.lock:
             self.faults.extend([kind] * times)
@@ -391,7 +396,21 @@ def create_app(state: AwsState) -> Flask:
         except AwsError as exc:
             return _error(exc)
         headers = {"x-amzn-RequestId": str(uuid.uuid4())}
-        return Response(json.dumps(out), 200, headers=headers, content_type="application/x-amz-json-1.1")
+        if fault == "oversize":
+            out["Padding"] = "x" * 2_000_000
+        data = json.dumps(out).encode()
+        if fault == "trickle":
+            pause = state.trickle_s
+
+            def drip() -> Iterator[bytes]:
+                for i in range(len(data)):
+                    if released.wait(pause):
+                        return  # the test is over: stop short (the client sees a cut answer)
+                    yield data[i : i + 1]
+
+            headers["Content-Length"] = str(len(data))
+            return Response(drip(), 200, headers=headers, content_type="application/x-amz-json-1.1")
+        return Response(data, 200, headers=headers, content_type="application/x-amz-json-1.1")
 
     return app
 

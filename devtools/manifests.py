@@ -2,7 +2,8 @@
 the registry itself, so a new function or route touches only its feature.
 
 - main.py — one wrapper per function (measured; each imports only its own modules when first called);
-- serverless.yml — the `functions:` block and a role per function (between `# BEGIN generated …` and
+- serverless.yml — the `functions:` block, a role per function, the throttles alarm of the functions where a
+  throttle is lost work and the HTTP API stage's throttling per route (each between `# BEGIN generated …` and
   `# END generated …`; the rest of the file is kept as it is);
 - functions/site/openapi.yaml — ttfd/web/openapi.yaml (info, shared components) plus each feature's
   openapi.yaml (its paths and schemas), completed from its routes: every route is documented, with the
@@ -79,6 +80,8 @@ def main_py(registry: Registry) -> str:
 
 BEGIN_FUNCTIONS, END_FUNCTIONS = "# BEGIN generated functions", "# END generated functions"
 BEGIN_ROLES, END_ROLES = "    # BEGIN generated roles", "    # END generated roles"
+BEGIN_ALARMS, END_ALARMS = "    # BEGIN generated alarms", "    # END generated alarms"
+BEGIN_STAGE, END_STAGE = "  # BEGIN generated stage", "  # END generated stage"
 STAGE = "${sls:stage}"
 LAMBDA_NAME = "${self:service}-${sls:stage}-"
 # Warm instances (provisioned concurrency), billed by the hour: a deploy param each, 0 unless set.
@@ -125,15 +128,18 @@ def serverless_functions(registry: Registry) -> str:
             lines.append(f"    provisionedConcurrency: ${{param:{WARM_PARAMS[spec.name]}}}")
         ids = ",".join(deploy.secret_name(STAGE, g) for g in spec.secrets_on("aws"))
         lines += [f"    role: {role_id(spec.name)}", "    environment:", f"      TTFD_SECRET_ID: {ids}"]
+        if spec.wakes:  # work a request queues starts at once: run_jobs invoked asynchronously
+            lines.append(f"      WAKE_FUNCTION: {LAMBDA_NAME}run_jobs")
         if spec.kind == "scheduled":
-            lines += [
-                "    maximumRetryAttempts: 0 # the next tick catches up",
-                "    events:",
-                f"      - schedule: {deploy.aws_schedule(spec.cron or '')}",
-            ]
+            lines.append("    maximumRetryAttempts: 0 # the next tick catches up")
+        if spec.max_event_age_s is not None:
+            lines.append(
+                f"    maximumEventAge: {spec.max_event_age_s} # a throttled invocation older than this is dropped"
+            )
+        if spec.route_key is not None:
+            lines += ["    events:", f'      - httpApi: "{spec.route_key}"']
         else:
-            method = "POST" if spec.kind == "http" else "ANY"  # a site function answers 405 itself
-            lines += ["    events:", f'      - httpApi: "{method} {spec.path}"']
+            lines += ["    events:", f"      - schedule: {deploy.aws_schedule(spec.cron or '')}"]
     lines.append(END_FUNCTIONS)
     return "\n".join(lines)
 
@@ -193,6 +199,83 @@ def serverless_roles(registry: Registry) -> str:
     return "\n".join(lines)
 
 
+def _throttle(throttle: deploy.Throttle) -> list[str]:
+    rate, rate_default, burst, burst_default = deploy.THROTTLES[throttle]
+    return [
+        "DetailedMetricsEnabled: false",
+        f"ThrottlingRateLimit: ${{param:{rate}, {rate_default}}}",
+        f"ThrottlingBurstLimit: ${{param:{burst}, {burst_default}}}",
+    ]
+
+
+def serverless_stage(registry: Registry) -> str:
+    """The HTTP API stage's throttling, between its markers (`resources: extensions:`): a token bucket per
+    route, by its class (deploy.THROTTLES). A route's settings replace the default ones entirely, so each
+    repeats every field. deploy/osls-operations.js makes the stage wait for the routes it names."""
+    lines = [
+        f"{BEGIN_STAGE}: {GENERATED_BLOCK}",
+        "  # The HTTP API's stage (written by osls): throttling per route, before any Lambda runs. Each route has",
+        "  # its own bucket, so a flood of site requests cannot make API Gateway refuse Discord or Telegram.",
+        "  extensions:",
+        "    HttpApiStage:",
+        "      Properties:",
+        "        DefaultRouteSettings:",
+        *(f"          {line}" for line in _throttle("site")),
+        "        RouteSettings:",
+    ]
+    for spec in deploy.manifest(registry):
+        if spec.route_key is None or spec.throttle is None:
+            continue
+        lines.append(f'          "{spec.route_key}": # {spec.throttle}')
+        lines += [f"            {line}" for line in _throttle(spec.throttle)]
+    lines.append(END_STAGE)
+    return "\n".join(lines)
+
+
+def serverless_alarms(registry: Registry) -> str:
+    """The throttles alarm, between its markers (inside `resources: Resources:`): Lambda's Throttles of the
+    functions where a throttle is lost work (FunctionSpec.alarm_throttles), summed; not run_jobs' or the
+    schedules', whose throttles are expected."""
+    watched = [s.name for s in deploy.manifest(registry) if s.alarm_throttles]
+    lines = [
+        f"{BEGIN_ALARMS}: {GENERATED_BLOCK}",
+        "    # A webhook's invocation was throttled (its reserved concurrency or the account's quota): Discord",
+        '    # showed "This interaction failed", Telegram will redeliver. Expected elsewhere, so not watched.',
+        "    ThrottlesAlarm:",
+        "      Type: AWS::CloudWatch::Alarm",
+        "      Properties:",
+        '        AlarmName: !Sub "${AWS::StackName}-throttles"',
+        f"        AlarmDescription: Lambda throttled {', '.join(watched)}",
+        "        Metrics:",
+        "          - Id: throttles",
+        "            Expression: SUM(METRICS())",
+        "            ReturnData: true",
+    ]
+    for n, name in enumerate(watched):
+        lines += [
+            f"          - Id: m{n}",
+            "            ReturnData: false",
+            "            MetricStat:",
+            "              Stat: Sum",
+            "              Period: 300",
+            "              Metric:",
+            "                Namespace: AWS/Lambda",
+            "                MetricName: Throttles",
+            "                Dimensions:",
+            "                  - Name: FunctionName",
+            f"                    Value: {LAMBDA_NAME}{name}",
+        ]
+    lines += [
+        "        ComparisonOperator: GreaterThanThreshold",
+        "        Threshold: 0",
+        "        EvaluationPeriods: 1",
+        "        TreatMissingData: notBreaching",
+        "        AlarmActions: !If [HasAlarmEmail, [!Ref AlarmTopic], !Ref AWS::NoValue]",
+        END_ALARMS,
+    ]
+    return "\n".join(lines)
+
+
 def _between(text: str, begin: str, end: str, new: str, where: str) -> str:
     """`text` with the lines from `begin` to `end` (inclusive) replaced by `new`."""
     lines = text.split("\n")
@@ -216,8 +299,19 @@ def serverless_yml(registry: Registry, current: str) -> str:
         if found is None:
             raise ValueError("serverless.yml has no resources: Resources: mapping")
         current = current[: found.end()] + f"{BEGIN_ROLES}\n{END_ROLES}\n" + current[found.end() :]
+    if BEGIN_ALARMS.strip() not in current:
+        found = re.search(rf"^{re.escape(END_ROLES)}.*\n", current, re.MULTILINE)
+        if found is not None:
+            current = current[: found.end()] + f"{BEGIN_ALARMS}\n{END_ALARMS}\n" + current[found.end() :]
+    if BEGIN_STAGE.strip() not in current:  # at the end of the top-level resources: mapping
+        found = re.search(r"^resources:\n(?:(?:[ #].*)?\n)*", current, re.MULTILINE)
+        if found is None:
+            raise ValueError("serverless.yml has no resources: mapping")
+        current = current[: found.end()] + f"{BEGIN_STAGE}\n{END_STAGE}\n" + current[found.end() :]
     text = _between(current, BEGIN_FUNCTIONS, END_FUNCTIONS, serverless_functions(registry), "functions")
-    return _between(text, BEGIN_ROLES, END_ROLES, serverless_roles(registry), "Resources")
+    text = _between(text, BEGIN_ROLES, END_ROLES, serverless_roles(registry), "Resources")
+    text = _between(text, BEGIN_ALARMS, END_ALARMS, serverless_alarms(registry), "Resources")
+    return _between(text, BEGIN_STAGE, END_STAGE, serverless_stage(registry), "resources, after Conditions")
 
 
 # --- functions/site/openapi.yaml --------------------------------------------------------------------------

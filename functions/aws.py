@@ -75,7 +75,7 @@ if os.environ.get("AWS_LAMBDA_RUNTIME_API"):
         try:  # during the instance's init: provisioned instances start with their settings
             get_settings()
         except Exception as exc:  # the first request tries again and answers 503 if it cannot either
-            log.error("settings not read at init: %s", exc)
+            log.error("settings not read at init: %s", exc if isinstance(exc, ConfigError) else type(exc).__name__)
 
 
 def http_handler(name: str) -> Handler:
@@ -123,8 +123,10 @@ def with_current_settings(name: str, handler: Handler, scheduled: bool) -> Handl
     def invoke(event: dict[str, Any], context: Any) -> Any:
         try:
             get_settings.refresh()
-        except ConfigError as exc:  # SecretUnavailable (try again), or what the secret holds is invalid
-            log.error("%s not run: %s", name, exc)
+        except Exception as exc:  # SecretUnavailable (try again), or the secret holds what cannot be used
+            # A ConfigError names settings, never values; anything else is named by its type only (its text
+            # may quote what it refused), and never with a traceback.
+            log.error("%s not run: %s", name, exc if isinstance(exc, ConfigError) else type(exc).__name__)
             if scheduled:
                 return {"unavailable": "settings"}
             status = 503 if isinstance(exc, SecretUnavailable) else 500

@@ -10,7 +10,14 @@ import pytest
 
 from devtools.fake_aws import TEST_ACCESS_KEY, TEST_SECRET_KEY, AwsState, create_app
 from devtools.wsgi_server import RunningServer
+from ttfd import deploy
 from ttfd.core.settings import get_settings
+
+
+def secret_of(setting: str, stage: str) -> str:
+    """The name of the secret that keeps `setting` on AWS (its group's, from ttfd.deploy.SECRET_GROUPS)."""
+    group = next(g for g, names in deploy.SECRET_GROUPS.items() if setting in names)
+    return deploy.secret_name(stage, group)
 
 
 class Clock:

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from devtools.fake_aws import TEST_ACCESS_KEY, TEST_SECRET_KEY
-from tests.aws_fixtures import Aws, aws_fixture, aws_server_fixture  # noqa: F401 (fixtures used by name)
+from tests.aws_fixtures import Aws, aws_fixture, aws_server_fixture, secret_of  # noqa: F401 (fixtures by name)
 from tests.conftest import APP_ID, TG_TOKEN
 from ttfd import deploy
 from ttfd.cli import BOT_PERMISSIONS, CLIError, invite_url, parse_env_file
@@ -165,14 +165,16 @@ def test_create_secret_then_every_command_reads_the_deployed_settings(aws: Aws, 
     assert created.returncode == 0, created.stderr
     aws_groups = [g for g in deploy.SECRET_GROUPS if "aws" in deploy.GROUP_CLOUDS.get(g, ("aws",))]
     assert sorted(aws.state.secrets) == sorted(deploy.secret_name("prod", g) for g in aws_groups)
-    site = aws.state.current("ttfd/prod/site")
+    site = {
+        k: v for key in ("EDGE_SECRET", "SESSION_SECRET") for k, v in aws.state.current(secret_of(key, "prod")).items()
+    }
     assert set(site) == {"SESSION_SECRET", "EDGE_SECRET"} and len(site["EDGE_SECRET"]) >= 43
     assert aws.state.current("ttfd/prod/discord") == {"DISCORD_BOT_TOKEN": "discord-token-from-file"}
     hook = aws.state.current("ttfd/prod/telegram_webhook")["TELEGRAM_WEBHOOK_SECRET"]
     stored = [v for name in aws.state.secrets for v in aws.state.current(name).values()]
     for value in stored:  # names and versions are printed, values never
         assert value not in created.stdout and value not in created.stderr
-    assert "generated SESSION_SECRET, EDGE_SECRET" in created.stdout
+    assert "generated SESSION_SECRET" in created.stdout and "generated EDGE_SECRET" in created.stdout
     assert "NOT SET DISCORD_CLIENT_SECRET" in created.stdout
     assert "not stored (no secret holds them): UNRELATED" in created.stdout
     assert "plain settings, given to the deploy as parameters, not stored: SITE_URL" in created.stdout
@@ -201,24 +203,26 @@ def test_create_secret_then_every_command_reads_the_deployed_settings(aws: Aws, 
 
 
 def test_put_setting_rotates_the_edge_secret_with_an_overlap(aws: Aws) -> None:
-    aws.state.put("ttfd/prod/site", {"EDGE_SECRET": "old-edge-value-0123", "SESSION_SECRET": "s" * 40})
+    edge, session = secret_of("EDGE_SECRET", "prod"), secret_of("SESSION_SECRET", "prod")
+    aws.state.put(edge, {"EDGE_SECRET": "old-edge-value-0123"})
+    aws.state.put(session, {"SESSION_SECRET": "s" * 40})
     env = {**aws_env(aws), "AWS_REGION": aws.state.region}
     done = run(["deploy", "aws", "put-setting", "EDGE_SECRET", "--stage", "prod"], env, stdin="new-edge-value-4567\n")
     assert done.returncode == 0, done.stderr
-    current = aws.state.current("ttfd/prod/site")
+    current = aws.state.current(edge)
     assert current["EDGE_SECRET"] == "new-edge-value-4567"
     assert current["EDGE_SECRET_PREVIOUS"] == "old-edge-value-0123"
-    stages = aws.state.secrets["ttfd/prod/site"].staged("AWSCURRENT")
+    stages = aws.state.secrets[edge].staged("AWSCURRENT")
     assert stages is not None and f"VersionId: {stages.version_id}" in done.stdout
     assert f"--param edgeSecretVersion={stages.version_id}" in done.stdout
     assert "put-setting EDGE_SECRET_PREVIOUS ''" in done.stdout
     assert "new-edge" not in done.stdout + done.stderr and "old-edge" not in done.stdout + done.stderr
     ended = run(["deploy", "aws", "put-setting", "EDGE_SECRET_PREVIOUS", "", "--stage", "prod"], env)
     assert ended.returncode == 0 and "EDGE_SECRET_PREVIOUS cleared" in ended.stdout
-    assert "EDGE_SECRET_PREVIOUS" not in aws.state.current("ttfd/prod/site")
+    assert "EDGE_SECRET_PREVIOUS" not in aws.state.current(edge)
     made = run(["deploy", "aws", "put-setting", "SESSION_SECRET", "--generate", "--stage", "prod"], env)
     assert made.returncode == 0, made.stderr
-    after = aws.state.current("ttfd/prod/site")
+    after = aws.state.current(session)
     assert after["SESSION_SECRET_PREVIOUS"] == "s" * 40 and len(after["SESSION_SECRET"]) >= 43
     assert after["SESSION_SECRET"] not in made.stdout
 
@@ -263,3 +267,96 @@ def test_a_profile_with_static_keys_is_enough(aws: Aws, tmp_path) -> None:
     aws.state.put("ttfd/prod/discord", {})
     assert run(["deploy", "aws", "put-setting", "DISCORD_BOT_TOKEN", "--stage", "prod"], env, "t").returncode == 0
     assert aws.state.current("ttfd/prod/discord") == {"DISCORD_BOT_TOKEN": "t"}
+
+
+# --- what the review found: rotations that would drop a value in use, clears, input no command can use ----------
+
+
+def test_a_second_rotation_waits_for_the_first_to_end(aws: Aws) -> None:
+    edge = secret_of("EDGE_SECRET", "prod")
+    aws.state.put(edge, {"EDGE_SECRET": "edge-one-0123456789"})
+    env = {**aws_env(aws), "AWS_REGION": aws.state.region}
+    first = run(["deploy", "aws", "put-setting", "EDGE_SECRET", "--stage", "prod"], env, "edge-two-0123456789")
+    assert first.returncode == 0, first.stderr
+    # CloudFront may still send edge-one: a second rotation would drop it and refuse every /api call.
+    again = run(["deploy", "aws", "put-setting", "EDGE_SECRET", "--generate", "--stage", "prod"], env)
+    one_line_error(again, "EDGE_SECRET_PREVIOUS is still set", "finish the previous rotation first", "--force")
+    assert aws.state.current(edge) == {
+        "EDGE_SECRET": "edge-two-0123456789",
+        "EDGE_SECRET_PREVIOUS": "edge-one-0123456789",
+    }
+    forced = run(
+        ["deploy", "aws", "put-setting", "EDGE_SECRET", "--stage", "prod", "--force"], env, "edge-three-012345"
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert aws.state.current(edge)["EDGE_SECRET_PREVIOUS"] == "edge-two-0123456789"
+    # create-secret rotates the same way, and refuses the same way (before it writes anything)
+    source = {"EDGE_SECRET": "edge-four-0123456", "PATH": os.environ["PATH"]}
+    writes = len(aws.state.calls_of("PutSecretValue")) + len(aws.state.calls_of("CreateSecret"))
+    one_line_error(
+        run(["deploy", "aws", "create-secret", "--stage", "prod"], {**env, **source}), "EDGE_SECRET_PREVIOUS"
+    )
+    assert len(aws.state.calls_of("PutSecretValue")) + len(aws.state.calls_of("CreateSecret")) == writes
+
+
+def test_only_a_previous_value_is_cleared_without_force(aws: Aws) -> None:
+    database = secret_of("DATABASE_URL", "prod")
+    aws.state.put(database, {"DATABASE_URL": "postgresql://u@db.example/ttfd"})
+    env = {**aws_env(aws), "AWS_REGION": aws.state.region}
+    one_line_error(run(["deploy", "aws", "put-setting", "DATABASE_URL", "", "--stage", "prod"], env), "--force")
+    assert aws.state.current(database) == {"DATABASE_URL": "postgresql://u@db.example/ttfd"}
+    forced = run(["deploy", "aws", "put-setting", "DATABASE_URL", "", "--stage", "prod", "--force"], env)
+    assert forced.returncode == 0 and aws.state.current(database) == {}
+
+
+def test_input_no_command_can_use_is_one_line(aws: Aws, tmp_path) -> None:
+    session = secret_of("SESSION_SECRET", "prod")
+    env = {**aws_env(aws), "AWS_REGION": aws.state.region}
+    stored = aws.state.secrets
+    aws.state.put(session, {"SESSION_SECRET": "s" * 40})
+    with aws.state.lock:  # what a console edit can leave: not JSON, or JSON nested past any parser
+        aws.state._new_version(stored[session], "not json {", None)
+    one_line_error(run(["deploy", "aws", "put-setting", "SESSION_SECRET", "--stage", "prod"], env, "abc"), "not JSON")
+    with aws.state.lock:
+        aws.state._new_version(stored[session], "[" * 100_000 + "]" * 100_000, None)
+    one_line_error(run(["deploy", "aws", "put-setting", "SESSION_SECRET", "--stage", "prod"], env, "abc"), "not JSON")
+    aws.state.put(session, {"SESSION_SECRET": "s" * 40})
+    bad_endpoint = {**env, "AWS_ENDPOINT_URL_SECRETS_MANAGER": "ftp://nope"}
+    one_line_error(run(["deploy", "aws", "put-setting", "SESSION_SECRET", "--stage", "prod"], bad_endpoint, "a"),
+                   "not a Secrets Manager endpoint")  # fmt: skip
+    # Not UTF-8 on stdin (the C locale reads it as lone surrogates): refused, nothing written.
+    latin1 = subprocess.run(
+        [sys.executable, "-m", "ttfd", "deploy", "aws", "put-setting", "SESSION_SECRET", "--stage", "prod", "--force"],
+        env={**{k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED)}, **env, "LC_ALL": "C",
+             "PYTHONUTF8": "0", "PYTHONIOENCODING": ""},
+        cwd=ROOT, input=b"caf\xe9-0123456789", capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert latin1.returncode == 2 and latin1.stderr.decode().startswith("error: "), latin1.stderr
+    assert "Traceback" not in latin1.stderr.decode() and aws.state.current(session) == {"SESSION_SECRET": "s" * 40}
+
+
+def test_create_secret_checks_every_group_before_the_first_write(aws: Aws, tmp_path) -> None:
+    env = {**aws_env(aws), "AWS_REGION": aws.state.region}
+    cases = {
+        "big.env": ("DATABASE_URL=postgresql://u@db.example/ttfd\nSESSION_SECRET=" + "A" * 70_000 + "\n", "65536"),
+        "nul.env": ("DATABASE_URL=postgresql://u@db.example/ttfd\nSESSION_SECRET=ab\x00cd\n", "SESSION_SECRET"),
+        "url.env": ("DATABASE_URL=postgresql://ttfd:S3cret Passw0rd@db.example/ttfd\n", "DATABASE_URL"),
+    }
+    for name, (text, named) in cases.items():
+        (tmp_path / name).write_text(text)
+        done = run(["deploy", "aws", "create-secret", "--stage", "prod", "--from-env-file", str(tmp_path / name)], env)
+        one_line_error(done, named)
+        assert "S3cret" not in done.stderr and "AAAAAAAA" not in done.stderr
+    assert aws.state.secrets == {} and not aws.state.calls_of("PutSecretValue")  # nothing written, no group
+
+
+def test_env_files_from_other_editors() -> None:
+    text = "\ufeffA=1\r\nexport\tB=two\r\nC='x\x0by\u2028z'\r\n"
+    assert parse_env_file(text.removeprefix("\ufeff")) == {"A": "1", "B": "two", "C": "x\x0by\u2028z"}
+
+
+def test_env_file_with_a_byte_order_mark_and_crlf(tmp_path, restored_environ, capsys) -> None:
+    env_file = tmp_path / "windows.env"
+    env_file.write_bytes(f"\ufeffDISCORD_APPLICATION_ID={APP_ID}\r\nexport\tDEFAULT_LOCALE=en\r\n".encode())
+    assert cli(["--env-file", str(env_file), "discord", "invite"]) == 0
+    assert f"client_id={APP_ID}&" in capsys.readouterr().out and os.environ["DEFAULT_LOCALE"] == "en"

@@ -95,7 +95,7 @@ def test_every_function_has_reserved_concurrency_its_secrets_and_its_own_role() 
     assert functions["telegram_webhook"]["provisionedConcurrency"] == "${param:telegramWarm}"
     # Every secret a function reads belongs to a group, and every group is read by some function.
     assert {g for s in specs for g in s.secrets} == set(deploy.SECRET_GROUPS)
-    assert deploy.secret_name("prod", "site") == "ttfd/prod/site"
+    assert deploy.secret_name("prod", "edge") == "ttfd/prod/edge"
     with pytest.raises(ValueError):
         deploy.secret_name("prod", "nope")
 
@@ -110,7 +110,7 @@ def test_the_package_holds_only_what_runs() -> None:
 def test_no_secret_is_written_in_serverless_yml() -> None:
     env = _serverless()["provider"]["environment"]
     assert "TTFD_CONFIG" not in env  # settings are read at run time, each function its own (TTFD_SECRET_ID)
-    assert env["WAKE_FUNCTION"] == "${self:service}-${sls:stage}-run_jobs"
+    assert "WAKE_FUNCTION" not in env  # only the functions that may queue work name run_jobs (and may invoke it)
     assert "iam" not in _serverless()["provider"]  # each function has its own role
     text = (ROOT / "serverless.yml").read_text()
     for name in deploy.SECRETS:  # no secret setting is given a value here
@@ -151,6 +151,7 @@ def test_the_google_cloud_script_deploys_every_function_and_schedule() -> None:
         block = script.split(f"\n# {spec.name}\n", 1)[1].split("\n\n", 1)[0]
         account = deploy.gcp_account(spec.name)
         assert f"--entry-point={spec.name} " in block and "--gen2" in block and "--runtime=python312" in block
+        assert '--project="$PROJECT" --region="$REGION"' in block and '--env-vars-file="$ENV_FILE"' in block
         assert ("--no-allow-unauthenticated" in block) == (spec.kind == "scheduled"), spec.name
         assert ("--ingress-settings=internal-and-gclb" in block) == (spec.kind == "site"), spec.name
         assert f"--max-instances={spec.reserved} " in block, spec.name
@@ -186,6 +187,12 @@ def test_the_google_cloud_script_runs_against_a_recording_gcloud(tmp_path) -> No
     (bin_dir / "gcloud").write_text(
         "#!/usr/bin/env bash\n"
         f'echo "$*" >> {log}\n'
+        'for arg in "$@"; do\n'  # what a function's plain environment would be
+        '  case "$arg" in --env-vars-file=*)\n'
+        '    file="${arg#--env-vars-file=}"\n'
+        f'    cat "$file" > {tmp_path}/env.yaml; echo "$file" > {tmp_path}/env.path\n'
+        "  esac\n"
+        "done\n"
         'case "$*" in\n'
         '  "functions describe"*) echo https://fn.example ;;\n'
         '  "secrets versions access"*) echo sched-secret ;;\n'
@@ -194,7 +201,10 @@ def test_the_google_cloud_script_runs_against_a_recording_gcloud(tmp_path) -> No
         "exit 0\n"
     )
     (bin_dir / "gcloud").chmod(0o755)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "PROJECT": "p1", **dict.fromkeys(deploy.PLAIN, "x")}
+    # A value with a comma, a space, a quote and an = stays one value: no variable can be added through it.
+    odd = "TTFD, the bot's name=x,FORWARDED_HOPS=9"
+    plain = {**dict.fromkeys(deploy.PLAIN, "x"), "TELEGRAM_BOT_USERNAME": odd}
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "TMPDIR": str(tmp_path), "PROJECT": "p1", **plain}
     script = ROOT / "deploy" / "gcp.sh"
 
     def run() -> list[str]:
@@ -204,6 +214,9 @@ def test_the_google_cloud_script_runs_against_a_recording_gcloud(tmp_path) -> No
         return log.read_text().splitlines()
 
     first = run()
+    written = yaml.safe_load((tmp_path / "env.yaml").read_text())
+    assert written == {**plain, "DEFAULT_LOCALE": "ru", "DAY_TZ": "UTC", "FORWARDED_HOPS": "2", "TTFD_POOL_SIZE": "4"}
+    assert not Path((tmp_path / "env.path").read_text().strip()).exists()  # the script's temporary file is gone
     schedules = len(REGISTRY.schedules)
     assert sum(c.startswith("scheduler jobs create http") for c in first) == schedules
     assert sum(c.startswith("iam service-accounts create") for c in first) == len(REGISTRY.functions) + 1
@@ -213,6 +226,12 @@ def test_the_google_cloud_script_runs_against_a_recording_gcloud(tmp_path) -> No
     assert not any(c.startswith(("scheduler jobs create", "iam service-accounts create")) for c in again)
     missing = subprocess.run(["bash", str(script)], env={**env, "PROJECT": ""}, capture_output=True, text=True)
     assert missing.returncode != 0 and "set PROJECT" in missing.stderr
+    two_lines = subprocess.run(
+        ["bash", str(script)], env={**env, "SITE_URL": "https://a\nB=c"}, capture_output=True, text=True
+    )
+    assert two_lines.returncode != 0 and "SITE_URL must be one line" in two_lines.stderr
+    with pytest.raises(ValueError, match="allowed"):
+        deploy.gcp_script(REGISTRY, project='p"; rm -rf ~; "')
 
 
 def test_the_operator_cli_prints_both_clouds(capsys) -> None:
@@ -380,8 +399,8 @@ def test_with_an_edge_secret_the_site_serves_only_requests_through_the_cdn(app_e
     origin = next(o for o in cloudfront["Origins"] if o["Id"] == "functions")
     [header] = origin["OriginCustomHeaders"]
     assert header["HeaderName"] == "X-TTFD-Edge"
-    # The site group's secret, which the site's functions read at run time (deploy.SECRET_GROUPS).
-    site = deploy.secret_name("${sls:stage}", "site")
+    # The edge group's secret, which the site's functions read at run time (deploy.SECRET_GROUPS).
+    site = deploy.secret_name("${sls:stage}", "edge")
     values = header["HeaderValue"] if isinstance(header["HeaderValue"], list) else [header["HeaderValue"]]
     resolved = [v for v in values if isinstance(v, str) and v.startswith("{{resolve:")]
     assert resolved and all(

@@ -63,10 +63,34 @@ def test_every_function_has_reserved_concurrency_or_a_stated_reason(package: Pat
     assert functions["telegram_webhook"]["ReservedConcurrentExecutions"] <= deploy.TELEGRAM_MAX_CONNECTIONS
 
 
-def test_the_http_api_is_throttled(package: Path) -> None:
+def test_the_http_api_is_throttled_per_route_and_the_webhooks_have_their_own(package: Path) -> None:
     (stage,) = _resources(package, "AWS::ApiGatewayV2::Stage").values()
     settings = stage["Properties"]["DefaultRouteSettings"]
     assert settings["ThrottlingRateLimit"] == 50 and settings["ThrottlingBurstLimit"] == 100  # the defaults
+    # AWS::ApiGatewayV2::Stage RouteSettings: a map from route key to that route's settings, one per route.
+    routes = {r["Properties"]["RouteKey"]: k for k, r in _resources(package, "AWS::ApiGatewayV2::Route").items()}
+    per_route = stage["Properties"]["RouteSettings"]
+    assert set(per_route) == set(routes)
+    for key in ("POST /discord/interactions", "POST /telegram/webhook"):
+        assert (per_route[key]["ThrottlingRateLimit"], per_route[key]["ThrottlingBurstLimit"]) == (500, 1000)
+    assert (per_route["ANY /api/me"]["ThrottlingRateLimit"], per_route["ANY /health"]["ThrottlingRateLimit"]) == (50, 5)
+    assert all(s["DetailedMetricsEnabled"] is False for s in per_route.values())
+    # API Gateway refuses settings for a route it does not have yet: the stage waits for every one.
+    assert set(routes.values()) <= set(stage["DependsOn"])
+
+
+def test_throttled_asynchronous_invocations_are_dropped_after_a_minute(package: Path) -> None:
+    configs = {
+        r["Properties"]["FunctionName"]["Ref"]: r["Properties"]
+        for r in _resources(package, "AWS::Lambda::EventInvokeConfig").values()
+    }
+    lambdas = {
+        r["Properties"]["Handler"].removeprefix("functions/aws."): k
+        for k, r in _resources(package, "AWS::Lambda::Function").items()
+    }
+    for name in REGISTRY.schedules:
+        config = configs[lambdas[name]]
+        assert (config["MaximumEventAgeInSeconds"], config["MaximumRetryAttempts"]) == (60, 0), name
 
 
 def _alarms(package: Path) -> dict[str, dict[str, Any]]:
@@ -81,7 +105,11 @@ def test_alarms_of_every_kind(package: Path) -> None:
         "AWS/Lambda",
         "Errors",
     )
-    assert alarms["ThrottlesAlarm"]["MetricName"] == "Throttles"
+    throttles = [m["MetricStat"]["Metric"] for m in alarms["ThrottlesAlarm"]["Metrics"] if "MetricStat" in m]
+    assert {(m["MetricName"], m["Dimensions"][0]["Value"]) for m in throttles} == {
+        ("Throttles", "ttfd-prod-discord_interactions"),
+        ("Throttles", "ttfd-prod-telegram_webhook"),
+    }  # run_jobs' and the schedules' throttles are expected: not an alarm
     dead = alarms["DeadJobsAlarm"]
     assert (dead["Namespace"], dead["MetricName"], dead["Dimensions"]) == (
         "TTFD",
@@ -192,14 +220,14 @@ def test_the_site_paths_function_answers_404_for_what_is_not_a_page(package: Pat
     assert got == [[uri, status] for _, _, uri, status in cases]
 
 
-def test_the_edge_header_reads_the_site_secret_by_version() -> None:
+def test_the_edge_header_reads_the_edge_secret_by_version() -> None:
     needs_osls()
     params = [a for k, v in {**PARAMS, "edgeSecretVersion": "v-123"}.items() for a in ("--param", f"{k}={v}")]
     run = osls("print", "--format", "json", "--stage", "prod", *params, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     config = json.loads(run.stdout)["resources"]["Resources"]["Site"]["Properties"]["DistributionConfig"]
     (header,) = next(o for o in config["Origins"] if o["Id"] == "functions")["OriginCustomHeaders"]
-    secret = "{{resolve:secretsmanager:ttfd/prod/site:SecretString:EDGE_SECRET"
+    secret = "{{resolve:secretsmanager:ttfd/prod/edge:SecretString:EDGE_SECRET"
     assert header == {
         "HeaderName": "X-TTFD-Edge",
         "HeaderValue": {"Fn::If": ["HasEdgeSecretVersion", secret + "::v-123}}", secret + "}}"]},

@@ -18,7 +18,16 @@ from tests.conftest import TG_SECRET, encode, interaction, sign
 from ttfd import web
 from ttfd.clients.http import HTTPError
 from ttfd.core import db, jobs
-from ttfd.core.errors import BadInput, Cooldown, DomainError, Forbidden, InsufficientFunds, NotFound, PermanentJobError
+from ttfd.core.errors import (
+    BadInput,
+    ConfigError,
+    Cooldown,
+    DomainError,
+    Forbidden,
+    InsufficientFunds,
+    NotFound,
+    PermanentJobError,
+)
 from ttfd.core.failures import BUSY, GENERIC, Failure, Kind, classify, report, retry_headers
 from ttfd.core.i18n import _, said
 from ttfd.core.settings import SecretUnavailable
@@ -39,6 +48,9 @@ TABLE: list[tuple[BaseException, Kind, int, str | None, bool, int, float | None]
     (web.Problem(413, NO), Kind.REFUSED, 413, NO, False, logging.DEBUG, None),
     (db.Unavailable("pool exhausted"), Kind.TRANSIENT, 503, BUSY, True, logging.WARNING, None),
     (SecretUnavailable("secret unread"), Kind.TRANSIENT, 503, BUSY, True, logging.WARNING, None),
+    # A setting missing or invalid: an operator must act (ERROR), and once fixed it takes effect without a
+    # redeploy, so what arrived meanwhile is redelivered rather than answered as a bug.
+    (ConfigError("GAMES_MIN_BET must not exceed GAMES_MAX_BET"), Kind.TRANSIENT, 503, BUSY, True, logging.ERROR, None),
     (HTTPError(429, "slow down", retry_after=3.2), Kind.TRANSIENT, 503, BUSY, True, logging.WARNING, 3.2),
     (HTTPError(502, "bad gateway"), Kind.TRANSIENT, 503, BUSY, True, logging.WARNING, None),
     (HTTPError(0, "connection reset"), Kind.TRANSIENT, 503, BUSY, True, logging.WARNING, None),
@@ -71,13 +83,15 @@ def test_every_text_is_said_in_both_languages() -> None:
 def test_each_failure_is_logged_once_at_its_level(caplog) -> None:
     log = logging.getLogger("ttfd.test_failures")
     caplog.set_level(logging.DEBUG, logger=log.name)
-    for exc in (BadInput(NO), db.Unavailable("late"), KeyError("a bug")):
+    for exc in (BadInput(NO), db.Unavailable("late"), ConfigError("DAY_TZ is wrong"), KeyError("a bug")):
         try:
             raise exc
         except Exception as raised:
             report(log, raised, "request 1")
     levels = [(r.levelno, r.exc_info is not None) for r in caplog.records]
-    assert levels == [(logging.DEBUG, False), (logging.WARNING, False), (logging.ERROR, True)]  # a bug: traceback
+    # A setting to fix is said loudly but is no bug (no traceback); a bug has its traceback.
+    assert levels == [(logging.DEBUG, False), (logging.WARNING, False), (logging.ERROR, False), (logging.ERROR, True)]
+    assert "DAY_TZ is wrong" in caplog.records[2].getMessage()
 
 
 # --- each surface renders it ----------------------------------------------------------------------------
@@ -106,6 +120,7 @@ def _boom(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
     [
         (db.Unavailable("pool exhausted"), "ru", "⏳ " + said(BUSY, "ru")),
         (db.Unavailable("pool exhausted"), "en-US", "⏳ " + str(BUSY)),
+        (ConfigError("ACTIONS_SECRET is required on AWS but not set"), "ru", "⏳ " + said(BUSY, "ru")),
         (KeyError("a bug"), "ru", "😵 " + said(GENERIC, "ru")),
         (HTTPError(404, "unknown member"), "en-GB", "😵 " + str(GENERIC)),
     ],
@@ -125,6 +140,7 @@ def test_discord_always_answers_in_time_with_words(app_env, monkeypatch, exc, lo
     [
         (db.Unavailable("pool exhausted"), "ru", 503, None),
         (HTTPError(429, "slow down", retry_after=7), "en", 503, None),
+        (ConfigError("DAY_TZ must be an IANA time zone"), "en", 503, None),
         (KeyError("a bug"), "ru", 200, "😵 " + said(GENERIC, "ru")),
         (KeyError("a bug"), "en", 200, "😵 " + str(GENERIC)),
         (PermanentJobError("no"), "en", 200, "😵 " + str(GENERIC)),
@@ -170,6 +186,7 @@ def _site_failure(exc: BaseException, accept_language: str) -> web.WebResponse:
     [
         (db.Unavailable("late"), "ru", 503, said(BUSY, "ru"), "2"),
         (HTTPError(503, "down", retry_after=4.5), "en", 503, str(BUSY), "5"),
+        (ConfigError("SEASON_LENGTH must be 'month'"), "en", 503, str(BUSY), "2"),
         (KeyError("a bug"), "ru", 500, said(GENERIC, "ru"), None),
         (HTTPError(403, "missing access"), "en", 502, str(GENERIC), None),
         (NotFound(NO), "en", 404, str(NO), None),

@@ -23,7 +23,7 @@ from tests.conftest import run_schedule
 from tests.lambda_events import scheduled_event
 from ttfd.core import db, jobs, metrics
 from ttfd.core.settings import get_settings
-from ttfd.features import REGISTRY
+from ttfd.features import REGISTRY, health
 from ttfd.features.health import checks, runs
 from ttfd.features.health.checks import cron_interval_s, scrub, stale_after_s
 from ttfd.registry import Feature, Registry, Schedule
@@ -43,6 +43,7 @@ def dev_server(tmp_path: Path) -> RunningServer:
 @pytest.fixture
 def served(app_env, monkeypatch, tmp_path) -> Iterator[str]:
     monkeypatch.setenv("HEALTH_TOKEN", TOKEN)
+    monkeypatch.setattr(health, "SUMMARY_TTL_S", 0.0)  # these tests change the state between requests
     get_settings.cache_clear()
     server = dev_server(tmp_path)
     yield server.url
@@ -182,6 +183,58 @@ def test_health_through_functions_framework_as_deployed(app_env, fresh_db) -> No
     resp = create_app("health", "main.py").test_client().get("/health")
     assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
     assert resp.get_json() == {"status": "ok", "checks": dict.fromkeys(checks.CHECKS, "ok")}
+
+
+def test_the_anonymous_summary_is_kept_a_few_seconds_and_the_token_report_is_live(
+    app_env, fresh_db, monkeypatch
+) -> None:
+    """A burst of anonymous checks costs the database one check per instance every SUMMARY_TTL_S; whoever
+    holds the token sees the state now."""
+    _sql(fresh_db, "UPDATE schema_migrations SET applied_at = now() WHERE version = 21")
+    monkeypatch.setenv("HEALTH_TOKEN", TOKEN)
+    get_settings.cache_clear()
+    health.forget_summary()
+    gathered: list[float] = []
+    real = checks.gather
+
+    def counted(*args: Any, **kwargs: Any) -> checks.Report:
+        gathered.append(time.monotonic())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(checks, "gather", counted)
+    client = create_app("health", "main.py").test_client()
+    answers = [client.get("/health") for _ in range(20)]
+    assert len(gathered) == 1
+    assert {(r.status_code, r.headers["Cache-Control"]) for r in answers} == {(200, "no-store")}
+    assert all(r.get_json() == {"status": "ok", "checks": dict.fromkeys(checks.CHECKS, "ok")} for r in answers)
+
+    # A dead job now: the token's report sees it at once (and refreshes the kept summary with it).
+    db.run(lambda c: jobs.enqueue(c, "no.such.kind", {}, max_attempts=1))
+    assert run_schedule("run_jobs").get_json()["dead"] == 1
+    full = client.get("/health", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert len(gathered) == 2 and full.get_json()["checks"]["dead_jobs"]["recent"] == 1
+    assert client.get("/health").get_json()["checks"]["dead_jobs"] == "warn" and len(gathered) == 2
+
+    # Once the summary is older than SUMMARY_TTL_S the next anonymous request checks again.
+    monkeypatch.setattr(health, "SUMMARY_TTL_S", 0.0)
+    client.get("/health")
+    client.get("/health")
+    assert len(gathered) == 4
+    health.forget_summary()
+
+
+def test_a_health_check_that_fails_is_answered_as_problem_json(app_env, fresh_db, monkeypatch, caplog) -> None:
+    """A route serving the whole request (serve=) gets the router's failure handling, not Flask's HTML 500."""
+    health.forget_summary()
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("a bug in a check")
+
+    monkeypatch.setattr(checks, "gather", broken)
+    resp = create_app("health", "main.py").test_client().get("/health", headers={"Accept-Language": "en"})
+    assert resp.status_code == 500 and resp.mimetype == "application/problem+json"
+    assert resp.get_json()["status"] == 500 and resp.headers["Cache-Control"] == "no-store"
+    assert [r for r in caplog.records if r.exc_info and "a bug in a check" in str(r.exc_info[1])]
 
 
 def test_status_against_nothing_is_exit_2(app_env) -> None:

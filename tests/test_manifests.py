@@ -79,9 +79,13 @@ def test_a_new_site_route_touches_only_its_feature(tmp_path) -> None:
     doc = yaml.load(new[tmp_path / "serverless.yml"], Loader=_CfnLoader)  # noqa: S506 (CloudFormation tags)
     fn = doc["functions"]["api_guestbook"]
     assert fn["events"] == [{"httpApi": "ANY /api/guestbook"}] and fn["reservedConcurrency"] == 5
-    assert fn["environment"]["TTFD_SECRET_ID"] == "ttfd/${sls:stage}/database,ttfd/${sls:stage}/site"
+    ids = "ttfd/${sls:stage}/database,ttfd/${sls:stage}/edge,ttfd/${sls:stage}/session"
+    assert fn["environment"] == {"TTFD_SECRET_ID": ids, "WAKE_FUNCTION": "${self:service}-${sls:stage}-run_jobs"}
     assert doc["resources"]["Resources"][fn["role"]]["Type"] == "AWS::IAM::Role"
     assert fn["role"] == "ApiGuestbookRole"
+    # Its own throttling bucket, the site's.
+    throttle = doc["resources"]["extensions"]["HttpApiStage"]["Properties"]["RouteSettings"]["ANY /api/guestbook"]
+    assert throttle["ThrottlingRateLimit"] == "${param:apiRate, 50}"
 
     api = yaml.safe_load(new[tmp_path / "functions/site/openapi.yaml"])["paths"]["/api/guestbook"]
     assert api["get"]["operationId"] == "api_guestbook" and api["post"]["operationId"] == "api_guestbook_post"
@@ -121,9 +125,11 @@ def test_markers_are_placed_once_where_they_belong() -> None:
         "resources:\n  Resources:\n    Bucket:\n      Type: AWS::S3::Bucket\n"
     )
     once = manifests.serverless_yml(REGISTRY, bare)
-    assert "old:" not in once and once.count(manifests.BEGIN_FUNCTIONS) == 1
-    assert once.index(manifests.BEGIN_ROLES) < once.index("    Bucket:")
-    assert once.startswith("service: x\n") and once.endswith("      Type: AWS::S3::Bucket\n")
+    assert "\n  old:" not in once and once.count(manifests.BEGIN_FUNCTIONS) == 1
+    assert once.index(manifests.BEGIN_ROLES) < once.index(manifests.BEGIN_ALARMS) < once.index("    Bucket:")
+    assert once.startswith("service: x\n") and "      Type: AWS::S3::Bucket\n" in once
+    doc = yaml.load(once, Loader=_CfnLoader)  # noqa: S506 (CloudFormation tags)
+    assert set(doc["resources"]) == {"Resources", "extensions"} and "ThrottlesAlarm" in doc["resources"]["Resources"]
     assert manifests.serverless_yml(REGISTRY, once) == once
     with pytest.raises(ValueError, match="one"):
         manifests.serverless_yml(REGISTRY, once + manifests.END_FUNCTIONS + "\n")
@@ -135,3 +141,67 @@ def test_every_function_states_its_limit() -> None:
     assert deploy.gcp_account("auth_discord_callback") == "ttfd-auth-discord-callback"
     with pytest.raises(ValueError):
         deploy.gcp_account("a_function_name_far_too_long_for_gcp")
+
+
+def _route_keys() -> set[str]:
+    """The HTTP API's routes, as serverless.yml's functions declare them."""
+    functions = yaml.load((ROOT / "serverless.yml").read_text(), Loader=_CfnLoader)["functions"]  # noqa: S506
+    return {e["httpApi"] for f in functions.values() for e in f["events"] if "httpApi" in e}
+
+
+def test_every_route_has_its_own_throttling_and_the_webhooks_the_most() -> None:
+    """Per-route buckets, one per route the API has (no more, no fewer): anonymous site traffic, however
+    much, cannot use up what Discord's and Telegram's webhooks get."""
+    doc = yaml.load((ROOT / "serverless.yml").read_text(), Loader=_CfnLoader)  # noqa: S506
+    stage = doc["resources"]["extensions"]["HttpApiStage"]["Properties"]
+    routes = stage["RouteSettings"]
+    assert set(routes) == _route_keys()
+
+    def limits(settings: dict[str, Any]) -> tuple[int, int]:
+        # "${param:name, default}": the default, as a deploy without that parameter uses it
+        rate, burst = (
+            int(settings[k].rsplit(",", 1)[1].strip(" }")) for k in ("ThrottlingRateLimit", "ThrottlingBurstLimit")
+        )
+        assert settings["DetailedMetricsEnabled"] is False  # a route's settings replace the default ones
+        return rate, burst
+
+    webhooks = {limits(routes[k]) for k in ("POST /discord/interactions", "POST /telegram/webhook")}
+    assert webhooks == {(500, 1000)}
+    site = [limits(v) for k, v in routes.items() if k.startswith(("ANY /api/", "ANY /auth/"))]
+    assert site and max(site) < min(webhooks)
+    assert limits(routes["ANY /health"]) < min(site)
+    assert limits(stage["DefaultRouteSettings"]) == (50, 100)
+    for key, spec in ((s.route_key, s) for s in deploy.manifest(REGISTRY) if s.route_key):
+        rate_param = deploy.THROTTLES[spec.throttle or "site"][0]
+        assert routes[key]["ThrottlingRateLimit"].startswith(f"${{param:{rate_param},"), key
+
+
+def test_woken_and_waking_functions() -> None:
+    """run_jobs' wake-ups and ticks are dropped after a minute when throttled (not kept for six hours); only
+    the functions that may queue work name run_jobs and may invoke it; only webhooks' throttles alarm."""
+    doc = yaml.load((ROOT / "serverless.yml").read_text(), Loader=_CfnLoader)  # noqa: S506
+    functions, resources = doc["functions"], doc["resources"]["Resources"]
+    specs = {s.name: s for s in deploy.manifest(REGISTRY)}
+    for name, spec in specs.items():
+        fn = functions[name]
+        assert fn.get("maximumEventAge") == (60 if spec.kind == "scheduled" else None), name
+        assert ("WAKE_FUNCTION" in fn["environment"]) == spec.wakes, name
+    assert 60 <= deploy.MAX_EVENT_AGE_S <= 21600  # osls' (and Lambda's) bounds
+    assert specs["discord_interactions"].wakes and specs["telegram_webhook"].wakes and specs["api_shop_buy"].wakes
+    assert specs["auth_discord_callback"].wakes  # a login may create an account
+    assert not specs["health"].wakes and not specs["api_leaderboard"].wakes and not specs["run_jobs"].wakes
+    alarm = resources["ThrottlesAlarm"]["Properties"]
+    watched = [m["MetricStat"]["Metric"]["Dimensions"][0]["Value"] for m in alarm["Metrics"] if "MetricStat" in m]
+    assert watched == [
+        "${self:service}-${sls:stage}-discord_interactions",
+        "${self:service}-${sls:stage}-telegram_webhook",
+    ]
+    assert [m["Expression"] for m in alarm["Metrics"] if m.get("ReturnData")] == ["SUM(METRICS())"]
+
+
+def test_health_reads_only_what_it_needs() -> None:
+    health = next(s for s in deploy.manifest(REGISTRY) if s.name == "health")
+    assert health.secrets == ("database", "edge", "health") and not health.wakes
+    assert set(deploy.SECRET_GROUPS["edge"]) == {"EDGE_SECRET", "EDGE_SECRET_PREVIOUS"}
+    assert set(deploy.SECRET_GROUPS["session"]) == {"SESSION_SECRET", "SESSION_SECRET_PREVIOUS"}
+    assert "site" not in deploy.SECRET_GROUPS

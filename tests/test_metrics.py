@@ -195,3 +195,20 @@ def test_dimension_values_cannot_be_chosen_by_a_caller() -> None:
     assert metrics._dimension("daily") == "daily"
     assert metrics._dimension("x" * 65) == "other"
     assert metrics._dimension('evil"\n{') == "other"
+
+
+def test_a_button_is_named_by_its_registered_prefix_only(discord, sink, capsys) -> None:
+    """A custom_id is chosen by whoever sends it: only an action prefix the registry knows becomes a dimension
+    value (each one its own CloudWatch metric), anything else is "button:other"."""
+    sink("emf")
+    board = _post(discord, "/leaderboard board:coins", user=801).get_json()
+    real = board["data"]["components"][0]["components"][0]["custom_id"]  # a page button, signed
+    capsys.readouterr()
+    for custom_id in (real, "lb:nope:x", "zz9:forged", "Q" * 40):
+        click = interaction("/ping", user=801)
+        click.update(type=3, data={"custom_id": custom_id, "component_type": 2}, message={"id": "5"})
+        resp = discord.post("/", data=encode(click), headers=sign(encode(click)))
+        assert resp.status_code == 200
+    commands = [d for d in _json_lines(capsys.readouterr().out) if d["ttfd_metric"] == "command"]
+    assert [d["command"] for d in commands] == ["button:lb", "button:lb", "button:other", "button:other"]
+    assert metrics._command_name(type("E", (), {"action": "lb:1"})(), None) == "button:other"  # no registry

@@ -22,14 +22,15 @@ from psycopg.rows import dict_row
 
 from devtools.fake_aws import TEST_ACCESS_KEY, TEST_SECRET_KEY, expected_signature
 from functions import aws as functions
-from tests.aws_fixtures import Aws, aws_fixture, aws_server_fixture  # noqa: F401 (fixtures used by name)
+from tests.aws_fixtures import Aws, aws_fixture, aws_server_fixture, secret_of  # noqa: F401 (fixtures by name)
 from tests.conftest import TEMPLATE
 from tests.lambda_events import Context, body_of, cookies_of, http_event, scheduled_event
 from ttfd.cli import main as cli
 from ttfd.clients.aws_sigv4 import Credentials, sign
 from ttfd.clients.secrets import SecretsError, SecretsManager
 from ttfd.core import db, ledger, users
-from ttfd.core.settings import RETRY_S, get_settings
+from ttfd.core import settings as settings_module
+from ttfd.core.settings import DEFAULT_TTL_S, RETRY_S, get_settings
 from ttfd.web import session_signer, sessions
 
 SITE = "ttfd/test/site"
@@ -246,6 +247,8 @@ def test_a_hanging_secrets_manager_delays_a_request_at_most_the_refresh_budget(l
         ({"DAY_TZ": "Mars/Olympus_Mons"}, "DAY_TZ"),
         ({"TELEGRAM_WEBHOOK_SECRET": "has spaces & symbols!"}, "TELEGRAM_WEBHOOK_SECRET"),
         ({"SESSION_TTL_S": "forever"}, "SESSION_TTL_S"),
+        # A feature section's setting, checked before it is applied; repr() would double the backslash.
+        ({"HEALTH_MAX_JOB_WAIT_S": "tok_SECRETVALUE\\x"}, "HEALTH_MAX_JOB_WAIT_S"),
     ],
 )
 def test_an_invalid_new_version_is_refused_and_the_last_good_kept(lam: Aws, caplog, monkeypatch, bad, named) -> None:
@@ -259,10 +262,170 @@ def test_an_invalid_new_version_is_refused_and_the_last_good_kept(lam: Aws, capl
         assert _board(EDGE)["statusCode"] == 200 and _board(EDGE2)["statusCode"] == 403
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and named in errors[0] and "keeping the last good settings" in errors[0]
-    _no_values_logged(caplog, EDGE, EDGE2, *bad.values())
+    _no_values_logged(caplog, EDGE, EDGE2, *bad.values(), *(repr(v)[1:-1] for v in bad.values()))
+    assert "SECRETVALUE" not in caplog.text
     lam.state.put(SITE, {"EDGE_SECRET": EDGE2})  # fixed: applied at the next refresh
     lam.clock.advance(61)
     assert _board(EDGE2)["statusCode"] == 200
+
+
+def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "LD_PRELOAD",
+        "AWS_ENDPOINT_URL_LAMBDA",
+        "AWS_ACCESS_KEY_ID",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "PYTHONWARNINGS",
+        "SSL_CERT_FILE",
+        "TTFD_SECRET_TTL_S",
+        "TTFD_SECRET_ID",
+        "TTFD_METRICS",
+        "WAKE_FUNCTION",
+        "DISCORD_API_BASE",
+        "TELEGRAM_API_BASE",
+        "DISCORD_OAUTH_BASE",
+        "SOMETHING_ELSE",
+    ],
+)
+def test_a_secret_sets_only_ttfds_settings(lam: Aws, caplog, name) -> None:
+    lam.state.put(SITE, {"EDGE_SECRET": EDGE})
+    assert _board(EDGE)["statusCode"] == 200
+    before = dict(os.environ)
+    lam.state.put(SITE, {"EDGE_SECRET": EDGE2, name: "planted-value-0123"})
+    lam.clock.advance(61)
+    assert _board(EDGE)["statusCode"] == 200 and _board(EDGE2)["statusCode"] == 403  # the last good version
+    assert dict(os.environ) == before  # nothing of the refused version reached the environment
+    (error,) = _errors(caplog)
+    assert name in error and ("does not take from a secret" in error or "not environment variables" in error)
+    _no_values_logged(caplog, "planted-value-0123", EDGE, EDGE2)
+
+
+def test_a_secret_may_set_feature_sections_and_the_pool_knobs(lam: Aws, monkeypatch) -> None:
+    from ttfd.features.health.checks import HealthSettings
+
+    monkeypatch.delenv("TTFD_POOL_SIZE", raising=False)
+    lam.state.put(SITE, {"EDGE_SECRET": EDGE, "HEALTH_MAX_JOB_WAIT_S": "900", "TTFD_POOL_SIZE": "2"})
+    assert _board(EDGE)["statusCode"] == 200
+    assert get_settings().section(HealthSettings).max_job_wait_s == 900 and os.environ["TTFD_POOL_SIZE"] == "2"
+    assert {"HEALTH_MAX_JOB_WAIT_S", "TTFD_POOL_SIZE"} <= get_settings.from_secret
+
+
+def test_the_ttl_is_the_functions_own_and_a_bad_one_never_fails_a_request(lam: Aws, monkeypatch, caplog) -> None:
+    monkeypatch.setenv("TTFD_SECRET_TTL_S", "abc")  # a typo on the function
+    lam.state.put(SITE, {"EDGE_SECRET": EDGE})
+    assert _board(EDGE)["statusCode"] == 200  # the cold start reads the secret despite it
+    lam.state.put(SITE, {"EDGE_SECRET": EDGE2})
+    lam.clock.advance(DEFAULT_TTL_S - 1)
+    assert _board(EDGE)["statusCode"] == 200
+    lam.clock.advance(2)
+    assert _board(EDGE2)["statusCode"] == 200  # the default TTL applies
+    errors = _errors(caplog)
+    assert len(errors) == 1 and "TTFD_SECRET_TTL_S" in errors[0] and "using 60 s" in errors[0]
+
+
+@pytest.mark.parametrize("bad", ["e2\x00x", "e2\ud800"])
+def test_a_value_no_environment_can_hold_is_refused(lam: Aws, caplog, bad) -> None:
+    lam.state.put(SITE, {"EDGE_SECRET": EDGE, "SESSION_SECRET": SESSION_OLD})
+    assert _board(EDGE)["statusCode"] == 200
+    before = dict(os.environ)
+    lam.state.put(SITE, {"DISCORD_CLIENT_SECRET": "c1", "SESSION_SECRET": SESSION_NEW, "EDGE_SECRET": bad,
+                         "SITE_URL": "https://z.example"})  # fmt: skip
+    lam.clock.advance(61)
+    assert _board(EDGE)["statusCode"] == 200
+    assert dict(os.environ) == before and get_settings().session_secret == SESSION_OLD
+    (error,) = _errors(caplog)
+    assert "EDGE_SECRET" in error and "NUL" in error
+    lam.state.put(SITE, {"EDGE_SECRET": EDGE2, "SESSION_SECRET": SESSION_NEW})  # fixed: applied next time
+    lam.clock.advance(61)
+    assert _board(EDGE2)["statusCode"] == 200 and get_settings().session_secret == SESSION_NEW
+
+
+def test_applying_a_version_is_all_or_nothing(lam: Aws, caplog, monkeypatch) -> None:
+    lam.state.put(SITE, {"EDGE_SECRET": EDGE, "SESSION_SECRET": SESSION_OLD})
+    assert _board(EDGE)["statusCode"] == 200
+    before = dict(os.environ)
+    # Past the checks (as if one were missed), the environment itself refuses a value half-way through.
+    monkeypatch.setattr(settings_module, "check_values", lambda values, where="": None)
+    lam.state.put(SITE, {"SESSION_SECRET": SESSION_NEW, "EDGE_SECRET": "e2\x00x", "SITE_URL": "https://z.example"})
+    lam.clock.advance(61)
+    assert _board(EDGE)["statusCode"] == 200
+    assert dict(os.environ) == before and get_settings().session_secret == SESSION_OLD
+    (error,) = _errors(caplog)
+    assert "keeping the last good settings" in error
+    _no_values_logged(caplog, EDGE, SESSION_OLD, SESSION_NEW)
+
+
+def test_a_cold_start_on_a_value_no_environment_can_hold_answers_500(lam: Aws, caplog) -> None:
+    lam.state.put(SITE, {"EDGE_SECRET": "e1\x00"})
+    answer = _board("e1")
+    assert answer["statusCode"] == 500
+    assert functions.run_jobs(scheduled_event(), Context()) == {"unavailable": "settings"}
+    assert all("EDGE_SECRET" in e for e in _errors(caplog))
+    _no_values_logged(caplog)
+
+
+@pytest.mark.parametrize("dropped", ["EDGE_SECRET", "SESSION_SECRET", "ACTIONS_SECRET"])
+def test_a_version_that_drops_a_needed_setting_is_refused(lam: Aws, caplog, dropped) -> None:
+    good = {"EDGE_SECRET": EDGE, "SESSION_SECRET": SESSION_OLD, "ACTIONS_SECRET": "actions-0123456789"}
+    lam.state.put(SITE, good)
+    assert _board(EDGE)["statusCode"] == 200
+    lam.state.put(SITE, {k: v for k, v in good.items() if k != dropped} | {"SITE_URL": "https://z.example"})
+    lam.clock.advance(61)
+    assert _board(EDGE)["statusCode"] == 200 and os.environ[dropped] == good[dropped]
+    (error,) = _errors(caplog)
+    assert f"drops {dropped}" in error
+    _no_values_logged(caplog, *good.values())
+
+
+def test_a_database_url_libpq_cannot_read_is_refused_without_quoting_it(lam: Aws, caplog, fresh_db) -> None:
+    os.environ.pop("DATABASE_URL")
+    lam.state.put(SITE, {"EDGE_SECRET": EDGE, "DATABASE_URL": fresh_db})
+    assert _board(EDGE)["statusCode"] == 200
+    broken = "postgresql://ttfd:S3cret Passw0rd@127.0.0.1:5432/ttfd"
+    lam.state.put(SITE, {"EDGE_SECRET": EDGE2, "DATABASE_URL": broken})
+    lam.clock.advance(61)
+    assert _board(EDGE)["statusCode"] == 200 and os.environ["DATABASE_URL"] == fresh_db
+    (error,) = _errors(caplog)
+    assert "DATABASE_URL" in error and "S3cret" not in caplog.text
+
+
+def test_the_pools_connection_errors_do_not_quote_the_connection_string(caplog) -> None:
+    logging.getLogger("psycopg.pool").warning(
+        "error connecting in %r: %s", "ttfd", 'unexpected spaces found in "S3cret Passw0rd", use %20 instead'
+    )
+    assert "error connecting in 'ttfd'" in caplog.text and "S3cret" not in caplog.text
+
+
+def test_a_trickling_answer_delays_a_request_at_most_the_refresh_budget(lam: Aws, caplog) -> None:
+    lam.state.put(SITE, {"EDGE_SECRET": EDGE})
+    assert _board(EDGE)["statusCode"] == 200
+    lam.state.put(SITE, {"EDGE_SECRET": EDGE2})
+    lam.state.trickle_s = 0.05  # a byte every 50 ms: every read well within its timeout, the answer ~10 s
+    lam.state.fail_next("trickle")
+    lam.clock.advance(61)
+    started = time.monotonic()
+    assert _board(EDGE)["statusCode"] == 200  # on the last good settings
+    took = time.monotonic() - started
+    print(f"a trickling Secrets Manager held the request {took * 1000:.0f} ms (REFRESH_BUDGET_S = 0.5)")
+    assert took < 0.9
+    assert "could not re-read" in caplog.text
+    lam.clock.advance(RETRY_S)
+    assert _board(EDGE2)["statusCode"] == 200  # the next try, on a new connection, reads it
+
+
+def test_an_answer_larger_than_any_secret_is_refused(aws: Aws) -> None:
+    client = SecretsManager(aws.state.region, Credentials(TEST_ACCESS_KEY, TEST_SECRET_KEY), aws.url)
+    aws.state.put(SITE, {"EDGE_SECRET": EDGE})
+    aws.state.fail_next("oversize")
+    with pytest.raises(SecretsError, match="response too large"):
+        client.get(SITE)
+    assert client.get(SITE).values == {"EDGE_SECRET": EDGE}  # a new connection, a normal answer
 
 
 def test_variables_set_on_the_function_win_and_secrets_merge_in_order(lam: Aws, monkeypatch) -> None:
@@ -318,8 +481,13 @@ def test_the_site_fails_closed_on_lambda_without_an_edge_secret(app_env, monkeyp
     assert _board(EDGE2)["statusCode"] == 200 and _board(EDGE)["statusCode"] == 200
 
 
-def test_session_secret_rotates_with_an_overlap(lam: Aws, fresh_db, capsys) -> None:
-    lam.state.put(SITE, {"EDGE_SECRET": EDGE, "SESSION_SECRET": SESSION_OLD})
+def test_session_secret_rotates_with_an_overlap(lam: Aws, fresh_db, capsys, monkeypatch) -> None:
+    # The groups' secrets, as the deploy names them: the CLI writes the one that keeps SESSION_SECRET.
+    edge, session = secret_of("EDGE_SECRET", "test"), secret_of("SESSION_SECRET", "test")
+    monkeypatch.setenv("TTFD_SECRET_ID", ",".join(dict.fromkeys((edge, session))))
+    get_settings.cache_clear()
+    lam.state.put(edge, {"EDGE_SECRET": EDGE})
+    lam.state.put(session, {"SESSION_SECRET": SESSION_OLD})
     with db.transaction() as conn:
         u = users.ensure_user(conn, "discord", 4343, "kept", "Kept")
         made = sessions.create(conn, u.id, sessions.Policy(3600, 3600, 3600), "test")
@@ -334,7 +502,7 @@ def test_session_secret_rotates_with_an_overlap(lam: Aws, fresh_db, capsys) -> N
     # The operator's rotation: the new key signs, the old one is kept as SESSION_SECRET_PREVIOUS.
     assert cli(["deploy", "aws", "put-setting", "SESSION_SECRET", SESSION_NEW, "--stage", "test"]) == 0
     assert "kept as SESSION_SECRET_PREVIOUS" in capsys.readouterr().out
-    assert lam.state.current(SITE)["SESSION_SECRET_PREVIOUS"] == SESSION_OLD
+    assert lam.state.current(session)["SESSION_SECRET_PREVIOUS"] == SESSION_OLD
     lam.clock.advance(61)
     with db.transaction() as conn:  # this session's token is due for rotation: its cookie is issued anew
         conn.execute("UPDATE sessions SET rotated_at = now() - interval '2 hours' WHERE id = %s", (made.session.id,))

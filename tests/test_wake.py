@@ -16,9 +16,12 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import random
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -526,3 +529,63 @@ def test_without_a_wake_function_nothing_is_owed(app_env, monkeypatch) -> None:
     wake.reset()
     wake.mark()
     assert not wake.after_request() and not wake._waker.owed
+
+
+def test_a_stuck_call_is_given_up_and_counted_once(app_env, fake_lambda, monkeypatch, caplog) -> None:
+    """A call hanging below the client's own timeouts (STUCK_S after it started) no longer holds every later
+    wake-up back: it is counted as a failure, logged once, and the next one runs on a fresh worker thread."""
+    release = threading.Event()
+    real = aws_lambda.invoke_async
+    calls: list[str] = []
+
+    def first_hangs(function: str, *args: Any, **kwargs: Any) -> None:
+        calls.append(function)
+        if len(calls) == 1:
+            release.wait(30)
+            raise httpx.ReadTimeout("stuck below the client's timeouts")
+        real(function, *args, **kwargs)
+
+    monkeypatch.setattr(aws_lambda, "invoke_async", first_hangs)
+    waker = wake._waker
+    try:
+        wake.mark()
+        assert not wake.after_request()  # the budget ends; the call hangs on
+        stuck = waker.in_flight
+        assert stuck is not None
+        wake.mark()
+        assert not wake.after_request() and waker.owed  # in flight and not yet stuck: coalesced behind it
+        assert len(calls) == 1
+        waker.last = time.monotonic() - wake.STUCK_S - 1  # it started that long ago
+        fake_lambda.fail_with = 500
+        assert not wake.after_request()  # owed: the stuck call is given up and this one runs, and fails
+        assert len(calls) == 2 and waker.failures == 2  # the stuck call counted, then this failure
+        assert caplog.text.count("giving it up") == 1
+        fake_lambda.fail_with = None
+        waker.last = -float("inf")
+        assert wake.after_request()
+        assert waker.failures == 0 and fake_lambda.invocations == [("ttfd-prod-run_jobs", wake.WAKE_PAYLOAD)]
+    finally:
+        release.set()
+    assert isinstance(stuck.exception(timeout=5), httpx.ReadTimeout)
+    time.sleep(0.05)  # its done-callbacks run just after
+    assert waker.failures == 0 and not waker.owed  # the abandoned call ending at last changed nothing
+
+
+def test_the_invoke_client_is_loaded_at_import_where_a_function_wakes() -> None:
+    """The first wake-up's budget goes to the call, not to importing httpx and making a TLS context."""
+    probe = (
+        "import sys, ttfd.core.wake\n"
+        "m = sys.modules.get('ttfd.clients.aws_lambda')\n"
+        "print('httpx' in sys.modules, m is not None and m._client is not None)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "WAKE_FUNCTION"}
+    cold = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    warm = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**env, "WAKE_FUNCTION": "ttfd-prod-run_jobs"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert cold.stdout.split() == ["False", "False"]  # a function that wakes nothing loads nothing for it
+    assert warm.stdout.split() == ["True", "True"]

@@ -45,17 +45,18 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$"}
 def parse_env_file(text: str, where: str = "env file") -> dict[str, str]:
     """Dotenv syntax read as data, never by a shell: KEY=VALUE lines, an optional `export `, # comments,
     'single quotes' kept as they are, "double quotes" with \\n \\t \\" \\\\ escapes and line breaks inside,
-    unquoted values up to a ` #` comment. No ${VAR} expansion: a $ is a $."""
+    unquoted values up to a ` #` comment. No ${VAR} expansion: a $ is a $. Lines end at \n (or \r\n): other
+    characters Python counts as line breaks (\x0b, \x1c, U+2028 …) are part of a value."""
     out: dict[str, str] = {}
-    lines = text.splitlines()
+    lines = text.replace("\r\n", "\n").split("\n")
     i = 0
     while i < len(lines):
         lineno, line = i + 1, lines[i].strip()
         i += 1
         if not line or line.startswith("#"):
             continue
-        if line.startswith("export "):
-            line = line.removeprefix("export ").lstrip()
+        if exported := re.match(r"export\s+", line):
+            line = line[exported.end() :]
         key, eq, rest = line.partition("=")
         key = key.strip()
         if not eq or not _ENV_KEY.fullmatch(key):
@@ -90,7 +91,7 @@ def parse_env_file(text: str, where: str = "env file") -> dict[str, str]:
 
 def read_env_file(path: str) -> dict[str, str]:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # an editor's byte-order mark is not part of a name
     except (OSError, UnicodeDecodeError) as exc:
         raise CLIError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
     return parse_env_file(text, path)
@@ -115,10 +116,16 @@ def load_settings(args: argparse.Namespace) -> None:
     """Before any command: --env-file's variables (over the shell's), --region, and --secret, read once
     here as a function reads it at cold start (the variables already set win over the secret's, as a
     function's own do), so a missing or unreadable secret stops the command before it does anything."""
-    from ttfd.core.settings import SECRET_ID_ENV, SecretUnavailable, get_settings
+    from ttfd.core.errors import ConfigError
+    from ttfd.core.settings import SECRET_ID_ENV, SecretUnavailable, check_values, get_settings
 
     if args.env_file:
-        os.environ.update(read_env_file(args.env_file))
+        given = read_env_file(args.env_file)
+        try:
+            check_values(given, args.env_file)
+        except ConfigError as exc:
+            raise CLIError(str(exc)) from None
+        os.environ.update(given)
     if args.aws_region:
         os.environ["AWS_REGION"] = args.aws_region
     ids = secret_ids(args.secret) if args.secret else []
@@ -359,24 +366,50 @@ def _stored(client: SecretsManager, name: str) -> dict[str, str] | None:
         raise
 
 
-def _validate(values: dict[str, str]) -> None:
-    """The same checks a function makes when it reads them (e.g. Telegram's secret alphabet)."""
+def _validate(values: dict[str, str], where: str = "the settings") -> None:
+    """The checks a function makes when it reads them, before anything is written: names a secret may hold,
+    values an environment can hold, and each setting's own rule (Telegram's secret alphabet, DATABASE_URL's
+    syntax, a feature's numbers) — errors name the setting, never its value."""
     from ttfd.core.errors import ConfigError
-    from ttfd.core.settings import Settings
+    from ttfd.core.settings import check_names, check_values, validate
 
     try:
-        Settings.from_env({k: v for k, v in values.items() if v})
+        check_names(values, where)
+        check_values(values, where)
+        validate({k: v for k, v in values.items() if v})
     except ConfigError as exc:
         raise CLIError(str(exc)) from None
 
 
-def _keep_previous(values: dict[str, str], name: str, value: str) -> bool:
-    """Before `name` becomes `value`: an overlapped setting keeps what it had as <NAME>_PREVIOUS (True)."""
+def _keep_previous(values: dict[str, str], name: str, value: str, force: bool = False) -> bool:
+    """Before `name` becomes `value`: an overlapped setting keeps what it had as <NAME>_PREVIOUS (True). While
+    an earlier rotation still overlaps (<NAME>_PREVIOUS set), another would drop a value still in use."""
     old = values.get(name, "")
-    if old and old != value and name in OVERLAPPED:
-        values[f"{name}_PREVIOUS"] = old
-        return True
-    return False
+    if not (old and old != value and name in OVERLAPPED):
+        return False
+    previous = values.get(f"{name}_PREVIOUS", "")
+    if previous and previous != old and not force:
+        wait = (
+            "deploy CloudFront with the current version (--param edgeSecretVersion=…)"
+            if name == "EDGE_SECRET"
+            else "wait until no session needs the old key (SESSION_IDLE_S)"
+        )
+        raise CLIError(
+            f"{name}_PREVIOUS is still set: finish the previous rotation first: {wait}, then clear"
+            f" {name}_PREVIOUS with put-setting {name}_PREVIOUS ''; or --force to drop the value it holds"
+        )
+    values[f"{name}_PREVIOUS"] = old
+    return True
+
+
+def _size_checked(name: str, values: dict[str, str]) -> None:
+    """What Secrets Manager would refuse (over 64 KB), refused before anything is written."""
+    from ttfd.clients.secrets import _encode
+
+    try:
+        _encode(values)
+    except ValueError as exc:
+        raise CLIError(f"{name}: {exc}") from None
 
 
 def cmd_deploy_aws_create_secret(args: argparse.Namespace) -> int:
@@ -386,6 +419,8 @@ def cmd_deploy_aws_create_secret(args: argparse.Namespace) -> int:
     groups = aws_groups()
     _validate({k: v for k, v in source.items() if any(k in names for names in groups.values())})
     client = secrets_client(args)
+    # Every group's new value is worked out and checked before the first write: all of them, or none.
+    plans = []
     for group, names in groups.items():
         name = deploy.secret_name(args.stage, group)
         stored = _stored(client, name)
@@ -393,12 +428,15 @@ def cmd_deploy_aws_create_secret(args: argparse.Namespace) -> int:
         given, generated = [], []
         for key in names:
             if source.get(key) and source[key] != values.get(key):
-                _keep_previous(values, key, source[key])
+                _keep_previous(values, key, source[key], args.force)
                 values[key] = source[key]
                 given.append(key)
             elif not values.get(key) and key in GENERATED:
                 values[key] = new_secret_value()
                 generated.append(key)
+        _size_checked(name, values)
+        plans.append((name, names, stored, values, given, generated))
+    for name, names, stored, values, given, generated in plans:
         unset = [k for k in names if not values.get(k) and not k.endswith("_PREVIOUS")]
         if stored is None:
             description = f"TTFD {args.stage}: {', '.join(names)} (python -m ttfd deploy aws create-secret)"
@@ -451,7 +489,12 @@ def cmd_deploy_aws_put_setting(args: argparse.Namespace) -> int:
     else:
         value = sys.stdin.read().rstrip("\r\n")
     if args.value is None and not value:
-        raise CLIError("no value: pipe one in on stdin, use --generate, or pass '' to clear the setting")
+        raise CLIError("no value: pipe one in on stdin, or use --generate ('' clears a *_PREVIOUS setting)")
+    if not value and not key.endswith("_PREVIOUS") and not args.force:
+        raise CLIError(
+            f"clearing {key} stops every function that needs it; only a *_PREVIOUS setting is cleared this way"
+            " (--force to clear it anyway)"
+        )
     if value:
         _validate({key: value})
     client = secrets_client(args)
@@ -463,11 +506,12 @@ def cmd_deploy_aws_put_setting(args: argparse.Namespace) -> int:
     if values.get(key, "") == value:
         print(f"{name}: {key} unchanged")
         return 0
-    kept = _keep_previous(values, key, value) if value else False
+    kept = _keep_previous(values, key, value, args.force) if value else False
     if value:
         values[key] = value
     else:
         values.pop(key, None)
+    _size_checked(name, values)
     version = client.put(name, values).version_id
     said = "set" if value else "cleared"
     print(f"{name}: {key} {said}" + (f"; the old value is kept as {key}_PREVIOUS" if kept else ""))
@@ -616,6 +660,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--stage", required=True)
     create.add_argument("--region", help="the AWS region (else --region before the command, AWS_REGION)")
     create.add_argument("--from-env-file", metavar="FILE", help="the settings to store (default: the environment)")
+    create.add_argument("--force", action="store_true", help="rotate EDGE_SECRET/SESSION_SECRET mid-rotation")
     create.set_defaults(fn=cmd_deploy_aws_create_secret)
     put = aws_sub.add_parser("put-setting", help="change one setting in its secret (value on stdin)")
     put.add_argument("name", metavar="NAME")
@@ -623,6 +668,9 @@ def build_parser() -> argparse.ArgumentParser:
     put.add_argument("--generate", action="store_true", help="store a new random key")
     put.add_argument("--stage", required=True)
     put.add_argument("--region", help="the AWS region (else --region before the command, AWS_REGION)")
+    put.add_argument(
+        "--force", action="store_true", help="clear a needed setting, or rotate again before the overlap has ended"
+    )
     put.set_defaults(fn=cmd_deploy_aws_put_setting)
     shop = sub.add_parser("shop", help="the shop's items").add_subparsers(dest="action", required=True)
     add = shop.add_parser("add", help="sell a new item; prints its id")
@@ -663,5 +711,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (CLIError, ConfigError, SecretsError, HTTPError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as exc:  # input no command could use (UnicodeError is a ValueError): one line
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     return rc

@@ -39,16 +39,17 @@ SECRET_GROUPS: dict[str, tuple[str, ...]] = {
     "discord": ("DISCORD_BOT_TOKEN",),
     "telegram": ("TELEGRAM_BOT_TOKEN",),
     "telegram_webhook": ("TELEGRAM_WEBHOOK_SECRET",),
-    # Every site function: the session cookie's key and the CDN's header (and the previous values while
-    # either is rotated).
-    "site": ("SESSION_SECRET", "SESSION_SECRET_PREVIOUS", "EDGE_SECRET", "EDGE_SECRET_PREVIOUS"),
+    # Every site function: the CDN's header (and the previous value while it is rotated), CloudFront's too.
+    "edge": ("EDGE_SECRET", "EDGE_SECRET_PREVIOUS"),
+    # The site functions that read or write a session: the cookie's key (and the previous one while rotated).
+    "session": ("SESSION_SECRET", "SESSION_SECRET_PREVIOUS"),
     "discord_login": ("DISCORD_CLIENT_SECRET",),  # the OAuth2 code exchange: auth_discord_callback only
     "health": ("HEALTH_TOKEN",),  # the bearer token that shows the health report's detail
     "scheduler": ("SCHEDULER_SECRET",),  # Google Cloud only: on AWS nothing but EventBridge reaches a schedule
 }
 # Groups only one cloud has. Settings only AWS reads: Google Cloud restricts the site's ingress to its load
 # balancer instead of checking an edge header, and a rotation's previous value is a field of an AWS secret.
-GROUP_CLOUDS: dict[str, tuple[Cloud, ...]] = {"scheduler": ("gcp",)}
+GROUP_CLOUDS: dict[str, tuple[Cloud, ...]] = {"scheduler": ("gcp",), "edge": ("aws",)}
 AWS_ONLY = ("EDGE_SECRET", "EDGE_SECRET_PREVIOUS", "SESSION_SECRET_PREVIOUS")
 SECRETS = tuple(s for names in SECRET_GROUPS.values() for s in names)
 # Not secret: plain environment variables (the template's params, the gcloud script's environment).
@@ -65,13 +66,13 @@ FUNCTION_SECRETS: dict[str, tuple[str, ...]] = {
     "telegram_webhook": ("database", "actions", "telegram", "telegram_webhook"),
     "run_jobs": ("database", "actions", "discord", "telegram", "scheduler"),
     "poll_messages": ("database", "discord", "scheduler"),
-    "auth_discord_callback": ("database", "site", "discord_login"),
-    "auth_telegram": ("database", "site", "telegram"),
-    "health": ("database", "site", "health"),
+    "auth_discord_callback": ("database", "edge", "session", "discord_login"),
+    "auth_telegram": ("database", "edge", "session", "telegram"),
+    "health": ("database", "edge", "health"),  # no session: it never reads a cookie
 }
 DEFAULT_SECRETS: dict[Kind, tuple[str, ...]] = {
     "http": ("database",),
-    "site": ("database", "site"),
+    "site": ("database", "edge", "session"),
     "scheduled": ("database", "scheduler"),
 }
 
@@ -92,6 +93,25 @@ DEFAULT_RESERVED: dict[Kind, int] = {
 }
 # Why a function has no reserved concurrency (RESERVED[name] = None): none so far.
 RESERVED_REASONS: dict[str, str] = {}
+# Lambda keeps an asynchronous invocation it throttled (reserved concurrency reached) and retries it for up to
+# six hours. Every scheduled function is invoked that way (EventBridge; run_jobs also by wake-ups), and a late
+# tick or wake-up is worth nothing once the next tick ran: drop it after this (Lambda's minimum).
+MAX_EVENT_AGE_S = 60
+
+# HTTP API throttling per route (AWS), each route its own token bucket: requests per second and the burst
+# above it, as deploy parameters with these defaults. Discord's and Telegram's webhooks get generous limits of
+# their own (reserved concurrency bounds them anyway), so no flood of anonymous site requests can make API
+# Gateway refuse them; the site's functions get a modest one, /health (uptime checks) a small one.
+Throttle = Literal["webhook", "site", "health"]
+THROTTLES: dict[Throttle, tuple[str, int, str, int]] = {  # class → (rate param, default, burst param, default)
+    "webhook": ("webhookRate", 500, "webhookBurst", 1000),
+    "site": ("apiRate", 50, "apiBurst", 100),
+    "health": ("healthRate", 5, "healthBurst", 10),
+}
+THROTTLE_CLASS: dict[str, Throttle] = {"health": "health"}  # else webhook (http) or site
+# Site functions that never queue work for run_jobs, so they need neither WAKE_FUNCTION nor the right to
+# invoke it. A site function with only GET handlers reads; these are the others.
+NEVER_WAKES = frozenset({"health"})
 
 
 @dataclass(frozen=True)
@@ -105,6 +125,11 @@ class FunctionSpec:
     secrets: tuple[str, ...] = ()  # the SECRET_GROUPS it reads on some cloud (see secrets_on)
     reserved: int | None = None  # reserved concurrency (AWS), max instances (Google Cloud)
     reserved_reason: str = ""  # why there is no limit, when reserved is None
+    # Whether it may invoke run_jobs after its commit (wake.after_request): an HTTP entrypoint whose request
+    # may queue work (a deferred reply, a rank-up's events). Schedules leave theirs to the next tick.
+    wakes: bool = False
+    throttle: Throttle | None = None  # its route's HTTP API throttling class; None without a route
+    max_event_age_s: int | None = None  # how long a throttled asynchronous invocation is kept (AWS)
 
     def secrets_on(self, cloud: Cloud) -> tuple[str, ...]:
         """Its groups that exist on `cloud`."""
@@ -116,10 +141,18 @@ class FunctionSpec:
         return tuple(s for s in names if cloud == "aws" or s not in AWS_ONLY)
 
     @property
-    def wakes(self) -> bool:
-        """Whether it may invoke run_jobs: every HTTP entrypoint calls wake.after_request() after its commit
-        and any write may queue work (a rank-up's events); the schedules leave theirs to the next tick."""
-        return self.kind != "scheduled"
+    def route_key(self) -> str | None:
+        """Its HTTP API route (`POST /discord/interactions`); a site function answers 405 itself."""
+        if self.path is None:
+            return None
+        return f"{'POST' if self.kind == 'http' else 'ANY'} {self.path}"
+
+    @property
+    def alarm_throttles(self) -> bool:
+        """Whether a throttled invocation is lost work worth an alarm: a platform's webhook (Discord does not
+        redeliver; Telegram's retries pile up). run_jobs' and the schedules' throttles are expected (an
+        overlapping tick, a wake-up during a run), and a throttled page is retried by the person."""
+        return self.kind == "http"
 
 
 def secret_name(stage: str, group: str) -> str:
@@ -152,7 +185,19 @@ def manifest(registry: Registry) -> list[FunctionSpec]:
         reason = RESERVED_REASONS.get(name, "")
         if reserved is None and not reason:
             raise ValueError(f"{name}: reserved concurrency needs a number or a stated reason")
-        specs.append(FunctionSpec(name, k, path, cron, memory, timeout, secrets, reserved, reason))
+        if k == "site":
+            route = registry.routes[name]
+            writes = route.serve is not None or bool(route.pages) or set(route.methods) - {"GET", "HEAD"}
+            wakes = bool(writes) and name not in NEVER_WAKES
+        else:
+            wakes = k == "http"
+        throttle: Throttle | None = (
+            None if path is None else THROTTLE_CLASS.get(name, "webhook" if k == "http" else "site")
+        )
+        age = MAX_EVENT_AGE_S if k == "scheduled" else None
+        specs.append(
+            FunctionSpec(name, k, path, cron, memory, timeout, secrets, reserved, reason, wakes, throttle, age)
+        )
     return specs
 
 
@@ -183,6 +228,9 @@ GCP_APIS = (
 GCP_POOL_SIZE = 4  # = --concurrency: an instance serves four requests at once, each with its connection
 
 
+_SHELL_SAFE = re.compile(r"[A-Za-z0-9@._:-]*")  # written into the script as a default: nothing a shell expands
+
+
 def gcp_secret(env: str) -> str:
     """The Secret Manager secret holding one setting."""
     return "ttfd-" + env.lower().replace("_", "-")
@@ -204,6 +252,9 @@ def gcp_script(
     are created if missing, bindings are idempotent, deploys update, scheduler jobs are created or updated.
     Arguments become the defaults of REGION, PROJECT and SCHEDULER_SA (the committed script has none)."""
     q = shlex.quote
+    for what, value in (("region", region), ("project", project), ("scheduler account", scheduler_account)):
+        if value is not None and not _SHELL_SAFE.fullmatch(value):
+            raise ValueError(f"{what} {value!r}: only letters, digits and @ . _ : - are allowed")
     specs = manifest(registry)
     needed = sorted({s for spec in specs for s in spec.settings_on("gcp")}, key=SECRETS.index)
     lines = [
@@ -212,7 +263,7 @@ def gcp_script(
         "# text is `python -m ttfd deploy gcp --print`. Deploys every function to Cloud Run functions (gen2).",
         "# Usage: PROJECT=my-project [REGION=europe-west1] bash deploy/gcp.sh, with the plain settings below",
         "# exported and each secret below created once in Secret Manager:",
-        "#   printf %s VALUE | gcloud secrets create NAME --data-file=- --project=$PROJECT",
+        '#   printf %s VALUE | gcloud secrets create NAME --data-file=- --project="$PROJECT"',
         "set -euo pipefail",
         f'PROJECT="${{PROJECT:-{project or ""}}}"',
         ': "${PROJECT:?set PROJECT to the Google Cloud project id}"',
@@ -220,6 +271,21 @@ def gcp_script(
         f'SCHEDULER_SA="${{SCHEDULER_SA:-{scheduler_account or "ttfd-scheduler@${PROJECT}.iam.gserviceaccount.com"}}}"',
         *(f': "${{{v}:?set {v}}}"' for v in PLAIN),
         *(f'{k}="${{{k}:-{v}}}"' for k, v in PLAIN_DEFAULTS.items()),
+        "",
+        "# The plain settings as YAML for --env-vars-file, each value single-quoted ('' for a quote): a comma or a",
+        "# space in a value stays in it (--set-env-vars would split on the comma and add a variable).",
+        'ENV_FILE="$(mktemp)"',
+        "trap 'rm -f \"$ENV_FILE\"' EXIT",
+        "env_var() {",
+        '  case "$2" in *$\'\\n\'*) echo "$1 must be one line" >&2; exit 1 ;; esac',
+        '  local quote="\'"',
+        '  printf "%s: \'%s\'\\n" "$1" "${2//$quote/$quote$quote}"',
+        "}",
+        "{",
+        *(f'  env_var {v} "${v}"' for v in (*PLAIN, *PLAIN_DEFAULTS)),
+        "  env_var FORWARDED_HOPS 2",
+        f"  env_var TTFD_POOL_SIZE {GCP_POOL_SIZE}",
+        '} >"$ENV_FILE"',
         "",
         'gcloud services enable --project="$PROJECT" \\',
         *(f"  {api} \\" for api in GCP_APIS[:-1]),
@@ -252,8 +318,6 @@ def gcp_script(
         "fi",
         "",
     ]
-    given = (*PLAIN, *PLAIN_DEFAULTS)
-    plain = ",".join([*(f"{v}=${v}" for v in given), "FORWARDED_HOPS=2", f"TTFD_POOL_SIZE={GCP_POOL_SIZE}"])
     for spec in specs:
         account = gcp_account(spec.name)
         settings = spec.settings_on("gcp")
@@ -262,12 +326,12 @@ def gcp_script(
         lines += [f"grant_secret {account} {gcp_secret(s)}" for s in settings]
         limit = [f"--max-instances={spec.reserved}"] if spec.reserved is not None else []
         lines += [
-            f"gcloud functions deploy {spec.name} --gen2 --project=$PROJECT --region=$REGION \\",
+            f'gcloud functions deploy {spec.name} --gen2 --project="$PROJECT" --region="$REGION" \\',
             f"  --runtime={GCP_RUNTIME} --source=. --entry-point={spec.name} --trigger-http \\",
             f"  --memory={spec.memory_mb}Mi --timeout={spec.timeout_s}s --concurrency={GCP_POOL_SIZE} --cpu=1 \\",
             f"  {' '.join(['--min-instances=0', *limit])} \\",
             f'  --service-account="{account}@$PROJECT.iam.gserviceaccount.com" \\',
-            f'  --set-env-vars="{plain}" \\',
+            '  --env-vars-file="$ENV_FILE" \\',
             f"  --set-secrets={','.join(f'{s}={gcp_secret(s)}:latest' for s in settings)} \\",
             # The site's functions are reached only through the load balancer (one origin, and the
             # X-Forwarded-For the rate limits trust); Discord and Telegram call theirs directly.
@@ -275,19 +339,19 @@ def gcp_script(
             "  --allow-unauthenticated" if public else "  --no-allow-unauthenticated",
         ]
         if spec.cron:
-            where = "--gen2 --project=$PROJECT --region=$REGION"
+            where = '--gen2 --project="$PROJECT" --region="$REGION"'
             url = f"$(gcloud functions describe {spec.name} {where} --format='value(serviceConfig.uri)')"
-            job = f"ttfd-{spec.name} --project=$PROJECT --location=$REGION"
+            job = f'ttfd-{spec.name} --project="$PROJECT" --location="$REGION"'
             common = (
                 f'    --schedule={q(spec.cron)} --time-zone=UTC --http-method=POST --uri="$URL" \\\n'
                 '    --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \\\n'
             )
             lines += [
-                f"gcloud functions add-invoker-policy-binding {spec.name} --project=$PROJECT --region=$REGION \\",
+                f'gcloud functions add-invoker-policy-binding {spec.name} --project="$PROJECT" --region="$REGION" \\',
                 '  --member="serviceAccount:$SCHEDULER_SA" >/dev/null',
                 f'URL="{url}"',
                 'SECRET_HEADER="X-TTFD-Scheduler-Secret=$(gcloud secrets versions access latest'
-                f' --secret={gcp_secret("SCHEDULER_SECRET")} --project=$PROJECT)"',
+                f' --secret={gcp_secret("SCHEDULER_SECRET")} --project="$PROJECT")"',
                 f"if gcloud scheduler jobs describe {job} >/dev/null 2>&1; then",
                 f"  gcloud scheduler jobs update http {job} \\",
                 common + '    --update-headers="$SECRET_HEADER"',

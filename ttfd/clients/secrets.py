@@ -19,7 +19,9 @@ create-secret` writes it. Errors name the secret and AWS's error code, never a v
 from __future__ import annotations
 
 import http.client
+import io
 import json
+import socket
 import ssl
 import threading
 import time
@@ -34,6 +36,7 @@ from ttfd.clients.aws_sigv4 import Credentials, sign
 SERVICE = "secretsmanager"
 ENDPOINT_ENVS = ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL")  # botocore's names, for local fakes
 MAX_SECRET_BYTES = 65_536  # Secrets Manager's own limit for a value
+MAX_RESPONSE_BYTES = 1_048_576  # an answer (the value JSON-escaped, plus metadata) is far below this
 
 
 class SecretsError(Exception):
@@ -63,7 +66,7 @@ def parse_values(text: str, what: str = "the secret") -> dict[str, str]:
     """A secret's value: a JSON object whose values are strings (the error never quotes the text)."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise ValueError(f"{what} is not JSON (a JSON object of setting name → string)") from None
     if not isinstance(data, dict):
         raise ValueError(f"{what} must be a JSON object of setting name → string")
@@ -177,6 +180,9 @@ class SecretsManager:
         conn.timeout = left
         if conn.sock is not None:
             conn.sock.settimeout(left)
+        # Each wait on the socket gets only what is left of the deadline: a trickling answer (a byte now and
+        # then, each within a per-read timeout) cannot hold the caller past it.
+        conn.response_class = lambda sock, *a, **kw: _DeadlineResponse(sock, deadline, *a, **kw)  # type: ignore[assignment]
         headers = {"content-type": "application/x-amz-json-1.1", "x-amz-target": f"{SERVICE}.{action}"}
         if self.credentials.token:
             headers["x-amz-security-token"] = self.credentials.token
@@ -194,8 +200,12 @@ class SecretsManager:
         )
         conn.request("POST", "/", body=body, headers=signed)
         resp = conn.getresponse()
-        data = resp.read(MAX_SECRET_BYTES * 2)
-        if resp.will_close:
+        if resp.length is not None and resp.length > MAX_RESPONSE_BYTES:
+            raise http.client.HTTPException(f"response too large ({resp.length} bytes)")
+        data = resp.read(MAX_RESPONSE_BYTES + 1)
+        if len(data) > MAX_RESPONSE_BYTES:
+            raise http.client.HTTPException(f"response too large (over {MAX_RESPONSE_BYTES} bytes)")
+        if resp.will_close or not resp.isclosed():  # not read to its end: the connection cannot be reused
             self._close()
         return resp.status, data
 
@@ -207,6 +217,35 @@ class SecretsManager:
     def close(self) -> None:
         with self._lock:
             self._close()
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket's file (http.client's), each read waiting at most until `deadline` (time.monotonic())."""
+
+    def __init__(self, raw: Any, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._raw, self._sock, self._deadline = raw, sock, deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no complete answer before the deadline")
+        self._sock.settimeout(left)
+        n: int = self._raw.readinto(buffer)
+        return n
+
+    def close(self) -> None:
+        self._raw.close()  # the socket's file holds it open while the answer is read
+        super().close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    def __init__(self, sock: socket.socket, deadline: float, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        self.fp = io.BufferedReader(_DeadlineReader(self.fp.detach(), sock, deadline))
 
 
 def _profile(env: Mapping[str, str]) -> dict[str, str]:

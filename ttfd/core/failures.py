@@ -7,6 +7,7 @@ Telegram, the site, dispatch, the job runner and the deferred reply only render 
 | DomainError (BadInput, Forbidden, NotFound, …)     | refused   | its status | its message | no    | DEBUG            |
 | db.Unavailable (pool exhausted, unreachable, late) | transient | 503        | BUSY        | yes   | WARNING          |
 | SecretUnavailable (settings unread at cold start)  | transient | 503        | BUSY        | yes   | WARNING          |
+| ConfigError (a setting missing or invalid)         | transient | 503        | BUSY        | yes   | ERROR            |
 | HTTPError from a client: 429, 5xx, network         | transient | 503        | BUSY        | yes   | WARNING          |
 | HTTPError from a client: another 4xx               | permanent | 502        | GENERIC     | no    | ERROR            |
 | PermanentJobError                                  | permanent | 500        | GENERIC     | no    | ERROR            |
@@ -14,7 +15,9 @@ Telegram, the site, dispatch, the job runner and the deferred reply only render 
 
 `retry` is "the same request may succeed in a moment": Telegram then gets a 503 (it redelivers), the site and
 a scheduler a 503 with Retry-After (`retry_headers`), Discord (which never redelivers) the busy words, a job
-another attempt. A bug is
+another attempt. A ConfigError is ours to fix, not the person's: ERROR (an operator must act), yet
+transient, since a corrected setting takes effect within a minute without a redeploy and Telegram should
+redeliver what arrived meanwhile rather than have it answered with the generic words and lost. A bug is
 deterministic on the chat platforms (a redelivery would fail the same way: 200 with the generic words); the
 job runner still retries it until its last attempt, since what a job did not foresee is as often the world
 outside as our code. A refusal is an answer, not an incident: DEBUG.
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ttfd.core import db
-from ttfd.core.errors import Cooldown, DomainError, PermanentJobError
+from ttfd.core.errors import ConfigError, Cooldown, DomainError, PermanentJobError
 from ttfd.core.i18n import _
 from ttfd.core.settings import SecretUnavailable
 
@@ -67,6 +70,8 @@ def classify(exc: BaseException) -> Failure:
     # for an index), and Telegram would redeliver it for a day.
     if isinstance(exc, db.Unavailable | SecretUnavailable):
         return Failure(Kind.TRANSIENT, 503, BUSY, retry=True, level=logging.WARNING)
+    if isinstance(exc, ConfigError):  # after SecretUnavailable, its subclass that a moment may cure
+        return Failure(Kind.TRANSIENT, 503, BUSY, retry=True, level=logging.ERROR)
     if isinstance(exc, PermanentJobError):
         return Failure(Kind.PERMANENT, 500, GENERIC, retry=False, level=logging.ERROR)
     if "ttfd.clients.http" in sys.modules:  # no client was imported, so none raised: httpx stays unloaded

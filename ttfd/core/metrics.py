@@ -227,13 +227,17 @@ def measured(fn: F) -> F:
 # --- commands ---------------------------------------------------------------------------------------
 
 
-def _command_name(event: Any) -> str:
+def _command_name(event: Any, registry: Any = None) -> str:
+    """The command dimension: its path, `button:<prefix>` for an action type the registry knows (a
+    forged or stale custom_id names whatever its sender chose: "button:other"), `message`, or `other`."""
     command = getattr(event, "command", None)
     if command is not None:
         return str(getattr(command, "path", None) or getattr(command, "name", "other"))
     action = getattr(event, "action", None)
     if action:
-        return "button:" + str(action).split(":", 1)[0][:20]
+        prefix = str(action).split(":", 1)[0]
+        known = getattr(registry, "actions", None) or {}
+        return f"button:{prefix}" if prefix in known else "button:other"
     return "message" if getattr(event, "message", None) is not None else "other"
 
 
@@ -257,7 +261,8 @@ def commands(fn: F) -> F:
             outcome = outcome_of(failure) if failure is not None else (holder[0] if holder else "ok")
             try:
                 platform = str(getattr(getattr(event, "caller", None), "platform", "other"))
-                command_metrics(_command_name(event), platform, outcome, elapsed_ms)
+                registry = args[0] if args else kwargs.get("registry")
+                command_metrics(_command_name(event, registry), platform, outcome, elapsed_ms)
             except Exception:  # noqa: S110 (never fail the command for its metric)
                 pass
 

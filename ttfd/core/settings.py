@@ -9,7 +9,9 @@ variables set on the function itself win. Then `get_settings.refresh()`, which t
 at the start of every invocation, re-reads it once TTFD_SECRET_TTL_S (60 s) have passed: a rotated setting
 reaches every request that starts more than a TTL after the new version was stored, without a redeploy.
 A refresh waits at most REFRESH_BUDGET_S; if it fails (or the new value is invalid) the last good
-settings stay, an ERROR is logged, and it is tried again RETRY_S later. Only a refresh replaces the
+settings stay, an ERROR is logged, and it is tried again RETRY_S later. A secret may set only TTFD's own
+settings (`settable()`), and a version is checked whole — names, values, every feature section, DATABASE_URL's
+syntax — then applied whole or not at all. Only a refresh replaces the
 settings, between two requests, so one request never sees two versions, and what was built from the old
 ones (a database pool, an API client) can be rebuilt safely by an `on_change` listener.
 
@@ -66,10 +68,12 @@ def _cast(name: str, raw: str, kind: Any, meta: Any) -> Any:
         else:
             return raw
     except ValueError as exc:
-        raise ConfigError(f"environment variable {name}: {exc} (got {raw!r})") from None
+        # Never the value itself: a section's field may be a secret (HEALTH_TOKEN), and repr() would escape
+        # it past any scrubbing.
+        raise ConfigError(f"environment variable {name}: {exc}") from None
     low, high = meta.get("min"), meta.get("max")
     if (low is not None and value < low) or (high is not None and value > high):
-        raise ConfigError(f"environment variable {name} must be between {low} and {high} (got {raw})")
+        raise ConfigError(f"environment variable {name} must be between {low} and {high}")
     return value
 
 
@@ -135,7 +139,7 @@ class Settings:
         try:
             ZoneInfo(self.day_tz)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"environment variable DAY_TZ must be an IANA time zone (got {self.day_tz!r})") from None
+            raise ConfigError("environment variable DAY_TZ must be an IANA time zone such as Europe/Moscow") from None
         if self.telegram_webhook_secret is not None and not TELEGRAM_SECRET.fullmatch(self.telegram_webhook_secret):
             # Not quoted: it is a secret. Telegram's setWebhook refuses any other value.
             raise ConfigError(f"environment variable TELEGRAM_WEBHOOK_SECRET must be {TELEGRAM_SECRET_RULE}")
@@ -202,14 +206,113 @@ _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
 SECRET_ID_ENV = "TTFD_SECRET_ID"  # noqa: S105 (a name or ARN; several, comma-separated, merge in order)
 SECRET_TTL_ENV = "TTFD_SECRET_TTL_S"  # noqa: S105 (a variable name)
 DEFAULT_TTL_S = 60.0
+TTL_RANGE = (5, 3600)
 COLD_BUDGET_S = 3.0  # the first read: nothing can be served without it
 REFRESH_BUDGET_S = 0.5  # a re-read a request waits for; past it the request runs on the last good settings
 RETRY_S = 10.0  # after a failed re-read, the next try (not on every request while Secrets Manager is down)
+# What a secret may set beyond Settings' fields and the feature sections': the pool's knobs (the pool is rebuilt
+# when they change) and the bot's username (the Telegram runtime is). Not TTFD_METRICS: the sink is chosen once
+# per process by the deploy, and a secret turning it off would blind the alarms.
+SECRET_KNOBS = frozenset({"TTFD_POOL_SIZE", "TTFD_PREPARED_STATEMENTS", "TELEGRAM_BOT_USERNAME"})
+# Never from a secret, whatever a section declares: what steers the interpreter, the loader, the AWS clients,
+# TLS and proxies — a secret's writer must not gain code execution or a man in the middle — and the secret's
+# own knobs (the function's environment alone says which secret and how often).
+# Nor where the bot tokens are sent (the APIs' base URLs exist for local fakes): a deploy sets those, if anything.
+_NEVER = re.compile(r"(?:AWS_|LD_|PYTHON|SSL_|TTFD_SECRET_|LAMBDA_|_).*|.*_PROXY|.*_API_BASE|.*_OAUTH_BASE")
+# A new version that drops one of these, when the current one set it, is refused: the function would stop
+# serving (no database, every site call refused, every update refused). Clearing one is a deploy, not a rotation.
+KEPT_WHEN_SET = (
+    "DATABASE_URL",
+    "EDGE_SECRET",
+    "SESSION_SECRET",
+    "DISCORD_BOT_TOKEN",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_WEBHOOK_SECRET",
+    "ACTIONS_SECRET",
+    "DISCORD_CLIENT_SECRET",
+)
 
 
 class SecretUnavailable(ConfigError):
     """The settings secret could not be read when there were no settings yet (a cold start): transient, the
     next request tries again."""
+
+
+def sections() -> tuple[tuple[type, str], ...]:
+    """Every registered feature's settings section (its dataclass) and ENV_PREFIX."""
+    from ttfd.features import REGISTRY
+
+    return tuple((f.settings, getattr(f.settings, "ENV_PREFIX", "")) for f in REGISTRY.features if f.settings)
+
+
+_settable: frozenset[str] | None = None
+
+
+def settable() -> frozenset[str]:
+    """The names a settings secret may set: Settings' fields, every feature section's, SECRET_KNOBS."""
+    global _settable
+    if _settable is None:
+        names = set(SECRET_KNOBS)
+        for cls, prefix in ((Settings, ""), *sections()):
+            fields = dataclasses.fields(cls)
+            names.update((prefix + f.name).upper() for f in fields if not f.name.startswith("_"))
+        _settable = frozenset(n for n in names if not _NEVER.fullmatch(n))
+    return _settable
+
+
+def check_names(names: typing.Iterable[str], where: str = "the settings secret") -> None:
+    """Refuse a name a secret may not set (ConfigError naming the names, never a value)."""
+    given = set(names)
+    odd = sorted(ascii(k)[:40] for k in given if not _ENV_NAME.fullmatch(k))
+    if odd:
+        raise ConfigError(f"{where} has names that are not environment variables: {', '.join(odd)}")
+    refused = sorted(k for k in given if _NEVER.fullmatch(k) or k not in settable())
+    if refused:
+        raise ConfigError(
+            f"{where} sets {', '.join(refused)}, which TTFD does not take from a secret (only its settings:"
+            " the README's Configuration table)"
+        )
+
+
+def check_values(values: Mapping[str, str], where: str = "the settings secret") -> None:
+    """Refuse a value no environment can hold: a NUL, or text that is not Unicode (a lone surrogate)."""
+    bad = []
+    for key, value in values.items():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            bad.append(key)
+            continue
+        if "\x00" in value:
+            bad.append(key)
+    if bad:
+        raise ConfigError(f"{where}: the value of {', '.join(sorted(bad))} has a NUL character or is not Unicode")
+
+
+def check_database_url(url: str) -> None:
+    """DATABASE_URL's syntax, as libpq reads it — refused now rather than by every connection attempt (whose
+    errors quote the string, password included)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(url)
+    except Exception:
+        raise ConfigError(
+            "environment variable DATABASE_URL is not a connection string libpq can read (a postgresql:// URI with"
+            " special characters percent-encoded, or key=value pairs)"
+        ) from None
+
+
+def validate(env: Mapping[str, str], with_sections: bool = True) -> Settings:
+    """The settings `env` gives, with DATABASE_URL's syntax and every feature section checked too: what a
+    function would refuse later, refused now (ConfigError naming the variable, never its value)."""
+    settings = Settings.from_env(env)
+    if settings.database_url:
+        check_database_url(settings.database_url)
+    if with_sections:
+        for cls, prefix in sections():
+            settings._sections[cls] = load(cls, prefix, env)
+    return settings
 
 
 Listener = Callable[[frozenset[str]], None]
@@ -280,7 +383,8 @@ class CurrentSettings:
 
     def refresh(self) -> bool:
         """At a request boundary: re-read the secret if its TTL has passed; True when the settings changed.
-        Never raises once there are settings (a failure keeps them); the first read raises SecretUnavailable."""
+        Never raises once there are settings (any failure keeps them); the first read raises SecretUnavailable
+        or ConfigError."""
         ids = secret_ids()
         if not ids:
             return False
@@ -291,6 +395,10 @@ class CurrentSettings:
             return False  # fresh enough, or another thread is re-reading: this request uses the last good ones
         try:
             return self._refresh(ids)
+        except Exception as exc:  # a bug must not turn a rotation into failed requests: keep the last good
+            self._due = self.clock() + RETRY_S
+            log.error("settings: the re-read failed (%s); keeping the last good settings", type(exc).__name__)
+            return False
         finally:
             self._lock.release()
 
@@ -307,7 +415,7 @@ class CurrentSettings:
             raise SecretUnavailable(f"settings secret {', '.join(ids)} could not be read: {exc}") from None
         try:
             settings = self._install(values)
-        except ConfigError as exc:
+        except Exception as exc:
             raise ConfigError(f"settings secret {', '.join(ids)} is invalid: {_scrubbed(exc, values)}") from None
         self._versions, self._read_at, self._due = versions, self.clock(), self.clock() + ttl_s()
         log.info(
@@ -338,7 +446,7 @@ class CurrentSettings:
         before = dict(self._exported)
         try:
             settings = self._install(values)
-        except ConfigError as exc:
+        except Exception as exc:  # ConfigError, or what the environment itself refused: nothing was changed
             shown, why = ", ".join(versions), _scrubbed(exc, values)
             log.error(
                 "settings: %s version %s is invalid (%s); keeping the last good settings", ", ".join(ids), shown, why
@@ -367,8 +475,10 @@ class CurrentSettings:
         for secret_id in ids:
             for attempt in range(1, attempts + 1):
                 left = deadline - time.monotonic()
+                if left <= 0:
+                    raise SecretsError("TimeoutError", f"no answer within {budget_s:g} s")
                 try:
-                    secret = self._client.get(secret_id, timeout_s=max(0.05, left / (attempts - attempt + 1)))
+                    secret = self._client.get(secret_id, timeout_s=left / (attempts - attempt + 1))
                     break
                 except SecretsError as exc:
                     if attempt == attempts or not exc.transient or deadline - time.monotonic() < 0.3:
@@ -380,27 +490,50 @@ class CurrentSettings:
 
     def _install(self, values: Mapping[str, str]) -> Settings:
         """Make `values` (minus the empty ones) the secret's part of os.environ — never over a variable the
-        function has itself — and build the settings from it; on a ConfigError nothing has changed."""
-        bad = sorted(k for k in values if not _ENV_NAME.fullmatch(k))
-        if bad:
-            raise ConfigError(f"the settings secret has names that are not environment variables: {', '.join(bad)}")
+        function has itself — and build the settings from it. All or nothing: on any error os.environ is as it
+        was, and the error names settings, never their values."""
+        check_names(values)
+        check_values(values)
         exported = {k: v for k, v in values.items() if v and (k in self._exported or k not in os.environ)}
+        dropped = sorted(k for k in KEPT_WHEN_SET if k in self._exported and k not in exported)
+        if dropped:
+            raise ConfigError(
+                f"the new version drops {', '.join(dropped)}, which the current one sets and this function needs"
+            )
         env = {k: v for k, v in os.environ.items() if k not in self._exported}
         env.update(exported)
-        settings = Settings.from_env(env)  # validate before anything changes
-        for key in self._exported.keys() - exported.keys():
-            os.environ.pop(key, None)
-        os.environ.update(exported)
+        settings = validate(env, with_sections=False)  # before anything changes
+        saved = {k: os.environ.get(k) for k in self._exported.keys() | exported.keys()}
+        try:
+            for key in self._exported.keys() - exported.keys():
+                os.environ.pop(key, None)
+            for key, value in exported.items():
+                os.environ[key] = value
+            # The sections last, with the new environment in place: importing the features reads some of it.
+            for cls, prefix in sections():
+                settings._sections[cls] = load(cls, prefix, os.environ)
+        except BaseException:
+            for key, old in saved.items():
+                if old is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = old
+            raise
         self._exported = exported
         self._secret_keys = frozenset(k for k, v in values.items() if v)
         return settings
 
 
-def _scrubbed(exc: Exception, values: Mapping[str, str]) -> str:
-    """An error about the secret's settings without any of their values (a check may quote what it got)."""
+def _scrubbed(exc: BaseException, values: Mapping[str, str]) -> str:
+    """An error about the secret's settings without any of their values, as they are or as repr() escapes
+    them (a check may quote what it got)."""
     text = str(exc)
-    for value in sorted((v for v in values.values() if v), key=len, reverse=True):
-        text = text.replace(value, "…")
+    forms = {form for v in values.values() if v for form in (v, repr(v)[1:-1], ascii(v)[1:-1]) if form}
+    for form in sorted(forms, key=len, reverse=True):
+        if len(form) >= 8:
+            text = text.replace(form, "…")
+        else:  # a short one only where it stands alone, not inside the words of the message
+            text = re.sub(rf"(?<![A-Za-z0-9_]){re.escape(form)}(?![A-Za-z0-9_])", "…", text)
     return text
 
 
@@ -409,14 +542,39 @@ def secret_ids(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
     return tuple(s.strip() for s in raw.split(",") if s.strip())
 
 
+_ttl_refused: set[str] = set()
+
+
 def ttl_s() -> float:
-    ttl = _cast(SECRET_TTL_ENV, os.environ.get(SECRET_TTL_ENV, str(int(DEFAULT_TTL_S))), int, {"min": 5, "max": 3600})
-    return float(ttl)
+    """TTFD_SECRET_TTL_S from the function's own environment (a secret may not set it): an invalid value is
+    said once, as an ERROR, and the default used — a typo must not stop every request."""
+    raw = os.environ.get(SECRET_TTL_ENV)
+    if raw is None:
+        return DEFAULT_TTL_S
+    try:
+        return float(_cast(SECRET_TTL_ENV, raw, int, {"min": TTL_RANGE[0], "max": TTL_RANGE[1]}))
+    except ConfigError as exc:
+        if raw not in _ttl_refused:
+            _ttl_refused.add(raw)
+            log.error("settings: %s; using %.0f s", exc, DEFAULT_TTL_S)
+        return DEFAULT_TTL_S
 
 
 def on_lambda() -> bool:
     """Running as an AWS Lambda function (the runtime sets this for every function)."""
     return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 
+
+# psycopg.pool logs each failed connection attempt with libpq's message, which quotes the part of the
+# connection string it could not parse — possibly the password. Keep the line, drop the quoted text.
+class _NoQuotedConninfo(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if '"' in message:
+            record.msg, record.args = re.sub(r'"[^"]*"', '"…"', message), None
+        return True
+
+
+logging.getLogger("psycopg.pool").addFilter(_NoQuotedConninfo())
 
 get_settings = CurrentSettings()

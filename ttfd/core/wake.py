@@ -22,6 +22,11 @@ A wake-up never holds a reply for long, and a skipped one only delays the work t
 - **Back-off.** After a wake-up that failed or timed out the interval doubles (2, 4 … MAX_INTERVAL_S = 30 s)
   until one succeeds: an Invoke API that hangs costs one request per instance a budget now and then, not
   one every second, and logs as rarely.
+- **Stuck calls.** A call still in flight STUCK_S (10 s) after it started — far past the client's own
+  timeouts, so something below them hangs — is given up: counted as a failure, logged once, and the next
+  wake-up runs on a fresh worker thread instead of coalescing behind it for ever.
+- **Cold start.** Where WAKE_FUNCTION is set, the Invoke client (httpx, a TLS context) is loaded when this
+  module is (the function's init), so the first wake-up's budget is spent on the call, not on imports.
 
 Why not "wake only when the job is due now": every job a request queues is due now (a deferred reply, a
 rank-up's events), so that test would skip nothing.
@@ -34,6 +39,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from contextvars import ContextVar
 from typing import Any
 
@@ -45,6 +51,7 @@ REPLY_BUDGET_S = 2.5
 MIN_USEFUL_S = 0.05
 MIN_INTERVAL_S = 1.0
 MAX_INTERVAL_S = 30.0
+STUCK_S = 10.0
 
 
 def mark() -> None:
@@ -70,6 +77,8 @@ class _Waker:
         self.owed = False
         self.failures = 0
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        # Calls given up as stuck: when one ends at last, it changes nothing (it was counted already).
+        self.abandoned: weakref.WeakSet[concurrent.futures.Future[None]] = weakref.WeakSet()
 
     def executor(self) -> concurrent.futures.ThreadPoolExecutor:
         # One worker: a call that hangs holds it, and the requests after it coalesce instead of adding threads.
@@ -80,10 +89,24 @@ class _Waker:
     def interval(self) -> float:
         return min(MAX_INTERVAL_S, MIN_INTERVAL_S * 2**self.failures) if self.failures else MIN_INTERVAL_S
 
+    def abandon(self, function: str, age_s: float) -> None:
+        """Give up the call in flight (held under `lock`): a failure, owed, and a fresh worker for the next."""
+        stuck = self.in_flight
+        if stuck is not None:
+            self.abandoned.add(stuck)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)  # its thread ends when the call does
+        self._executor, self.in_flight = None, None
+        self.owed = True
+        self.failures = min(self.failures + 1, 16)
+        log.warning("waking %s: a call has been in flight for %.0f s; giving it up", function, age_s)
+
     def settled(self, future: concurrent.futures.Future[None]) -> None:
         """When the call ends, in the request or after it went: a failure is owed and backs off."""
         failed = future.cancelled() or future.exception() is not None
         with self.lock:
+            if future in self.abandoned:
+                return
             if failed:
                 self.owed = True
                 self.failures = min(self.failures + 1, 16)
@@ -140,13 +163,27 @@ def after_request() -> bool:
         return False
 
 
+def _prepare() -> Any:
+    """The Invoke client, loaded (module and keep-alive client) before any budget runs."""
+    from ttfd.clients import aws_lambda
+
+    aws_lambda.client()
+    return aws_lambda
+
+
 def _wake(function: str, queued: bool) -> bool:
     waker = _waker
+    if not (queued or waker.owed):
+        return False
+    aws_lambda = _prepare()  # loaded at import already where WAKE_FUNCTION was set then: a dict lookup
     with waker.lock:
         if not (queued or waker.owed):
             return False
         now = time.monotonic()
         busy = waker.in_flight is not None and not waker.in_flight.done()
+        if busy and now - waker.last > STUCK_S:
+            waker.abandon(function, now - waker.last)
+            busy = False
         if busy or now - waker.last < waker.interval():
             waker.owed = True  # coalesced: the wake-up in flight or just sent runs it, or the next one does
             return False
@@ -155,8 +192,6 @@ def _wake(function: str, queued: bool) -> bool:
             waker.owed = True
             log.info("not waking %s: the reply is due (%.0f ms of its budget left)", function, budget * 1000)
             return False
-        from ttfd.clients import aws_lambda
-
         future = waker.executor().submit(aws_lambda.invoke_async, function, WAKE_PAYLOAD, dict(os.environ), budget)
         waker.last, waker.owed, waker.in_flight = now, False, future
     try:
@@ -171,3 +206,7 @@ def _wake(function: str, queued: bool) -> bool:
         return False
     waker.settled(future)
     return True
+
+
+if os.environ.get("WAKE_FUNCTION"):  # a function that wakes run_jobs: load the client during its init
+    _prepare()

@@ -386,10 +386,15 @@ def serve(route: Route, request: WebRequest, registry: Catalog) -> WebResponse:
     that sends an Idempotency-Key is done once: a repeat (double click, retry) gets the first answer."""
     if (refused := edge_refusal(request)) is not None:
         return refused
-    if route.serve is not None:
-        return route.serve(request, registry)
-    if (page := route.pages.get(request.method)) is not None:
-        return page(request, registry)
+    page = route.serve if route.serve is not None else route.pages.get(request.method)
+    if page is not None:
+        try:  # it words its own failures; what escapes is answered like any route's, not as an HTML 500
+            return page(request, registry)
+        except Exception as exc:
+            failure = report(log, exc, f"{request.method} {request.path}")
+            resp = failure_problem(failure, exc, reader_locale(request))
+            resp.headers.setdefault("Cache-Control", "no-store")
+            return resp
     method = "GET" if request.method == "HEAD" and "GET" not in route.pages else request.method
     handler = route.methods.get(method)
     if handler is None:

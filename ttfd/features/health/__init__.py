@@ -4,7 +4,9 @@ and the record of every schedule's runs it reads (ttfd.features.health.runs, tab
 Anyone gets the verdict and each check's state (200 when healthy or degraded, 503 when failing); the full
 report — round trip, migrations, queue, each schedule's last run, the latest dead jobs — needs
 `Authorization: Bearer <HEALTH_TOKEN>`. A token of its own rather than SCHEDULER_SECRET: whoever holds it
-(an uptime service, an operator's laptop) can read the report but run nothing. Never cached (no-store).
+(an uptime service, an operator's laptop) can read the report but run nothing. Never cached by a CDN or a
+browser (no-store); the anonymous summary is kept SUMMARY_TTL_S in the instance, so a burst of uptime checks
+(or anyone) costs the database one check per instance every few seconds. The token's report is always live.
 
 The route is a site function like the others, so on AWS it is reached through CloudFront like /api/* and
 passes the same edge check: an uptime check of https://<site>/health sees what a visitor's request sees (a
@@ -15,6 +17,9 @@ the JSON and the status command's table are English.
 from __future__ import annotations
 
 import hmac
+import threading
+import time
+from typing import Any
 
 from ttfd.core.settings import get_settings
 from ttfd.features.health import checks
@@ -23,6 +28,10 @@ from ttfd.registry import Feature, Registry
 from ttfd.web import Catalog, Route, WebRequest, WebResponse, json_response, method_not_allowed, reader_locale
 
 NO_STORE = {"Cache-Control": "no-store"}
+SUMMARY_TTL_S = 5.0
+# The latest summary of this instance: (registry id, database URL) → (monotonic time checked, body, status).
+_summaries: dict[tuple[int, str], tuple[float, dict[str, Any], int]] = {}
+_summaries_lock = threading.Lock()
 
 
 def bearer_ok(header: str | None, token: str) -> bool:
@@ -50,8 +59,23 @@ def health_page(request: WebRequest, registry: Catalog) -> WebResponse:
     if auth is not None and not bearer_ok(auth, cfg.token):
         headers = {**NO_STORE, "WWW-Authenticate": 'Bearer realm="health"'}
         return json_response({"error": "unauthorized: send Authorization: Bearer <HEALTH_TOKEN>"}, 401, headers)
+    key = (id(registry), get_settings().database_url or "")
+    if auth is None:
+        with _summaries_lock:
+            cached = _summaries.get(key)
+        if cached is not None and time.monotonic() - cached[0] < SUMMARY_TTL_S:
+            return json_response(cached[1], cached[2], dict(NO_STORE))
     now = report(registry, cfg)
+    with _summaries_lock:
+        _summaries.clear()  # one registry and database per process: keep only the newest
+        _summaries[key] = (time.monotonic(), now.summary(), now.http_status)
     return json_response(now.full() if auth is not None else now.summary(), now.http_status, dict(NO_STORE))
+
+
+def forget_summary() -> None:
+    """Drop the kept summary (tests: the next anonymous request checks again)."""
+    with _summaries_lock:
+        _summaries.clear()
 
 
 FEATURE = Feature(

@@ -72,6 +72,8 @@ get_settings.on_change(rebuild_after_rotation)
 if os.environ.get("AWS_LAMBDA_RUNTIME_API"):
     _lambda_logging()
     if secret_ids():
+        import ttfd.features  # noqa: F401 (its settings sections: a secret's names are checked against them)
+
         try:  # during the instance's init: provisioned instances start with their settings
             get_settings()
         except Exception as exc:  # the first request tries again and answers 503 if it cannot either

@@ -238,14 +238,22 @@ class SecretUnavailable(ConfigError):
     next request tries again."""
 
 
-def sections() -> tuple[tuple[type, str], ...]:
-    """Every registered feature's settings section (its dataclass) and ENV_PREFIX."""
-    from ttfd.features import REGISTRY
-
-    return tuple((f.settings, getattr(f.settings, "ENV_PREFIX", "")) for f in REGISTRY.features if f.settings)
-
-
+Sections = tuple[tuple[type, str], ...]
+_sections: Sections = ()
 _settable: frozenset[str] | None = None
+
+
+def register_sections(found: Sections) -> None:
+    """The feature registry's settings sections (their dataclasses and ENV_PREFIXes), handed in by
+    ttfd.features when it is built: core never imports the features. Whatever reads a secret imports
+    ttfd.features first (functions/aws.py, the CLI), so a secret's names are checked against every section."""
+    global _sections, _settable
+    _sections, _settable = tuple(found), None
+
+
+def sections() -> Sections:
+    """Every registered feature's settings section (its dataclass) and ENV_PREFIX."""
+    return _sections
 
 
 def settable() -> frozenset[str]:

@@ -3,6 +3,7 @@ them. Adding a feature is adding its package and one line here (README: "Adding 
 
 from __future__ import annotations
 
+from ttfd.core import settings
 from ttfd.features import (
     accounts,
     achievements,
@@ -44,3 +45,6 @@ FEATURES: tuple[Feature, ...] = (
     health.FEATURE,  # operators' view: /health, `python -m ttfd status`, schedule_runs
 )
 REGISTRY = Registry(FEATURES)
+settings.register_sections(
+    tuple((f.settings, getattr(f.settings, "ENV_PREFIX", "")) for f in REGISTRY.features if f.settings)
+)

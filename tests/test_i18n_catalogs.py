@@ -126,3 +126,48 @@ def test_a_catalog_without_its_compiled_file_is_compiled_on_first_use(tmp_path: 
         assert not (copy / "ru.mo").exists()
     finally:
         i18n.translations.cache_clear()
+
+
+def test_whole_numbers_are_written_exactly_as_babel_writes_them() -> None:
+    """number() writes integers itself (the language's group separator and minus sign, read from Babel once):
+    byte for byte what Babel's format_decimal gives, in every language, large and negative ones too."""
+    import random
+
+    from babel.numbers import format_decimal
+
+    rng = random.Random(20)
+    values = [0, 1, -1, 7, 999, -999, 1000, -1000, 10**18, -(10**18), 2**63, -(2**63), 10**24]
+    values += [rng.randint(-(10**k), 10**k) for k in range(1, 22) for _ in range(50)]
+    for locale in i18n.LOCALES:
+        for v in values:
+            assert i18n.number(v, locale) == str(format_decimal(v, locale=locale)), (v, locale)
+    assert i18n.number(1234567, "ru") == "1\xa0234\xa0567" and i18n.number(-1234567, "en") == "-1,234,567"
+    assert i18n.number(1234.5, "ru") == "1\xa0234,5"  # not whole: Babel itself
+
+
+def test_one_lookup_per_text_answers_as_the_chain_of_catalogs_would() -> None:
+    """The catalogs of a language are merged into one dictionary: every text, plural form and context it
+    holds is answered as the fallback chain of the separate catalogs (a later catalog first) answers it."""
+    import gettext
+    import io
+
+    merged = i18n.translations("ru")
+    parts = [gettext.GNUTranslations(io.BytesIO(i18n._compiled(po))) for po in sorted(i18n.ROOT.rglob("locale/ru.po"))]
+    assert len(parts) > 1
+    chain = gettext.NullTranslations()
+    for part in parts:
+        part.add_fallback(chain)
+        chain = part
+    keys = {key for part in parts for key in vars(part)["_catalog"]} | {"No such text.", ("No such text.", 0)}
+    for key in keys:
+        msgid = key[0] if isinstance(key, tuple) else key
+        context, _sep, text = msgid.rpartition("\x04")
+        for n in (0, 1, 2, 3, 5, 11, 21, 22, 25, 101, 1000) if isinstance(key, tuple) else (None,):
+            if n is None:
+                assert merged.gettext(msgid) == chain.gettext(msgid)
+                if context:
+                    assert merged.pgettext(context, text) == chain.pgettext(context, text)
+            elif context:
+                assert merged.npgettext(context, text, "many", n) == chain.npgettext(context, text, "many", n)
+            else:
+                assert merged.ngettext(msgid, "many", n) == chain.ngettext(msgid, "many", n)

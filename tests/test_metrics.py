@@ -126,6 +126,8 @@ def test_commands_as_readable_log_lines(discord, sink, caplog, capsys) -> None:
     (command,) = [m for m in said if m.startswith("metric command ")]
     assert "command=daily platform=discord outcome=ok" in command
     assert "Commands=1 CommandLatency=" in command
+    # One record per invocation: the command's set, then the function's.
+    assert " | metric function function=discord_interactions outcome=ok status=200" in command
 
 
 def test_a_broken_stdout_never_fails_a_request(discord, sink, monkeypatch) -> None:
@@ -135,6 +137,25 @@ def test_a_broken_stdout_never_fails_a_request(discord, sink, monkeypatch) -> No
     monkeypatch.setattr("sys.stdout", closed)
     resp = _post(discord, "/daily", user=801)
     assert "+100 coins" in resp.get_json()["data"]["content"]
+
+
+def test_an_invocation_writes_its_lines_at_once(discord, sink, monkeypatch) -> None:
+    """A command's line waits for its invocation's own line: one write and one flush per request."""
+    sink("emf")
+    writes: list[str] = []
+
+    class Stdout(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+    monkeypatch.setattr("sys.stdout", Stdout())
+    _post(discord, "/daily", user=811)
+    (written,) = writes
+    docs = _json_lines(written)
+    assert [d["ttfd_metric"] for d in docs] == ["command", "function"] and written.endswith("}\n")
+    for doc in docs:
+        assert_valid_emf(doc)
 
 
 def test_measured_functions_errors_and_cold_start(sink, capsys) -> None:

@@ -19,7 +19,7 @@ import gettext
 import io
 import string
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -41,7 +41,8 @@ class Msg(str):
     `values` are the message's named values: text (shown as given), numbers (formatted for the language),
     Spans (a bold name, a mention: kept marked), other Msgs (said in the same language), dates."""
 
-    __slots__ = ("context", "msgid", "n", "plural", "values")
+    __slots__ = ("_source", "context", "msgid", "n", "plural", "values")
+    _source: tuple[Part, ...]
     msgid: str
     plural: str | None
     n: int | None
@@ -59,17 +60,25 @@ class Msg(str):
         values = dict(values or {})
         if n is not None:
             values.setdefault("n", n)
-        template = msgid if plural is None or n == 1 else plural
-        obj = super().__new__(cls, _plain(_fill(template, values, SOURCE)))
+        template = msgid if plural is None or n == 1 else plural  # what the source "catalog" answers
+        source = _fill(template, values, SOURCE)
+        obj = super().__new__(cls, _plain(source))
         obj.msgid, obj.plural, obj.n, obj.values, obj.context = msgid, plural, n, values, context
+        obj._source = source  # said in the source language already: kept, not filled again
         return obj
 
     def say(self, locale: str) -> tuple[Part, ...]:
         """The text in `locale`, as parts (marked values stay marked)."""
+        if locale == SOURCE:
+            return self._source
+        if not self.values:  # a fixed text (a title, a field's name): said once per language
+            return _said_fixed(self.msgid, self.plural, self.context, locale, translations(locale))
         return _fill(_template(self, locale), self.values, locale)
 
     def in_(self, locale: str) -> str:
         """The text in `locale`, without marks (a title, a button's label)."""
+        if locale == SOURCE:
+            return str.__str__(self)  # the English text is the Msg's own value
         return _plain(self.say(locale))
 
     def with_values(self, values: Mapping[str, Any]) -> Msg:
@@ -131,18 +140,58 @@ def translated_only(catalog: Any) -> Any:
     return catalog
 
 
+class _Merged(gettext.NullTranslations):
+    """Every catalog of a language as one dictionary: one lookup per text instead of one per catalog down a
+    fallback chain. Built only when the catalogs agree on the plural rule; a later catalog's entry wins, as
+    at the head of the chain it replaces (the lookups are per key, so the answers are the chain's)."""
+
+    def __init__(self, messages: dict[Any, str], plural: Callable[[int], int]) -> None:
+        super().__init__()
+        self._messages = messages
+        self._plural = plural
+
+    def gettext(self, message: str) -> str:
+        return self._messages.get(message, message)
+
+    def ngettext(self, msgid1: str, msgid2: str, n: int) -> str:
+        found = self._messages.get((msgid1, self._plural(n)))
+        return found if found is not None else (msgid1 if n == 1 else msgid2)
+
+    def pgettext(self, context: str, message: str) -> str:
+        return self._messages.get(f"{context}\x04{message}", message)
+
+    def npgettext(self, context: str, msgid1: str, msgid2: str, n: int) -> str:
+        found = self._messages.get((f"{context}\x04{msgid1}", self._plural(n)))
+        return found if found is not None else (msgid1 if n == 1 else msgid2)
+
+
 @lru_cache(maxsize=len(LOCALES))
 def translations(locale: str) -> gettext.NullTranslations:
     """Every catalog of `locale` in the project, as one (English: the source itself)."""
     if locale == SOURCE or locale not in LOCALES:
         return gettext.NullTranslations()
     with _LOCK:
+        parts = [gettext.GNUTranslations(io.BytesIO(_compiled(po))) for po in sorted(ROOT.rglob(f"locale/{locale}.po"))]
+        if parts and len({p.info().get("plural-forms") for p in parts}) == 1:
+            messages: dict[Any, str] = {}
+            for part in parts:  # later catalogs win, as the chain below would answer
+                messages.update(vars(part)["_catalog"])
+            plural: Callable[[int], int] = getattr(parts[0], "plural")  # noqa: B009 (not in the stubs)
+            return _Merged(messages, plural)
         merged = gettext.NullTranslations()
-        for po in sorted(ROOT.rglob(f"locale/{locale}.po")):
-            part = gettext.GNUTranslations(io.BytesIO(_compiled(po)))
+        for part in parts:
             part.add_fallback(merged)
             merged = part
         return merged
+
+
+@lru_cache(maxsize=4096)
+def _said_fixed(
+    msgid: str, plural: str | None, context: str | None, locale: str, catalog: gettext.NullTranslations
+) -> tuple[Part, ...]:
+    """A message without values in `locale` (without values there is no `n`: the plural form for 0), kept per
+    `catalog` (the language's translations as loaded now: reloading them forgets these)."""
+    return _fill(_template(Msg(msgid, plural, None, None, context), locale), {}, locale)
 
 
 def _template(msg: Msg, locale: str) -> str:
@@ -163,9 +212,34 @@ def number(value: int | float, locale: str) -> str:
     """12,345 in English, 12 345 in Russian."""
     if locale == SOURCE:
         return f"{value:,}"
+    if type(value) is int:
+        symbols = _integer_symbols(locale)
+        if symbols is not None:
+            return _integer(value, *symbols)
     from babel.numbers import format_decimal
 
     return str(format_decimal(value, locale=locale))
+
+
+def _integer(value: int, group: str, minus: str) -> str:
+    text = f"{value:,}"
+    if value < 0:
+        text = minus + text[1:]
+    return text if group == "," else text.replace(",", group)
+
+
+@lru_cache(maxsize=len(LOCALES))
+def _integer_symbols(locale: str) -> tuple[str, str] | None:
+    """The language's group separator and minus sign for whole numbers, read from Babel once; None (Babel
+    formats every number) unless they give exactly Babel's text for a set of probes (a pattern that groups
+    otherwise, such as India's 12,34,567, or a minimum grouping, is left to Babel)."""
+    from babel.numbers import format_decimal, get_group_symbol, get_minus_sign_symbol
+
+    symbols = (str(get_group_symbol(locale)), str(get_minus_sign_symbol(locale)))
+    probes = (0, 7, -7, 999, -999, 1000, -1000, 12345, 100000, 1234567, -1234567890, 10**18, -(10**18) - 1)
+    if any(_integer(v, *symbols) != str(format_decimal(v, locale=locale)) for v in probes):
+        return None
+    return symbols
 
 
 def moment(value: datetime | date, locale: str, style: str = "medium") -> str:
@@ -188,7 +262,7 @@ def _fill(template: str, values: Mapping[str, Any], locale: str) -> tuple[Part, 
     from ttfd.ui.text import Span
 
     out: list[Part] = []
-    for literal, name, spec, _conv in _FORMATTER.parse(template):
+    for literal, name, spec in _parsed(template):
         if literal:
             out.append(literal)
         if name is None:
@@ -197,7 +271,12 @@ def _fill(template: str, values: Mapping[str, Any], locale: str) -> tuple[Part, 
             out.append("{" + name + "}")
             continue
         value = values[name]
-        if isinstance(value, Msg):
+        kind = type(value)
+        if kind is str:  # the common cases first (a Msg is a str too, a bool an int: checked below)
+            out.append(value)
+        elif kind is int and not spec:
+            out.append(number(value, locale))
+        elif isinstance(value, Msg):
             out.extend(value.say(locale))
         elif isinstance(value, Span):
             out.append(_span(value, locale))
@@ -212,6 +291,12 @@ def _fill(template: str, values: Mapping[str, Any], locale: str) -> tuple[Part, 
         else:
             out.append(str(value))
     return tuple(out)
+
+
+@lru_cache(maxsize=4096)
+def _parsed(template: str) -> tuple[tuple[str, str | None, str | None], ...]:
+    """A template's pieces (literal text, value name, format spec), parsed once per template."""
+    return tuple((literal, name, spec) for literal, name, spec, _conv in _FORMATTER.parse(template))
 
 
 def _span(value: Span, locale: str) -> Span:

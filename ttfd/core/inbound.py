@@ -39,6 +39,20 @@ FROM unified_users u WHERE u.{col} = %(ext)s
 """)
 
 
+_COMPOSED: dict[tuple[str, str], bytes] = {}
+
+
+def _query(template: sql.SQL, name: str, platform: Platform, conn: Conn) -> bytes:
+    """`template` with the platform's identity column, composed once per process (as the bytes psycopg would
+    send), not once per event."""
+    key = (name, platform)
+    query = _COMPOSED.get(key)
+    if query is None:
+        col = sql.Identifier(users.IDENTITY_COLUMNS[platform])
+        query = _COMPOSED[key] = template.format(col=col).as_bytes(conn)
+    return query
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who sent an event, as their platform names them."""
@@ -60,9 +74,8 @@ class Arrival:
 
 def begin(conn: Conn, key: str, caller: Caller, ttl_s: int = 86400) -> Start[Arrival]:
     """Claim `key` and find-or-create the caller (and remember their guild) inside the caller's transaction."""
-    col = sql.Identifier(users.IDENTITY_COLUMNS[caller.platform])
     params = {"key": key, "ttl": ttl_s, "ext": caller.ext_id, "guild": caller.guild_id}
-    row = conn.execute(_BEGIN.format(col=col), params).fetchone()
+    row = conn.execute(_query(_BEGIN, "begin", caller.platform, conn), params).fetchone()
     assert row is not None
     if not row["fresh"]:
         # Another delivery holds the key: ask again now that it has committed (or rolled back and freed it).
@@ -81,8 +94,8 @@ def identify(conn: Conn, caller: Caller) -> Arrival | None:
     """The caller's account for a read-only command, in one statement that writes nothing; None when
     something would need writing first (first contact, new names, a membership to refresh): such an event
     then takes the transactional path instead."""
-    col = sql.Identifier(users.IDENTITY_COLUMNS[caller.platform])
-    row = conn.execute(_IDENTIFY.format(col=col), {"ext": caller.ext_id, "guild": caller.guild_id}).fetchone()
+    query = _query(_IDENTIFY, "identify", caller.platform, conn)
+    row = conn.execute(query, {"ext": caller.ext_id, "guild": caller.guild_id}).fetchone()
     if row is None or row["stale"]:
         return None
     user = User.from_row(row)

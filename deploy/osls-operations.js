@@ -1,4 +1,7 @@
 'use strict';
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
 // An osls plugin (serverless.yml `plugins:`) for what depends on the list of functions, so it follows the
 // generated `functions:` block instead of being kept by hand beside it:
 // - one "stale schedule" alarm per scheduled function: no `ScheduleSuccess` (namespace TTFD, dimension
@@ -9,6 +12,9 @@
 //   registry): API Gateway refuses settings for a route that does not exist yet ("Unable to find Route by
 //   key"), and a key that matches no route at all stops the package here instead of the deploy.
 // It runs while the template is finalised (after resources: are merged), offline, in `package` and `deploy`.
+// Once the zip is built (sources, then the requirements plugin's packages), it also adds our own bytecode,
+// compiled from the zip's sources by the runtime's Python (devtools/bytecode.py): Lambda's read-only code
+// directory would otherwise have every cold start compile every module it imports.
 
 const STALE_AFTER_TICKS = 3; // a skipped tick (an overlapping run, one database blip) is not an alarm
 const MIN_WINDOW_S = 600;
@@ -42,11 +48,29 @@ function pascal(name) {
 }
 
 class OperationsPlugin {
-  constructor(serverless) {
+  constructor(serverless, options, utils) {
     this.serverless = serverless;
+    this.log = utils && utils.log;
     this.hooks = {
       'after:aws:package:finalize:mergeCustomProviderResources': () => this.finalize(),
+      // After serverless-python-requirements' hook of the same name (listed before this plugin).
+      'after:package:createDeploymentArtifacts': () => this.addBytecode(),
     };
+  }
+
+  addBytecode() {
+    const service = this.serverless.service;
+    const dir = this.serverless.serviceDir;
+    const zip = path.resolve(dir, service.package.artifact || path.join('.serverless', `${service.service}.zip`));
+    if (!fs.existsSync(zip)) throw new Error(`osls-operations: no package at ${zip} to add bytecode to`);
+    const version = /^python(\d+\.\d+)$/.exec(service.provider.runtime);
+    if (!version) throw new Error(`osls-operations: not a Python runtime: ${service.provider.runtime}`);
+    const python = (service.custom.pythonRequirements || {}).pythonBin || `python${version[1]}`;
+    const run = spawnSync(python, ['-m', 'devtools.bytecode', zip, version[1]], { cwd: dir, encoding: 'utf8' });
+    if (run.error || run.status !== 0) {
+      throw new Error(`osls-operations: bytecode: ${run.error || ''}${run.stderr || ''}${run.stdout || ''}`);
+    }
+    if (this.log) this.log.info(run.stdout.trim());
   }
 
   finalize() {

@@ -14,7 +14,7 @@ import pytest
 from functions_framework import create_app
 
 from devtools.simulate import telegram_update
-from functions.discord import interactions
+from functions.discord import events
 from tests import chaos
 from tests.conftest import SCHEDULER_HEADERS, TG_SECRET, encode, interaction, sign
 from ttfd import web
@@ -97,8 +97,8 @@ def test_full_pool_answers_each_surface_quickly_and_changes_nothing(
     monkeypatch.setattr(db, "MAX_POOL_WAIT_S", 0.5)
     started = time.monotonic()
     reply = _discord(clients["discord"], "/daily").get_json()
-    assert time.monotonic() - started < interactions.TIMEOUT_S + 0.5  # inside Discord's 3 s
-    assert reply["data"]["content"] == interactions.BUSY and reply["data"]["flags"] == 64
+    assert time.monotonic() - started < events.TIMEOUT_S + 0.5  # inside Discord's 3 s
+    assert reply["data"]["content"] == events.BUSY and reply["data"]["flags"] == 64
     resp = _telegram(clients["telegram"], "/daily")
     assert resp.status_code == 503 and resp.headers["Retry-After"]  # Telegram will redeliver it
     assert clients["site"].get("/").status_code == 503
@@ -122,7 +122,7 @@ def test_a_statement_past_the_deadline_is_transient(clients, fresh_db, monkeypat
     with psycopg.connect(fresh_db) as locker:  # someone holds the account row past every deadline
         locker.execute("SELECT 1 FROM unified_users WHERE discord_id = 77 FOR UPDATE")
         reply = _discord(clients["discord"], "/daily", user=77).get_json()
-        assert reply["data"]["content"] == interactions.BUSY
+        assert reply["data"]["content"] == events.BUSY
         locker.rollback()
     assert "already claimed" in _discord(clients["discord"], "/daily", user=77).get_json()["data"]["content"]
 
@@ -136,7 +136,7 @@ def test_unreachable_database_is_transient(clients, monkeypatch) -> None:
     db.close_pool()
     monkeypatch.setattr(webhook, "TIMEOUT_S", 1.0)
     monkeypatch.setattr(web, "TIMEOUT_S", 1.0)
-    assert _discord(clients["discord"], "/daily").get_json()["data"]["content"] == interactions.BUSY
+    assert _discord(clients["discord"], "/daily").get_json()["data"]["content"] == events.BUSY
     assert _telegram(clients["telegram"], "/daily").status_code == 503
     assert clients["site"].get("/").status_code == 503
 

@@ -162,6 +162,12 @@ def test_every_function_is_in_the_template_with_its_route_or_schedule(package: P
     assert routes == expected  # scheduled functions have no route
 
 
+def pyc_of(source: str) -> str:
+    """Where Python 3.12 looks for a source's bytecode: `a/b.py` -> `a/__pycache__/b.cpython-312.pyc`."""
+    folder, _, name = source.rpartition("/")
+    return f"{folder + '/' if folder else ''}__pycache__/{name.removesuffix('.py')}.cpython-312.pyc"
+
+
 def test_the_zip_holds_the_functions_and_their_requirements_only(package: Path, tmp_path: Path) -> None:
     with zipfile.ZipFile(package / "ttfd.zip") as z:
         names = z.namelist()
@@ -172,10 +178,25 @@ def test_the_zip_holds_the_functions_and_their_requirements_only(package: Path, 
     assert "deploy" not in tops  # the deploy plugin and the Google Cloud script are tooling
     assert not [n for n in names if re.search(r"\.(key|env)$|dev\.env", n)]
     assert not [n for n in names if b"PRIVATE KEY-----" in (tmp_path / n).read_bytes()]  # CA bundles are fine
-    # pip's compiled requirements come along, built by Python 3.12 for Lambda's; our own bytecode may not (stale).
-    assert not [n for n in names if "__pycache__" in n and n.split("/")[0] in ("ttfd", "functions", "webhooks")]
+    # pip's compiled requirements come along, built by Python 3.12 for Lambda's; ours is compiled from the zip's
+    # own sources at packaging (devtools/bytecode.py), never taken from a working tree's __pycache__: exactly one
+    # unchecked-hash .pyc per source, holding that source's hash as Python 3.12 computes it.
     compiled = {m[1] for n in names if (m := re.search(r"\.(cpython-\d+)(?:\.opt-\d)?\.pyc$", n))}
     assert compiled == {"cpython-312"}, compiled
+    mine = ("main.py", "__pycache__/main.", "ttfd/", "functions/", "webhooks/")
+    sources = sorted(n for n in names if n.endswith(".py") and n.startswith(mine))
+    ours = {n for n in names if n.endswith(".pyc") and n.startswith(mine)}
+    assert ours == {pyc_of(n) for n in sources}, sorted(ours ^ {pyc_of(n) for n in sources})
+    py = python312()
+    assert py is not None
+    hash_of = (
+        "import sys, importlib.util as u; [print(u.source_hash(open(p, 'rb').read()).hex()) for p in sys.argv[1:]]"
+    )
+    run = subprocess.run([py, "-c", hash_of, *sources], cwd=tmp_path, capture_output=True, text=True, check=True)
+    for source, want in zip(sources, run.stdout.split(), strict=True):
+        header = (tmp_path / pyc_of(source)).read_bytes()[:16]
+        assert int.from_bytes(header[4:8], "little") == 0b01, source  # hash-based, the source never checked
+        assert header[8:16].hex() == want, source
     # Lambda's python3.12 runs on Amazon Linux 2023 (glibc 2.34): no extension may need a newer glibc.
     wheels = [p.read_text() for p in tmp_path.glob("*.dist-info/WHEEL")]
     tags = {t.split(": ", 1)[1] for w in wheels for t in w.splitlines() if t.startswith("Tag: ")}

@@ -111,7 +111,7 @@ def test_the_locale_flags_reach_the_payloads(monkeypatch, tmp_path, capsys) -> N
 
 def test_select_and_modal_payloads_are_the_shapes_discord_sends(monkeypatch, tmp_path, capsys) -> None:
     from devtools.cli import main as cli
-    from functions.discord.interactions import parse
+    from functions.discord.events import parse
 
     sent = _capture(monkeypatch, tmp_path)
     menu = {

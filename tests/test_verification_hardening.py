@@ -396,7 +396,7 @@ def test_the_interactions_function_does_not_load_pillow() -> None:
     """The picture is drawn in a job: the interaction path (answered within 3 s, cold starts counted) never
     imports Pillow (~30–60 ms cold) nor the captcha module."""
     probe = (
-        "import sys, functions.discord.interactions, ttfd.features.verification;"
+        "import sys, functions.discord.events, ttfd.features.verification;"
         "print(sorted(m for m in ('PIL', 'ttfd.features.verification.captcha') if m in sys.modules))"
     )
     found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)

@@ -41,7 +41,7 @@ from flask import Flask, Response, request
 
 from devtools import simulate
 from functions import aws
-from functions.discord.interactions import TIMEOUT_S
+from functions.discord.events import TIMEOUT_S
 from tests.conftest import TG_SECRET, encode, interaction, sign
 from tests.lambda_events import Context, body_of, http_event
 from ttfd.clients import aws_lambda, aws_sigv4

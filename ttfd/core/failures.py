@@ -31,7 +31,6 @@ import sys
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ttfd.core import db
 from ttfd.core.errors import ConfigError, Cooldown, DomainError, PermanentJobError
 from ttfd.core.i18n import _
 from ttfd.core.settings import SecretUnavailable
@@ -67,9 +66,15 @@ def classify(exc: BaseException) -> Failure:
         wait = float(exc.retry_after) if isinstance(exc, Cooldown) else None
         return Failure(Kind.REFUSED, exc.status, exc.message, retry=False, level=logging.DEBUG, retry_after=wait)
     # Only what db.run itself calls transient: another database error may be deterministic (a value too big
-    # for an index), and Telegram would redeliver it for a day.
-    if isinstance(exc, db.Unavailable | SecretUnavailable):
+    # for an index), and Telegram would redeliver it for a day. Nothing imported ttfd.core.db, so nothing raised
+    # its Unavailable: psycopg stays unloaded on a path without the database (a Discord PING).
+    if isinstance(exc, SecretUnavailable):
         return Failure(Kind.TRANSIENT, 503, BUSY, retry=True, level=logging.WARNING)
+    if "ttfd.core.db" in sys.modules:
+        from ttfd.core.db import Unavailable
+
+        if isinstance(exc, Unavailable):
+            return Failure(Kind.TRANSIENT, 503, BUSY, retry=True, level=logging.WARNING)
     if isinstance(exc, ConfigError):  # after SecretUnavailable, its subclass that a moment may cure
         return Failure(Kind.TRANSIENT, 503, BUSY, retry=True, level=logging.ERROR)
     if isinstance(exc, PermanentJobError):

@@ -1,18 +1,31 @@
-"""`make bench [BENCH="platform bursts site season wake cleaner"]`: platform throughput/latency/cold
-start/leaderboards, bursts from one person, the website functions, the season rollover at 1M players, what the
-run_jobs wake-up adds to a reply, then the Cleaner scan/apply bench."""
+"""`make bench [BENCH="platform bursts site season wake cleaner"] [BENCH_ARGS="--accounts 1000000 --prepared both"]`:
+platform throughput/latency/CPU per command/cold start/leaderboards, bursts from one person, the website
+functions, the season rollover at 1M players, what the run_jobs wake-up adds to a reply, then the Cleaner
+scan/apply bench. `--accounts N` (default 500) seeds the platform bench's chat commands N accounts;
+`--prepared off|on|both` (default off, as behind a pooler) which prepared-statement settings it reports."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from bench import platform_bench
 
+PARTS = ["platform", "bursts", "site", "season", "wake", "cleaner"]
+
 
 def main() -> int:
-    only = sys.argv[1:] or ["platform", "bursts", "site", "season", "wake", "cleaner"]
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("parts", nargs="*", metavar="part", help=" ".join(PARTS))
+    parser.add_argument("--accounts", type=int, default=platform_bench.BENCH_USERS)
+    parser.add_argument("--prepared", choices=["off", "on", "both"], default="off")
+    args = parser.parse_args()
+    if unknown := set(args.parts) - set(PARTS):
+        parser.error(f"unknown part(s) {' '.join(sorted(unknown))}; known: {' '.join(PARTS)}")
+    only = args.parts or PARTS
     if "platform" in only:
-        platform_bench.main()
+        prepared = ("off", "on") if args.prepared == "both" else (args.prepared,)
+        platform_bench.main(accounts=max(args.accounts, platform_bench.BENCH_USERS), prepared=prepared)
     if "bursts" in only:
         from bench import burst_bench
 

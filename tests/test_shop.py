@@ -336,6 +336,83 @@ def test_fifty_concurrent_buyers_on_three_platforms_get_exactly_the_stock(app_en
 # --- the website ---------------------------------------------------------------------------------------
 
 
+def test_buyers_of_an_unlimited_item_share_its_lock_but_stock_limits_and_edits_do_not(app_env, fresh_db) -> None:
+    """Issue 20: shop_buy locks an unlimited item FOR SHARE, a limited one FOR UPDATE. Proven by locks, not
+    timing: a purchase is left open in transaction A while B, with a short lock_timeout, does the next thing."""
+    a, b = _fund(discord_id=1, coins=1000), _fund(discord_id=2, coins=1000)
+    free, ticket = _item(name="Hat", price=10), _item(name="Ticket", price=10, stock=5)
+    capped = _item(name="Cap", price=10, per_user_limit=1)
+    week = ledger.week_start(ledger.utc_now().date())
+
+    def buy(c: psycopg.Connection, user: int, item: service.Item, key: str, price: int | None = None) -> str:
+        row = c.execute(
+            "SELECT status FROM shop_buy(%s, %s, 1, NULL, 'discord', %s, %s, %s)", (user, item.id, key, week, price)
+        ).fetchone()
+        assert row is not None
+        return str(row[0])
+
+    def blocked(c: psycopg.Connection, query: str, *args: Any) -> bool:
+        try:
+            c.execute(query, args)
+        except psycopg.errors.LockNotAvailable:
+            c.rollback()
+            return True
+        c.rollback()
+        return False
+
+    with psycopg.connect(fresh_db) as ta, psycopg.connect(fresh_db) as tb:
+        tb.execute("SET lock_timeout = '200ms'")
+        tb.commit()
+        # Two people buying one unlimited item: B goes through while A's purchase is still open.
+        assert buy(ta, a, free, "a-free") == "ok"
+        assert buy(tb, b, free, "b-free", price=10) == "ok"
+        tb.commit()
+        # ...but no edit of that item slips under A's purchase: off-sale, price, restock all wait for it.
+        assert blocked(tb, "UPDATE shop_items SET active = false WHERE id = %s", free.id)
+        assert blocked(tb, "UPDATE shop_items SET price = 11 WHERE id = %s", free.id)
+        assert blocked(tb, "UPDATE shop_items SET stock = 3 WHERE id = %s", free.id)
+        # A limited item still serializes its buyers (one stock count at a time).
+        assert buy(ta, a, ticket, "a-ticket") == "ok"
+        assert blocked(tb, "SELECT shop_buy(%s, %s, 1, NULL, 'discord', 'b-ticket', %s, NULL)", b, ticket.id, week)
+        # A per-person limit holds through the buyer's own account lock: the same person waits.
+        assert buy(ta, a, capped, "a-cap") == "ok"
+        assert blocked(tb, "SELECT shop_buy(%s, %s, 1, NULL, 'discord', 'a-cap2', %s, NULL)", a, capped.id, week)
+        ta.commit()
+        assert buy(tb, a, capped, "a-cap2") == "limit"
+        tb.rollback()
+        # An edit in flight blocks a purchase, which then sees the new terms rather than the old ones.
+        ta.execute("UPDATE shop_items SET price = 12 WHERE id = %s", (free.id,))
+        assert blocked(tb, "SELECT shop_buy(%s, %s, 1, NULL, 'discord', 'b-free2', %s, 10)", b, free.id, week)
+        ta.commit()
+        assert buy(tb, b, free, "b-free2", price=10) == "price_changed"
+        tb.rollback()
+        ta.execute("UPDATE shop_items SET active = false WHERE id = %s", (free.id,))
+        assert blocked(tb, "SELECT shop_buy(%s, %s, 1, NULL, 'discord', 'b-free3', %s, NULL)", b, free.id, week)
+        ta.commit()
+        assert buy(tb, b, free, "b-free3") == "inactive"
+        tb.rollback()
+        # A restock making an unlimited item limited is honoured by a buyer who saw it unlimited: B peeks the
+        # stock as unlimited, waits FOR SHARE behind the edit, then reads the new row and locks it FOR UPDATE.
+        ta.execute("UPDATE shop_items SET active = true, stock = 0 WHERE id = %s", (free.id,))
+        tb.execute("SET lock_timeout = 0")
+        pid = tb.info.backend_pid
+        got: list[str] = []
+        waiter = threading.Thread(target=lambda: got.append(buy(tb, b, free, "b-free4")))
+        waiter.start()
+        for _ in range(500):
+            if _one(fresh_db, "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", pid) == ("Lock",):
+                break
+            threading.Event().wait(0.01)
+        else:
+            pytest.fail("B never waited for the edit")
+        ta.commit()
+        waiter.join(10)
+        assert got == ["sold_out"]
+        tb.rollback()
+    assert _one(fresh_db, "SELECT stock FROM shop_items WHERE id = %s", ticket.id) == (4,)
+    assert chaos.consistency_problems(fresh_db) == []
+
+
 def test_site_shop_lists_buys_once_per_key_and_needs_csrf(app_env, fresh_db, monkeypatch) -> None:
     configure_site(monkeypatch, app_env)
     uid = _fund(discord_id=42, coins=500)

@@ -631,6 +631,6 @@ FEATURE = Feature(
     jobs={service.ROLE_JOB: "ttfd.features.shop.roles:apply_shop_role"},
     merge=service.merge_rows,
     settings=ShopSettings,
-    migrations=("0007_shop.sql", "0016_shop_confirm_price.sql"),
+    migrations=("0007_shop.sql", "0016_shop_confirm_price.sql", "0022_shop_buy_concurrency.sql"),
     profile=profile_shop,
 )

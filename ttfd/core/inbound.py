@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from ttfd.core import idempotency, users
+from ttfd.core import db, idempotency, users
 from ttfd.core.db import Conn
 from ttfd.core.idempotency import Start
 from ttfd.core.users import Platform, User
@@ -38,6 +38,10 @@ SELECT u.*, (%(guild)s::bigint IS NOT NULL AND NOT EXISTS (
 FROM unified_users u WHERE u.{col} = %(ext)s
 """)
 
+# The same in plpgsql, whose plan each server connection keeps: with prepared statements off it costs Postgres
+# about a third less CPU; with them on, the plain statement (prepared once) costs less still.
+_IDENTIFY_PLANNED = b"SELECT (r.account).*, r.stale FROM inbound_identify(%(platform)s, %(ext)s, %(guild)s) r"
+CHATS = ("discord", "telegram")
 
 _COMPOSED: dict[tuple[str, str], bytes] = {}
 
@@ -94,8 +98,12 @@ def identify(conn: Conn, caller: Caller) -> Arrival | None:
     """The caller's account for a read-only command, in one statement that writes nothing; None when
     something would need writing first (first contact, new names, a membership to refresh): such an event
     then takes the transactional path instead."""
-    query = _query(_IDENTIFY, "identify", caller.platform, conn)
-    row = conn.execute(query, {"ext": caller.ext_id, "guild": caller.guild_id}).fetchone()
+    params = {"ext": caller.ext_id, "guild": caller.guild_id, "platform": caller.platform}
+    if caller.platform in CHATS and not db.prepared_statements():
+        query = _IDENTIFY_PLANNED  # not re-planned at every command (sql/0023)
+    else:
+        query = _query(_IDENTIFY, "identify", caller.platform, conn)
+    row = conn.execute(query, params).fetchone()
     if row is None or row["stale"]:
         return None
     user = User.from_row(row)
@@ -105,7 +113,5 @@ def identify(conn: Conn, caller: Caller) -> Arrival | None:
 
 
 def _create(conn: Conn, caller: Caller) -> Arrival:
-    user = users.ensure_user(conn, caller.platform, caller.ext_id, caller.username, caller.display_name)
-    if caller.guild_id is not None:
-        users.touch_member(conn, caller.guild_id, user.id)
-    return Arrival(user, True)
+    c = caller
+    return Arrival(users.create_user(conn, c.platform, c.ext_id, c.username, c.display_name, c.guild_id), True)

@@ -83,6 +83,19 @@ VALUES (%(ext)s, %(username)s, %(display_name)s, ARRAY[%(platform)s], %(platform
 ON CONFLICT ({col}) DO NOTHING
 RETURNING *
 """)
+# A first contact known to have no account (the claim just looked): create it and remember its guild in one
+# statement. Nobody else can see the new row yet, so taking its membership after it cannot deadlock.
+_CREATE_MEMBER = sql.SQL("""
+WITH made AS (
+    INSERT INTO unified_users ({col}, username, display_name, platforms, primary_platform)
+    VALUES (%(ext)s, %(username)s, %(display_name)s, ARRAY[%(platform)s], %(platform)s)
+    ON CONFLICT ({col}) DO NOTHING
+    RETURNING *
+), member AS (
+    INSERT INTO guild_members (guild_id, user_id) SELECT %(guild)s, id FROM made WHERE %(guild)s::bigint IS NOT NULL
+)
+SELECT * FROM made
+""")
 _RENAME = sql.SQL("""
 UPDATE unified_users
 SET username = coalesce(%(username)s, username), display_name = coalesce(%(display_name)s, display_name),
@@ -191,6 +204,27 @@ def ensure_user(
     row = conn.execute(_RENAME.format(col=_ident(platform)), params).fetchone()
     assert row is not None
     return User.from_row(row)
+
+
+def create_user(
+    conn: Conn,
+    platform: Platform,
+    ext_id: int | str,
+    username: str | None,
+    display_name: str | None,
+    guild_id: int | None,
+) -> User:
+    """The account of a first contact (`ensure_user` for someone seen to have none), with their guild
+    remembered: one statement, or the long way when a concurrent first contact created it meanwhile."""
+    username, display_name = inputs.clean_name(username), inputs.clean_name(display_name)
+    params = {"ext": ext_id, "username": username, "display_name": display_name, "platform": platform}
+    row = conn.execute(_CREATE_MEMBER.format(col=_ident(platform)), {**params, "guild": guild_id}).fetchone()
+    if row is not None:
+        return User.from_row(row)
+    user = ensure_user(conn, platform, ext_id, username, display_name)
+    if guild_id is not None:
+        touch_member(conn, guild_id, user.id)
+    return user
 
 
 def touch_member(conn: Conn, guild_id: int, user_id: int) -> None:

@@ -15,6 +15,7 @@ from ttfd.features import profiles
 from ttfd.features.achievements import service
 from ttfd.registry import Feature
 from ttfd.ui.commands import Command, Ctx, Kind, Option, Options
+from ttfd.ui.profile import ProfilePart
 from ttfd.ui.reply import Field, Reply
 from ttfd.ui.text import Span, Text, lines
 
@@ -86,11 +87,18 @@ def note(conn: Conn, user_id: int, platform: str) -> Text:
     )
 
 
-def profile_fields(conn: Conn, user_id: int) -> tuple[Field, ...]:
-    all_ = service.catalog(conn, user_id)
-    got = [a for a in all_ if a.unlocked]
-    icons = " ".join(a.icon for a in got[-12:]) or _("none yet — see /achievements")
-    return (Field(_("Achievements ({got}/{total})", got=len(got), total=len(all_)), (icons,), False),)
+def _profile_fields(got: Any) -> tuple[Field, ...]:
+    icons = " ".join(got["icons"][-12:]) or _("none yet — see /achievements")
+    return (Field(_("Achievements ({got}/{total})", got=len(got["icons"]), total=got["total"]), (icons,), False),)
+
+
+# /profile: how many there are and the icons of those unlocked, in catalog order (read with the profile).
+PROFILE_FIELDS = ProfilePart(
+    """SELECT json_build_object('total', count(*), 'icons', coalesce(
+           array_to_json(array_agg(a.icon ORDER BY a.sort_order, a.code) FILTER (WHERE u.code IS NOT NULL)), '[]'))
+       FROM achievements a LEFT JOIN achievement_unlocks u ON u.code = a.code AND u.user_id = %(user_id)s""",
+    _profile_fields,
+)
 
 
 def on_unlock(conn: Conn, event: dict[str, Any]) -> None:
@@ -139,6 +147,6 @@ FEATURE = Feature(
     merge=service.merge_rows,
     migrations=("0010_achievements.sql", "0014_achievement_signal.sql", "0017_achievements_once_per_person.sql"),
     profile=profile_achievements,
-    profile_fields=profile_fields,
+    profile_fields=PROFILE_FIELDS,
     reply_note=note,
 )

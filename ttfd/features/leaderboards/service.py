@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import Literal, LiteralString
+
+from psycopg import sql
 
 from ttfd.core.db import Conn
 from ttfd.core.i18n import Msg, _
@@ -39,7 +41,7 @@ class Entry:
         return HIDDEN, None
 
 
-_TOP = {
+_TOP: dict[Board, LiteralString] = {
     "xp": """
         SELECT id AS user_id, coalesce(display_name, username, 'User ' || id) AS name, xp AS value,
                show_stats AS public
@@ -66,7 +68,7 @@ _TOP = {
         ORDER BY s.xp DESC, s.user_id""",
 }
 _RANK_OF_VALUE = "SELECT lb_rank(%(board)s, %(period)s, %(value)s) AS position"
-_POSITION = {
+_POSITION: dict[Board, LiteralString] = {
     "xp": """SELECT xp AS value, lb_rank('xp', %(period)s, xp) AS position
              FROM unified_users WHERE id = %(user_id)s AND merged_into IS NULL AND xp > 0""",
     "coins": """SELECT coins AS value, lb_rank('coins', %(period)s, coins) AS position
@@ -149,15 +151,48 @@ class BoardPage:
     total: int = 0
 
 
+# A page of a board in one statement: the board's size (from the histogram), the page clamped to it, its rows
+# (highest first; ties by account age), the first row's position when the page is not the first (ties across
+# pages share it), and the viewer's position. An empty page still yields one row (user_id NULL).
+_PAGE_OF = """
+WITH t AS (SELECT coalesce(sum(n), 0)::bigint AS total FROM lb_buckets WHERE board = %(board)s AND period = %(period)s),
+o AS (SELECT greatest(0, least(%(page)s, (t.total + %(size)s - 1) / %(size)s - 1)) * %(size)s AS off FROM t),
+page AS ({page})
+SELECT t.total, o.off, m.position AS mine_position, m.value AS mine_value,
+       CASE WHEN o.off > 0 THEN lb_rank(%(board)s, %(period)s, (SELECT max(value) FROM page)) END AS first_position,
+       p.user_id, p.name, p.value, p.public
+FROM t CROSS JOIN o
+LEFT JOIN LATERAL ({mine}) m ON true
+LEFT JOIN page p ON true
+ORDER BY p.value DESC, p.user_id
+"""
+_PAGE = {
+    board: sql.SQL(_PAGE_OF).format(
+        page=sql.SQL(top.replace("%(offset)s", "(SELECT off FROM o)").replace("%(limit)s", "%(size)s")),
+        mine=sql.SQL(_POSITION[board].replace("%(user_id)s", "%(viewer)s")),
+    )
+    for board, top in _TOP.items()
+}
+
+
 def board_page(conn: Conn, board: Board, page: int, viewer_id: int | None, page_size: int = 10) -> BoardPage:
-    """One page of a board for a viewer (None: anonymous), as every platform shows it."""
-    period = board_period(conn, board)
-    total = board_size(conn, board, period=period)
-    pages = max(1, -(-total // page_size))
-    page = max(0, min(page, pages - 1))
-    entries = top(conn, board, page_size, page * page_size, period=period)
-    mine = position(conn, board, viewer_id, period=period) if viewer_id is not None else None
-    return BoardPage(board, page, pages, entries, mine, total)
+    """One page of a board for a viewer (None: anonymous), as every platform shows it, in one statement."""
+    params = {"board": board, "period": board_period(conn, board), "page": page, "size": page_size}
+    rows = conn.execute(_PAGE[board], {**params, "viewer": viewer_id}).fetchall()
+    head = rows[0]
+    total, offset = int(head["total"]), int(head["off"])
+    entries: list[Entry] = []
+    for i, r in enumerate(row for row in rows if row["user_id"] is not None):
+        value = int(r["value"])
+        if entries and entries[-1].value == value:
+            pos = entries[-1].position
+        elif i == 0 and offset > 0:
+            pos = int(head["first_position"])
+        else:
+            pos = offset + i + 1
+        entries.append(Entry(pos, int(r["user_id"]), str(r["name"]), value, bool(r["public"])))
+    mine = (int(head["mine_position"]), int(head["mine_value"])) if head["mine_position"] is not None else None
+    return BoardPage(board, offset // page_size, max(1, -(-total // page_size)), entries, mine, total)
 
 
 # Weekly XP follows the account; merging adds the two weeks together.

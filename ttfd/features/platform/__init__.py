@@ -76,5 +76,5 @@ FEATURE = Feature(
         "jobs": jobs.purge_finished,
         "events": events.purge_processed,
     },
-    migrations=("0001_foundation.sql", "0004_live_accounts.sql", "0018_language.sql"),
+    migrations=("0001_foundation.sql", "0004_live_accounts.sql", "0018_language.sql", "0023_identify_plan.sql"),
 )

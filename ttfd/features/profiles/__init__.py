@@ -16,6 +16,7 @@ from ttfd.core.i18n import LOCALES, N_, Msg, _, negotiate, said_json
 from ttfd.features.profiles import service, views
 from ttfd.registry import Feature
 from ttfd.ui.commands import Command, Ctx, Kind, Option, Options, PlatformUser
+from ttfd.ui.profile import ProfilePart
 from ttfd.ui.reply import Attachment, Field, Reply
 from ttfd.ui.text import Part, bold, lines, progress_bar
 from ttfd.web import Problem, Route, WebCtx, WebResponse, json_body, json_response
@@ -57,7 +58,8 @@ def profile(ctx: Ctx, opts: Options) -> Reply:
     who = target(ctx, opts)
     if hidden := private_reply(ctx, who):
         return hidden
-    v = service.profile_view(ctx.conn, who)
+    hooks = ctx.features.profile_fields  # what other features add: as ProfileParts, read in the same statement
+    v = service.profile_view(ctx.conn, who, [h for h in hooks if isinstance(h, ProfilePart)])
     lv = v.level
     if v.next_rank is None:
         to_next = _("Max rank")
@@ -82,7 +84,8 @@ def profile(ctx: Ctx, opts: Options) -> Reply:
             Field(_("This week"), (_("{xp} XP", xp=v.week_xp),)),
             Field(_("Next rank"), (to_next,)),
             Field(_("Linked"), _linked(v.linked), False),
-            *(f for hook in ctx.features.profile_fields for f in hook(ctx.conn, who.id)),
+            *v.parts,
+            *(f for hook in hooks if not isinstance(hook, ProfilePart) for f in hook(ctx.conn, who.id)),
         ),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -9,15 +10,17 @@ from psycopg import sql
 
 from ttfd.core import ledger
 from ttfd.core.db import Conn
+from ttfd.core.ledger import week_start
 from ttfd.core.users import User, get_row
+from ttfd.ui import profile
+from ttfd.ui.profile import ProfilePart
+from ttfd.ui.reply import Field
 
-# Both positions in one round trip (lb_rank: sql/0001).
-_POSITIONS = """
-SELECT CASE WHEN u.merged_into IS NULL AND u.xp > 0 THEN lb_rank('xp', %(epoch)s, u.xp) END AS xp_position,
-       w.xp AS week_xp
-FROM unified_users u LEFT JOIN xp_weekly w ON w.user_id = u.id AND w.week = %(week)s
-WHERE u.id = %(user_id)s
-"""
+# Both positions in one round trip (lb_rank: sql/0001), with what other features add to /profile.
+_POSITIONS = """CASE WHEN u.merged_into IS NULL AND u.xp > 0 THEN lb_rank('xp', %(epoch)s, u.xp) END AS xp_position,
+       w.xp AS week_xp"""
+_OF_USER = """
+FROM unified_users u LEFT JOIN xp_weekly w ON w.user_id = u.id AND w.week = %(week)s WHERE u.id = %(user_id)s"""
 
 
 @dataclass(frozen=True)
@@ -29,18 +32,21 @@ class ProfileView:
     xp_position: int | None
     week_xp: int
     linked: list[str]
+    parts: tuple[Field, ...] = ()  # what the ProfileParts asked for add (profile_view's `parts`)
 
 
-def profile_view(conn: Conn, user: User) -> ProfileView:
-    """Everything a profile card shows, computed in a few indexed queries."""
+def profile_view(conn: Conn, user: User, parts: Sequence[ProfilePart] = ()) -> ProfileView:
+    """Everything a profile card shows, and the fields `parts` add, in one statement."""
     ranks = ledger.ranks(conn)
     rank = ledger.rank_for_xp(ranks, user.xp)
     nxt = next((r for r in ranks if r.min_xp > user.xp), None)
-    week = ledger.week_start(ledger.utc_now().date())
-    row = conn.execute(_POSITIONS, {"user_id": user.id, "epoch": ledger.EPOCH_PERIOD, "week": week}).fetchone()
+    now = ledger.utc_now()
+    params = {"user_id": user.id, "epoch": ledger.EPOCH_PERIOD, "week": week_start(now.date()), "now": now}
+    row = conn.execute(profile.select(parts, _POSITIONS, _OF_USER), params).fetchone()
     assert row is not None
     level = ledger.level_for_xp(user.xp)
-    return ProfileView(user, rank, nxt, level, row["xp_position"], row["week_xp"] or 0, user.linked)
+    extra = profile.fields(parts, row)
+    return ProfileView(user, rank, nxt, level, row["xp_position"], row["week_xp"] or 0, user.linked, extra)
 
 
 # --- settings and customisation (edited on the website) ---------------------------------------------

@@ -13,6 +13,7 @@ from ttfd.core.settings import get_settings
 from ttfd.features.seasons import service
 from ttfd.features.seasons.service import SeasonsSettings
 from ttfd.registry import Feature, Registry, Schedule
+from ttfd.ui.profile import ProfilePart, timestamp
 from ttfd.ui.reply import Field
 from ttfd.ui.text import when
 from ttfd.web import Route, WebCtx, WebResponse, json_response
@@ -25,17 +26,22 @@ def season_rollover(registry: Registry) -> dict[str, Any]:
     return service.rollover(get_settings().section(SeasonsSettings))
 
 
-def profile_fields(conn: Conn, user_id: int) -> tuple[Field, ...]:
+def _profile_fields(found: Any) -> tuple[Field, ...]:
     """/profile on Discord and Telegram: this season's XP and position."""
-    now = service.standing(conn, user_id)
-    if now is None:
+    if found is None:
         return ()
+    now = service.Standing(
+        found["name"], timestamp(found["ends_at"]), int(found["xp"]), found["position"], timestamp(found["starts_at"])
+    )
     ends = when(now.ends_at)
     if now.position:
         score = _("{xp} XP (#{position}) · ends {when}", xp=now.xp, position=now.position, when=ends)
     else:
         score = _("{xp} XP · ends {when}", xp=now.xp, when=ends)
     return (Field(_("Season: {name}", name=now.shown_season), (score,), False),)
+
+
+PROFILE_FIELDS = ProfilePart(service.STANDING_JSON, _profile_fields)  # read in /profile's one statement
 
 
 def profile_season(conn: Conn, user_id: int, owner: bool) -> dict[str, Any] | None:
@@ -111,5 +117,5 @@ FEATURE = Feature(
     migrations=("0009_seasons.sql",),
     help=(_("XP earned this season has its own board; when a season ends, its top players are paid in coins."),),
     profile=profile_season,
-    profile_fields=profile_fields,
+    profile_fields=PROFILE_FIELDS,
 )

@@ -116,14 +116,13 @@ SHOP_TITLE = _("🛒 Shop")
 def page_reply(ctx: Ctx, page: int, *, edit: bool = False) -> Reply:
     size = PAGE_SIZE
     page = min(max(page, 0), 10_000)
-    items, total = service.listing(ctx.conn, ctx.guild_id, page, size)
+    items, total, balance = service.shelf(ctx.conn, ctx.guild_id, page, size, ctx.user.id)
     if not items and page > 0:  # past the end (items sold out of the list meanwhile): the last page
         _first, total = service.listing(ctx.conn, ctx.guild_id, 0, size)
         page = max(0, -(-total // size) - 1)
-        items, total = service.listing(ctx.conn, ctx.guild_id, page, size)
+        items, total, balance = service.shelf(ctx.conn, ctx.guild_id, page, size, ctx.user.id)
     pages = max(1, -(-total // size))
-    balance = service.balance(ctx.conn, ctx.user.id)
-    if not items:
+    if not items or balance is None:
         return Reply(title=SHOP_TITLE, body=(_("Nothing is for sale yet."),), private=True, edit=edit)
     return Reply(
         title=SHOP_TITLE,
@@ -304,8 +303,7 @@ def inventory(ctx: Ctx, opts: Options) -> Reply:
     who = profiles.target(ctx, opts)
     if hidden := profiles.private_reply(ctx, who):
         return hidden
-    owned = service.inventory(ctx.conn, who.id)
-    boost = service.boost_until(ctx.conn, who.id, ctx.now)
+    owned, boost = service.bag(ctx.conn, who.id, ctx.now)
     rows: list[Text] = [
         text(f"{ICONS[o.item.kind_name]} ", bold(o.item.name), " × ", _count(o.quantity)) for o in owned
     ]

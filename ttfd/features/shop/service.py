@@ -246,6 +246,22 @@ ORDER BY guild_id NULLS FIRST, sort_order, id LIMIT %(limit)s OFFSET %(offset)s
 """
 
 
+# A page of it with the buyer's balance, in one statement (/shop); the balance is None when the page is empty.
+_SHELF = """
+SELECT *, count(*) OVER () AS total, (SELECT coins FROM unified_users WHERE id = %(user)s) AS balance
+FROM shop_items WHERE active AND (guild_id IS NULL OR guild_id = %(guild)s)
+ORDER BY guild_id NULLS FIRST, sort_order, id LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+
+def shelf(conn: Conn, guild_id: int | None, page: int, size: int, user_id: int) -> tuple[list[Item], int, int | None]:
+    """`listing`'s page, how many there are, and what `user_id` can spend."""
+    rows = conn.execute(_SHELF, {"guild": guild_id, "limit": size, "offset": page * size, "user": user_id}).fetchall()
+    if not rows:
+        return [], 0, None
+    return [_item(r) for r in rows], int(rows[0]["total"]), int(rows[0]["balance"] or 0)
+
+
 def listing(conn: Conn, guild_id: int | None, page: int = 0, size: int = 1000) -> tuple[list[Item], int]:
     """The items sold here (global ones first, then the server's), one page, and how many there are."""
     rows = conn.execute(_LIST, {"guild": guild_id, "limit": size, "offset": page * size}).fetchall()
@@ -565,12 +581,20 @@ def inventory(conn: Conn, user_id: int) -> list[Owned]:
     return [Owned(_item(r), int(r["owned"])) for r in conn.execute(_INVENTORY, {"user": user_id})]
 
 
-def boost_until(conn: Conn, user_id: int, now: datetime) -> datetime | None:
-    row = conn.execute(
-        "SELECT until FROM user_effects WHERE user_id = %(u)s AND effect = 'xp_boost' AND until > %(now)s",
-        {"u": user_id, "now": now},
-    ).fetchone()
-    return row["until"] if row else None
+# /inventory in one statement: what is owned and until when an XP boost runs (one row, id NULL, if nothing is).
+_BAG = """
+SELECT (SELECT until FROM user_effects WHERE user_id = %(user)s AND effect = 'xp_boost' AND until > %(now)s) AS boost,
+       s.*, i.quantity AS owned
+FROM (VALUES (1)) one (x)
+LEFT JOIN (inventory i JOIN shop_items s ON s.id = i.item_id) ON i.user_id = %(user)s AND i.quantity > 0
+ORDER BY s.kind, s.sort_order, s.id
+"""
+
+
+def bag(conn: Conn, user_id: int, now: datetime) -> tuple[list[Owned], datetime | None]:
+    """What an account owns, and the end of its running XP boost (None: none runs)."""
+    rows = conn.execute(_BAG, {"user": user_id, "now": now}).fetchall()
+    return [Owned(_item(r), int(r["owned"])) for r in rows if r["id"] is not None], rows[0]["boost"]
 
 
 _HISTORY = """

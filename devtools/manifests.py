@@ -9,7 +9,10 @@ the registry itself, so a new function or route touches only its feature.
   openapi.yaml (its paths and schemas), completed from its routes: every route is documented, with the
   answers every site function may give (405, 500, 503; 401/403 for writes; 429 when rate limited);
 - deploy/gcp.sh — the gcloud script (ttfd.deploy.gcp_script, also `python -m ttfd deploy gcp --print`);
-- tests/commands.txt — the Discord commands, a reviewable list a test compares with the definitions.
+- tests/commands.txt — the Discord commands, a reviewable list a test compares with the definitions;
+- ttfd/features/routes.py — the routing table: which feature module declares each command, action, site
+  function and schedule and which contribute to each hook, so a cold instance imports only what its request
+  needs (ttfd.routing, ttfd.features.lazy).
 
 `python -m devtools.manifests --check` (and tests/test_manifests.py) fails when a committed file differs.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -26,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from ttfd import deploy
+from ttfd import deploy, routing
 from ttfd.registry import Feature, Registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -410,6 +414,72 @@ def openapi_yaml(registry: Registry, fragments: Callable[[Feature], Mapping[str,
     return f"# {DO_NOT_EDIT} Edit ttfd/web/openapi.yaml or a feature's openapi.yaml.\n{body}"
 
 
+# --- ttfd/features/routes.py -------------------------------------------------------------------------------
+
+ROUTES_HEADER = f'''"""The routing table: which feature module declares or contributes what, so a cold instance imports
+only the features its request needs (ttfd.routing.LazyRegistry, ttfd.features.lazy). Module names only:
+reading it imports no feature.
+
+{DO_NOT_EDIT}
+"""
+
+from __future__ import annotations
+'''
+# What each constant holds (ttfd.routing.Table), in the order they are written.
+ROUTES_PARTS = {
+    "FEATURES": "Every feature's module, in the registry's order.",
+    "COMMANDS": "Command path → the module declaring it.",
+    "TELEGRAM_COMMANDS": "Telegram command name → the module declaring it.",
+    "ACTIONS": "Action prefix (buttons, menus, modals) → the module declaring it.",
+    "ROUTES": "Site function → the module declaring its route.",
+    "SCHEDULES": "Scheduled function → the module declaring it.",
+    "HOOKS": "Hook (a Registry index the request paths call) → the modules contributing to it, in order.",
+    "FUNCTIONS": "Every deployable function → its kind.",
+    "JOB_KINDS": "Job kind → its handler, imported when a job of that kind runs.",
+    "SETTINGS": 'Every settings section ("module:Class", ENV_PREFIX), imported with its feature.',
+    "SETTINGS_NAMES": "Each settings section → the variables it reads (what a secret may set), known unimported.",
+}
+
+
+def _literal(value: Any, indent: str = "") -> str:
+    """`value` (strings, tuples of them, dicts of those, tuples of pairs) as Python source in `ruff format`'s
+    layout: one element a line, each with a trailing comma (a pair in a tuple, or a tuple of one, on one line),
+    so a new feature mostly adds lines."""
+    inner = indent + "    "
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, tuple):
+        if len(value) < 2:  # `ruff format` keeps `("x",)` on one line: its comma is not a magic one
+            return f"({_literal(value[0], inner)},)" if value else "()"
+        lines = (", ".join(map(_literal, v)).join("()") if isinstance(v, tuple) else _literal(v, inner) for v in value)
+        return "(\n" + "".join(f"{inner}{line},\n" for line in lines) + f"{indent})"
+    if isinstance(value, Mapping):
+        if not value:
+            return "{}"
+        items = "".join(f"{inner}{_literal(k)}: {_literal(v, inner)},\n" for k, v in value.items())
+        return "{\n" + items + f"{indent}}}"
+    raise TypeError(f"no literal for {type(value).__name__}")
+
+
+def routes_py(registry: Registry) -> str:
+    """ttfd/features/routes.py: the registry's routing table (ttfd.routing.Table.of)."""
+    table = routing.Table.of(registry)
+    values: dict[str, tuple[str, Any]] = {
+        "FEATURES": ("tuple[str, ...]", table.features),
+        **{index.upper(): ("dict[str, str]", table.keyed[index]) for index in routing.KEYED},
+        "HOOKS": ("dict[str, tuple[str, ...]]", table.hooks),
+        "FUNCTIONS": ("dict[str, str]", table.functions),
+        "JOB_KINDS": ("dict[str, str]", table.job_kinds),
+        "SETTINGS": ("tuple[tuple[str, str], ...]", table.settings),
+        "SETTINGS_NAMES": ("dict[str, tuple[str, ...]]", table.settings_names),
+    }
+    out = [ROUTES_HEADER]
+    for name, what in ROUTES_PARTS.items():
+        kind, value = values[name]
+        out.append(f"\n# {what}\n{name}: {kind} = {_literal(value)}\n")
+    return "".join(out)
+
+
 # --- the rest -----------------------------------------------------------------------------------------------
 
 
@@ -428,6 +498,7 @@ def outputs(registry: Registry, root: Path = ROOT) -> dict[Path, str]:
         root / "functions" / "site" / "openapi.yaml": openapi_yaml(registry),
         root / "deploy" / "gcp.sh": deploy.gcp_script(registry) + "\n",
         root / "tests" / "commands.txt": commands_txt(registry),
+        root / "ttfd" / "features" / "routes.py": routes_py(registry),
     }
 
 

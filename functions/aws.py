@@ -72,7 +72,9 @@ get_settings.on_change(rebuild_after_rotation)
 if os.environ.get("AWS_LAMBDA_RUNTIME_API"):
     _lambda_logging()
     if secret_ids():
-        import ttfd.features  # noqa: F401 (its settings sections: a secret's names are checked against them)
+        # Every settings section by name (importing no feature): a secret's names are checked against all of
+        # them; each loaded feature's values too (ttfd.core.settings.sections).
+        import ttfd.features  # noqa: F401
 
         try:  # during the instance's init: provisioned instances start with their settings
             get_settings()
@@ -140,7 +142,7 @@ def with_current_settings(name: str, handler: Handler, scheduled: bool) -> Handl
 
 @cache
 def _handler(name: str) -> Handler:
-    from ttfd.features import REGISTRY
+    from ttfd.features.lazy import REGISTRY  # the functions' kinds from the routing table: no feature imported
 
     kind = REGISTRY.functions.get(name)
     if kind is None:

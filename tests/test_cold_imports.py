@@ -3,8 +3,9 @@ functions-framework serves it, answers one real request against the test databas
 
 A Discord PING (the endpoint validation, often a cold instance's first request) loads the signature check and
 the JSON reader only; a first /profile and a site profile load no Telegram, picture, HTTP-client, pydantic or
-Babel-catalog code; and the project's own modules on each path equal the allowlists below, so a new import
-on a cold path shows here as a diff to accept or avoid. Sets, not times: `make bench` times cold starts.
+Babel-catalog code, and of the features only those the routing table names for the request (ttfd.routing);
+and the project's own modules on each path equal the allowlists below, so a new import on a cold path shows
+here as a diff to accept or avoid. Sets, not times: `make bench` times cold starts.
 """
 
 from __future__ import annotations
@@ -43,65 +44,40 @@ PING_MODULES = CORE | {
     "functions.discord.verify",
     "functions.http",
 }
-# What answering from the database loads besides CORE: the core services, the registry and, until a routing
-# table maps a command to its own feature, every feature's package (the site's through ttfd.web's routes).
+# What answering from the database loads besides CORE: the core services, the registry and the routing table
+# (ttfd.features.lazy), which imports only the features the request needs.
 DATABASE_PATH = {
-    "ttfd.core.apicache",
     "ttfd.core.audit",
     "ttfd.core.db",
-    "ttfd.core.events",
     "ttfd.core.idempotency",
     "ttfd.core.jobs",
     "ttfd.core.ledger",
     "ttfd.core.ratelimit",
     "ttfd.core.users",
     "ttfd.core.wake",
+    "ttfd.features",
+    "ttfd.features.lazy",
+    "ttfd.features.routes",
     "ttfd.registry",
+    "ttfd.routing",
     "ttfd.ui.actions",
     "ttfd.ui.commands",
-    "ttfd.ui.guild",
-    "ttfd.ui.permissions",
+    "ttfd.ui.profile",
     "ttfd.ui.reply",
     "ttfd.web",
     "ttfd.web.sessions",
 }
-FEATURES = {
-    "ttfd.features",
-    "ttfd.features.accounts",
-    "ttfd.features.accounts.service",
+# /profile: the feature declaring it and those contributing its fields (ttfd.features.routes: profile_fields).
+PROFILE_FEATURES = {
     "ttfd.features.achievements",
     "ttfd.features.achievements.service",
-    "ttfd.features.activity",
-    "ttfd.features.activity.service",
-    "ttfd.features.auth",
-    "ttfd.features.auth.telegram_login",
-    "ttfd.features.automod",
-    "ttfd.features.automod.rules",
-    "ttfd.features.automod.service",
-    "ttfd.features.daily",
-    "ttfd.features.games",
-    "ttfd.features.games.service",
-    "ttfd.features.general",
-    "ttfd.features.health",
-    "ttfd.features.health.checks",
-    "ttfd.features.leaderboards",
-    "ttfd.features.leaderboards.service",
-    "ttfd.features.moderation",
-    "ttfd.features.moderation.cases",
-    "ttfd.features.platform",
     "ttfd.features.profiles",
     "ttfd.features.profiles.service",
     "ttfd.features.profiles.views",
-    "ttfd.features.ranks",
-    "ttfd.features.ranks.service",
     "ttfd.features.seasons",
     "ttfd.features.seasons.service",
-    "ttfd.features.shop",
-    "ttfd.features.shop.service",
-    "ttfd.features.verification",
-    "ttfd.features.verification.service",
 }
-PROFILE_MODULES = PING_MODULES | DATABASE_PATH | FEATURES
+PROFILE_MODULES = PING_MODULES | DATABASE_PATH | PROFILE_FEATURES
 PROFILE_MODULES |= {
     "functions.discord.events",
     "ttfd.core.inbound",
@@ -109,7 +85,21 @@ PROFILE_MODULES |= {
     "ttfd.render.discord",
     "ttfd.ui.dispatch",
 }
-SITE_PROFILE_MODULES = CORE | DATABASE_PATH | FEATURES | {"functions", "functions.site"}
+# The site's profile: its route's feature and those adding a section to it (profile_sections: games, the shop,
+# whose package needs the guild helpers).
+SITE_PROFILE_MODULES = CORE | DATABASE_PATH | PROFILE_FEATURES | {"functions", "functions.site"}
+SITE_PROFILE_MODULES |= {
+    "ttfd.core.apicache",
+    "ttfd.features.games",
+    "ttfd.features.games.service",
+    "ttfd.features.shop",
+    "ttfd.features.shop.service",
+    "ttfd.ui.guild",
+    "ttfd.ui.permissions",
+}
+# Features nothing on those paths asks for: importing one would mean the routing table is not used.
+NOT_ASKED = ("verification", "moderation", "automod", "activity", "auth", "accounts", "general", "daily", "ranks")
+UNRELATED = {f"ttfd.features.{name}" for name in (*NOT_ASKED, "health", "platform", "leaderboards")}
 
 
 def cold(target: str, method: str = "GET", path: str = "/", body: bytes = b"", headers: Any = None) -> dict[str, Any]:
@@ -161,6 +151,7 @@ def test_a_cold_profile_loads_its_path_and_no_heavy_module() -> None:
     assert profile["status"] == 200 and "User 42 — rank" in profile["body"], profile["body"]
     assert not tops(profile["modules"]) & HEAVY
     found = ours(profile["modules"])
+    assert not found & (UNRELATED | {"ttfd.features.shop", "ttfd.features.games"}), sorted(found & UNRELATED)
     assert found == PROFILE_MODULES, diff(found, PROFILE_MODULES)
 
 
@@ -171,4 +162,5 @@ def test_a_cold_site_profile_loads_its_path_and_no_heavy_module() -> None:
     assert site["status"] == 200 and json.loads(site["body"])["username"] == "user42", site["body"]
     assert not tops(site["modules"]) & HEAVY
     found = ours(site["modules"])
+    assert not found & UNRELATED, sorted(found & UNRELATED)
     assert found == SITE_PROFILE_MODULES, diff(found, SITE_PROFILE_MODULES)

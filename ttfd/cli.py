@@ -116,9 +116,9 @@ def load_settings(args: argparse.Namespace) -> None:
     """Before any command: --env-file's variables (over the shell's), --region, and --secret, read once
     here as a function reads it at cold start (the variables already set win over the secret's, as a
     function's own do), so a missing or unreadable secret stops the command before it does anything."""
-    import ttfd.features  # noqa: F401 (its settings sections: what a secret or an env file may set)
     from ttfd.core.errors import ConfigError
     from ttfd.core.settings import SECRET_ID_ENV, SecretUnavailable, check_values, get_settings
+    from ttfd.features import REGISTRY  # noqa: F401 (every feature, so every settings section: checked whole)
 
     if args.env_file:
         given = read_env_file(args.env_file)

@@ -80,10 +80,20 @@ class Registry:
     """Indexes over the features, built once; names must be unique across features."""
 
     def __init__(self, features: tuple[Feature, ...]) -> None:
-        self.features = features
+        self._features = features
         names = [f.name for f in features]
         if len(set(names)) != len(names):
             raise ValueError("two features share a name")
+
+    @property
+    def features(self) -> tuple[Feature, ...]:
+        """Every feature, in the registry's order."""
+        return self._features
+
+    def contributors(self, hook: str) -> tuple[Feature, ...]:
+        """The features a hook (one of the indexes below: `messages`, `reply_notes`, …) is built from, in order:
+        every feature here; ttfd.routing.LazyRegistry imports only those its routing table names."""
+        return self.features
 
     def _unique(self, what: str, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -94,12 +104,12 @@ class Registry:
         return out
 
     @cached_property
-    def commands(self) -> dict[str, Command]:
+    def commands(self) -> Mapping[str, Command]:
         """By path: `daily`, `setup rank-role`."""
         return self._unique("command", [(c.path, c) for f in self.features for c in f.commands])
 
     @cached_property
-    def telegram_commands(self) -> dict[str, Command]:
+    def telegram_commands(self) -> Mapping[str, Command]:
         """By Telegram name: `top`, `setup_rank_role`."""
         return self._unique(
             "Telegram command",
@@ -108,24 +118,24 @@ class Registry:
 
     @cached_property
     def groups(self) -> dict[str, Group]:
-        return self._unique("command group", [(g.name, g) for f in self.features for g in f.groups])
+        return self._unique("command group", [(g.name, g) for f in self.contributors("groups") for g in f.groups])
 
     @cached_property
-    def actions(self) -> dict[str, ActionHandler[Any]]:
+    def actions(self) -> Mapping[str, ActionHandler[Any]]:
         """By action prefix."""
         return self._unique("action prefix", [(a.action_type.prefix, a) for f in self.features for a in f.actions])
 
     @cached_property
     def messages(self) -> tuple[MessageHandler, ...]:
-        return tuple(m for f in self.features for m in f.messages)
+        return tuple(m for f in self.contributors("messages") for m in f.messages)
 
     @cached_property
-    def routes(self) -> dict[str, Route]:
+    def routes(self) -> Mapping[str, Route]:
         """By deployed function name."""
         return self._unique("site function", [(r.function, r) for f in self.features for r in f.routes])
 
     @cached_property
-    def schedules(self) -> dict[str, Schedule]:
+    def schedules(self) -> Mapping[str, Schedule]:
         return self._unique("scheduled function", [(s.function, s) for f in self.features for s in f.schedules])
 
     @cached_property
@@ -144,7 +154,7 @@ class Registry:
     @cached_property
     def reactions(self) -> dict[str, list[Reaction]]:
         out: dict[str, list[Reaction]] = {}
-        for f in self.features:
+        for f in self.contributors("reactions"):
             for event, react in f.reactions.items():
                 out.setdefault(event, []).append(react)
         return out
@@ -152,23 +162,23 @@ class Registry:
     @cached_property
     def merge_hooks(self) -> tuple[MergeHook, ...]:
         """Every feature's merge hook, in feature order."""
-        return tuple(f.merge for f in self.features if f.merge is not None)
+        return tuple(f.merge for f in self.contributors("merge_hooks") if f.merge is not None)
 
     @cached_property
     def profile_sections(self) -> tuple[tuple[str, ProfileSection], ...]:
-        return tuple((f.name, f.profile) for f in self.features if f.profile is not None)
+        return tuple((f.name, f.profile) for f in self.contributors("profile_sections") if f.profile is not None)
 
     @cached_property
     def profile_fields(self) -> tuple[ProfileFields, ...]:
-        return tuple(f.profile_fields for f in self.features if f.profile_fields is not None)
+        return tuple(f.profile_fields for f in self.contributors("profile_fields") if f.profile_fields is not None)
 
     @cached_property
     def reply_notes(self) -> tuple[ReplyNote, ...]:
-        return tuple(f.reply_note for f in self.features if f.reply_note is not None)
+        return tuple(f.reply_note for f in self.contributors("reply_notes") if f.reply_note is not None)
 
     @cached_property
     def purges(self) -> dict[str, Purge]:
-        return self._unique("purge", [(k, p) for f in self.features for k, p in f.purges.items()])
+        return self._unique("purge", [(k, p) for f in self.contributors("purges") for k, p in f.purges.items()])
 
     @cached_property
     def functions(self) -> dict[str, str]:

@@ -21,7 +21,7 @@ from ttfd.core.errors import BadInput, DomainError
 from ttfd.core.i18n import _, negotiate, said
 from ttfd.core.inbound import Caller
 from ttfd.core.settings import get_settings
-from ttfd.features import REGISTRY
+from ttfd.features.lazy import REGISTRY  # imports only the features this request needs
 from ttfd.render import discord
 from ttfd.ui import dispatch
 from ttfd.ui.commands import ChannelRef, Command, Kind, PlatformUser, RoleRef
@@ -244,7 +244,7 @@ def _command(data: dict[str, Any], *, check: bool = True) -> tuple[Command, Any]
         _need(isinstance(options, list) and all(isinstance(o, dict) for o in options), "options: must be a list")
     command = REGISTRY.commands.get(path)
     if command is None or "discord" not in command.platforms:
-        if any(c.group == name for c in REGISTRY.commands.values()):
+        if any(p.startswith(f"{name} ") for p in REGISTRY.commands):  # a group's path: imports no feature
             raise BadInput(_("Pick one of this command's subcommands."))
         raise BadInput(_("I don't know that command any more — it may have been removed."))
     if not check:

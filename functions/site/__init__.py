@@ -8,7 +8,7 @@ from flask import Request, Response
 from ttfd.core import wake
 from ttfd.core.inputs import MAX_BODY_BYTES
 from ttfd.core.settings import get_settings
-from ttfd.features import REGISTRY
+from ttfd.features.lazy import REGISTRY  # imports only the features this request needs
 from ttfd.web import WebRequest, WebResponse, serve, too_large
 
 

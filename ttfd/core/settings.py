@@ -10,8 +10,8 @@ at the start of every invocation, re-reads it once TTFD_SECRET_TTL_S (60 s) have
 reaches every request that starts more than a TTL after the new version was stored, without a redeploy.
 A refresh waits at most REFRESH_BUDGET_S; if it fails (or the new value is invalid) the last good
 settings stay, an ERROR is logged, and it is tried again RETRY_S later. A secret may set only TTFD's own
-settings (`settable()`), and a version is checked whole — names, values, every feature section, DATABASE_URL's
-syntax — then applied whole or not at all. Only a refresh replaces the
+settings (`settable()`), and a version is checked whole — names, values, every loaded feature section,
+DATABASE_URL's syntax — then applied whole or not at all. Only a refresh replaces the
 settings, between two requests, so one request never sees two versions, and what was built from the old
 ones (a database pool, an API client) can be rebuilt safely by an `on_change` listener.
 
@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import logging
 import os
 import re
+import sys
 import threading
 import time
 import types
@@ -238,32 +240,69 @@ class SecretUnavailable(ConfigError):
     next request tries again."""
 
 
-Sections = tuple[tuple[type, str], ...]
-_sections: Sections = ()
+Section = tuple[type, str]
+Sections = tuple[Section, ...]
+
+
+@dataclass(frozen=True)
+class SectionRef:
+    """A feature's settings section by name, as the routing table lists it (ttfd/features/routes.py): the class
+    as "module:Class", its ENV_PREFIX and the variables it reads. A function instance that imports only some
+    features knows every section's names this way, without importing the others."""
+
+    cls: str
+    prefix: str
+    names: tuple[str, ...]
+
+    def loaded(self, load: bool = False) -> type | None:
+        """The class, if its module is imported already (or `load`: imported now)."""
+        module, _, name = self.cls.partition(":")
+        found = importlib.import_module(module) if load else sys.modules.get(module)
+        cls = getattr(found, name, None)
+        return cls if isinstance(cls, type) else None
+
+
+_registered: tuple[Section | SectionRef, ...] = ()
 _settable: frozenset[str] | None = None
 
 
-def register_sections(found: Sections) -> None:
-    """The feature registry's settings sections (their dataclasses and ENV_PREFIXes), handed in by
-    ttfd.features when it is built: core never imports the features. Whatever reads a secret imports
-    ttfd.features first (functions/aws.py, the CLI), so a secret's names are checked against every section."""
-    global _sections, _settable
-    _sections, _settable = tuple(found), None
+def register_sections(found: typing.Iterable[Section | SectionRef]) -> None:
+    """The feature registry's settings sections (their dataclasses and ENV_PREFIXes, or SectionRefs), handed in
+    by ttfd.features: core never imports the features. Importing ttfd.features registers every section by
+    name; building its full REGISTRY registers the classes. Whatever reads a secret imports ttfd.features
+    first (functions/aws.py, the CLI), so a secret's names are checked against every section."""
+    global _registered, _settable
+    _registered, _settable = tuple(found), None
 
 
-def sections() -> Sections:
-    """Every registered feature's settings section (its dataclass) and ENV_PREFIX."""
-    return _sections
+def sections(every: bool = False) -> Sections:
+    """The registered feature settings sections (dataclass, ENV_PREFIX) whose features are loaded — all of them
+    with the full registry; in a function instance that imports only the features its requests need
+    (ttfd.features.lazy), those it has imported so far: a section is read, and checked, once its feature is
+    loaded. `every` imports the rest (checking an environment or a secret before it is written: the CLI)."""
+    out: list[Section] = []
+    for section in _registered:
+        if isinstance(section, SectionRef):
+            cls = section.loaded(load=every)
+            if cls is not None:
+                out.append((cls, section.prefix))
+        else:
+            out.append(section)
+    return tuple(out)
 
 
 def settable() -> frozenset[str]:
-    """The names a settings secret may set: Settings' fields, every feature section's, SECRET_KNOBS."""
+    """The names a settings secret may set: Settings' fields, every feature section's (loaded or not),
+    SECRET_KNOBS."""
     global _settable
     if _settable is None:
         names = set(SECRET_KNOBS)
-        for cls, prefix in ((Settings, ""), *sections()):
-            fields = dataclasses.fields(cls)
-            names.update((prefix + f.name).upper() for f in fields if not f.name.startswith("_"))
+        for section in ((Settings, ""), *_registered):
+            if isinstance(section, SectionRef):
+                names.update(section.names)
+                continue
+            cls, prefix = section
+            names.update((prefix + f.name).upper() for f in dataclasses.fields(cls) if not f.name.startswith("_"))
         _settable = frozenset(n for n in names if not _NEVER.fullmatch(n))
     return _settable
 
@@ -312,13 +351,14 @@ def check_database_url(url: str) -> None:
 
 
 def validate(env: Mapping[str, str], with_sections: bool = True) -> Settings:
-    """The settings `env` gives, with DATABASE_URL's syntax and every feature section checked too: what a
-    function would refuse later, refused now (ConfigError naming the variable, never its value)."""
+    """The settings `env` gives, with DATABASE_URL's syntax and every feature section checked too (each
+    feature's section imported if need be): what a function would refuse later, refused now (ConfigError
+    naming the variable, never its value)."""
     settings = Settings.from_env(env)
     if settings.database_url:
         check_database_url(settings.database_url)
     if with_sections:
-        for cls, prefix in sections():
+        for cls, prefix in sections(every=True):
             settings._sections[cls] = load(cls, prefix, env)
     return settings
 
@@ -518,7 +558,11 @@ class CurrentSettings:
             for key, value in exported.items():
                 os.environ[key] = value
             # The sections last, with the new environment in place: importing the features reads some of it.
-            for cls, prefix in sections():
+            # At a cold start, those of the features this process has loaded (all, but where
+            # ttfd.features.lazy loads them one by one: a feature loaded later reads its section then, and
+            # refuses it the same way); on a refresh, every section (importing the rest once, between two
+            # requests), so a rotated version with a bad value anywhere is refused whole and the last good stays.
+            for cls, prefix in sections(every=self._settings is not None):
                 settings._sections[cls] = load(cls, prefix, os.environ)
         except BaseException:
             for key, old in saved.items():

@@ -60,7 +60,7 @@ package-aws: $(STAMP) node_modules/.installed-stamp mo
 manifests: $(STAMP)
 	$(PY) -m devtools.manifests
 
-# All parts, or some: make bench BENCH="bursts site" (platform, bursts, site, season, wake, cleaner).
+# All parts, or some: make bench BENCH="bursts site" (platform, bursts, site, season, wake, fleet, cleaner).
 # BENCH_ARGS="--accounts 1000000" runs the chat commands against 1M accounts in 10k guilds (the seeded database
 # is kept as a template); "--prepared on" (or "both") reports them with prepared statements on (default: off).
 bench: $(STAMP) mo

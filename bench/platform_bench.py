@@ -44,6 +44,7 @@ APP_ID = "1100000000000000009"
 TG_TOKEN = "7000000009:AAHbenchTOKENbenchTOKENbenchTOKENbe"
 TG_SECRET = "bench-secret"
 CONCURRENCY = 8
+PEER = "wsgi"  # _function's source for a plain WSGI app (bench/peer.py)
 Call = tuple[str, str, bytes, dict[str, str]]  # method, path under the function's URL, body, headers
 
 
@@ -64,6 +65,7 @@ def _env(database_url: str) -> dict[str, str]:
         "TELEGRAM_BOT_TOKEN": TG_TOKEN,
         "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
         "TELEGRAM_API_BASE": "http://127.0.0.1:9",  # replies go in the webhook body; nothing is called
+        "TTFD_METRICS": "emf",  # what ships on AWS (one JSON line per request on stdout), not the local log sink
         "GAMES_COOLDOWN_S": "0",  # the bench bets for 500 people as fast as it can: no per-person pause
         "PYTHONPATH": str(ROOT),
     }
@@ -71,22 +73,17 @@ def _env(database_url: str) -> dict[str, str]:
 
 @contextmanager
 def _function(target: str, source: str, env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """functions-framework (gunicorn, 1 worker, 8 threads) serving one target."""
+    """functions-framework (gunicorn, 1 worker, 8 threads) serving one target; `source` PEER: gunicorn serving
+    the WSGI app `target` ("module:app") with the same worker, threads and worker class."""
     port = _free_port()
+    if source == PEER:
+        threads = str((os.cpu_count() or 1) * 4)  # functions-framework's default
+        argv = ["gunicorn", "-w", "1", "-k", "gthread", "--threads", threads, "-b", f"127.0.0.1:{port}", target]
+    else:
+        argv = ["functions_framework", "--target", target, "--source", source, "--port", str(port)]
+        argv += ["--host", "127.0.0.1"]
     proc = subprocess.Popen(
-        [
-            PY,
-            "-m",
-            "functions_framework",
-            "--target",
-            target,
-            "--source",
-            source,
-            "--port",
-            str(port),
-            "--host",
-            "127.0.0.1",
-        ],
+        [PY, "-m", *argv],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -221,6 +218,9 @@ COMMANDS = [
     Command("/buy item:Sticker", "write", "/buy item:Sticker"),
     Command("/warn (up to its deferral)", "write", "/warn user:{target} reason:spam", permissions=MODERATE),
 ]
+PEER_LABEL = "flask-discord-interactions /ping (the peer: bench/peer.py, no database)"
+PEER_PING = Command("/ping", "read", "/ping")
+PEER_TARGET = 1.5  # /profile's throughput against the peer's
 PING: dict[str, Any] = {"id": "1", "application_id": APP_ID, "type": 1, "token": "t", "version": 1}
 
 
@@ -449,6 +449,7 @@ def bench_http(admin: str, n: int = 2000, accounts: int = BENCH_USERS, prepared:
     by_mode: dict[str, list[Result]] = {}
     with psycopg.connect(admin, autocommit=True) as conn:
         bare.append(_run(conn, url, env, "bare", "bench/bare.py", [_signed(PING) for _ in range(n)]))
+        peer = _run(conn, url, env, "bench.peer:app", PEER, commands.calls(PEER_PING, n))
         for mode in prepared:
             menv = {**env, "TTFD_PREPARED_STATEMENTS": mode}
             by_mode[mode] = [
@@ -465,11 +466,17 @@ def bench_http(admin: str, n: int = 2000, accounts: int = BENCH_USERS, prepared:
              f"{(bare[i].fn_ms + bare[i + 1].fn_ms) / 2:.2f}", "", f"{(bare[i].gen_ms + bare[i + 1].gen_ms) / 2:.2f}",
              "", str(bare[i].errors + bare[i + 1].errors)]
         ]  # fmt: skip
+        rows.append([PEER_LABEL, f"{peer.rps:.0f}", f"{peer.p50:.2f}", f"{peer.p99:.2f}", f"{peer.rps / base:.2f}×",
+                     "", f"{peer.fn_ms:.2f}", "", f"{peer.gen_ms:.2f}", "", str(peer.errors)])  # fmt: skip
         for command, r in zip(COMMANDS, by_mode[mode], strict=True):
             ratio, goal = _ratio_cell(r, base, command.kind)
             p99 = f"{r.p99:.2f} {'✔' if r.p99 <= P99_TARGET_MS else '✘'}"
             rows.append([command.label, f"{r.rps:.0f}", f"{r.p50:.2f}", p99, ratio, goal, f"{r.fn_ms:.2f}",
                          f"{r.pg_ms:.2f}", f"{r.gen_ms:.2f}", f"{r.claims:.2f}", str(r.errors)])  # fmt: skip
+            if command.label == "/profile":
+                vs = r.rps / peer.rps
+                rows.append(["/profile against the peer's /ping", "", "", "", f"{vs:.2f}× peer",
+                             f"≥ {PEER_TARGET}× {'✔' if vs >= PEER_TARGET else '✘'}", "", "", "", "", ""])  # fmt: skip
         _table(
             f"Chat commands, prepared statements {mode}{' (the default)' if mode == 'off' else ''}: gunicorn "
             f"(functions-framework, 1 worker), {CONCURRENCY} concurrent clients, {n - n // 10} requests each "
@@ -489,6 +496,8 @@ def _round_trips(url: str, env: dict[str, str], commands: Commands, n: int = 200
     ).stdout
     rows = []
     for line in out.splitlines():
+        if not line.startswith('{"label"'):
+            continue  # the function's own metric lines (TTFD_METRICS=emf) share stdout
         r = json.loads(line)
         rows.append([r["label"], f"{r['round_trips']:.2f}", f"{r['wall_ms']:.2f}", f"{r['cpu_ms']:.2f}",
                      f"{r['wait_ms']:.2f}", f"{r['cpu_ms'] - r['wait_cpu_ms']:.2f}"])  # fmt: skip
@@ -562,6 +571,10 @@ def bench_cold_start(admin: str, rounds: int = 5) -> None:
     right after its bare baseline (a pair), `rounds` pairs each after one warm-up round; ratio per pair."""
     url, _ = _accounts_db(admin, "ttfd_bench_cold", BENCH_USERS)
     env = {**_env(url), "SESSION_SECRET": "bench-session-secret-0123456789abcdef", "SITE_URL": "http://127.0.0.1"}
+    # Deployed packages ship bytecode (the AWS package: devtools/bytecode.py); with PYTHONDONTWRITEBYTECODE set,
+    # as here, every cold start would otherwise also compile our sources. __pycache__ is gitignored.
+    compiled = [PY, "-m", "compileall", "-q", "ttfd", "functions", "webhooks", "main.py"]
+    subprocess.run(compiled, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     with psycopg.connect(url) as c:
         ids = [int(r[0]) for r in c.execute("SELECT id FROM unified_users ORDER BY id LIMIT 100")]
 

@@ -102,14 +102,15 @@ def test_daily_in_russian_first_claim_and_already_claimed(clients, fresh_db, mon
     again = _said(_discord(discord, "/daily", 501))
     assert "⏳ Сегодняшняя награда уже у тебя. Следующая — <t:" in again
     assert again.endswith("Серия: 1 🔥")
+    # The same in English for en-US, asked before DAY_TZ changes: from 21:00 UTC Moscow's day is already the next.
+    assert "⏳ You already claimed today. Next claim <t:" in _said(_discord(discord, "/daily", 501, "en-US"))
     # Telegram shows the next claim in words, in DAY_TZ (Moscow's midnight here).
     monkeypatch.setenv("DAY_TZ", "Europe/Moscow")
     get_settings.cache_clear()
     tg = _telegram(telegram, "/daily", 502)
     assert "💰 +100 монет, +50 XP. Серия: <b>1</b> 🔥" in tg
     assert "Следующая награда — через " in tg and "(00:00 MSK)" in tg
-    # The same in English for en-US / en.
-    assert "⏳ You already claimed today. Next claim <t:" in _said(_discord(discord, "/daily", 501, "en-US"))
+    # And in English for en.
     tg_en = _telegram(telegram, "/daily", 502, "en")
     assert "⏳ You already claimed today. Next claim in " in tg_en and "(00:00 MSK)" in tg_en
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, NamedTuple
 
 from cleaner.i18n import Msg, _
 from cleaner.platforms import Env
+from cleaner.records import NamedTuple
 from cleaner.rules import AppGuard, Category, Rule
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time (start-up time counts)
+if TYPE_CHECKING:
+    from typing import Any
 
 BUILTIN_NAMES = ("temp", "cache", "browsers", "apps", "custom")
 OPT_IN_NAMES = ("browsers.history", "browsers.cookies", "browsers.passwords")

@@ -12,7 +12,6 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from cleaner import __version__, i18n
 from cleaner.i18n import ctext as C_
@@ -24,8 +23,11 @@ from cleaner.service import Cleaner, UnknownCategory
 from cleaner.storage import Storage, StorageError
 from cleaner.units import human
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time (start-up time counts)
 # Users run the command, not the function: what only some commands need is imported by them (start-up time).
 if TYPE_CHECKING:
+    from typing import Any, NoReturn, TextIO
+
     from cleaner.scan import Progress, ScanResult
     from cleaner.startup.manager import StartupManager
 
@@ -41,8 +43,48 @@ class UsageError(Exception):
     """Bad command line input (exit code 2)."""
 
 
+_columns: int | None = None  # the terminal's width, read once per build_parser (see _HelpFormatter)
+
+
+def _terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns``, worked out the same way without importing shutil."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        size = os.get_terminal_size(sys.__stdout__.fileno())  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):  # no stdout, closed, detached or not a terminal
+        return 80
+    return size.columns or 80
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's help formatter, told the width rather than asking shutil for it.
+
+    argparse makes a formatter for every ``add_argument`` and each asks ``shutil.get_terminal_size``:
+    importing shutil loads zlib, bz2 and lzma, and every call queries the terminal. Start-up time counts.
+    """
+
+    def __init__(
+        self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None
+    ) -> None:
+        global _columns
+        if width is None:
+            if _columns is None:
+                _columns = _terminal_columns()
+            width = _columns - 2  # as argparse does
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so --json callers get a JSON error too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
@@ -141,6 +183,8 @@ class ProgressBar:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (every sub-command accepts --json and --lang), in this run's language."""
+    global _columns
+    _columns = None  # read the terminal's width again (once) for this parser's help
     _speak_argparse()
     dir_ = C_("metavar", "DIR")
     common = _Parser(add_help=False)

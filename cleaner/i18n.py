@@ -27,14 +27,15 @@ from __future__ import annotations
 import os
 import re
 import sys
-import threading
+from _thread import allocate_lock
 from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # both only when needed: a command's start-up time counts
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time (start-up time counts)
+if TYPE_CHECKING:  # only when needed: a command's start-up time counts
     import gettext
     from datetime import datetime
+    from typing import Any
 
 LOCALES = ("en", "ru")
 SOURCE = "en"  # the language the texts are written in (their catalog ids)
@@ -171,7 +172,7 @@ def system_language(platform: str | None = None) -> str | None:
 
 # --- catalogs ------------------------------------------------------------------------------------------------
 
-_LOCK = threading.Lock()
+_LOCK = allocate_lock()  # threading.Lock, without importing threading
 _CATALOGS: dict[str, gettext.GNUTranslations | None] = {}
 _PATTERNS: dict[str, list[tuple[Callable[[str], re.Match[str] | None], str]]] = {}
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from typing import NamedTuple
+
+from cleaner.records import NamedTuple
 
 
 def current_os() -> str:

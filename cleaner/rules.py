@@ -6,7 +6,7 @@ Immutable records are NamedTuples rather than dataclasses: creating dataclasses 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from cleaner.records import NamedTuple
 
 SEARCH_KINDS = ("file", "glob", "walk.files", "walk.all", "walk.top")
 # What a rule does to what it finds. 'delete' removes it; the others work on regular files found by a

@@ -97,7 +97,11 @@ class Protector:
             else:
                 base.append(fnmatch.translate(pat))
         self._full_pats = full
-        self._full = self._compile([r for _, r in full])
+        # for_dir's quick answer for the directories no full pattern concerns (most of a walk): their
+        # path starts with no literal prefix, and none of them lies below the directory.
+        lits = [lit for lit, _ in full]
+        self._lits = tuple(lits)
+        self._lit_dirs = frozenset(lit[: i + 1] for lit in lits for i, ch in enumerate(lit) if ch == os.sep)
         self._base = self._compile(base)
         self.active = bool(full or base)
         self._dir_cache: dict[tuple[str, ...], Callable[[str, str], bool] | None] = {}
@@ -115,7 +119,15 @@ class Protector:
         if not self.active:
             return None
         d = directory if directory.endswith(os.sep) else directory + os.sep
-        key = tuple(rx for lit, rx in self._full_pats if d.startswith(lit) or lit.startswith(d))
+        # `lit.startswith(d)` for a d ending in a separator is `d in self._lit_dirs`
+        if d in self._lit_dirs or d.startswith(self._lits):
+            key = tuple(rx for lit, rx in self._full_pats if d.startswith(lit) or lit.startswith(d))
+        else:
+            key = ()
+        return self._matcher(key)
+
+    def _matcher(self, key: tuple[str, ...]) -> Callable[[str, str], bool] | None:
+        """The matcher for the full patterns ``key`` and every bare one (one per key, compiled once)."""
         if key in self._dir_cache:
             return self._dir_cache[key]
         full = self._compile(list(key))
@@ -146,10 +158,18 @@ class Protector:
         return matcher
 
     def __call__(self, path: str, name: str) -> bool:
-        """True when the path must be kept."""
-        if self._full is not None and self._full(path):
-            return True
-        return self._base is not None and self._base(name) is not None
+        """True when the path must be kept.
+
+        A full pattern can only match a path that starts with its literal prefix, so the patterns
+        ``for_dir`` picks for the path's directory decide it: one small expression compiled per
+        group of patterns met, not every pattern for a single check (start-up time counts).
+        """
+        if not self.active:
+            return False
+        head = os.path.dirname(path)
+        # a bare name (no directory) is the one path that is not its directory's entry: try every pattern
+        matcher = self.for_dir(head) if head else self._matcher(tuple(rx for _, rx in self._full_pats))
+        return matcher is not None and matcher(path, name)
 
 
 def read_mount_points() -> set[str]:
@@ -176,16 +196,18 @@ def running_process_names() -> dict[str, int]:
                 continue
             pid = int(pid_s)
             base = f"/proc/{pid_s}/"
+            # Plain descriptors, not open(): a file object each is most of the cost, for a few bytes.
             try:
-                with open(base + "comm", encoding="utf-8", errors="replace") as fh:
-                    names.setdefault(fh.read().strip().lower(), pid)
+                comm = _read_proc(base + "comm").decode("utf-8", "replace")
             except OSError:
                 continue
+            if "\r" in comm:  # as a text-mode read translates it
+                comm = comm.replace("\r\n", "\n").replace("\r", "\n")
+            names.setdefault(comm.strip().lower(), pid)
             with contextlib.suppress(OSError):  # exe of other users' processes is unreadable
                 names.setdefault(os.path.basename(os.readlink(base + "exe")).lower(), pid)
             try:
-                with open(base + "cmdline", "rb") as fh:
-                    argv0 = fh.read(4096).split(b"\0", 1)[0].decode("utf-8", "replace")
+                argv0 = _read_proc(base + "cmdline", 4096, b"\0").split(b"\0", 1)[0].decode("utf-8", "replace")
                 if argv0:
                     names.setdefault(os.path.basename(argv0.split(" ", 1)[0]).lower(), pid)
             except OSError:
@@ -208,6 +230,23 @@ def running_process_names() -> dict[str, int]:
             if pid_s.isdigit():
                 names.setdefault(comm.strip().lower(), int(pid_s))
     return names
+
+
+def _read_proc(path: str, limit: int = -1, enough: bytes = b"") -> bytes:
+    """A /proc file's bytes: all of them, or the first ``limit`` (reading stops early once ``enough`` is in)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        data = b""
+        while limit < 0 or len(data) < limit:
+            chunk = os.read(fd, 4096 if limit < 0 else limit - len(data))
+            if not chunk:
+                break
+            data += chunk
+            if enough and enough in chunk:
+                break
+        return data
+    finally:
+        os.close(fd)
 
 
 def open_inodes() -> dict[tuple[int, int], int]:

@@ -10,18 +10,17 @@ import mmap
 import os
 import re
 import select
-import signal
 import stat
 import struct
 import sys
-import threading
 import time
+from _thread import allocate_lock
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, NamedTuple, NoReturn
 
 from cleaner.i18n import _
 from cleaner.platforms import Env
+from cleaner.records import NamedTuple
 from cleaner.rules import EDIT_ACTIONS, Category, Rule
 from cleaner.safety import (
     Protector,
@@ -31,6 +30,11 @@ from cleaner.safety import (
     read_mount_points,
     root_problem,
 )
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time (start-up time counts)
+if TYPE_CHECKING:
+    import threading
+    from typing import Any, NoReturn
 
 if sys.platform != "win32":
     import fcntl  # parallel walks only: they need fork, which Windows does not have
@@ -145,7 +149,7 @@ EXPAND_MAX = 256
 MAX_WORKERS = 4
 
 
-_gc_lock = threading.Lock()
+_gc_lock = allocate_lock()  # threading.Lock, without importing threading
 _gc_users = 0
 _gc_was_enabled = False
 
@@ -1166,10 +1170,11 @@ def _child_main(
             lo, hi = chunks[k]
             for i in range(lo, hi):
                 entries, dirs, errors, hard, full, nbytes = _walk_task(w, tasks[i], None, tick)
-                blob = marshal.dumps((i, marshal.dumps(entries), len(entries), dirs, errors, hard, full, nbytes))
-                data = memoryview(_FRAME.pack(len(blob)) + blob)
-                while data:  # blocks while the parent's pipe is full; it drains between its own subtrees
-                    data = data[os.write(res_w, data) :]
+                head = marshal.dumps((i, len(entries), dirs, errors, hard, full, nbytes))
+                blob = marshal.dumps(entries)  # the parent keeps it as it is (see Packed)
+                size = _FRAME.size + len(head) + len(blob)
+                # blocks while the parent's pipe is full; it drains between its own subtrees
+                _write_all(res_w, [_FRAME.pack(size), _FRAME.pack(len(head)), head, blob])
                 tick()
         code = 0
     except BaseException:  # noqa: S110 - the parent walks whatever a failed worker did not deliver
@@ -1178,32 +1183,70 @@ def _child_main(
         os._exit(code)
 
 
+# A worker's result for one subtree: the frame's size, then the size of its header, the header (a marshal of
+# the subtree's number, entry count, dirs, errors, hard-link indices, emptiness and bytes) and the entries
+# (a marshal of the list, kept by the parent as it is: see Packed). Sent with one writev, without joining.
 _FRAME = struct.Struct("<Q")
+_READ_SIZE = 1 << 18  # the parent's first read buffer per worker (it grows for a bigger frame)
+
+
+def _write_all(fd: int, parts: list[bytes]) -> None:
+    """Write every part, in order, with as few system calls as the pipe allows."""
+    views = [memoryview(p) for p in parts]
+    while views:
+        n = os.writev(fd, views)
+        while views and n >= len(views[0]):
+            n -= len(views[0])
+            views.pop(0)
+        if n:
+            views[0] = views[0][n:]
 
 
 class _Inbox:
-    """Bytes from one worker, cut into complete result frames."""
+    """Bytes from one worker, read into one buffer that is reused, and cut into complete result frames.
 
-    __slots__ = ("bad", "buf")
+    A frame's parts are copied out of the buffer once (not sliced, joined or unmarshalled into copies),
+    so a worker's entries cost the parent one copy and no fresh pages per read.
+    """
+
+    __slots__ = ("bad", "buf", "end")
 
     def __init__(self) -> None:
-        self.buf = bytearray()
+        self.buf = bytearray(_READ_SIZE)
+        self.end = 0  # buf[:end] holds data not yet taken
         self.bad = False
 
-    def frames(self, chunk: bytes) -> list[bytes]:
-        """Add ``chunk``; return the frames it completed."""
-        buf = self.buf
-        buf += chunk
-        out: list[bytes] = []
-        pos = 0
-        while len(buf) - pos >= _FRAME.size:
-            (size,) = _FRAME.unpack_from(buf, pos)
-            end = pos + _FRAME.size + size
-            if len(buf) < end:
-                break
-            out.append(bytes(buf[pos + _FRAME.size : end]))
-            pos = end
-        del buf[:pos]
+    def read(self, fd: int) -> list[tuple[bytes, bytes]] | None:
+        """Read what the pipe holds; the (header, entries) of the frames it completed, None at its end."""
+        if self.end == len(self.buf):
+            self.buf += bytes(len(self.buf))  # a frame bigger than the buffer: grow it
+        with memoryview(self.buf) as mv:
+            n = os.readv(fd, [mv[self.end :]])
+        if not n:
+            return None
+        self.end += n
+        return self._frames()
+
+    def _frames(self) -> list[tuple[bytes, bytes]]:
+        out: list[tuple[bytes, bytes]] = []
+        pos, end = 0, self.end
+        with memoryview(self.buf) as mv:
+            while end - pos >= _FRAME.size:
+                (size,) = _FRAME.unpack_from(mv, pos)
+                body = pos + _FRAME.size
+                if end - body < size:
+                    break
+                pos = body + size
+                (hlen,) = _FRAME.unpack_from(mv, body) if size >= _FRAME.size else (-1,)
+                if not 0 <= hlen <= size - _FRAME.size:
+                    out.append((b"", b""))  # malformed: refused by _take_result
+                    continue
+                head = body + _FRAME.size
+                out.append((bytes(mv[head : head + hlen]), bytes(mv[head + hlen : pos])))
+            if pos:
+                rest = end - pos
+                mv[:rest] = mv[pos:end]  # the start of the next frame (memmove)
+                self.end = rest
         return out
 
 
@@ -1216,28 +1259,28 @@ def _drain(inboxes: dict[int, _Inbox], results: list[_TaskResult | None], receiv
         poller.register(fd, select.POLLIN)
     for fd, _events in poller.poll(int(timeout * 1000)):
         box = inboxes[fd]
-        chunk = os.read(fd, 1 << 20)
-        if not chunk:
+        frames = box.read(fd)
+        if frames is None:
             del inboxes[fd]
             continue
-        for blob in box.frames(chunk):
+        for head, blob in frames:
             if not box.bad:
-                box.bad = not _take_result(blob, results, received)
+                box.bad = not _take_result(head, blob, results, received)
 
 
-def _take_result(blob: bytes, results: list[_TaskResult | None], received: list[int]) -> bool:
+def _take_result(head: bytes, blob: bytes, results: list[_TaskResult | None], received: list[int]) -> bool:
     """Store one worker result; False (and nothing stored) when it is malformed."""
     try:
-        i, packed, n, dirs, errors, hard, full, nbytes = marshal.loads(blob)  # noqa: S302 - from our own worker
+        i, n, dirs, errors, hard, full, nbytes = marshal.loads(head)  # noqa: S302 - from our own worker
     except (ValueError, TypeError, EOFError):
         return False
     if not (isinstance(i, int) and 0 <= i < len(results)) or results[i] is not None:
         return False
-    if not (isinstance(packed, bytes) and isinstance(n, int) and isinstance(dirs, list) and isinstance(errors, list)):
+    if not (isinstance(n, int) and isinstance(dirs, list) and isinstance(errors, list)):
         return False
     if not (isinstance(hard, list) and isinstance(nbytes, int)):
         return False
-    results[i] = (Packed(packed, n), dirs, errors, hard, bool(full), nbytes)
+    results[i] = (Packed(blob, n), dirs, errors, hard, bool(full), nbytes)
     received.append(i)
     return True
 
@@ -1246,6 +1289,8 @@ def _reap(children: list[tuple[int, int]], *, kill: bool) -> None:
     """Close the workers' pipes and wait for them (killed first when the scan stopped early)."""
     for pid, fd in children:
         if kill:
+            import signal  # rarely needed: its enums are a measurable share of start-up
+
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(OSError):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from typing import Any
 
 from cleaner.categories import builtin_categories, temp_dirs, user_dirs
 from cleaner.i18n import _
@@ -13,6 +11,11 @@ from cleaner.rules import Category
 from cleaner.safety import Protector, RunningChecker, keep_list
 from cleaner.scan import Progress, ScanResult, scan
 from cleaner.storage import Storage
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time (start-up time counts)
+if TYPE_CHECKING:
+    import threading
+    from typing import Any
 
 
 class UnknownCategory(ValueError):

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
 
 from cleaner.categories import DEFAULT_SETTINGS
 from cleaner.i18n import _
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time (start-up time counts)
+if TYPE_CHECKING:
+    from typing import Any
 
 APP_NAME = "ttfd-cleaner"
 _XDG = {"config": ("XDG_CONFIG_HOME", "~/.config"), "data": ("XDG_DATA_HOME", "~/.local/share")}

@@ -351,6 +351,33 @@ def test_protector_per_directory_matchers() -> None:
     assert not only_full.for_dir("/x")("/x/yy", "yy")  # type: ignore[misc]
 
 
+def test_protector_decides_as_all_its_patterns_together() -> None:
+    """Whether a path is kept is decided by the patterns its directory's matcher holds (one small expression
+    per group, compiled when met): exactly what one expression of every pattern decides."""
+    import fnmatch
+    import re
+
+    patterns = ["/a/*/keep", "/x/y", "*.iso", "/t/ssh-*", "/t/.X*-lock", "/c/doc", "rel/dir", "*/any", "/k[ab]/z"]
+    full = [fnmatch.translate(os.path.normpath(p))[:-2] + "(?:/.*)?\\Z" for p in patterns if "/" in p]
+    base = [fnmatch.translate(p) for p in patterns if "/" not in p]
+    every = re.compile("|".join(f"(?:{r})" for r in full), re.S).match
+    bare = re.compile("|".join(f"(?:{r})" for r in base), re.S).match
+    p = Protector(patterns)
+    names = ["a", "b", "keep", "x", "y", "yy", "z.iso", "t", "ssh-1", "ssh", ".X0-lock", "c", "doc", "docs", "rel"]
+    names += ["dir", "any", "ka", "kc", "z", "q"]
+    paths = {"/", "rel", "z.iso", "rel/dir", "x/any"}
+    paths |= {f"/{a}" for a in names} | {f"/{a}/{b}" for a in names for b in names}
+    paths |= {f"/{a}/{b}/{c}" for a in ("a", "x", "t", "c", "ka") for b in names for c in ("keep", "f", "z.iso")}
+    for path in sorted(paths):
+        name = os.path.basename(path)
+        expected = every(path) is not None or bare(name) is not None
+        assert p(path, name) is expected, path
+        matcher = p.for_dir(os.path.dirname(path)) if os.path.dirname(path) else None
+        if matcher is not None:
+            assert matcher(path, name) is expected, path
+    assert Protector([])("/a/keep", "keep") is False
+
+
 def test_scan_restores_the_garbage_collector(fx: FixtureHome, tmp_path: Path) -> None:
     import gc
 

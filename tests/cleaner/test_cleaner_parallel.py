@@ -373,6 +373,56 @@ def test_failed_worker_is_redone_by_the_parent(
     assert all(os.WEXITSTATUS(st) in (0, 3) for st in forks.statuses.values())
 
 
+def test_worker_results_are_read_whole_however_the_pipe_cuts_them() -> None:
+    """A worker's frames reach the parent intact: cut anywhere by the pipe, bigger than the read buffer,
+    several in one read; a malformed one is refused, not stored."""
+    import marshal
+
+    big = [(f"/t/d/f{i:06d}", 4096, KIND_FILE, 1, i, 10**18 + i) for i in range(scan_mod._READ_SIZE // 20)]
+    results: list[Any] = [None] * 4
+    frames = []
+    for i, entries in enumerate(([("/t/a", 1, KIND_FILE, 1, 2, 3)], big, [], [("/t/b", 8, KIND_LINK, 1, 3, 4)])):
+        head = marshal.dumps((i, len(entries), [("/t/dir", 4096, KIND_DIR, 1, 9, 9)], [], [], True, 7))
+        blob = marshal.dumps(entries)
+        size = scan_mod._FRAME.size + len(head) + len(blob)
+        frames.append(scan_mod._FRAME.pack(size) + scan_mod._FRAME.pack(len(head)) + head + blob)
+    data = b"".join(frames) + scan_mod._FRAME.pack(5) + b"\x00junk"
+    r, w = os.pipe()
+    box = scan_mod._Inbox()
+    received: list[int] = []
+    got: list[tuple[bytes, bytes]] = []
+    try:
+        pos = 0
+        cuts = [3, 9, 1000]  # inside a length prefix, inside a header, inside the entries; then pipe-sized bits
+        while pos < len(data):
+            cut = cuts.pop(0) if cuts else 60000
+            os.write(w, data[pos : pos + cut])
+            pos += cut
+            while _readable(r):
+                out = box.read(r)
+                assert out is not None
+                got.extend(out)
+        os.close(w)
+        w = -1
+        assert box.read(r) is None  # the worker is gone
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+    assert len(got) == 5
+    assert len(box.buf) > scan_mod._READ_SIZE  # it grew for the big frame
+    assert [scan_mod._take_result(h, b, results, received) for h, b in got] == [True, True, True, True, False]
+    assert received == [0, 1, 2, 3]
+    assert results[1][0].decode() == big and len(results[1][0]) == len(big)
+    assert results[3][0].decode() == [("/t/b", 8, KIND_LINK, 1, 3, 4)] and results[0][5] == 7
+
+
+def _readable(fd: int) -> bool:
+    import select
+
+    return bool(select.select([fd], [], [], 0)[0])
+
+
 def test_small_trees_and_threads_stay_single_process(fx: FixtureHome, tmp_path: Path) -> None:
     cl = make_cleaner(fx, tmp_path, fx.mount)
     cats = cl.resolve(["temp", "cache", "browsers", "apps"])

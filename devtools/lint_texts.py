@@ -55,6 +55,10 @@ MACHINE_ERRORS = {
     "AssertionError",
     "PermanentJobError",
     "Unavailable",
+    "PanelError",  # the 3x-ui adapter's: operators and logs read them, never a member
+    "PanelAuthError",
+    "LastClientError",
+    "ClientNotFound",
     "HTTPError",
     "NotImplementedError",
     "LookupError",

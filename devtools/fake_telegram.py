@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from devtools import fake_telegram_chats, fake_telegram_joins, fake_telegram_login
+from devtools import fake_telegram_chats, fake_telegram_files, fake_telegram_joins, fake_telegram_login
 from devtools.fake_wire import tg_err as _err
 from devtools.fake_wire import tg_ok as _ok
 
@@ -71,7 +71,11 @@ def _params() -> dict[str, Any]:
 # More Bot API methods by (lower-case) name, added by devtools/fake_telegram_*.py modules (group moderation,
 # join requests): each takes the state and the call's parameters.
 Method = Callable[[TelegramState, dict[str, Any]], Response]
-METHODS: dict[str, Method] = {**fake_telegram_chats.METHODS, **fake_telegram_joins.METHODS}
+METHODS: dict[str, Method] = {
+    **fake_telegram_chats.METHODS,
+    **fake_telegram_joins.METHODS,
+    **fake_telegram_files.METHODS,
+}
 
 
 _SCOPES = {
@@ -225,5 +229,6 @@ def create_app(state: TelegramState, prefix: str = "") -> Flask:
         return _err(404, "Not Found: method not found")
 
     fake_telegram_login.register(app, state, prefix)  # the Login Widget's dev stand-in
+    fake_telegram_files.register(app, state, prefix)  # getFile's downloads
 
     return app

@@ -4,7 +4,9 @@ what the bot sent later (deferred edits, DMs, moderation calls), as the local fa
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
+import io
 import json
 import random
 import re
@@ -287,10 +289,11 @@ def telegram_update(
     message_id: int | None = None,
     reply_to: dict[str, Any] | None = None,
     callback_message: dict[str, Any] | None = None,
+    photo: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A message update (private chat unless `chat` is a group id < 0) or a callback_query (pressed on
     `callback_message`, the bot's message that carries the button, when known). `reply_to`: the message this
-    one answers (a member's, for /warn as a reply)."""
+    one answers (a member's, for /warn as a reply). `photo` (see `photo_sizes`): a photo, `text` its caption."""
     sender = telegram_user(user, name=name, language=language)
     chat_obj = telegram_chat(chat, sender)
     now = int(time.time())
@@ -317,12 +320,72 @@ def telegram_update(
                 "data": callback,
             },
         }
-    message["text"] = text or ""
-    if text and text.startswith("/"):
-        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+    said, marks = ("caption", "caption_entities") if photo is not None else ("text", "entities")
+    if photo is not None:
+        message["photo"] = photo
+    if text or photo is None:  # a photo without a caption has no caption field at all
+        message[said] = text or ""
+    if text and text.startswith("/"):  # entity offsets and lengths count UTF-16 code units
+        message[marks] = [{"type": "bot_command", "offset": 0, "length": _utf16_len(text.split()[0])}]
     if reply_to is not None:
         message["reply_to_message"] = reply_to
     return {"update_id": uid, "message": message}
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+THUMB_SIDE = 320  # Telegram's smallest photo size ("s") fits in 90 px, the next ("m") in 320: the list has both
+
+
+def picture_size(data: bytes) -> tuple[int, int]:
+    """A picture's width and height (Pillow reads the header only); a file that is not one is refused, as
+    Telegram refuses to send it as a photo."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise Usage(f"--photo needs a picture (PNG, JPEG, WebP…): {type(exc).__name__}") from None
+    return int(width), int(height)
+
+
+def photo_file_id(data: bytes, size: str = "y") -> tuple[str, str]:
+    """A deterministic (file_id, file_unique_id) for these bytes at one size ("s" the thumbnail, "y" the full
+    one), shaped like Telegram's (base64url, a photo's id starting AgAC). The same picture always gets the same
+    ids, so a payment proof sent twice looks the same twice."""
+    digest = hashlib.sha256(data).digest()
+    tag = hashlib.sha256(digest + size.encode()).digest()
+    file_id = "AgAC" + base64.urlsafe_b64encode(tag + digest[:24]).decode().rstrip("=")
+    return file_id, "AQAD" + base64.urlsafe_b64encode(tag[:12]).decode().rstrip("=")
+
+
+def photo_sizes(data: bytes, file_id: str | None = None) -> list[dict[str, Any]]:
+    """The `photo` of a message as Telegram sends it: PhotoSizes smallest first, here a thumbnail and the full
+    picture. `file_id`: the full size's id where the fake Telegram holds the bytes (in process:
+    devtools.fake_telegram_files.add_file(state, data)); else one derived from their sha256."""
+    width, height = picture_size(data)
+    scale = min(1.0, THUMB_SIDE / max(width, height, 1))
+    thumb_id, thumb_unique = photo_file_id(data, "m")
+    full_id, full_unique = photo_file_id(data, "y")
+    return [
+        {
+            "file_id": thumb_id,
+            "file_unique_id": thumb_unique,
+            "width": max(1, round(width * scale)),
+            "height": max(1, round(height * scale)),
+            "file_size": max(1, round(len(data) * scale * scale)),  # about what a re-encoded thumbnail weighs
+        },
+        {
+            "file_id": file_id or full_id,
+            "file_unique_id": full_unique,
+            "width": width,
+            "height": height,
+            "file_size": len(data),
+        },
+    ]
 
 
 def bot_message(
@@ -445,6 +508,17 @@ class Dev:
             "POST", f"/discord/guilds/{guild}/members/{user}", json={"username": username, "global_name": display}
         )
         return found if found and found.get("known") else None
+
+    def discord_attachment(self, data: bytes, filename: str, content_type: str) -> dict[str, Any] | None:
+        """The file stored on the fake CDN: the attachment object for data.resolved (None: no dev helpers)."""
+        params = {"filename": filename, "content_type": content_type}
+        found = self._call("POST", "/discord/attachments", params=params, content=data)
+        return dict(found) if found else None
+
+    def telegram_file(self, data: bytes) -> str | None:
+        """The file stored at the fake Telegram: its file_id (None: no dev helpers)."""
+        found = self._call("POST", "/telegram/files", content=data)
+        return str(found["file_id"]) if found else None
 
     def telegram_message(self, message: dict[str, Any]) -> None:
         self._call("POST", "/telegram/messages", json=message)

@@ -24,7 +24,7 @@ from ttfd.core.settings import get_settings
 from ttfd.features.lazy import REGISTRY  # imports only the features this request needs
 from ttfd.render import discord
 from ttfd.ui import dispatch
-from ttfd.ui.commands import ChannelRef, Command, Kind, PlatformUser, RoleRef
+from ttfd.ui.commands import ChannelRef, Command, FileRef, Kind, PlatformUser, RoleRef
 from ttfd.ui.reply import BUSY as BUSY  # what Discord is told when the database is busy (tests read it)
 from ttfd.ui.reply import Reply
 
@@ -78,7 +78,7 @@ CHOICES_MAX = 25
 def autocomplete(payload: dict[str, Any]) -> dict[str, Any]:
     """Suggestions for the option being typed: read-only, no account touched; nothing to suggest on any
     problem (Discord shows "no options" rather than an error while someone types)."""
-    choices: list[dict[str, str]] = []
+    choices: list[dict[str, str | int]] = []
     data = payload.get("data")
     try:
         command, options = _command(data if isinstance(data, dict) else {}, check=False)
@@ -92,8 +92,10 @@ def autocomplete(payload: dict[str, Any]) -> dict[str, Any]:
             found = db.read(lambda conn: complete(conn, guild_id, text), timeout_s=TIMEOUT_S)
             hint = payload.get("locale")  # suggestions in the app's language (no account is read for them)
             locale = negotiate(hint if isinstance(hint, str) else None, default=get_settings().default_locale)
+            integer = option.kind == Kind.INTEGER  # Discord wants numbers for an INTEGER option's choices
             choices = [
-                {"name": said(label, locale)[:100], "value": value[:100]} for label, value in found[:CHOICES_MAX]
+                {"name": said(label, locale)[:100], "value": int(value) if integer else value[:100]}
+                for label, value in found[:CHOICES_MAX]
             ]
     except (DomainError, inputs.InputError, db.Unavailable) as exc:
         log.info("no suggestions: %s", exc)
@@ -269,11 +271,13 @@ def _values(command: Command, sent: list[dict[str, Any]], resolved: dict[str, An
 
 
 def _value(kind: Kind, value: Any, resolved: dict[str, Any], bad: Any) -> Any:
-    if kind not in (Kind.USER, Kind.ROLE, Kind.CHANNEL):
+    if kind not in (Kind.USER, Kind.ROLE, Kind.CHANNEL, Kind.ATTACHMENT):
         return value
     n = inputs.snowflake(value)
     if n is None:
         raise bad("is not a valid id")
+    if kind == Kind.ATTACHMENT:
+        return _file(n, resolved.get("attachments"), bad)
     entry = resolved.get({Kind.USER: "users", Kind.ROLE: "roles", Kind.CHANNEL: "channels"}[kind], {})
     found = entry.get(str(n)) if isinstance(entry, dict) else None
     found = found if isinstance(found, dict) else {}
@@ -293,3 +297,20 @@ def _value(kind: Kind, value: Any, resolved: dict[str, Any], bad: Any) -> Any:
     if not (perms.isascii() and perms.isdigit() and len(perms) <= 20):
         raise BadInput(_("I could not see that role's permissions. Pick the role from Discord's list."))
     return RoleRef(n, str(found.get("name", ""))[:100], int(perms), found.get("managed") is True)
+
+
+def _file(n: int, attachments: Any, bad: Any) -> FileRef:
+    """An ATTACHMENT option's file from data.resolved.attachments: what Discord says about it (the bytes are
+    fetched by the job that checks them, from the CDN hosts in DISCORD_CDN_HOSTS only)."""
+    found = attachments.get(str(n)) if isinstance(attachments, dict) else None
+    if not isinstance(found, dict):
+        raise bad("is not a valid id")
+    url, name, kind = found.get("url"), found.get("filename"), found.get("content_type", "")
+    size, width, height = found.get("size"), found.get("width") or 0, found.get("height") or 0
+    if not (isinstance(url, str) and url.startswith(("https://", "http://")) and len(url) <= 2048):
+        raise bad("is not a valid id")
+    if not (isinstance(name, str) and isinstance(kind, str) and type(size) is int and size >= 0):
+        raise bad("is not a valid id")
+    if type(width) is not int or type(height) is not int or inputs.text_problem(name + kind + url):
+        raise bad("is not a valid id")
+    return FileRef("discord", str(n), name[:256], size, kind[:128], url, max(width, 0), max(height, 0))

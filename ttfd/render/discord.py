@@ -44,6 +44,7 @@ OPTION_TYPES = {
     Kind.CHANNEL: 7,
     Kind.ROLE: 8,
     Kind.NUMBER: 10,
+    Kind.ATTACHMENT: 11,
 }
 
 _INLINE = re.compile(r"([\\*_~`|\[\]<])")

@@ -57,6 +57,7 @@ class Kind(StrEnum):
     USER = "user"
     CHANNEL = "channel"
     ROLE = "role"
+    ATTACHMENT = "attachment"  # a file sent with the command (Discord's ATTACHMENT option)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,21 @@ class RoleRef:
 class ChannelRef:
     id: int
     name: str = ""
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A file someone sent with a command, as their platform described it: the bytes are fetched later, from
+    `url` (Discord's CDN) or by `file_id` (Telegram's getFile), by a job that checks what they are."""
+
+    platform: Platform
+    file_id: str  # Discord: the attachment's id; Telegram: the file_id
+    filename: str = ""
+    size: int = 0
+    content_type: str = ""
+    url: str = ""  # Discord only: the signed CDN URL (it expires; see protocols.md §8)
+    width: int = 0
+    height: int = 0
 
 
 @dataclass(frozen=True)
@@ -166,6 +182,8 @@ class Option:
                 raise self.bad("id")
         elif self.kind == Kind.CHANNEL and (not isinstance(value, ChannelRef) or not 0 < value.id <= INT64_MAX):
             raise self.bad("id")
+        elif self.kind == Kind.ATTACHMENT and not isinstance(value, FileRef):
+            raise self.bad("file")
         if self.choices and value not in {v for _, v in self.choices}:
             raise BadInput(
                 _(
@@ -195,6 +213,7 @@ PROBLEMS: dict[str, Msg] = {
     "number": _("Option '{option}' must be a number."),
     "boolean": _("Option '{option}' must be yes or no."),
     "id": _("Option '{option}' is not a valid id."),
+    "file": _("Option '{option}' must be a file."),
     "telegram": _("Option '{option}' cannot be given on Telegram."),
     "must not contain NUL characters": _("Option '{option}' must not contain NUL characters."),
     "must be valid Unicode (it contains a lone surrogate)": _("Option '{option}' must be valid Unicode."),
@@ -331,12 +350,13 @@ class Command:
 
     def usage(self, platform: Platform, locale: str | None = None) -> str:
         """`/coinflip <bet> <heads|tails>` in `locale`; without one, a Msg said in the reader's language where
-        it is shown (a refusal's usage line). On Telegram the name is the Telegram one and a USER option is not
-        typed (it is whoever the message replies to); on Discord the names are those the reader's client shows."""
+        it is shown (a refusal's usage line). On Telegram the name is the Telegram one and neither a USER option
+        (whoever the message replies to) nor an ATTACHMENT one (the photo the command is the caption of) is typed;
+        on Discord the names are those the reader's client shows."""
         if locale is None:
             return Usage(self, platform)
         if platform == "telegram":
-            name, shown = self.tg_name, [o for o in self.options if o.kind != Kind.USER]
+            name, shown = self.tg_name, [o for o in self.options if o.kind not in (Kind.USER, Kind.ATTACHMENT)]
         else:
             name, shown = " ".join(Msg(n, context="command").in_(locale) for n in self.path.split()), list(self.options)
         return " ".join([f"/{name}", *(o.placeholder_in(locale) for o in shown)])

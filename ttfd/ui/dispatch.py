@@ -14,7 +14,7 @@ counters) stand whatever the command then does, refusals included.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import astuple, dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,6 +31,7 @@ from ttfd.ui.commands import (
     ChannelRef,
     Command,
     Ctx,
+    FileRef,
     MessageHandler,
     PlatformUser,
     RoleRef,
@@ -311,13 +312,20 @@ def encode_options(opts: dict[str, Any]) -> dict[str, Any]:
             out[name] = {"$role": [value.id, value.name, value.permissions, value.managed]}
         elif isinstance(value, ChannelRef):
             out[name] = {"$channel": [value.id, value.name]}
+        elif isinstance(value, FileRef):
+            out[name] = {"$file": list(astuple(value))}
         else:
             out[name] = value
     return out
 
 
 def decode_options(raw: dict[str, Any]) -> dict[str, Any]:
-    decoders: dict[str, Callable[..., Any]] = {"$user": PlatformUser, "$role": RoleRef, "$channel": ChannelRef}
+    decoders: dict[str, Callable[..., Any]] = {
+        "$user": PlatformUser,
+        "$role": RoleRef,
+        "$channel": ChannelRef,
+        "$file": FileRef,
+    }
     out: dict[str, Any] = {}
     for name, value in raw.items():
         tag = next(iter(value), None) if isinstance(value, dict) and len(value) == 1 else None

@@ -15,19 +15,25 @@ from typing import Any
 from aiogram import Bot, F, Router
 from aiogram.filters import Command as CommandFilter
 from aiogram.filters import CommandObject
-from aiogram.types import CallbackQuery, ChatJoinRequest, Message, Update, User
+from aiogram.types import CallbackQuery, ChatJoinRequest, Document, Message, PhotoSize, Update, User
 
 from ttfd.core.errors import BadInput, DomainError
 from ttfd.core.inbound import Caller
+from ttfd.core.inputs import INT64_MAX, text_problem
 from ttfd.features.general import typed
 from ttfd.registry import Registry
-from ttfd.ui.commands import Command, Kind, Option, PlatformUser
+from ttfd.ui.commands import Command, FileRef, Kind, Option, PlatformUser
 from ttfd.ui.dispatch import Event
 
 TRUE, FALSE = {"1", "true", "yes", "on", "y"}, {"0", "false", "no", "off", "n"}
 # A message that starts with a command: /name or /name@bot (Telegram's own names are at most 32 of [a-z0-9_];
 # a longer or odder one typed by hand is still a command nobody knows).
 COMMAND_WORD = re.compile(r"/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]{1,64}))?(?=\s|$)")
+# Options that are not words after the command: a USER option is whoever the message replies to, an ATTACHMENT
+# option the picture whose caption the command is. Never typed, so `/pay <a file_id>` can never name a file.
+UNTYPED = (Kind.USER, Kind.ATTACHMENT)
+JPEG = "image/jpeg"  # Telegram re-encodes every photo (not a file sent as a document) to JPEG
+FILE_ID_MAX = 256  # Telegram's file_ids are ~70-180 characters of base64url; anything longer is not one
 
 
 def person(user: User) -> PlatformUser:
@@ -75,7 +81,8 @@ def links(message: Message) -> tuple[str, ...]:
 
 def parse_options(command: Command, args: str | None, message: Message) -> dict[str, Any]:
     """`/coinflip 50 heads`, `/buy Gold role 2`: options in declared order, quotes group words; a USER
-    option is whoever the message replies to (or a tapped name). Bad input names the usage."""
+    option is whoever the message replies to (or a tapped name); an ATTACHMENT option is the picture the
+    command is the caption of (`args` are then the caption's words). Bad input names the usage."""
     usage = command.usage("telegram")
     try:
         words = shlex.split(args or "")
@@ -91,6 +98,13 @@ def parse_options(command: Command, args: str | None, message: Message) -> dict[
             elif (words and words[0].startswith("@")) or option.required:
                 raise BadInput(typed.PICK_SOMEONE, usage)
             continue
+        if option.kind == Kind.ATTACHMENT:
+            sent = attached_file(message, option, command, usage)
+            if sent is not None:
+                values[option.name] = sent
+            elif option.required:
+                raise BadInput(typed.send_picture(command.tg_name), usage)
+            continue
         if not words:
             continue
         take = _rest_length(command.options[i + 1 :], words, usage) if option.rest else 1
@@ -105,7 +119,7 @@ def _choices_in_place(command: Command, words: list[str]) -> list[str]:
     """`/rps 10 камень` read as `/rps камень 10`: when every option is given and a choice's place holds a word
     naming none of its choices, the word that does name one takes its place (a bet and a side come in either
     order). Words for a `rest` option are free text: left as typed."""
-    given = [o for o in command.options if o.kind != Kind.USER]
+    given = [o for o in command.options if o.kind not in UNTYPED]
     if len(words) != len(given) or any(o.rest for o in given):
         return words
     words = list(words)
@@ -121,7 +135,7 @@ def _choices_in_place(command: Command, words: list[str]) -> list[str]:
 
 def _rest_length(later: tuple[Option, ...], words: list[str], usage: str) -> int:
     """How many words a `rest` option takes: all but the trailing ones the options after it accept."""
-    typed = [o for o in later if o.kind != Kind.USER]
+    typed = [o for o in later if o.kind not in UNTYPED]
     kept = len(words)
     for option in reversed(typed):
         if kept <= 1:
@@ -135,12 +149,54 @@ def _rest_length(later: tuple[Option, ...], words: list[str], usage: str) -> int
 
 
 def _picked_user(message: Message) -> PlatformUser | None:
-    for entity in message.entities or ():
+    for entity in message.entities or message.caption_entities or ():
         if entity.type == "text_mention" and entity.user is not None:
             return person(entity.user)
     if message.reply_to_message and message.reply_to_message.from_user:
         return person(message.reply_to_message.from_user)
     return None
+
+
+def attached_file(message: Message, option: Option, command: Command, usage: str) -> FileRef | None:
+    """The picture a command came with, as Telegram described it (the bytes are fetched later by file_id, by
+    the job that checks what they are): the largest size of a photo, or an image sent as a file (a document
+    whose mime_type is image/* or unsaid). None when the message carries no file; another kind of file (a PDF,
+    a video, a voice message) is refused, as is a file_id that cannot be one."""
+    if message.photo:
+        return _photo(message.photo, option, usage)
+    if message.document is not None:
+        return _document(message.document, option, command, usage)
+    if message.video or message.animation or message.audio or message.voice:
+        raise BadInput(typed.not_a_picture(command.tg_name), usage)
+    return None
+
+
+def _photo(sizes: list[PhotoSize], option: Option, usage: str) -> FileRef:
+    # Telegram lists the sizes smallest first; pick by area (then bytes) rather than trust the order, the
+    # later of equals (max keeps the first it meets, so the list is read backwards).
+    best = max(reversed(sizes), key=lambda p: (_count(p.width) * _count(p.height), _count(p.file_size)))
+    file_id = _file_id(best.file_id, option, usage)
+    return FileRef("telegram", file_id, "", _count(best.file_size), JPEG, "", _count(best.width), _count(best.height))
+
+
+def _document(doc: Document, option: Option, command: Command, usage: str) -> FileRef:
+    mime = (doc.mime_type or "").strip().lower()
+    if mime and (not mime.startswith("image/") or len(mime) > 128 or text_problem(mime)):
+        raise BadInput(typed.not_a_picture(command.tg_name), usage)
+    name = (doc.file_name or "")[:256]
+    name = "" if text_problem(name) else name  # shown to staff: no control or bidi characters (a name is optional)
+    return FileRef("telegram", _file_id(doc.file_id, option, usage), name, _count(doc.file_size), mime)
+
+
+def _file_id(file_id: str, option: Option, usage: str) -> str:
+    if not (0 < len(file_id) <= FILE_ID_MAX and file_id.isascii() and file_id.isprintable() and " " not in file_id):
+        raise BadInput(option.bad("file").message, usage)
+    return file_id
+
+
+def _count(said: int | None) -> int:
+    """A size in bytes or pixels as Telegram said it; 0 when it did not say (or said something impossible)."""
+    return said if said is not None and 0 <= said <= INT64_MAX else 0
 
 
 def _typed(option: Option, word: str, usage: str) -> Any:
@@ -230,7 +286,7 @@ def build(registry: Registry, username: str | None) -> Router:
         if message.from_user is None or message.from_user.is_bot:
             return None
         k, text = key(bot, event_update), message.text or message.caption or ""
-        said = COMMAND_WORD.match(message.text or "")
+        said = COMMAND_WORD.match(text)  # a photo's caption is a command as a text is
         asked = {"command": said.group(1)} if said else {}
         if message.chat.type == "private":
             return _event(k, message.from_user, message, command=help_command, options=asked)

@@ -108,6 +108,8 @@ def _listed(ctx: Ctx) -> list[Command]:
 
 REPLY_NEEDED = _("(as a reply to their message)")
 REPLY_OPTIONAL = _("(reply to someone's message for theirs)")
+PHOTO_NEEDED = _("(as the caption of a photo)")
+PHOTO_OPTIONAL = _("(may be the caption of a photo)")
 ADMINS_MENU = _("🛡️ Group admins find the moderation commands in the group's command menu (type / there).")
 
 
@@ -118,7 +120,7 @@ def short_usage(c: Command, platform: str, locale: str) -> str:
     """A usage line for the list: the required options, at most two optional ones and then […]; a choice of
     many (a rank) by its option's name. `/help <command>` shows the whole line (Command.usage)."""
     if platform == "telegram":
-        name, options = c.tg_name, [o for o in c.options if o.kind != Kind.USER]
+        name, options = c.tg_name, [o for o in c.options if o.kind not in (Kind.USER, Kind.ATTACHMENT)]
     else:
         name, options = " ".join(Msg(n, context="command").in_(locale) for n in c.path.split()), list(c.options)
     words, optional = [f"/{name}"], 0
@@ -144,6 +146,9 @@ def _row(c: Command, ctx: Ctx, whole: bool = False) -> tuple[Part, ...]:
         people = [o for o in c.options if o.kind == Kind.USER]
         if people:
             row += [" ", REPLY_NEEDED if any(o.required for o in people) else REPLY_OPTIONAL]
+        files = [o for o in c.options if o.kind == Kind.ATTACHMENT]  # not typed: the photo the command captions
+        if files:
+            row += [" ", PHOTO_NEEDED if any(o.required for o in files) else PHOTO_OPTIONAL]
     return tuple(row)
 
 

@@ -15,6 +15,18 @@ def too_much(extra: str) -> Msg:
     return _("Too much after the command: {extra}", extra=extra)
 
 
+def send_picture(command: str) -> Msg:
+    """A command that takes a picture, sent as a plain text: how to send it (Telegram has no file option)."""
+    return _("Send the picture as a photo with /{command} as its caption.", command=command)
+
+
+def not_a_picture(command: str) -> Msg:
+    """A command that takes a picture, as the caption of another kind of file (a PDF, a video)."""
+    return _(
+        "That file is not a picture. Send a photo (or an image file) with /{command} as its caption.", command=command
+    )
+
+
 def fold(word: str) -> str:
     """A typed word as it is compared: case folded, ё read as е, spaces squeezed."""
     return " ".join(word.casefold().replace("ё", "е").split())

@@ -162,3 +162,31 @@ def verification_expire(request: Request) -> Response:
     from functions.scheduled import run
 
     return run("verification_expire", request)
+
+
+@measured
+def vpn_dashboard(request: Request) -> Response:
+    from functions.scheduled import run
+
+    return run("vpn_dashboard", request)
+
+
+@measured
+def vpn_keys(request: Request) -> Response:
+    from functions.scheduled import run
+
+    return run("vpn_keys", request)
+
+
+@measured
+def vpn_reconcile(request: Request) -> Response:
+    from functions.scheduled import run
+
+    return run("vpn_reconcile", request)
+
+
+@measured
+def vpn_health(request: Request) -> Response:
+    from functions.scheduled import run
+
+    return run("vpn_health", request)

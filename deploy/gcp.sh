@@ -61,7 +61,7 @@ grant_secret() {
     --role=roles/secretmanager.secretAccessor >/dev/null
 }
 missing=0
-for secret in ttfd-database-url ttfd-actions-secret ttfd-discord-bot-token ttfd-telegram-bot-token ttfd-telegram-webhook-secret ttfd-session-secret ttfd-discord-client-secret ttfd-health-token ttfd-scheduler-secret; do
+for secret in ttfd-database-url ttfd-actions-secret ttfd-discord-bot-token ttfd-telegram-bot-token ttfd-telegram-webhook-secret ttfd-session-secret ttfd-discord-client-secret ttfd-health-token ttfd-scheduler-secret ttfd-vpn-panel-password ttfd-vpn-panel-token; do
   if ! gcloud secrets describe "$secret" --project="$PROJECT" >/dev/null 2>&1; then
     echo "missing secret $secret (gcloud secrets create $secret --data-file=-)" >&2
     missing=1
@@ -324,13 +324,15 @@ grant_secret ttfd-run-jobs ttfd-actions-secret
 grant_secret ttfd-run-jobs ttfd-discord-bot-token
 grant_secret ttfd-run-jobs ttfd-telegram-bot-token
 grant_secret ttfd-run-jobs ttfd-scheduler-secret
+grant_secret ttfd-run-jobs ttfd-vpn-panel-password
+grant_secret ttfd-run-jobs ttfd-vpn-panel-token
 gcloud functions deploy run_jobs --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=run_jobs --trigger-http \
   --memory=512Mi --timeout=150s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=2 \
   --service-account="ttfd-run-jobs@$PROJECT.iam.gserviceaccount.com" \
   --env-vars-file="$ENV_FILE" \
-  --set-secrets=DATABASE_URL=ttfd-database-url:latest,ACTIONS_SECRET=ttfd-actions-secret:latest,DISCORD_BOT_TOKEN=ttfd-discord-bot-token:latest,TELEGRAM_BOT_TOKEN=ttfd-telegram-bot-token:latest,SCHEDULER_SECRET=ttfd-scheduler-secret:latest \
+  --set-secrets=DATABASE_URL=ttfd-database-url:latest,ACTIONS_SECRET=ttfd-actions-secret:latest,DISCORD_BOT_TOKEN=ttfd-discord-bot-token:latest,TELEGRAM_BOT_TOKEN=ttfd-telegram-bot-token:latest,SCHEDULER_SECRET=ttfd-scheduler-secret:latest,VPN_PANEL_PASSWORD=ttfd-vpn-panel-password:latest,VPN_PANEL_TOKEN=ttfd-vpn-panel-token:latest \
   --ingress-settings=all \
   --no-allow-unauthenticated
 gcloud functions add-invoker-policy-binding run_jobs --project="$PROJECT" --region="$REGION" \
@@ -461,6 +463,126 @@ if gcloud scheduler jobs describe ttfd-verification_expire --project="$PROJECT" 
     --update-headers="$SECRET_HEADER"
 else
   gcloud scheduler jobs create http ttfd-verification_expire --project="$PROJECT" --location="$REGION" \
+    --schedule='* * * * *' --time-zone=UTC --http-method=POST --uri="$URL" \
+    --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \
+    --headers="$SECRET_HEADER"
+fi
+
+# vpn_dashboard
+ensure_account ttfd-vpn-dashboard "TTFD vpn_dashboard"
+grant_secret ttfd-vpn-dashboard ttfd-database-url
+grant_secret ttfd-vpn-dashboard ttfd-scheduler-secret
+gcloud functions deploy vpn_dashboard --gen2 --project="$PROJECT" --region="$REGION" \
+  --runtime=python312 --source=. --entry-point=vpn_dashboard --trigger-http \
+  --memory=512Mi --timeout=150s --concurrency=4 --cpu=1 \
+  --min-instances=0 --max-instances=1 \
+  --service-account="ttfd-vpn-dashboard@$PROJECT.iam.gserviceaccount.com" \
+  --env-vars-file="$ENV_FILE" \
+  --set-secrets=DATABASE_URL=ttfd-database-url:latest,SCHEDULER_SECRET=ttfd-scheduler-secret:latest \
+  --ingress-settings=all \
+  --no-allow-unauthenticated
+gcloud functions add-invoker-policy-binding vpn_dashboard --project="$PROJECT" --region="$REGION" \
+  --member="serviceAccount:$SCHEDULER_SA" >/dev/null
+URL="$(gcloud functions describe vpn_dashboard --gen2 --project="$PROJECT" --region="$REGION" --format='value(serviceConfig.uri)')"
+SECRET_HEADER="X-TTFD-Scheduler-Secret=$(gcloud secrets versions access latest --secret=ttfd-scheduler-secret --project="$PROJECT")"
+if gcloud scheduler jobs describe ttfd-vpn_dashboard --project="$PROJECT" --location="$REGION" >/dev/null 2>&1; then
+  gcloud scheduler jobs update http ttfd-vpn_dashboard --project="$PROJECT" --location="$REGION" \
+    --schedule='*/5 * * * *' --time-zone=UTC --http-method=POST --uri="$URL" \
+    --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \
+    --update-headers="$SECRET_HEADER"
+else
+  gcloud scheduler jobs create http ttfd-vpn_dashboard --project="$PROJECT" --location="$REGION" \
+    --schedule='*/5 * * * *' --time-zone=UTC --http-method=POST --uri="$URL" \
+    --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \
+    --headers="$SECRET_HEADER"
+fi
+
+# vpn_keys
+ensure_account ttfd-vpn-keys "TTFD vpn_keys"
+grant_secret ttfd-vpn-keys ttfd-database-url
+grant_secret ttfd-vpn-keys ttfd-scheduler-secret
+gcloud functions deploy vpn_keys --gen2 --project="$PROJECT" --region="$REGION" \
+  --runtime=python312 --source=. --entry-point=vpn_keys --trigger-http \
+  --memory=512Mi --timeout=150s --concurrency=4 --cpu=1 \
+  --min-instances=0 --max-instances=1 \
+  --service-account="ttfd-vpn-keys@$PROJECT.iam.gserviceaccount.com" \
+  --env-vars-file="$ENV_FILE" \
+  --set-secrets=DATABASE_URL=ttfd-database-url:latest,SCHEDULER_SECRET=ttfd-scheduler-secret:latest \
+  --ingress-settings=all \
+  --no-allow-unauthenticated
+gcloud functions add-invoker-policy-binding vpn_keys --project="$PROJECT" --region="$REGION" \
+  --member="serviceAccount:$SCHEDULER_SA" >/dev/null
+URL="$(gcloud functions describe vpn_keys --gen2 --project="$PROJECT" --region="$REGION" --format='value(serviceConfig.uri)')"
+SECRET_HEADER="X-TTFD-Scheduler-Secret=$(gcloud secrets versions access latest --secret=ttfd-scheduler-secret --project="$PROJECT")"
+if gcloud scheduler jobs describe ttfd-vpn_keys --project="$PROJECT" --location="$REGION" >/dev/null 2>&1; then
+  gcloud scheduler jobs update http ttfd-vpn_keys --project="$PROJECT" --location="$REGION" \
+    --schedule='23 * * * *' --time-zone=UTC --http-method=POST --uri="$URL" \
+    --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \
+    --update-headers="$SECRET_HEADER"
+else
+  gcloud scheduler jobs create http ttfd-vpn_keys --project="$PROJECT" --location="$REGION" \
+    --schedule='23 * * * *' --time-zone=UTC --http-method=POST --uri="$URL" \
+    --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \
+    --headers="$SECRET_HEADER"
+fi
+
+# vpn_reconcile
+ensure_account ttfd-vpn-reconcile "TTFD vpn_reconcile"
+grant_secret ttfd-vpn-reconcile ttfd-database-url
+grant_secret ttfd-vpn-reconcile ttfd-scheduler-secret
+grant_secret ttfd-vpn-reconcile ttfd-vpn-panel-password
+grant_secret ttfd-vpn-reconcile ttfd-vpn-panel-token
+gcloud functions deploy vpn_reconcile --gen2 --project="$PROJECT" --region="$REGION" \
+  --runtime=python312 --source=. --entry-point=vpn_reconcile --trigger-http \
+  --memory=512Mi --timeout=150s --concurrency=4 --cpu=1 \
+  --min-instances=0 --max-instances=1 \
+  --service-account="ttfd-vpn-reconcile@$PROJECT.iam.gserviceaccount.com" \
+  --env-vars-file="$ENV_FILE" \
+  --set-secrets=DATABASE_URL=ttfd-database-url:latest,SCHEDULER_SECRET=ttfd-scheduler-secret:latest,VPN_PANEL_PASSWORD=ttfd-vpn-panel-password:latest,VPN_PANEL_TOKEN=ttfd-vpn-panel-token:latest \
+  --ingress-settings=all \
+  --no-allow-unauthenticated
+gcloud functions add-invoker-policy-binding vpn_reconcile --project="$PROJECT" --region="$REGION" \
+  --member="serviceAccount:$SCHEDULER_SA" >/dev/null
+URL="$(gcloud functions describe vpn_reconcile --gen2 --project="$PROJECT" --region="$REGION" --format='value(serviceConfig.uri)')"
+SECRET_HEADER="X-TTFD-Scheduler-Secret=$(gcloud secrets versions access latest --secret=ttfd-scheduler-secret --project="$PROJECT")"
+if gcloud scheduler jobs describe ttfd-vpn_reconcile --project="$PROJECT" --location="$REGION" >/dev/null 2>&1; then
+  gcloud scheduler jobs update http ttfd-vpn_reconcile --project="$PROJECT" --location="$REGION" \
+    --schedule='41 * * * *' --time-zone=UTC --http-method=POST --uri="$URL" \
+    --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \
+    --update-headers="$SECRET_HEADER"
+else
+  gcloud scheduler jobs create http ttfd-vpn_reconcile --project="$PROJECT" --location="$REGION" \
+    --schedule='41 * * * *' --time-zone=UTC --http-method=POST --uri="$URL" \
+    --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \
+    --headers="$SECRET_HEADER"
+fi
+
+# vpn_health
+ensure_account ttfd-vpn-health "TTFD vpn_health"
+grant_secret ttfd-vpn-health ttfd-database-url
+grant_secret ttfd-vpn-health ttfd-scheduler-secret
+grant_secret ttfd-vpn-health ttfd-vpn-panel-password
+grant_secret ttfd-vpn-health ttfd-vpn-panel-token
+gcloud functions deploy vpn_health --gen2 --project="$PROJECT" --region="$REGION" \
+  --runtime=python312 --source=. --entry-point=vpn_health --trigger-http \
+  --memory=512Mi --timeout=150s --concurrency=4 --cpu=1 \
+  --min-instances=0 --max-instances=1 \
+  --service-account="ttfd-vpn-health@$PROJECT.iam.gserviceaccount.com" \
+  --env-vars-file="$ENV_FILE" \
+  --set-secrets=DATABASE_URL=ttfd-database-url:latest,SCHEDULER_SECRET=ttfd-scheduler-secret:latest,VPN_PANEL_PASSWORD=ttfd-vpn-panel-password:latest,VPN_PANEL_TOKEN=ttfd-vpn-panel-token:latest \
+  --ingress-settings=all \
+  --no-allow-unauthenticated
+gcloud functions add-invoker-policy-binding vpn_health --project="$PROJECT" --region="$REGION" \
+  --member="serviceAccount:$SCHEDULER_SA" >/dev/null
+URL="$(gcloud functions describe vpn_health --gen2 --project="$PROJECT" --region="$REGION" --format='value(serviceConfig.uri)')"
+SECRET_HEADER="X-TTFD-Scheduler-Secret=$(gcloud secrets versions access latest --secret=ttfd-scheduler-secret --project="$PROJECT")"
+if gcloud scheduler jobs describe ttfd-vpn_health --project="$PROJECT" --location="$REGION" >/dev/null 2>&1; then
+  gcloud scheduler jobs update http ttfd-vpn_health --project="$PROJECT" --location="$REGION" \
+    --schedule='* * * * *' --time-zone=UTC --http-method=POST --uri="$URL" \
+    --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \
+    --update-headers="$SECRET_HEADER"
+else
+  gcloud scheduler jobs create http ttfd-vpn_health --project="$PROJECT" --location="$REGION" \
     --schedule='* * * * *' --time-zone=UTC --http-method=POST --uri="$URL" \
     --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$URL" \
     --headers="$SECRET_HEADER"

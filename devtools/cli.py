@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from ttfd.cli import discord_definitions, use_database
@@ -29,6 +30,15 @@ def dev_environment(base: str) -> None:
     os.environ.setdefault("FORWARDED_HOPS", "0")
     os.environ.setdefault("TELEGRAM_BOT_USERNAME", "ttfd_dev_bot")
     os.environ.setdefault("SITE_DEV_TELEGRAM_LOGIN", f"{server.FAKE_TELEGRAM_PREFIX}/_dev/login-widget")
+    # The VPN store: the fake 3x-ui panel (its own demo login), links naming a made-up host.
+    os.environ.setdefault("VPN_PANEL_URL", f"{base}{server.FAKE_XUI_PREFIX}{server.XUI_BASE_PATH}")
+    os.environ.setdefault("VPN_PANEL_USERNAME", "admin")
+    os.environ.setdefault("VPN_PANEL_PASSWORD", "admin")
+    os.environ.setdefault("VPN_INBOUND_ID", "1")
+    os.environ.setdefault("VPN_SUB_URL", f"{base}{server.FAKE_XUI_PREFIX}/sub/")
+    # Files sent with commands are fetched from Discord's CDN hosts only: here the fake CDN on this port too.
+    host = base.removeprefix("http://").removeprefix("https://")
+    os.environ.setdefault("DISCORD_CDN_HOSTS", f"cdn.discordapp.com,media.discordapp.net,{host}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -133,6 +143,8 @@ def _simulate_discord(args: argparse.Namespace, keys: dict[str, str], base: str)
         data, resolved = sim.parse_command(args.text or "", discord_definitions())
     dev = sim.Dev(base)
     dev.probe()
+    if args.attach is not None:
+        _attach(dev, data, resolved, args.attach)
     member = dev.discord_member(args.guild, args.user) if args.guild else None
     if member and member.get("banned"):
         print(
@@ -171,6 +183,30 @@ def _simulate_discord(args: argparse.Namespace, keys: dict[str, str], base: str)
     return 0 if status == 200 else 1
 
 
+def _attach(dev: Any, data: dict[str, Any], resolved: dict[str, Any], path: str) -> None:
+    """--attach FILE: the file uploaded to the fake CDN and given as the command's ATTACHMENT option."""
+    import mimetypes
+
+    from devtools import simulate as sim
+
+    spec = next((d for d in discord_definitions() if d["name"] == data.get("name")), None)
+    options: list[dict[str, Any]] = spec.get("options", []) if spec else []  # type: ignore[assignment]
+    option = next((o for o in options if o.get("type") == 11), None)
+    if option is None:
+        raise sim.Usage(f"--attach: /{data.get('name')} takes no file")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise sim.Usage(f"--attach: cannot read {path}: {exc.strerror or exc}") from None
+    kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    found = dev.discord_attachment(raw, os.path.basename(path), kind)
+    if found is None:
+        raise sim.Usage("--attach needs the dev server's helpers (make run)")
+    data.setdefault("options", []).append({"name": option["name"], "type": 11, "value": found["id"]})
+    resolved.setdefault("attachments", {})[found["id"]] = found
+
+
 def _say(args: argparse.Namespace, base: str) -> int:
     import httpx
 
@@ -193,8 +229,11 @@ def _simulate_telegram(args: argparse.Namespace, keys: dict[str, str], base: str
     group = args.chat is not None and args.chat < 0
     if args.join and not group:
         raise sim.Usage("--join needs --chat with the group's id (negative), e.g. --chat -100123")
-    if not (args.join or args.callback) and args.text is None:
-        raise sim.Usage('say what to send: a command such as "/start", or text (or --callback / --join)')
+    if not (args.join or args.callback) and args.text is None and args.photo is None:
+        raise sim.Usage('say what to send: a command such as "/start", or text (or --callback / --join / --photo)')
+    if args.photo is not None and (args.join or args.callback):
+        raise sim.Usage("--photo sends a message (its text is the caption): not with --callback or --join")
+    photo = _telegram_photo(args.photo, base) if args.photo is not None else None
     if args.reply_to is not None and not group:
         raise sim.Usage("--reply-to works in a group: add --chat with the group's id, e.g. --chat -100123")
     dev = sim.Dev(base)
@@ -219,7 +258,9 @@ def _simulate_telegram(args: argparse.Namespace, keys: dict[str, str], base: str
             their_lang = sim.telegram_language(None, args.reply_to)
             reply_to = sim.member_message(args.reply_to, args.chat, args.reply_text, language=their_lang)
             dev.telegram_message(reply_to)
-        update = sim.telegram_update(args.text, user=args.user, chat=args.chat, language=lang, reply_to=reply_to)
+        update = sim.telegram_update(
+            args.text, user=args.user, chat=args.chat, language=lang, reply_to=reply_to, photo=photo
+        )
         if group:  # the bot may delete it (automod), as it may any member's message
             dev.telegram_message(update["message"])
     cursor = dev.cursor()
@@ -242,6 +283,19 @@ def _simulate_telegram(args: argparse.Namespace, keys: dict[str, str], base: str
     calls, settled = dev.later(cursor, args.wait) if args.wait > 0 else ([], True)
     _print_later(sim.describe(calls), settled, False, args.wait)
     return 0 if status == 200 else 1
+
+
+def _telegram_photo(path: str, base: str = "") -> list[dict[str, Any]]:
+    """A message's `photo` for the picture at `path` (a thumbnail and the full size)."""
+    from devtools import simulate as sim
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise sim.Usage(f"--photo: cannot read {path}: {exc.strerror or exc}") from None
+    # The fake Telegram holds the bytes (make run's dev helpers), so getFile and the download serve them.
+    file_id = sim.Dev(base).telegram_file(data) if base else None
+    return sim.photo_sizes(data, file_id=file_id) if file_id else sim.photo_sizes(data)
 
 
 def _print_later(lines: list[str], settled: bool, deferred: bool, wait: float) -> None:
@@ -302,6 +356,16 @@ def build_parser() -> argparse.ArgumentParser:
     simp.add_argument("--reply-to", type=int, help="Telegram: send the message as a reply to this member's message")
     simp.add_argument("--reply-text", default="hello", help="Telegram: what the replied-to message said")
     simp.add_argument("--join", action="store_true", help="Telegram: ask to join --chat (a join request)")
+    simp.add_argument(
+        "--photo",
+        metavar="FILE",
+        help='Telegram: send this picture as a photo, the text (a command such as "/pay card") as its caption',
+    )
+    simp.add_argument(
+        "--attach",
+        metavar="FILE",
+        help="Discord: attach this file to the command (its ATTACHMENT option, e.g. /pay's screenshot)",
+    )
     simp.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the jobs (0: don't)")
     simp.add_argument("--json", action="store_true", help="print the immediate answer as raw JSON")
     simp.add_argument("--url", default=default_url(), help="the local server (TTFD_URL; default 127.0.0.1:$PORT)")

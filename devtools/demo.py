@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ttfd.core import ledger, users
 from ttfd.core.db import Conn
 from ttfd.features.shop import service as shop
+from ttfd.features.vpn import service as vpn
 from ttfd.ui.permissions import (
     BAN_MEMBERS,
     KICK_MEMBERS,
+    MANAGE_CHANNELS,
     MANAGE_GUILD,
     MANAGE_MESSAGES,
     MANAGE_ROLES,
@@ -77,9 +79,19 @@ ROLES = [
     (ROLE_VERIFIED, "Verified", 2, 0),  # to give with /setup verification
     (ROLE_REGULAR, "Regular", 3, 0),  # to give as a rank role or sell in the shop
     (ROLE_MODERATOR, "Moderator", 4, MOD_PERMISSIONS),
-    (ROLE_TTFD, "TTFD", 5, MOD_PERMISSIONS),
+    (ROLE_TTFD, "TTFD", 5, MOD_PERMISSIONS | MANAGE_CHANNELS),  # Manage Channels: the VPN store's order channels
 ]
-CHANNELS = {2: "bot-commands", 700: "general", 701: "mod-log", 702: "verify", 703: "automod-alerts"}
+CHANNELS = {
+    2: "bot-commands",
+    700: "general",
+    701: "mod-log",
+    702: "verify",
+    703: "automod-alerts",
+    704: "vpn-payments",  # where the VPN store's payments are reviewed
+}
+VPN_CATEGORY = 705  # the category order channels are made in
+# The VPN store's demo plans: (name, days, price, currency, traffic GB, devices)
+VPN_PLANS = [("Month", 30, "299", "RUB", 100, 3), ("Quarter", 90, "799", "RUB", 0, 5)]
 EVERYDAY = (42, 43)  # README's everyday players
 
 
@@ -145,13 +157,28 @@ def seed(conn: Conn) -> int:
                 description=description,
                 sort_order=order,
             )
+    if not vpn.plans(conn, active_only=False):
+        for name, term, amount, currency, traffic, devices in VPN_PLANS:
+            vpn.create_plan(conn, name, term, amount, currency, traffic, devices)
+    if vpn.store(conn, "discord", GUILD_ID) is None:  # Moderators answer orders; Manage Server approves
+        vpn.setup_store(
+            conn,
+            "discord",
+            GUILD_ID,
+            review_channel=704,
+            staff_role=ROLE_MODERATOR,
+            admin_role=None,
+            category=VPN_CATEGORY,
+            locale=None,
+            actor=None,
+        )
     return len(DEMO)
 
 
 def populate_fakes(discord: DiscordState, telegram: TelegramState) -> None:
     """The demo server on the fake Discord and the demo group on the fake Telegram (TTFD is in both, with
     the rights moderation, automod and verification need)."""
-    from devtools import fake_discord_guilds, fake_telegram_chats
+    from devtools import fake_discord_channels, fake_discord_guilds, fake_telegram_chats
 
     members = discord_members()
     members[int(discord.bot_user_id)] = [ROLE_TTFD]
@@ -164,6 +191,7 @@ def populate_fakes(discord: DiscordState, telegram: TelegramState) -> None:
     )
     for channel in CHANNELS:  # readable (empty) before anyone speaks: /clear and poll_messages find them
         discord.channel_messages.setdefault(str(channel), [])
+    fake_discord_channels.add_category(discord, GUILD_ID, VPN_CATEGORY, "VPN orders")
     bot_id = int(telegram.token.split(":")[0])
     group = group_members()
     group[bot_id] = {"status": "administrator", **ADMIN_RIGHTS}

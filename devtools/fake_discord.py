@@ -20,7 +20,7 @@ from urllib.parse import quote, unquote
 
 from flask import Flask, Response, request
 
-from devtools import fake_discord_automod, fake_discord_guilds
+from devtools import fake_discord_automod, fake_discord_channels, fake_discord_guilds
 from devtools.fake_wire import discord_error as _error
 
 
@@ -128,7 +128,7 @@ class DiscordState:
 
 # More routes live in devtools/fake_discord_*.py (servers and members, AutoMod): each `extend` registers its
 # routes on the app, under the prefix, against the shared state.
-EXTENSIONS = (fake_discord_guilds.extend, fake_discord_automod.extend)
+EXTENSIONS = (fake_discord_guilds.extend, fake_discord_automod.extend, fake_discord_channels.extend)
 
 
 def create_app(state: DiscordState, prefix: str = "/api/v10") -> Flask:

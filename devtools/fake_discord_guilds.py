@@ -247,16 +247,38 @@ def extend(app: Flask, state: DiscordState, prefix: str) -> None:
 
     @app.post(f"{prefix}/channels/<cid>/messages")
     def post_message(cid: str) -> Response:
-        body = request.get_json(silent=True) or {}
+        # Channels, files and nonces (devtools/fake_discord_channels.py) hand their part in through the state.
+        chans: Any = state.__dict__["_channel_posts"]
+        parsed = chans.message_body()
+        if parsed is None:
+            return _error(400, 50035, "Invalid Form Body")
+        body, sent = parsed
         content, embeds = body.get("content", ""), body.get("embeds") or []
-        if (not content and not embeds) or len(str(content)) > 2000 or len(embeds) > 10:
-            return _error(400, 50006 if not content and not embeds else 50035, "Cannot send an empty message")
+        if (not content and not embeds and not sent) or len(str(content)) > 2000 or len(embeds) > 10:
+            empty = not content and not embeds and not sent
+            return _error(400, 50006 if empty else 50035, "Cannot send an empty message")
+        refused: Response | None = chans.post_refusal(state, cid)
+        if refused is not None:
+            return refused
         recipient = next((u for u, c in state.dm_channels.items() if c == cid), None)
         if recipient is not None and recipient in state.closed_dms:
             return _error(403, 50007, "Cannot send messages to this user")
+        with state.lock:
+            if (earlier := chans.remember_nonce(state, cid, body, None)) is not None:
+                return _json(earlier)  # enforce_nonce: the same nonce posts once
         bot = {"id": _bot_id(state), "username": "ttfd", "bot": True}
-        extra = {k: body[k] for k in ("embeds", "components") if k in body}
-        return _json(state.add_message(int(cid), bot, str(content), **extra))
+        extra: dict[str, Any] = {k: body[k] for k in ("embeds", "components") if k in body}
+        if sent:
+            extra["attachments"] = [
+                {"id": str(i), "filename": name, "size": len(data), "content_type": kind}
+                for i, (name, data, kind) in enumerate(sent)
+            ]
+        message = state.add_message(int(cid), bot, str(content), **extra)
+        with state.lock:
+            chans.remember_nonce(state, cid, body, message)
+            if sent:
+                chans.files(state)[message["id"]] = sent
+        return _json(message)
 
     @app.delete(f"{prefix}/channels/<cid>/messages/<mid>")
     def delete_message(cid: str, mid: str) -> Response:

@@ -49,6 +49,9 @@ class _Anything(BaseConverter):
 
 FAKE_DISCORD_PREFIX = "/_fake/discord"
 FAKE_TELEGRAM_PREFIX = "/_fake/telegram"
+FAKE_XUI_PREFIX = "/_fake/xui"  # the 3x-ui panel (its web base path /panel/, the subscription server /sub/)
+XUI_BASE_PATH = "/panel/"
+FAKE_CDN_PREFIX = "/_fake/cdn"  # Discord's CDN: files sent with commands (`simulate discord … --attach FILE`)
 
 
 def create_app(site_dir: Path, after_inbound: Callable[[], None] = lambda: None) -> Flask:
@@ -122,6 +125,8 @@ def with_fakes(
     discord: fake_discord.DiscordState,
     telegram: fake_telegram.TelegramState,
     outbox: Outbox | None = None,
+    xui: Any = None,
+    cdn: Any = None,
 ) -> DispatcherMiddleware:
     """Functions + site at /, the Discord and Telegram API fakes under /_fake/… With an `outbox`, what the
     bot sends the fakes is recorded and the simulator's helpers are mounted at /_fake/dev."""
@@ -131,9 +136,17 @@ def with_fakes(
     if outbox is not None:
         discord_app = outbox.wrap("discord", discord_app)
         telegram_app = outbox.wrap("telegram", telegram_app)
-        mounts[DEV_PREFIX] = dev_app(outbox, discord, telegram)
+        mounts[DEV_PREFIX] = dev_app(outbox, discord, telegram, cdn)
     mounts[FAKE_DISCORD_PREFIX] = discord_app
     mounts[FAKE_TELEGRAM_PREFIX] = telegram_app
+    if xui is not None:
+        from devtools import fake_xui
+
+        mounts[FAKE_XUI_PREFIX] = fake_xui.create_app(xui)
+    if cdn is not None:
+        from devtools import fake_cdn
+
+        mounts[FAKE_CDN_PREFIX] = fake_cdn.create_app(cdn)
     return DispatcherMiddleware(app, mounts)
 
 
@@ -251,7 +264,9 @@ SELECT (SELECT count(*) FROM jobs WHERE status = 'pending' AND run_at <= now() +
 """
 
 
-def dev_app(outbox: Outbox, discord: fake_discord.DiscordState, telegram: fake_telegram.TelegramState) -> Flask:
+def dev_app(
+    outbox: Outbox, discord: fake_discord.DiscordState, telegram: fake_telegram.TelegramState, cdn: Any = None
+) -> Flask:
     """Dev-only helpers for `python -m devtools simulate` (mounted at /_fake/dev; nothing deployed has them):
     what the bot sent, whether its jobs are done, and what the fakes need to know about the people the
     simulator plays (a member joining the demo server, a message posted in a group, a join request)."""
@@ -336,6 +351,48 @@ def dev_app(outbox: Outbox, discord: fake_discord.DiscordState, telegram: fake_t
             return ok({"message": None})
         return ok({"message": max(found, key=lambda m: (m.get("date", 0), m["message_id"]))})
 
+    @dev.post("/discord/attachments")
+    def discord_attachment() -> Response:
+        """A file someone attaches to a command: stored on the fake CDN; the attachment object Discord would put
+        in data.resolved (its URL signed and expiring like Discord's)."""
+        data = request.get_data()
+        name = (request.args.get("filename") or "file")[:100]
+        kind = request.args.get("content_type") or "application/octet-stream"
+        if cdn is None or not data or len(data) > 25 * 1024 * 1024:
+            return ok({"error": "no CDN here, or an empty or too large file"}, 400)
+        url = cdn.put(name, data, kind)
+        width = height = 0
+        try:
+            from PIL import Image
+
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+        except Exception:  # noqa: S110 - not a picture: Discord sends no dimensions then
+            pass
+        attachment_id = str(next(discord.ids) + 1_180_000_000_000_000_000)
+        found = {
+            "id": attachment_id,
+            "filename": name,
+            "size": len(data),
+            "content_type": kind,
+            "url": url,
+            "proxy_url": url,
+            "ephemeral": True,
+        }
+        if width:
+            found.update(width=width, height=height)
+        return ok(found)
+
+    @dev.post("/telegram/files")
+    def telegram_file() -> Response:
+        """A file someone sends the bot (a photo): its file_id, which getFile then serves."""
+        from devtools import fake_telegram_files
+
+        data = request.get_data()
+        if not data or len(data) > 20 * 1000 * 1000:
+            return ok({"error": "an empty or too large file"}, 400)
+        return ok({"file_id": fake_telegram_files.add_file(telegram, data)})
+
     @dev.post("/telegram/join-requests")
     def telegram_join() -> Response:
         """Someone asks to join a group: pending at the fake, so approving or declining it works."""
@@ -377,6 +434,7 @@ class DevServer:
     telegram: fake_telegram.TelegramState
     outbox: Outbox
     scheduler: Scheduler
+    xui: Any = None  # the fake 3x-ui panel's state (devtools.fake_xui.XuiState)
 
 
 def build(site_dir: Path) -> DevServer:
@@ -397,7 +455,15 @@ def build(site_dir: Path) -> DevServer:
     # The lambda reads `scheduler` when a request ends, by which time it exists.
     app = create_app(site_dir, after_inbound=lambda: scheduler.kick())
     scheduler = Scheduler({name: s.cron for name, s in REGISTRY.schedules.items()}, fire_in_process(app))
-    return DevServer(app, with_fakes(app, discord, telegram, outbox), discord, telegram, outbox, scheduler)
+    from devtools import fake_xui
+
+    # A 3x-ui v3.6 panel with a Reality inbound (the cookie login with CSRF: the harder of its two ways in).
+    xui = fake_xui.XuiState.demo("3.6.0", base_path=XUI_BASE_PATH, link_host="vpn.example.com")
+    from devtools import fake_cdn
+
+    cdn = fake_cdn.FakeCdn(base_url=os.environ.get("SITE_URL", "http://127.0.0.1:8080") + FAKE_CDN_PREFIX)
+    wsgi = with_fakes(app, discord, telegram, outbox, xui, cdn)
+    return DevServer(app, wsgi, discord, telegram, outbox, scheduler, xui)
 
 
 def serve(port: int) -> None:

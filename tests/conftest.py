@@ -99,6 +99,7 @@ from typing import Any  # noqa: E402
 
 from nacl.signing import SigningKey  # noqa: E402
 
+from devtools import fake_discord_channels  # noqa: E402
 from tests.fakes import DiscordState, RunningServer, TelegramState, discord_app, telegram_app  # noqa: E402
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -148,6 +149,7 @@ def fakes(_fake_servers: tuple[RunningServer, RunningServer]) -> Fakes:
         held.clear()
     d_state.closed_dms.clear()
     d_state.audit_reasons.clear()
+    fake_discord_channels.reset(d_state)
     t_state.webhook.clear()
     t_state.commands.clear()
     t_state.messages.clear()

@@ -179,6 +179,8 @@ def test_cleanup_purges_expired_and_runs_once_per_hour(app_env, fresh_db) -> Non
         "api_cache": 0,
         "automod_counters": 0,
         "verification": 0,
+        "vpn_proofs": 0,
+        "vpn_sessions": 0,
     }
     assert client.post("/", headers=SCHEDULER_HEADERS).get_json() == {"skipped": True}
 

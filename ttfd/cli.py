@@ -628,6 +628,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ttfd.features.health import cli as health  # `status`: the health report, here or of a deployment
 
     health.register(sub)
+    from ttfd.features.vpn import cli as vpn  # `vpn plan …`: the VPN store's plans
+
+    vpn.register(sub, use_database)
     dc = sub.add_parser("discord", help="Discord tools").add_subparsers(dest="action", required=True)
     reg = dc.add_parser("register", help="bulk-PUT slash commands if they differ from Discord's")
     reg.add_argument("--guild", help="register in one guild (instant) instead of globally")

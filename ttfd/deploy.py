@@ -46,6 +46,7 @@ SECRET_GROUPS: dict[str, tuple[str, ...]] = {
     "discord_login": ("DISCORD_CLIENT_SECRET",),  # the OAuth2 code exchange: auth_discord_callback only
     "health": ("HEALTH_TOKEN",),  # the bearer token that shows the health report's detail
     "scheduler": ("SCHEDULER_SECRET",),  # Google Cloud only: on AWS nothing but EventBridge reaches a schedule
+    "vpn_panel": ("VPN_PANEL_PASSWORD", "VPN_PANEL_TOKEN"),  # the 3x-ui panel's login or API token
 }
 # Groups only one cloud has. Settings only AWS reads: Google Cloud restricts the site's ingress to its load
 # balancer instead of checking an edge header, and a rotation's previous value is a field of an AWS secret.
@@ -64,7 +65,9 @@ PLAIN_DEFAULTS = {"DEFAULT_LOCALE": "ru", "DAY_TZ": "UTC"}
 FUNCTION_SECRETS: dict[str, tuple[str, ...]] = {
     "discord_interactions": ("database", "actions", "discord"),
     "telegram_webhook": ("database", "actions", "telegram", "telegram_webhook"),
-    "run_jobs": ("database", "actions", "discord", "telegram", "scheduler"),
+    "run_jobs": ("database", "actions", "discord", "telegram", "scheduler", "vpn_panel"),
+    "vpn_health": ("database", "scheduler", "vpn_panel"),  # asks the panel
+    "vpn_reconcile": ("database", "scheduler", "vpn_panel"),
     "poll_messages": ("database", "discord", "scheduler"),
     "auth_discord_callback": ("database", "edge", "session", "discord_login"),
     "auth_telegram": ("database", "edge", "session", "telegram"),

@@ -102,6 +102,8 @@ class Settings:
     discord_application_id: str | None = None
     discord_bot_token: str | None = None
     discord_api_base: str = "https://discord.com/api/v10"
+    # Where files sent with commands may be fetched from (host or host:port, comma-separated): Discord's CDN.
+    discord_cdn_hosts: str = "cdn.discordapp.com,media.discordapp.net"
     telegram_bot_token: str | None = None
     telegram_webhook_secret: str | None = None
     telegram_api_base: str = "https://api.telegram.org"
@@ -220,7 +222,9 @@ SECRET_KNOBS = frozenset({"TTFD_POOL_SIZE", "TTFD_PREPARED_STATEMENTS", "TELEGRA
 # TLS and proxies — a secret's writer must not gain code execution or a man in the middle — and the secret's
 # own knobs (the function's environment alone says which secret and how often).
 # Nor where the bot tokens are sent (the APIs' base URLs exist for local fakes): a deploy sets those, if anything.
-_NEVER = re.compile(r"(?:AWS_|LD_|PYTHON|SSL_|TTFD_SECRET_|LAMBDA_|_).*|.*_PROXY|.*_API_BASE|.*_OAUTH_BASE")
+_NEVER = re.compile(
+    r"(?:AWS_|LD_|PYTHON|SSL_|TTFD_SECRET_|LAMBDA_|_).*|.*_PROXY|.*_API_BASE|.*_OAUTH_BASE|.*_CDN_HOSTS"
+)
 # A new version that drops one of these, when the current one set it, is refused: the function would stop
 # serving (no database, every site call refused, every update refused). Clearing one is a deploy, not a rotation.
 KEPT_WHEN_SET = (

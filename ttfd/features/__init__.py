@@ -40,6 +40,7 @@ NAMES: tuple[str, ...] = (
     "activity",
     "auth",
     "verification",
+    "vpn",  # the VPN store: plans, orders, payments, keys from the 3x-ui panel
     "health",  # operators' view: /health, `python -m ttfd status`, schedule_runs
 )
 # Every feature's settings section, by name: a secret's names are checked against all of them, whichever

@@ -25,6 +25,7 @@ FEATURES: tuple[str, ...] = (
     "ttfd.features.activity",
     "ttfd.features.auth",
     "ttfd.features.verification",
+    "ttfd.features.vpn",
     "ttfd.features.health",
 )
 
@@ -76,6 +77,13 @@ COMMANDS: dict[str, str] = {
     "automod_set": "ttfd.features.automod",
     "setup xp-channel": "ttfd.features.activity",
     "setup verification": "ttfd.features.verification",
+    "order": "ttfd.features.vpn",
+    "renew": "ttfd.features.vpn",
+    "pay": "ttfd.features.vpn",
+    "myvpn": "ttfd.features.vpn",
+    "revenue": "ttfd.features.vpn",
+    "vpn health": "ttfd.features.vpn",
+    "setup vpn": "ttfd.features.vpn",
 }
 
 # Telegram command name → the module declaring it.
@@ -123,6 +131,12 @@ ACTIONS: dict[str, str] = {
     "vfe": "ttfd.features.verification",
     "vfa": "ttfd.features.verification",
     "vjp": "ttfd.features.verification",
+    "vpp": "ttfd.features.vpn",
+    "vpx": "ttfd.features.vpn",
+    "vpa": "ttfd.features.vpn",
+    "vpr": "ttfd.features.vpn",
+    "vpR": "ttfd.features.vpn",
+    "vpc": "ttfd.features.vpn",
 }
 
 # Site function → the module declaring its route.
@@ -150,6 +164,10 @@ SCHEDULES: dict[str, str] = {
     "season_rollover": "ttfd.features.seasons",
     "poll_messages": "ttfd.features.activity",
     "verification_expire": "ttfd.features.verification",
+    "vpn_dashboard": "ttfd.features.vpn",
+    "vpn_keys": "ttfd.features.vpn",
+    "vpn_reconcile": "ttfd.features.vpn",
+    "vpn_health": "ttfd.features.vpn",
 }
 
 # Hook (a Registry index the request paths call) → the modules contributing to it, in order.
@@ -159,6 +177,7 @@ HOOKS: dict[str, tuple[str, ...]] = {
         "ttfd.features.ranks",
         "ttfd.features.moderation",
         "ttfd.features.automod",
+        "ttfd.features.vpn",
     ),
     "messages": (
         "ttfd.features.automod",
@@ -176,6 +195,7 @@ HOOKS: dict[str, tuple[str, ...]] = {
         "ttfd.features.games",
         "ttfd.features.shop",
         "ttfd.features.accounts",
+        "ttfd.features.vpn",
     ),
     "profile_sections": (
         "ttfd.features.achievements",
@@ -195,6 +215,7 @@ HOOKS: dict[str, tuple[str, ...]] = {
         "ttfd.features.automod",
         "ttfd.features.auth",
         "ttfd.features.verification",
+        "ttfd.features.vpn",
     ),
 }
 
@@ -221,6 +242,10 @@ FUNCTIONS: dict[str, str] = {
     "season_rollover": "scheduled",
     "poll_messages": "scheduled",
     "verification_expire": "scheduled",
+    "vpn_dashboard": "scheduled",
+    "vpn_keys": "scheduled",
+    "vpn_reconcile": "scheduled",
+    "vpn_health": "scheduled",
 }
 
 # Job kind → its handler, imported when a job of that kind runs.
@@ -239,6 +264,15 @@ JOB_KINDS: dict[str, str] = {
     "verification.code": "ttfd.features.verification.calls:show_code",
     "verification.tg_dm": "ttfd.features.verification.calls:send_captcha",
     "verification.tg_decide": "ttfd.features.verification.calls:decide_join",
+    "vpn.channel": "ttfd.features.vpn.calls:open_channel",
+    "vpn.payment": "ttfd.features.vpn.calls:to_review",
+    "vpn.provision": "ttfd.features.vpn.calls:provision",
+    "vpn.deliver": "ttfd.features.vpn.calls:deliver",
+    "vpn.notice": "ttfd.features.vpn.calls:notice",
+    "vpn.close": "ttfd.features.vpn.calls:close_channel",
+    "vpn.alert": "ttfd.features.vpn.calls:alert",
+    "vpn.dashboard": "ttfd.features.vpn.calls:dashboard",
+    "vpn.remind": "ttfd.features.vpn.calls:remind",
 }
 
 # Every settings section ("module:Class", ENV_PREFIX), imported with its feature.
@@ -250,6 +284,7 @@ SETTINGS: tuple[tuple[str, str], ...] = (
     ("ttfd.features.accounts:AccountSettings", "LINK_"),
     ("ttfd.features.activity.service:ActivitySettings", "MESSAGE_XP_"),
     ("ttfd.features.verification.service:VerificationSettings", "VERIFY_"),
+    ("ttfd.features.vpn.service:VpnSettings", "VPN_"),
     ("ttfd.features.health.checks:HealthSettings", "HEALTH_"),
 )
 
@@ -295,6 +330,21 @@ SETTINGS_NAMES: dict[str, tuple[str, ...]] = {
         "VERIFY_CAPTCHA_TTL_S",
         "VERIFY_JOIN_TIMEOUT_S",
         "VERIFY_JOIN_TRIES",
+    ),
+    "ttfd.features.vpn.service:VpnSettings": (
+        "VPN_PANEL_URL",
+        "VPN_PANEL_USERNAME",
+        "VPN_PANEL_PASSWORD",
+        "VPN_PANEL_TOKEN",
+        "VPN_PANEL_API",
+        "VPN_INBOUND_ID",
+        "VPN_LINK_HOST",
+        "VPN_SUB_URL",
+        "VPN_METHODS",
+        "VPN_PROOF_DAYS",
+        "VPN_ORDER_HOURS",
+        "VPN_HEALTH_FAILURES",
+        "VPN_CHANNEL_HOURS",
     ),
     "ttfd.features.health.checks:HealthSettings": (
         "HEALTH_TOKEN",

@@ -795,3 +795,16 @@ def test_old_proofs_lose_their_pictures_but_an_exact_copy_is_still_caught(app_en
     _order(client, fakes, user=OTHER, plan=_plan(60, "499"))
     told = _pay(client, fakes, cdn, OTHER, screenshot(first))  # _sold's picture is screenshot(order id)
     assert "already sent for another order" in told, told
+
+
+def test_an_order_whose_channel_discord_refuses_is_cancelled_not_stuck(app_env, store) -> None:
+    client, fakes = store, app_env
+    _setup(client)
+    plan = _plan()
+    fakes.discord.fail_next("POST", r"/guilds/1/channels", 400, {"code": 50035, "message": "Invalid Form Body"})
+    payload = interaction(f"/order plan:{plan}", user=MEMBER)
+    _post(client, payload)
+    _jobs()
+    assert "could not open an order channel" in fakes.discord.originals[payload["token"]]["content"]
+    assert _one("SELECT status FROM vpn_orders")["status"] == "cancelled"
+    assert _order(client, fakes, plan=plan)[0] == 2  # the member can order again

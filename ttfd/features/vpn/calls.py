@@ -135,7 +135,9 @@ def open_channel(job: JobCtx, payload: dict[str, Any]) -> Reply:
         body["parent_id"] = str(st.category)
     try:
         made = _rest().request("POST", f"/guilds/{od.scope_id}/channels", json=body, reason=f"VPN order #{od.id}")
-    except (Forbidden, NotFoundError) as exc:
+    except HTTPError as exc:  # Discord refused (no permission, a category that is not one, 500 channels)
+        if exc.retryable and not job.final:
+            raise
         log.warning("order channel for order %s not made: %s", od.id, escape(str(exc)))
         service.cancel(job.conn, od.id, od.user_id, "no channel")
         return say(

@@ -13,7 +13,7 @@ from typing import Any
 
 from ttfd.core import jobs, ratelimit
 from ttfd.core.db import Conn
-from ttfd.core.errors import BadInput, DomainError, Forbidden
+from ttfd.core.errors import BadInput, Forbidden
 from ttfd.core.i18n import C_, N_, Msg, _
 from ttfd.features.vpn import service
 from ttfd.features.vpn.service import Order, Plan, Store, VpnSettings
@@ -33,7 +33,7 @@ from ttfd.ui.commands import (
 )
 from ttfd.ui.permissions import MANAGE_GUILD
 from ttfd.ui.reply import Button, Choice, Field, Modal, Reply, Select, TextInput, say
-from ttfd.ui.text import bold, channel, lines, text, when
+from ttfd.ui.text import bold, channel, lines, text
 
 COLOR = 0x3498DB
 CHANNEL_JOB = "vpn.channel"  # make the order channel and post the order in it
@@ -648,5 +648,3 @@ FEATURE = Feature(
     migrations=("0024_vpn.sql",),
 )
 
-
-__all__ = ["FEATURE", "DomainError", "when"]

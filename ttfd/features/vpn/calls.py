@@ -248,11 +248,8 @@ def to_review(job: JobCtx, payload: dict[str, Any]) -> None:
     if pay.review_message is not None:
         return
     image = service.proof_image(job.conn, pay.id)
-    file = (
-        Attachment(f"proof-{pay.id}.{'png' if image and image[1] == 'image/png' else 'jpg'}", image[0], image[1])
-        if image
-        else None
-    )
+    extension = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+    file = Attachment(f"proof-{pay.id}.{extension.get(image[1], 'bin')}", image[0], image[1]) if image else None
     locale = _staff_locale(st, job.settings)
     who = mention(Person("", member, None)) if member else _("account {id}", id=od.user_id)
     review = Reply(

@@ -152,7 +152,8 @@ def on_pick(ctx: Ctx, action: PickPlan) -> Reply:
     return _place(ctx, _store(ctx), service.get_plan(ctx.conn, action.plan), edit=True)
 
 
-def _place(ctx: Ctx, st: Store, plan: Plan, *, edit: bool = False) -> Reply:
+def _place(ctx: Ctx, st: Store, plan: Plan, *, edit: bool = False, renews: int | None = None) -> Reply:
+    """A new order (or a renewal of key `renews`); a job opens its private channel."""
     od = service.open_order(
         ctx.conn,
         user_id=ctx.user.id,
@@ -161,18 +162,23 @@ def _place(ctx: Ctx, st: Store, plan: Plan, *, edit: bool = False) -> Reply:
         platform="discord",
         locale=ctx.locale,
         request_key=ctx.key,
+        renews=renews,
     )
     payload = {"order": od.id, "member": ctx.caller.id, "reply_to": ctx.target}
     jobs.enqueue(ctx.conn, CHANNEL_JOB, payload, dedupe_key=f"vpn:channel:{od.id}")
-    return say(
-        _(
+    if renews is not None:
+        placed = _(
+            "🔁 Renewal order #{id} for {plan} is placed. I am opening your private order channel…",
+            id=od.id,
+            plan=bold(plan.name),
+        )
+    else:
+        placed = _(
             "🛒 Order #{id} for {plan} is placed. I am opening your private order channel…",
             id=od.id,
             plan=bold(plan.name),
-        ),
-        private=True,
-        edit=edit,
-    )
+        )
+    return say(placed, private=True, edit=edit)
 
 
 def renew_cmd(ctx: Ctx, opts: Options) -> Reply:
@@ -184,30 +190,10 @@ def renew_cmd(ctx: Ctx, opts: Options) -> Reply:
     mine = [k for k in service.keys_of(ctx.conn, ctx.user.id) if k.status != "revoked"]
     if not mine:
         raise BadInput(_("You have no VPN key to renew. Order one with /order."))
-    k = mine[0]
-    plan = service.get_plan(ctx.conn, opts["plan"]) if "plan" in opts else service.get_plan(ctx.conn, k.plan_id)
+    plan = service.get_plan(ctx.conn, opts.get("plan", mine[0].plan_id))
     if not plan.active:
         raise BadInput(_("Your plan is no longer on sale: pick another with the plan option."))
-    od = service.open_order(
-        ctx.conn,
-        user_id=ctx.user.id,
-        plan=plan,
-        st=st,
-        platform="discord",
-        locale=ctx.locale,
-        request_key=ctx.key,
-        renews=k.id,
-    )
-    payload = {"order": od.id, "member": ctx.caller.id, "reply_to": ctx.target}
-    jobs.enqueue(ctx.conn, CHANNEL_JOB, payload, dedupe_key=f"vpn:channel:{od.id}")
-    return say(
-        _(
-            "🔁 Renewal order #{id} for {plan} is placed. I am opening your private order channel…",
-            id=od.id,
-            plan=bold(plan.name),
-        ),
-        private=True,
-    )
+    return _place(ctx, st, plan, renews=mine[0].id)
 
 
 def order_message(conn: Conn, od: Order, settings: VpnSettings, locale: str) -> Reply:
@@ -647,4 +633,3 @@ FEATURE = Feature(
     settings=VpnSettings,
     migrations=("0024_vpn.sql",),
 )
-

@@ -808,3 +808,30 @@ def test_an_order_whose_channel_discord_refuses_is_cancelled_not_stuck(app_env, 
     assert "could not open an order channel" in fakes.discord.originals[payload["token"]]["content"]
     assert _one("SELECT status FROM vpn_orders")["status"] == "cancelled"
     assert _order(client, fakes, plan=plan)[0] == 2  # the member can order again
+
+
+def test_hostile_inputs_are_refused_and_change_nothing(app_env, store, cdn) -> None:
+    client, fakes = store, app_env
+    _setup(client)
+    said = _post(client, interaction("/order plan:9007199254740990", user=MEMBER))
+    assert "There is no plan" in said["data"]["content"], said
+    _order(client, fakes, plan=_plan())
+    # an attachment option pointing at nothing resolved, a non-CDN host, a NUL in the method
+    broken = _pay_payload(cdn, MEMBER, screenshot(5))
+    broken["data"]["resolved"] = {"attachments": {}}
+    assert "not a valid id" in str(_post(client, broken))
+    elsewhere = _pay_payload(cdn, MEMBER, screenshot(5), url="https://evil.example/receipt.png")
+    _post(client, elsewhere)
+    _jobs()
+    assert "not a Discord upload" in fakes.discord.originals[elsewhere["token"]]["content"]
+    nul = _pay_payload(cdn, MEMBER, screenshot(5))
+    nul["data"]["options"].append({"name": "method", "type": 3, "value": "card\x00"})
+    assert "NUL" in str(_post(client, nul))
+    deep: dict[str, Any] = {}
+    for _ in range(200):
+        deep = {"x": deep}
+    weird = _pay_payload(cdn, MEMBER, screenshot(5))
+    weird["data"]["resolved"]["attachments"]["1180000000000000099"]["size"] = deep
+    body = encode(weird)
+    assert client.post("/", data=body, headers=sign(body)).status_code in (200, 400)
+    assert _one("SELECT count(*) AS n FROM vpn_payments")["n"] == 0

@@ -61,7 +61,7 @@ grant_secret() {
     --role=roles/secretmanager.secretAccessor >/dev/null
 }
 missing=0
-for secret in ttfd-database-url ttfd-actions-secret ttfd-discord-bot-token ttfd-telegram-bot-token ttfd-telegram-webhook-secret ttfd-session-secret ttfd-discord-client-secret ttfd-health-token ttfd-scheduler-secret ttfd-vpn-panel-password ttfd-vpn-panel-token; do
+for secret in ttfd-database-url ttfd-actions-secret ttfd-discord-bot-token ttfd-telegram-bot-token ttfd-telegram-webhook-secret ttfd-session-secret ttfd-discord-client-secret ttfd-health-token ttfd-scheduler-secret ttfd-vpn-panel-url ttfd-vpn-panel-username ttfd-vpn-panel-api ttfd-vpn-inbound-id ttfd-vpn-link-host ttfd-vpn-sub-url ttfd-vpn-methods ttfd-vpn-proof-days ttfd-vpn-order-hours ttfd-vpn-health-failures ttfd-vpn-channel-hours ttfd-vpn-panel-password ttfd-vpn-panel-token; do
   if ! gcloud secrets describe "$secret" --project="$PROJECT" >/dev/null 2>&1; then
     echo "missing secret $secret (gcloud secrets create $secret --data-file=-)" >&2
     missing=1
@@ -78,13 +78,24 @@ ensure_account ttfd-discord-interactions "TTFD discord_interactions"
 grant_secret ttfd-discord-interactions ttfd-database-url
 grant_secret ttfd-discord-interactions ttfd-actions-secret
 grant_secret ttfd-discord-interactions ttfd-discord-bot-token
+grant_secret ttfd-discord-interactions ttfd-vpn-panel-url
+grant_secret ttfd-discord-interactions ttfd-vpn-panel-username
+grant_secret ttfd-discord-interactions ttfd-vpn-panel-api
+grant_secret ttfd-discord-interactions ttfd-vpn-inbound-id
+grant_secret ttfd-discord-interactions ttfd-vpn-link-host
+grant_secret ttfd-discord-interactions ttfd-vpn-sub-url
+grant_secret ttfd-discord-interactions ttfd-vpn-methods
+grant_secret ttfd-discord-interactions ttfd-vpn-proof-days
+grant_secret ttfd-discord-interactions ttfd-vpn-order-hours
+grant_secret ttfd-discord-interactions ttfd-vpn-health-failures
+grant_secret ttfd-discord-interactions ttfd-vpn-channel-hours
 gcloud functions deploy discord_interactions --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=discord_interactions --trigger-http \
   --memory=1024Mi --timeout=10s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=10 \
   --service-account="ttfd-discord-interactions@$PROJECT.iam.gserviceaccount.com" \
   --env-vars-file="$ENV_FILE" \
-  --set-secrets=DATABASE_URL=ttfd-database-url:latest,ACTIONS_SECRET=ttfd-actions-secret:latest,DISCORD_BOT_TOKEN=ttfd-discord-bot-token:latest \
+  --set-secrets=DATABASE_URL=ttfd-database-url:latest,ACTIONS_SECRET=ttfd-actions-secret:latest,DISCORD_BOT_TOKEN=ttfd-discord-bot-token:latest,VPN_PANEL_URL=ttfd-vpn-panel-url:latest,VPN_PANEL_USERNAME=ttfd-vpn-panel-username:latest,VPN_PANEL_API=ttfd-vpn-panel-api:latest,VPN_INBOUND_ID=ttfd-vpn-inbound-id:latest,VPN_LINK_HOST=ttfd-vpn-link-host:latest,VPN_SUB_URL=ttfd-vpn-sub-url:latest,VPN_METHODS=ttfd-vpn-methods:latest,VPN_PROOF_DAYS=ttfd-vpn-proof-days:latest,VPN_ORDER_HOURS=ttfd-vpn-order-hours:latest,VPN_HEALTH_FAILURES=ttfd-vpn-health-failures:latest,VPN_CHANNEL_HOURS=ttfd-vpn-channel-hours:latest \
   --ingress-settings=all \
   --allow-unauthenticated
 
@@ -324,6 +335,17 @@ grant_secret ttfd-run-jobs ttfd-actions-secret
 grant_secret ttfd-run-jobs ttfd-discord-bot-token
 grant_secret ttfd-run-jobs ttfd-telegram-bot-token
 grant_secret ttfd-run-jobs ttfd-scheduler-secret
+grant_secret ttfd-run-jobs ttfd-vpn-panel-url
+grant_secret ttfd-run-jobs ttfd-vpn-panel-username
+grant_secret ttfd-run-jobs ttfd-vpn-panel-api
+grant_secret ttfd-run-jobs ttfd-vpn-inbound-id
+grant_secret ttfd-run-jobs ttfd-vpn-link-host
+grant_secret ttfd-run-jobs ttfd-vpn-sub-url
+grant_secret ttfd-run-jobs ttfd-vpn-methods
+grant_secret ttfd-run-jobs ttfd-vpn-proof-days
+grant_secret ttfd-run-jobs ttfd-vpn-order-hours
+grant_secret ttfd-run-jobs ttfd-vpn-health-failures
+grant_secret ttfd-run-jobs ttfd-vpn-channel-hours
 grant_secret ttfd-run-jobs ttfd-vpn-panel-password
 grant_secret ttfd-run-jobs ttfd-vpn-panel-token
 gcloud functions deploy run_jobs --gen2 --project="$PROJECT" --region="$REGION" \
@@ -332,7 +354,7 @@ gcloud functions deploy run_jobs --gen2 --project="$PROJECT" --region="$REGION" 
   --min-instances=0 --max-instances=2 \
   --service-account="ttfd-run-jobs@$PROJECT.iam.gserviceaccount.com" \
   --env-vars-file="$ENV_FILE" \
-  --set-secrets=DATABASE_URL=ttfd-database-url:latest,ACTIONS_SECRET=ttfd-actions-secret:latest,DISCORD_BOT_TOKEN=ttfd-discord-bot-token:latest,TELEGRAM_BOT_TOKEN=ttfd-telegram-bot-token:latest,SCHEDULER_SECRET=ttfd-scheduler-secret:latest,VPN_PANEL_PASSWORD=ttfd-vpn-panel-password:latest,VPN_PANEL_TOKEN=ttfd-vpn-panel-token:latest \
+  --set-secrets=DATABASE_URL=ttfd-database-url:latest,ACTIONS_SECRET=ttfd-actions-secret:latest,DISCORD_BOT_TOKEN=ttfd-discord-bot-token:latest,TELEGRAM_BOT_TOKEN=ttfd-telegram-bot-token:latest,SCHEDULER_SECRET=ttfd-scheduler-secret:latest,VPN_PANEL_URL=ttfd-vpn-panel-url:latest,VPN_PANEL_USERNAME=ttfd-vpn-panel-username:latest,VPN_PANEL_API=ttfd-vpn-panel-api:latest,VPN_INBOUND_ID=ttfd-vpn-inbound-id:latest,VPN_LINK_HOST=ttfd-vpn-link-host:latest,VPN_SUB_URL=ttfd-vpn-sub-url:latest,VPN_METHODS=ttfd-vpn-methods:latest,VPN_PROOF_DAYS=ttfd-vpn-proof-days:latest,VPN_ORDER_HOURS=ttfd-vpn-order-hours:latest,VPN_HEALTH_FAILURES=ttfd-vpn-health-failures:latest,VPN_CHANNEL_HOURS=ttfd-vpn-channel-hours:latest,VPN_PANEL_PASSWORD=ttfd-vpn-panel-password:latest,VPN_PANEL_TOKEN=ttfd-vpn-panel-token:latest \
   --ingress-settings=all \
   --no-allow-unauthenticated
 gcloud functions add-invoker-policy-binding run_jobs --project="$PROJECT" --region="$REGION" \
@@ -355,13 +377,24 @@ fi
 ensure_account ttfd-cleanup "TTFD cleanup"
 grant_secret ttfd-cleanup ttfd-database-url
 grant_secret ttfd-cleanup ttfd-scheduler-secret
+grant_secret ttfd-cleanup ttfd-vpn-panel-url
+grant_secret ttfd-cleanup ttfd-vpn-panel-username
+grant_secret ttfd-cleanup ttfd-vpn-panel-api
+grant_secret ttfd-cleanup ttfd-vpn-inbound-id
+grant_secret ttfd-cleanup ttfd-vpn-link-host
+grant_secret ttfd-cleanup ttfd-vpn-sub-url
+grant_secret ttfd-cleanup ttfd-vpn-methods
+grant_secret ttfd-cleanup ttfd-vpn-proof-days
+grant_secret ttfd-cleanup ttfd-vpn-order-hours
+grant_secret ttfd-cleanup ttfd-vpn-health-failures
+grant_secret ttfd-cleanup ttfd-vpn-channel-hours
 gcloud functions deploy cleanup --gen2 --project="$PROJECT" --region="$REGION" \
   --runtime=python312 --source=. --entry-point=cleanup --trigger-http \
   --memory=512Mi --timeout=150s --concurrency=4 --cpu=1 \
   --min-instances=0 --max-instances=1 \
   --service-account="ttfd-cleanup@$PROJECT.iam.gserviceaccount.com" \
   --env-vars-file="$ENV_FILE" \
-  --set-secrets=DATABASE_URL=ttfd-database-url:latest,SCHEDULER_SECRET=ttfd-scheduler-secret:latest \
+  --set-secrets=DATABASE_URL=ttfd-database-url:latest,SCHEDULER_SECRET=ttfd-scheduler-secret:latest,VPN_PANEL_URL=ttfd-vpn-panel-url:latest,VPN_PANEL_USERNAME=ttfd-vpn-panel-username:latest,VPN_PANEL_API=ttfd-vpn-panel-api:latest,VPN_INBOUND_ID=ttfd-vpn-inbound-id:latest,VPN_LINK_HOST=ttfd-vpn-link-host:latest,VPN_SUB_URL=ttfd-vpn-sub-url:latest,VPN_METHODS=ttfd-vpn-methods:latest,VPN_PROOF_DAYS=ttfd-vpn-proof-days:latest,VPN_ORDER_HOURS=ttfd-vpn-order-hours:latest,VPN_HEALTH_FAILURES=ttfd-vpn-health-failures:latest,VPN_CHANNEL_HOURS=ttfd-vpn-channel-hours:latest \
   --ingress-settings=all \
   --no-allow-unauthenticated
 gcloud functions add-invoker-policy-binding cleanup --project="$PROJECT" --region="$REGION" \
@@ -530,6 +563,17 @@ fi
 ensure_account ttfd-vpn-reconcile "TTFD vpn_reconcile"
 grant_secret ttfd-vpn-reconcile ttfd-database-url
 grant_secret ttfd-vpn-reconcile ttfd-scheduler-secret
+grant_secret ttfd-vpn-reconcile ttfd-vpn-panel-url
+grant_secret ttfd-vpn-reconcile ttfd-vpn-panel-username
+grant_secret ttfd-vpn-reconcile ttfd-vpn-panel-api
+grant_secret ttfd-vpn-reconcile ttfd-vpn-inbound-id
+grant_secret ttfd-vpn-reconcile ttfd-vpn-link-host
+grant_secret ttfd-vpn-reconcile ttfd-vpn-sub-url
+grant_secret ttfd-vpn-reconcile ttfd-vpn-methods
+grant_secret ttfd-vpn-reconcile ttfd-vpn-proof-days
+grant_secret ttfd-vpn-reconcile ttfd-vpn-order-hours
+grant_secret ttfd-vpn-reconcile ttfd-vpn-health-failures
+grant_secret ttfd-vpn-reconcile ttfd-vpn-channel-hours
 grant_secret ttfd-vpn-reconcile ttfd-vpn-panel-password
 grant_secret ttfd-vpn-reconcile ttfd-vpn-panel-token
 gcloud functions deploy vpn_reconcile --gen2 --project="$PROJECT" --region="$REGION" \
@@ -538,7 +582,7 @@ gcloud functions deploy vpn_reconcile --gen2 --project="$PROJECT" --region="$REG
   --min-instances=0 --max-instances=1 \
   --service-account="ttfd-vpn-reconcile@$PROJECT.iam.gserviceaccount.com" \
   --env-vars-file="$ENV_FILE" \
-  --set-secrets=DATABASE_URL=ttfd-database-url:latest,SCHEDULER_SECRET=ttfd-scheduler-secret:latest,VPN_PANEL_PASSWORD=ttfd-vpn-panel-password:latest,VPN_PANEL_TOKEN=ttfd-vpn-panel-token:latest \
+  --set-secrets=DATABASE_URL=ttfd-database-url:latest,SCHEDULER_SECRET=ttfd-scheduler-secret:latest,VPN_PANEL_URL=ttfd-vpn-panel-url:latest,VPN_PANEL_USERNAME=ttfd-vpn-panel-username:latest,VPN_PANEL_API=ttfd-vpn-panel-api:latest,VPN_INBOUND_ID=ttfd-vpn-inbound-id:latest,VPN_LINK_HOST=ttfd-vpn-link-host:latest,VPN_SUB_URL=ttfd-vpn-sub-url:latest,VPN_METHODS=ttfd-vpn-methods:latest,VPN_PROOF_DAYS=ttfd-vpn-proof-days:latest,VPN_ORDER_HOURS=ttfd-vpn-order-hours:latest,VPN_HEALTH_FAILURES=ttfd-vpn-health-failures:latest,VPN_CHANNEL_HOURS=ttfd-vpn-channel-hours:latest,VPN_PANEL_PASSWORD=ttfd-vpn-panel-password:latest,VPN_PANEL_TOKEN=ttfd-vpn-panel-token:latest \
   --ingress-settings=all \
   --no-allow-unauthenticated
 gcloud functions add-invoker-policy-binding vpn_reconcile --project="$PROJECT" --region="$REGION" \
@@ -561,6 +605,17 @@ fi
 ensure_account ttfd-vpn-health "TTFD vpn_health"
 grant_secret ttfd-vpn-health ttfd-database-url
 grant_secret ttfd-vpn-health ttfd-scheduler-secret
+grant_secret ttfd-vpn-health ttfd-vpn-panel-url
+grant_secret ttfd-vpn-health ttfd-vpn-panel-username
+grant_secret ttfd-vpn-health ttfd-vpn-panel-api
+grant_secret ttfd-vpn-health ttfd-vpn-inbound-id
+grant_secret ttfd-vpn-health ttfd-vpn-link-host
+grant_secret ttfd-vpn-health ttfd-vpn-sub-url
+grant_secret ttfd-vpn-health ttfd-vpn-methods
+grant_secret ttfd-vpn-health ttfd-vpn-proof-days
+grant_secret ttfd-vpn-health ttfd-vpn-order-hours
+grant_secret ttfd-vpn-health ttfd-vpn-health-failures
+grant_secret ttfd-vpn-health ttfd-vpn-channel-hours
 grant_secret ttfd-vpn-health ttfd-vpn-panel-password
 grant_secret ttfd-vpn-health ttfd-vpn-panel-token
 gcloud functions deploy vpn_health --gen2 --project="$PROJECT" --region="$REGION" \
@@ -569,7 +624,7 @@ gcloud functions deploy vpn_health --gen2 --project="$PROJECT" --region="$REGION
   --min-instances=0 --max-instances=1 \
   --service-account="ttfd-vpn-health@$PROJECT.iam.gserviceaccount.com" \
   --env-vars-file="$ENV_FILE" \
-  --set-secrets=DATABASE_URL=ttfd-database-url:latest,SCHEDULER_SECRET=ttfd-scheduler-secret:latest,VPN_PANEL_PASSWORD=ttfd-vpn-panel-password:latest,VPN_PANEL_TOKEN=ttfd-vpn-panel-token:latest \
+  --set-secrets=DATABASE_URL=ttfd-database-url:latest,SCHEDULER_SECRET=ttfd-scheduler-secret:latest,VPN_PANEL_URL=ttfd-vpn-panel-url:latest,VPN_PANEL_USERNAME=ttfd-vpn-panel-username:latest,VPN_PANEL_API=ttfd-vpn-panel-api:latest,VPN_INBOUND_ID=ttfd-vpn-inbound-id:latest,VPN_LINK_HOST=ttfd-vpn-link-host:latest,VPN_SUB_URL=ttfd-vpn-sub-url:latest,VPN_METHODS=ttfd-vpn-methods:latest,VPN_PROOF_DAYS=ttfd-vpn-proof-days:latest,VPN_ORDER_HOURS=ttfd-vpn-order-hours:latest,VPN_HEALTH_FAILURES=ttfd-vpn-health-failures:latest,VPN_CHANNEL_HOURS=ttfd-vpn-channel-hours:latest,VPN_PANEL_PASSWORD=ttfd-vpn-panel-password:latest,VPN_PANEL_TOKEN=ttfd-vpn-panel-token:latest \
   --ingress-settings=all \
   --no-allow-unauthenticated
 gcloud functions add-invoker-policy-binding vpn_health --project="$PROJECT" --region="$REGION" \

@@ -46,7 +46,22 @@ SECRET_GROUPS: dict[str, tuple[str, ...]] = {
     "discord_login": ("DISCORD_CLIENT_SECRET",),  # the OAuth2 code exchange: auth_discord_callback only
     "health": ("HEALTH_TOKEN",),  # the bearer token that shows the health report's detail
     "scheduler": ("SCHEDULER_SECRET",),  # Google Cloud only: on AWS nothing but EventBridge reaches a schedule
-    "vpn_panel": ("VPN_PANEL_PASSWORD", "VPN_PANEL_TOKEN"),  # the 3x-ui panel's login or API token
+    # The VPN store: where its panel is and how orders are paid (not secret, but kept with the deploy's
+    # settings), and the panel's password or API token (only what talks to the panel reads those).
+    "vpn": (
+        "VPN_PANEL_URL",
+        "VPN_PANEL_USERNAME",
+        "VPN_PANEL_API",
+        "VPN_INBOUND_ID",
+        "VPN_LINK_HOST",
+        "VPN_SUB_URL",
+        "VPN_METHODS",
+        "VPN_PROOF_DAYS",
+        "VPN_ORDER_HOURS",
+        "VPN_HEALTH_FAILURES",
+        "VPN_CHANNEL_HOURS",
+    ),
+    "vpn_panel": ("VPN_PANEL_PASSWORD", "VPN_PANEL_TOKEN"),
 }
 # Groups only one cloud has. Settings only AWS reads: Google Cloud restricts the site's ingress to its load
 # balancer instead of checking an edge header, and a rotation's previous value is a field of an AWS secret.
@@ -63,11 +78,12 @@ PLAIN_DEFAULTS = {"DEFAULT_LOCALE": "ru", "DAY_TZ": "UTC"}
 # both APIs and draws buttons; poll_messages reads Discord channels; auth_telegram checks the Login Widget's
 # signature with the bot token. The other schedules only touch the database (their API calls are jobs).
 FUNCTION_SECRETS: dict[str, tuple[str, ...]] = {
-    "discord_interactions": ("database", "actions", "discord"),
+    "discord_interactions": ("database", "actions", "discord", "vpn"),  # /pay's methods as it is typed
     "telegram_webhook": ("database", "actions", "telegram", "telegram_webhook"),
-    "run_jobs": ("database", "actions", "discord", "telegram", "scheduler", "vpn_panel"),
-    "vpn_health": ("database", "scheduler", "vpn_panel"),  # asks the panel
-    "vpn_reconcile": ("database", "scheduler", "vpn_panel"),
+    "run_jobs": ("database", "actions", "discord", "telegram", "scheduler", "vpn", "vpn_panel"),
+    "vpn_health": ("database", "scheduler", "vpn", "vpn_panel"),  # asks the panel
+    "vpn_reconcile": ("database", "scheduler", "vpn", "vpn_panel"),
+    "cleanup": ("database", "scheduler", "vpn"),  # VPN_PROOF_DAYS: when a payment's screenshot goes
     "poll_messages": ("database", "discord", "scheduler"),
     "auth_discord_callback": ("database", "edge", "session", "discord_login"),
     "auth_telegram": ("database", "edge", "session", "telegram"),

@@ -835,3 +835,28 @@ def test_hostile_inputs_are_refused_and_change_nothing(app_env, store, cdn) -> N
     body = encode(weird)
     assert client.post("/", data=body, headers=sign(body)).status_code in (200, 400)
     assert _one("SELECT count(*) AS n FROM vpn_payments")["n"] == 0
+
+
+def test_the_same_screenshot_sent_for_two_orders_at_once_passes_once(app_env, store, cdn) -> None:
+    client, fakes = store, app_env
+    _setup(client)
+    _order(client, fakes, plan=_plan())
+    _order(client, fakes, user=OTHER, plan=_plan(60, "499"))
+    picture = screenshot(21)
+    payloads = [_pay_payload(cdn, user, picture) for user in (MEMBER, OTHER)]
+    for p in payloads:
+        _post(client, p)
+    done: list[Any] = []
+
+    def run() -> None:
+        done.append(run_schedule("run_jobs").status_code)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    _jobs()
+    said = [fakes.discord.originals[p["token"]]["content"] for p in payloads]
+    assert sum("received" in s for s in said) == 1 and sum("already sent" in s for s in said) == 1, said
+    assert _one("SELECT count(*) AS n FROM vpn_payments")["n"] == 1

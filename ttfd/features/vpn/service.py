@@ -616,6 +616,9 @@ def proof_candidates(
     ttfd/features/vpn/proof.py's constants (never user input); proof.find_duplicate decides."""
     from psycopg import sql
 
+    # One submission at a time, until its transaction commits: two orders sending the same screenshot at once
+    # must not both pass (payments are few; the lock is held for the check, the insert and the commit).
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('vpn_proofs'))")
     query = sql.SQL(
         """SELECT p.order_id, p.sha256, p.phash, p.detail FROM vpn_proofs p
            WHERE p.order_id <> %(order)s AND (p.sha256 = %(sha)s OR ({near}))

@@ -116,6 +116,13 @@ def auth_telegram(request: Request) -> Response:
 
 
 @measured
+def api_vpn(request: Request) -> Response:
+    from functions.site import handle
+
+    return handle("api_vpn", request)
+
+
+@measured
 def health(request: Request) -> Response:
     from functions.site import handle
 

@@ -285,6 +285,20 @@ gcloud functions deploy auth_telegram --gen2 --project="$PROJECT" --region="$REG
   --ingress-settings=internal-and-gclb \
   --allow-unauthenticated
 
+# api_vpn
+ensure_account ttfd-api-vpn "TTFD api_vpn"
+grant_secret ttfd-api-vpn ttfd-database-url
+grant_secret ttfd-api-vpn ttfd-session-secret
+gcloud functions deploy api_vpn --gen2 --project="$PROJECT" --region="$REGION" \
+  --runtime=python312 --source=. --entry-point=api_vpn --trigger-http \
+  --memory=512Mi --timeout=10s --concurrency=4 --cpu=1 \
+  --min-instances=0 --max-instances=5 \
+  --service-account="ttfd-api-vpn@$PROJECT.iam.gserviceaccount.com" \
+  --env-vars-file="$ENV_FILE" \
+  --set-secrets=DATABASE_URL=ttfd-database-url:latest,SESSION_SECRET=ttfd-session-secret:latest \
+  --ingress-settings=internal-and-gclb \
+  --allow-unauthenticated
+
 # health
 ensure_account ttfd-health "TTFD health"
 grant_secret ttfd-health ttfd-database-url

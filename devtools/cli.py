@@ -36,9 +36,32 @@ def dev_environment(base: str) -> None:
     os.environ.setdefault("VPN_PANEL_PASSWORD", "admin")
     os.environ.setdefault("VPN_INBOUND_ID", "1")
     os.environ.setdefault("VPN_SUB_URL", f"{base}{server.FAKE_XUI_PREFIX}/sub/")
+    os.environ.setdefault("VPN_METHODS", DEMO_METHODS)
     # Files sent with commands are fetched from Discord's CDN hosts only: here the fake CDN on this port too.
     host = base.removeprefix("http://").removeprefix("https://")
     os.environ.setdefault("DISCORD_CDN_HOSTS", f"cdn.discordapp.com,media.discordapp.net,{host}")
+
+
+# Two made-up ways to pay (VPN_METHODS' shape: README → VPN store), so orders show the method buttons.
+DEMO_METHODS = json.dumps(
+    {
+        "card": {
+            "name": {"en": "Bank card", "ru": "Банковская карта"},
+            "instructions": {
+                "en": "Transfer the amount to card 2200 0000 0000 0000 (demo), then send the screenshot.",
+                "ru": "Переведи сумму на карту 2200 0000 0000 0000 (демо), потом пришли скриншот.",
+            },
+        },
+        "sbp": {
+            "name": {"en": "SBP (fast payments)", "ru": "СБП"},
+            "instructions": {
+                "en": "Send the amount by SBP to +7 900 000-00-00, Demo Bank (demo), then send the screenshot.",
+                "ru": "Переведи сумму по СБП на +7 900 000-00-00, Демо-банк (демо), потом пришли скриншот.",
+            },
+        },
+    },
+    ensure_ascii=False,
+)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -123,6 +123,8 @@ ADMIN_RIGHTS = {
     "can_change_info": True,
     "is_anonymous": False,
 }
+VPN_STAFF_GROUP = -100124  # the VPN store's staff group on Telegram: Mira created it, user 7 administers it
+VPN_STAFF_TITLE = "TTFD VPN staff"
 GROUP_OWNER = 900003  # Mira created the group
 GROUP_ADMINS = (7, 900009)  # README's `--user 7`, and Алёна: administrators who may restrict members
 
@@ -172,6 +174,18 @@ def seed(conn: Conn) -> int:
             locale=None,
             actor=None,
         )
+    if vpn.store(conn, "telegram", VPN_STAFF_GROUP) is None:  # private chats order; this group reviews
+        vpn.setup_store(
+            conn,
+            "telegram",
+            VPN_STAFF_GROUP,
+            review_channel=VPN_STAFF_GROUP,
+            staff_role=None,
+            admin_role=None,
+            category=None,
+            locale=None,
+            actor=None,
+        )
     return len(DEMO)
 
 
@@ -196,6 +210,12 @@ def populate_fakes(discord: DiscordState, telegram: TelegramState) -> None:
     group = group_members()
     group[bot_id] = {"status": "administrator", **ADMIN_RIGHTS}
     fake_telegram_chats.add_chat(telegram, GROUP_ID, GROUP_TITLE, "supergroup", group)
+    staff: dict[int, dict[str, Any]] = {
+        GROUP_OWNER: {"status": "creator"},
+        7: {"status": "administrator", **ADMIN_RIGHTS},
+    }
+    staff[bot_id] = {"status": "administrator", **ADMIN_RIGHTS}
+    fake_telegram_chats.add_chat(telegram, VPN_STAFF_GROUP, VPN_STAFF_TITLE, "supergroup", staff)
 
 
 def discord_logins() -> list[tuple[int, str, str]]:

@@ -172,6 +172,26 @@ def create_app(state: TelegramState, prefix: str = "") -> Flask:
             with state.lock:
                 state.messages[(chat_id, mid)] = msg
             return _ok(msg)
+        if name == "editmessagecaption":  # a photo's caption (and keyboard); a text message has none to edit
+            key = (int(p.get("chat_id", 0)), int(p.get("message_id", 0)))
+            caption = str(p.get("caption", ""))
+            with state.lock:
+                old = state.messages.get(key)
+                if old is None:
+                    return _err(400, "Bad Request: message to edit not found")
+                if "photo" not in old:
+                    return _err(400, "Bad Request: there is no caption in the message to edit")
+                if len(caption) > 1024:
+                    return _err(400, "Bad Request: message caption is too long")
+                markup = p.get("reply_markup")
+                if old.get("caption") == caption and old.get("reply_markup") == markup:
+                    return _err(400, "Bad Request: message is not modified")
+                old["caption"] = caption
+                if markup and markup.get("inline_keyboard"):
+                    old["reply_markup"] = markup
+                else:
+                    old.pop("reply_markup", None)
+                return _ok(dict(old))
         if name == "deletemessage":
             key = (int(p.get("chat_id", 0)), int(p.get("message_id", 0)))
             with state.lock:

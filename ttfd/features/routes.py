@@ -83,6 +83,7 @@ COMMANDS: dict[str, str] = {
     "myvpn": "ttfd.features.vpn",
     "revenue": "ttfd.features.vpn",
     "vpn health": "ttfd.features.vpn",
+    "reject": "ttfd.features.vpn",
     "setup vpn": "ttfd.features.vpn",
 }
 
@@ -115,6 +116,13 @@ TELEGRAM_COMMANDS: dict[str, str] = {
     "setup_warn_threshold": "ttfd.features.moderation",
     "automod_show": "ttfd.features.automod",
     "automod_set": "ttfd.features.automod",
+    "order": "ttfd.features.vpn",
+    "renew": "ttfd.features.vpn",
+    "pay": "ttfd.features.vpn",
+    "myvpn": "ttfd.features.vpn",
+    "revenue": "ttfd.features.vpn",
+    "vpn_health": "ttfd.features.vpn",
+    "reject": "ttfd.features.vpn",
 }
 
 # Action prefix (buttons, menus, modals) → the module declaring it.
@@ -133,9 +141,11 @@ ACTIONS: dict[str, str] = {
     "vjp": "ttfd.features.verification",
     "vpp": "ttfd.features.vpn",
     "vpx": "ttfd.features.vpn",
+    "vpm": "ttfd.features.vpn",
     "vpa": "ttfd.features.vpn",
     "vpr": "ttfd.features.vpn",
     "vpR": "ttfd.features.vpn",
+    "vpq": "ttfd.features.vpn",
     "vpc": "ttfd.features.vpn",
 }
 
@@ -153,6 +163,7 @@ ROUTES: dict[str, str] = {
     "auth_discord_callback": "ttfd.features.auth",
     "auth_logout": "ttfd.features.auth",
     "auth_telegram": "ttfd.features.auth",
+    "api_vpn": "ttfd.features.vpn",
     "health": "ttfd.features.health",
 }
 
@@ -235,6 +246,7 @@ FUNCTIONS: dict[str, str] = {
     "auth_discord_callback": "site",
     "auth_logout": "site",
     "auth_telegram": "site",
+    "api_vpn": "site",
     "health": "site",
     "process_events": "scheduled",
     "run_jobs": "scheduled",

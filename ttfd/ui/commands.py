@@ -404,6 +404,9 @@ class ActionHandler(Generic[A]):
     action_type: type[A]
     handler: Callable[[Ctx, A], Reply]
     writes: bool = True
+    # Telegram: run in a job ("working…" first), where the handler may ask the Bot API who pressed
+    # (getChatMember): a button press on Telegram carries no permissions, and a webhook makes no outgoing calls.
+    telegram_defer: bool = False
 
 
 @dataclass(frozen=True)

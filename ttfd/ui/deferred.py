@@ -18,6 +18,7 @@ from ttfd.core.i18n import _, negotiate
 from ttfd.core.inbound import Caller
 from ttfd.core.jobs import JobCtx
 from ttfd.core.ledger import utc_now
+from ttfd.ui.actions import prefix_of
 from ttfd.ui.commands import Ctx, PlatformUser
 from ttfd.ui.dispatch import decode_options
 from ttfd.ui.reply import Reply, failed, localized
@@ -41,9 +42,13 @@ class DeferredEvent(BaseModel):
 
 
 class DeferredCommand(BaseModel):
-    command: str
-    options: dict[str, Any]
+    """A deferred command (its path and options), or a button press deferred on Telegram (its packed action)."""
+
+    command: str | None = None
+    options: dict[str, Any] = {}
+    action: str | None = None
     event: DeferredEvent
+    reply_to: dict[str, Any] = {}
 
 
 class DiscordTarget(BaseModel):
@@ -68,8 +73,9 @@ def run(job: JobCtx, payload: dict[str, Any]) -> Reply:
     """Run a deferred command's implementation now, as the person who asked, in this job's transaction."""
     p = DeferredCommand.model_validate(payload)
     registry = cast("Registry", job.registry)  # run_jobs hands the whole registry in
-    command = registry.commands.get(p.command)
-    if command is None:
+    command = registry.commands.get(p.command) if p.command is not None else None
+    pressed = registry.actions.get(prefix_of(p.action)) if p.action is not None else None
+    if command is None and pressed is None:
         raise NotFound(_("That command is not available any more."))
     live = users.live_id(job.conn, p.event.user_id)
     if live is None:
@@ -95,7 +101,12 @@ def run(job: JobCtx, payload: dict[str, Any]) -> Reply:
         registry=registry,
         locale=locale,
         place_locale=negotiate(p.event.place_locale, default=locale),
+        # A deferred button's later jobs answer where this one does (a command's keep their own targets).
+        target=p.reply_to if p.action is not None else {},
     )
+    if pressed is not None and p.action is not None:
+        return pressed.handler(ctx, pressed.action_type.unpack(p.action))
+    assert command is not None
     return command.handler(ctx, decode_options(p.options))
 
 

@@ -184,7 +184,10 @@ def _handle(event: Event, ctx: Ctx, registry: Registry) -> Outcome:
             return Later(DEFERRED_JOB, payload, private=event.command.private)
         return event.command.handler(ctx, event.options)
     if event.action is not None:
-        return registry.actions[prefix_of(event.action)].handler(ctx, event.parsed)
+        entry = registry.actions[prefix_of(event.action)]
+        if entry.telegram_defer and event.platform == "telegram":
+            return Later(DEFERRED_JOB, {"action": event.action})
+        return entry.handler(ctx, event.parsed)
     # In order until one answers: automod may take a message (deleted, no XP) before activity counts it. An
     # edited message is not a new one: only the guards read it.
     for handler in registry.messages:
@@ -218,7 +221,7 @@ def writes(event: Event, registry: Registry) -> bool:
         return event.command.writes or event.command.defer or bool(guards(event, registry))
     if event.action is not None:
         entry = registry.actions.get(prefix_of(event.action))
-        return entry.writes if entry else False
+        return bool(entry and (entry.writes or (entry.telegram_defer and event.platform == "telegram")))
     return event.message is not None
 
 

@@ -8,7 +8,7 @@ Everything slow (Discord channels and files, the panel, the screenshot's downloa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ttfd.core import jobs, ratelimit
@@ -18,7 +18,7 @@ from ttfd.core.i18n import C_, N_, Msg, _
 from ttfd.features.vpn import service
 from ttfd.features.vpn.service import Order, Plan, Store, VpnSettings
 from ttfd.registry import Feature, Group, Schedule
-from ttfd.ui.actions import Action
+from ttfd.ui.actions import STALE, Action
 from ttfd.ui.commands import (
     ADMINISTRATOR,
     ActionHandler,
@@ -34,6 +34,7 @@ from ttfd.ui.commands import (
 from ttfd.ui.permissions import MANAGE_GUILD
 from ttfd.ui.reply import Button, Choice, Field, Modal, Reply, Select, TextInput, say
 from ttfd.ui.text import bold, channel, lines, text
+from ttfd.web import Route, WebCtx, WebResponse
 
 COLOR = 0x3498DB
 CHANNEL_JOB = "vpn.channel"  # make the order channel and post the order in it
@@ -47,6 +48,7 @@ REMIND_JOB = "vpn.remind"  # a key ends soon, or has ended: its owner is told
 DASHBOARD_JOB = "vpn.dashboard"  # the revenue message in a store's review channel, edited every 5 minutes
 REASON_MAX = 300
 REASON = "reason"  # the Reject form's one text input
+STAFF_CHATS = ("group", "supergroup")  # Telegram: staff commands work in the store's staff group
 
 
 def _settings(ctx: Ctx) -> VpnSettings:
@@ -72,6 +74,15 @@ def plan_line(p: Plan) -> Any:
 
 
 def _store(ctx: Ctx) -> Store:
+    """The store asked: a Discord server's; on Telegram, the staff group's (in it) or the bot's (in a private
+    chat)."""
+    if ctx.platform == "telegram":
+        group = ctx.chat_type in ("group", "supergroup") and ctx.chat_id is not None
+        found = service.store(ctx.conn, "telegram", ctx.chat_id) if group and ctx.chat_id else None
+        found = found if group else service.telegram_store(ctx.conn)
+        if found is None:
+            raise BadInput(_("There is no VPN store here yet."))
+        return found
     if ctx.guild_id is None:
         raise Forbidden(_("The store works inside a server."))
     st = service.store(ctx.conn, "discord", ctx.guild_id)
@@ -81,13 +92,20 @@ def _store(ctx: Ctx) -> Store:
 
 
 def _role(ctx: Ctx, st: Store) -> service.Role | None:
+    """Discord: from the interaction's permissions and roles. Telegram: from the person's status in the staff
+    group, which only the Bot API knows — so Telegram's staff commands and buttons run in jobs."""
+    if st.scope == "telegram":
+        from ttfd.features.vpn import calls
+
+        return calls.telegram_role(ctx.conn, st, ctx.caller.id) if ctx.caller.platform == "telegram" else None
     return service.discord_role(st, ctx.permissions, ctx.roles)
 
 
 def _here(ctx: Ctx, od: Order) -> None:
-    """A button about an order works only in the server whose store the order belongs to (an admin elsewhere
-    must not decide it with a crafted button)."""
-    if od.scope != "discord" or od.scope_id != ctx.guild_id:
+    """A staff button about an order works only where the order's store is (an admin of another server or
+    group must not decide it with a crafted button)."""
+    where = ctx.guild_id if ctx.platform == "discord" else ctx.chat_id
+    if od.scope != ctx.platform or od.scope_id != where:
         raise Forbidden(_("That order belongs to another server's store."))
 
 
@@ -152,20 +170,64 @@ def on_pick(ctx: Ctx, action: PickPlan) -> Reply:
     return _place(ctx, _store(ctx), service.get_plan(ctx.conn, action.plan), edit=True)
 
 
-def _place(ctx: Ctx, st: Store, plan: Plan, *, edit: bool = False, renews: int | None = None) -> Reply:
-    """A new order (or a renewal of key `renews`); a job opens its private channel."""
+def place_order(
+    conn: Conn,
+    settings: VpnSettings,
+    *,
+    user_id: int,
+    plan: Plan,
+    st: Store,
+    platform: service.Scope,
+    locale: str,
+    request_key: str,
+    member: int,
+    renews: int | None = None,
+    reply_to: dict[str, Any] | None = None,
+    answered: bool = False,
+) -> Order:
+    """A new order (or a renewal of key `renews`) by `member` (their id on `platform`), which closes by itself
+    unless paid in time. On Discord a job opens its private channel; on Telegram the member's private chat is
+    the order's place: the order message goes there unless the answer to their command is it (`answered`)."""
     od = service.open_order(
+        conn,
+        user_id=user_id,
+        plan=plan,
+        st=st,
+        platform=platform,
+        locale=locale,
+        request_key=request_key,
+        chat_id=member if platform == "telegram" else None,
+        renews=renews,
+    )
+    timeout = {"order": od.id, "what": "timeout"}
+    jobs.enqueue(conn, NOTICE_JOB, timeout, delay_s=settings.order_hours * 3600, dedupe_key=f"vpn:timeout:{od.id}")
+    if platform == "discord":
+        payload = {"order": od.id, "member": member, **({"reply_to": reply_to} if reply_to else {})}
+        jobs.enqueue(conn, CHANNEL_JOB, payload, dedupe_key=f"vpn:channel:{od.id}")
+    elif not answered:
+        jobs.enqueue(conn, NOTICE_JOB, {"order": od.id, "what": "placed"}, dedupe_key=f"vpn:placed:{od.id}")
+    return od
+
+
+def _place(ctx: Ctx, st: Store, plan: Plan, *, edit: bool = False, renews: int | None = None) -> Reply:
+    """/order's and /renew's order: on Telegram the order itself is the answer."""
+    telegram = ctx.platform == "telegram"
+    od = place_order(
         ctx.conn,
+        _settings(ctx),
         user_id=ctx.user.id,
         plan=plan,
         st=st,
-        platform="discord",
+        platform="telegram" if telegram else "discord",
         locale=ctx.locale,
         request_key=ctx.key,
+        member=ctx.caller.id,
         renews=renews,
+        reply_to=ctx.target,
+        answered=telegram,
     )
-    payload = {"order": od.id, "member": ctx.caller.id, "reply_to": ctx.target}
-    jobs.enqueue(ctx.conn, CHANNEL_JOB, payload, dedupe_key=f"vpn:channel:{od.id}")
+    if telegram:
+        return replace(order_message(od, _settings(ctx), ctx.locale), edit=edit)
     if renews is not None:
         placed = _(
             "🔁 Renewal order #{id} for {plan} is placed. I am opening your private order channel…",
@@ -196,9 +258,25 @@ def renew_cmd(ctx: Ctx, opts: Options) -> Reply:
     return _place(ctx, st, plan, renews=mine[0].id)
 
 
-def order_message(conn: Conn, od: Order, settings: VpnSettings, locale: str) -> Reply:
-    """What the order channel shows first: the order, how to pay, and how to send the proof."""
-    how = [text(bold(m.name(locale)), "\n", m.instruction(locale)) for m in service.methods(settings)]
+METHOD_BUTTONS = 8  # more methods than this are listed, not offered as buttons (Discord: 5 rows of 5)
+
+
+def order_message(od: Order, settings: VpnSettings, locale: str) -> Reply:
+    """The order, how to pay, and how to send the proof: the order channel's first message on Discord, the
+    answer to /order on Telegram. A method picked with its button shows alone."""
+    offered = service.methods(settings)
+    shown = [m for m in offered if m.id == od.method] or offered
+    how = [text(bold(m.name(locale)), "\n", m.instruction(locale)) for m in shown]
+    if od.platform == "telegram":
+        send = _("When you have paid, send the screenshot of the payment here as a photo with /pay as its caption.")
+    else:
+        send = _("When you have paid, send the screenshot of the payment here with /pay (attach the picture).")
+    picks: tuple[Button, ...] = ()
+    if 1 < len(offered) <= METHOD_BUTTONS:
+        picks = tuple(
+            Button(("✓ " if m.id == od.method else "") + m.name(locale)[:60], PickMethod(od.id, m.id)) for m in offered
+        )
+    cancel = (Button(C_("button", "Cancel the order"), CancelOrder(od.id), style="danger"),)
     return Reply(
         title=_("🧾 Order #{id}", id=od.id),
         body=lines(
@@ -208,7 +286,7 @@ def order_message(conn: Conn, od: Order, settings: VpnSettings, locale: str) -> 
             _("How to pay:"),
             *how,
             "",
-            _("When you have paid, send the screenshot of the payment here with /pay (attach the picture)."),
+            send,
         ),
         fields=(
             Field(C_("field", "Traffic"), (_traffic(od.traffic_gb),)),
@@ -216,22 +294,44 @@ def order_message(conn: Conn, od: Order, settings: VpnSettings, locale: str) -> 
         ),
         footer=_("The order closes by itself if it is not paid within {hours} hours.", hours=settings.order_hours),
         color=COLOR,
-        rows=((Button(C_("button", "Cancel the order"), CancelOrder(od.id), style="danger"),),),
+        rows=(*(picks[i : i + 4] for i in range(0, len(picks), 4)), cancel),
     )
+
+
+@dataclass(frozen=True)
+class PickMethod(Action):
+    """A payment method picked on the order: its instructions alone, and /pay's default."""
+
+    prefix = "vpm"
+    order: int
+    method: str
+
+
+def on_method(ctx: Ctx, action: PickMethod) -> Reply:
+    od = service.order(ctx.conn, action.order, lock=True)
+    if od.user_id != ctx.user.id:
+        raise Forbidden(_("Only the person who placed order #{id} can do that.", id=od.id))
+    chosen = service.method(_settings(ctx), action.method)
+    if not service.set_method(ctx.conn, od.id, chosen.id):
+        raise BadInput(_("Order #{id} is no longer waiting for a payment.", id=od.id))
+    picked = service.order(ctx.conn, od.id)
+    return replace(order_message(picked, _settings(ctx), ctx.locale), edit=True)
 
 
 def on_cancel(ctx: Ctx, action: CancelOrder) -> Reply:
     od = service.order(ctx.conn, action.order, lock=True)
-    _here(ctx, od)
-    if od.user_id != ctx.user.id:
-        st = _store(ctx)
-        service.require(_role(ctx, st), "support")
+    if od.user_id != ctx.user.id:  # staff in the order's channel (a Telegram order is in its member's chat)
+        if ctx.platform != "discord":
+            raise Forbidden(_("Only the person who placed order #{id} can do that.", id=od.id))
+        _here(ctx, od)
+        service.require(_role(ctx, _store(ctx)), "support")
     if not service.cancel(ctx.conn, od.id, ctx.user.id, "button"):
         raise BadInput(_("Order #{id} can no longer be cancelled: its payment is with the staff.", id=od.id))
     if od.channel_id:
         close = {"order": od.id, "channel": od.channel_id}
         jobs.enqueue(ctx.conn, CLOSE_JOB, close, delay_s=60, dedupe_key=f"vpn:close:{od.id}")
-    return say(_("🗑️ Order #{id} is cancelled. This channel closes in a minute.", id=od.id), edit=True)
+        return say(_("🗑️ Order #{id} is cancelled. This channel closes in a minute.", id=od.id), edit=True)
+    return say(_("🗑️ Order #{id} is cancelled.", id=od.id), edit=True)
 
 
 # --- /pay -------------------------------------------------------------------------------------------------------
@@ -257,7 +357,7 @@ def pay_cmd(ctx: Ctx, opts: Options) -> Reply:
         raise BadInput(_("You have no order waiting for a payment. Start one with /order."))
     if od.status != "pending_payment":
         raise BadInput(_("Order #{id} is already waiting for the staff to check your payment.", id=od.id))
-    chosen = service.method(_settings(ctx), opts.get("method"))
+    chosen = service.method(_settings(ctx), opts.get("method") or od.method)
     done = calls.submit_proof(ctx, od, chosen.id, picture)
     if isinstance(done, Reply):
         return done
@@ -340,10 +440,31 @@ def on_approve(ctx: Ctx, action: Approve) -> Reply:
 
 def on_confirm(ctx: Ctx, action: Confirm) -> Reply:
     _admin(ctx)
-    pay = service.confirm(ctx.conn, action.session, ctx.user.id, ctx.now, ctx.guild_id)
+    where = ctx.guild_id if ctx.platform == "discord" else ctx.chat_id
+    pay = service.confirm(ctx.conn, action.session, ctx.user.id, ctx.now, where)
     payload = {"payment": pay.id, "actor": ctx.user.id, "who": ctx.caller.id, "reply_to": ctx.target}
+    if ctx.platform == "telegram":
+        payload["by"] = ctx.caller.name  # the review message names who decided (Telegram ids are not mentions)
     jobs.enqueue(ctx.conn, PROVISION_JOB, payload, dedupe_key=f"vpn:provision:{pay.id}:{action.session}")
     return say(_("⏳ Making the key for order #{id}…", id=pay.order_id), private=True, edit=True)
+
+
+@dataclass(frozen=True)
+class RejectPreset(Action):
+    """Telegram has no forms: Reject offers the usual reasons as buttons (and /reject for any other)."""
+
+    prefix = "vpq"
+    payment: int
+    reason: int
+
+
+# The usual reasons, said to the member in their language.
+PRESETS = (
+    _("the amount does not match the order"),
+    _("this payment was not found"),
+    _("the screenshot is unreadable or cut off"),
+    _("the picture is not a payment receipt"),
+)
 
 
 def on_reject(ctx: Ctx, action: Reject) -> Reply:
@@ -352,21 +473,50 @@ def on_reject(ctx: Ctx, action: Reject) -> Reply:
     _here(ctx, service.order(ctx.conn, pay.order_id))
     if pay.status != "pending":
         raise BadInput(_("Payment #{id} was already decided.", id=pay.id))
+    if ctx.platform == "telegram":
+        return Reply(
+            title=_("Reject payment #{id}", id=pay.id),
+            body=lines(
+                _("Why? The member reads the reason."),
+                _("Another reason: /reject {id} followed by it.", id=pay.id),
+            ),
+            rows=tuple((Button(p, RejectPreset(pay.id, i), style="danger"),) for i, p in enumerate(PRESETS)),
+        )
     reason = TextInput(REASON, _("Why (the member reads this)"), max_length=REASON_MAX, long=True)
     return Reply(modal=Modal(_("Reject payment #{id}", id=pay.id), RejectReason(pay.id), (reason,)))
 
 
 def on_reject_reason(ctx: Ctx, action: RejectReason) -> Reply:
+    return _reject(ctx, action.payment, ctx.inputs.get(REASON, ""))
+
+
+def on_reject_preset(ctx: Ctx, action: RejectPreset) -> Reply:
+    if not 0 <= action.reason < len(PRESETS):
+        raise BadInput(STALE)
+    od = service.order(ctx.conn, service.payment(ctx.conn, action.payment).order_id)
+    return _reject(ctx, action.payment, PRESETS[action.reason].in_(od.locale), edit=True)
+
+
+def reject_cmd(ctx: Ctx, opts: Options) -> Reply:
+    """Telegram's Reject with a reason of the admin's own (deferred: the admin is asked of the staff group)."""
+    return _reject(ctx, opts["payment"], opts["reason"])
+
+
+def _reject(ctx: Ctx, payment_id: int, said: str, *, edit: bool = False) -> Reply:
     _admin(ctx)
-    reason = " ".join(ctx.inputs.get(REASON, "").split())[:REASON_MAX]
+    reason = " ".join(said.split())[:REASON_MAX]
     if not reason:
         raise BadInput(_("Say why the payment is rejected: the member reads it."))
-    _here(ctx, service.order(ctx.conn, service.payment(ctx.conn, action.payment).order_id))
-    pay = service.reject(ctx.conn, action.payment, ctx.user.id, reason)
+    _here(ctx, service.order(ctx.conn, service.payment(ctx.conn, payment_id).order_id))
+    pay = service.reject(ctx.conn, payment_id, ctx.user.id, reason)
     od = service.order(ctx.conn, pay.order_id)
     notice = {"order": od.id, "payment": pay.id, "what": "rejected", "actor": ctx.caller.id, "reason": reason}
+    if ctx.platform == "telegram":
+        notice["by"] = ctx.caller.name
     jobs.enqueue(ctx.conn, NOTICE_JOB, notice, dedupe_key=f"vpn:rejected:{pay.id}")
-    return say(_("❌ Payment #{id} rejected. The member can send a new screenshot.", id=pay.id), private=True)
+    return say(
+        _("❌ Payment #{id} rejected. The member can send a new screenshot.", id=pay.id), private=True, edit=edit
+    )
 
 
 # --- /myvpn -----------------------------------------------------------------------------------------------------
@@ -483,6 +633,18 @@ def setup_vpn(ctx: Ctx, opts: Options) -> Reply:
     )
 
 
+def _get_vpn(ctx: WebCtx) -> WebResponse:
+    from ttfd.features.vpn import web
+
+    return web.get_vpn(ctx)
+
+
+def _post_vpn(ctx: WebCtx) -> WebResponse:
+    from ttfd.features.vpn import web
+
+    return web.post_vpn(ctx)
+
+
 def vpn_dashboard(registry: Any) -> dict[str, Any]:
     """Every 5 minutes, a job per Discord store edits its revenue message (one per store and slot)."""
     from ttfd.core import db
@@ -533,16 +695,16 @@ FEATURE = Feature(
                     "plan", Kind.INTEGER, _("The plan (start typing its name)"), min_value=1, autocomplete=plan_choices
                 ),
             ),
-            platforms=("discord",),
             guild_only=True,
+            chats=("private",),
         ),
         Command(
             "renew",
             _("Renew your VPN key (the same link keeps working)"),
             renew_cmd,
             (Option("plan", Kind.INTEGER, _("Another plan (default: yours)"), min_value=1, autocomplete=plan_choices),),
-            platforms=("discord",),
             guild_only=True,
+            chats=("private",),
         ),
         Command(
             "pay",
@@ -552,8 +714,8 @@ FEATURE = Feature(
                 Option("screenshot", Kind.ATTACHMENT, _("The screenshot of the payment"), required=True),
                 Option("method", Kind.STRING, _("How you paid"), max_length=32, autocomplete=method_choices),
             ),
-            platforms=("discord",),
             guild_only=True,
+            chats=("private",),
             defer=True,
             private=True,
         ),
@@ -561,7 +723,7 @@ FEATURE = Feature(
             "myvpn",
             _("Your VPN key: status, expiry, traffic"),
             myvpn_cmd,
-            platforms=("discord",),
+            chats=("private",),
             defer=True,
             private=True,
         ),
@@ -569,20 +731,41 @@ FEATURE = Feature(
             "revenue",
             _("The VPN store's revenue"),
             revenue_cmd,
-            platforms=("discord",),
             guild_only=True,
-            writes=False,
+            chats=STAFF_CHATS,
+            defer=True,  # Telegram: the owner is asked of the staff group, in the job
+            private=True,
             permission=(ADMINISTRATOR, "Administrator"),
+            chat_admin=True,
         ),
         Command(
             "health",
             _("Is the VPN server answering?"),
             health_cmd,
-            platforms=("discord",),
             group="vpn",
             guild_only=True,
+            chats=STAFF_CHATS,
             defer=True,
             private=True,
+        ),
+        Command(
+            "reject",
+            _("Reject a payment with your own reason"),
+            reject_cmd,
+            (
+                Option("payment", Kind.INTEGER, _("The payment's number"), required=True, min_value=1),
+                Option(
+                    "reason",
+                    Kind.STRING,
+                    _("Why (the member reads this)"),
+                    required=True,
+                    max_length=REASON_MAX,
+                    rest=True,
+                ),
+            ),
+            platforms=("telegram",),
+            chats=STAFF_CHATS,
+            defer=True,  # the admin is asked of the staff group, in the job
         ),
         Command(
             "vpn",
@@ -605,12 +788,23 @@ FEATURE = Feature(
     actions=(
         ActionHandler(PickPlan, on_pick),
         ActionHandler(CancelOrder, on_cancel),
-        ActionHandler(Approve, on_approve),
-        ActionHandler(Reject, on_reject, writes=False),
+        ActionHandler(PickMethod, on_method),
+        ActionHandler(Approve, on_approve, telegram_defer=True),
+        ActionHandler(Reject, on_reject, writes=False, telegram_defer=True),
         ActionHandler(RejectReason, on_reject_reason),
-        ActionHandler(Confirm, on_confirm),
+        ActionHandler(RejectPreset, on_reject_preset, telegram_defer=True),
+        ActionHandler(Confirm, on_confirm, telegram_defer=True),
     ),
     groups=(Group("vpn", _("The VPN store")),),
+    routes=(
+        Route(
+            "api_vpn",
+            "/api/vpn",
+            {"GET": _get_vpn, "POST": _post_vpn},
+            rate_limited=True,
+            summary="your VPN keys; a key's link and QR code; a renewal",
+        ),
+    ),
     schedules=(
         Schedule("vpn_dashboard", "*/5 * * * *", vpn_dashboard, "the revenue message in each store's review channel"),
         Schedule("vpn_keys", "23 * * * *", vpn_keys, "reminders before a key ends; ended keys marked expired"),
@@ -631,5 +825,5 @@ FEATURE = Feature(
     merge=service.merge_rows,
     purges={"vpn_proofs": service.purge_proofs, "vpn_sessions": service.purge_sessions},
     settings=VpnSettings,
-    migrations=("0024_vpn.sql",),
+    migrations=("0024_vpn.sql", "0025_vpn_telegram.sql"),
 )

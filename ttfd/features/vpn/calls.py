@@ -34,7 +34,7 @@ from ttfd.features.vpn.service import Order, Payment, Store, VpnSettings
 from ttfd.render import discord
 from ttfd.ui.commands import Ctx, FileRef
 from ttfd.ui.reply import Attachment, Field, Reply, localized, refusal, say
-from ttfd.ui.text import Person, bold, channel, lines, mention, text, when
+from ttfd.ui.text import Person, bold, channel, code, lines, mention, text, when
 
 if TYPE_CHECKING:
     from ttfd.clients import xui
@@ -98,6 +98,79 @@ def _member_id(conn: Conn, user_id: int) -> int | None:
     return u.discord_id
 
 
+def _account(conn: Conn, user_id: int) -> users.User:
+    return users.get_user(conn, users.live_id(conn, user_id) or user_id)
+
+
+# --- Telegram: the staff group and the member's private chat ----------------------------------------------------
+
+
+def _tg_post(chat_id: int, reply: Reply, locale: str, *, file: Attachment | None = None) -> int:
+    """Send a Reply to a Telegram chat (a picture with the Reply as its caption); the message id. Telegram has
+    no idempotency key: a job that dies after this and runs again sends it twice (harmless: the same text)."""
+    from ttfd.clients import telegram
+    from ttfd.render import telegram as render
+
+    said = localized(reply, locale)
+    api = telegram.shared()
+    if file is not None:
+        extra: dict[str, Any] = {"parse_mode": "HTML"}
+        if (markup := render.keyboard(said)) is not None:
+            extra["reply_markup"] = markup
+        caption = render.message_text(said, limit=render.CAPTION_MAX, locale=locale)
+        sent = api.send_file("sendPhoto", chat_id, "photo", file, caption=caption, **extra)
+    else:
+        call = render.send(said, chat_id, locale=locale)
+        call.pop("method")
+        sent = api.call("sendMessage", **call)
+    return int(sent["message_id"])
+
+
+def telegram_role(conn: Conn, st: Store, tg_user: int) -> service.Role | None:
+    """Someone's role in a Telegram store: their status in its staff group, asked of the Bot API (cached a
+    minute, shared by every instance)."""
+    from ttfd.clients import telegram
+    from ttfd.core import apicache
+
+    key = f"tg:{st.scope_id}:{tg_user}"
+    found = apicache.get(conn, key)
+    if found is None:
+        try:
+            found = telegram.shared().call("getChatMember", chat_id=st.scope_id, user_id=tg_user)
+        except HTTPError as exc:
+            if exc.retryable:
+                raise
+            return None  # not a member, or the bot is not in the group any more
+        apicache.put(conn, key, found, 60)
+    return service.telegram_role(str(dict(found).get("status", "")))
+
+
+def _staff_post(
+    st: Store, reply: Reply, locale: str, *, nonce: str | None = None, file: Attachment | None = None
+) -> int:
+    """A message for a store's staff: its review channel on Discord, its staff group on Telegram."""
+    if st.scope == "telegram":
+        return _tg_post(st.review_channel, reply, locale, file=file)
+    return _post(st.review_channel, reply, locale, nonce=nonce, file=file)
+
+
+def _tell_member(conn: Conn, od: Order, reply: Reply, *, nonce: str) -> None:
+    """Something the member must read about their order: in its channel on Discord (mentioned), in their private
+    chat on Telegram (a blocked bot: logged, nothing else to do)."""
+    if od.platform == "telegram":
+        chat = od.chat_id or _account(conn, od.user_id).telegram_id
+        if chat is None:
+            return
+        try:
+            _tg_post(chat, reply, od.locale)
+        except Forbidden:
+            log.info("order %s: the member has blocked the bot", od.id)
+        return
+    member = _member_id(conn, od.user_id)
+    if od.channel_id:
+        _post(od.channel_id, reply, od.locale, content=f"<@{member}>" if member else "", nonce=nonce)
+
+
 # --- the order channel -----------------------------------------------------------------------------------------
 
 
@@ -151,16 +224,8 @@ def open_channel(job: JobCtx, payload: dict[str, Any]) -> Reply:
     cid = int(made.json()["id"])
     service.set_channel(job.conn, od.id, cid)
     service.audit(job.conn, od.user_id, "order.channel", order_id=od.id, outcome="ok", data={"channel": cid})
-    message = vpn.order_message(job.conn, od, _vpn(job.settings), od.locale)
+    message = vpn.order_message(od, _vpn(job.settings), od.locale)
     _post(cid, message, od.locale, content=f"<@{p.member}>", nonce=f"vpnorder{od.id}")
-    timeout = {"order": od.id, "what": "timeout"}
-    jobs.enqueue(
-        job.conn,
-        vpn.NOTICE_JOB,
-        timeout,
-        delay_s=_vpn(job.settings).order_hours * 3600,
-        dedupe_key=f"vpn:timeout:{od.id}",
-    )
     return say(
         _(
             "🧾 Order #{id} is open in {channel}: pay there and send the screenshot with /pay.",
@@ -193,7 +258,15 @@ def submit_proof(ctx: Ctx, od: Order, method_id: str, picture: FileRef) -> Payme
     from ttfd.clients import downloads
     from ttfd.features.vpn import proof
 
-    got = downloads.discord_attachment(picture.url, picture.size, hosts=ctx.settings.discord_cdn_hosts)
+    if picture.platform == "telegram":
+        got = downloads.telegram_file(
+            picture.file_id,
+            file_name=picture.filename or None,
+            mime_type=picture.content_type or None,
+            file_size=picture.size or None,
+        )
+    else:
+        got = downloads.discord_attachment(picture.url, picture.size, hosts=ctx.settings.discord_cdn_hosts)
     checked = proof.check(got.data, picture.content_type or got.content_type, picture.filename)
     row = service.ProofRow(
         checked.sha256,
@@ -207,8 +280,12 @@ def submit_proof(ctx: Ctx, od: Order, method_id: str, picture: FileRef) -> Payme
     nearest = proof.hamming_sql("p.phash", "%(phash)s::bigint")
     candidates = service.proof_candidates(ctx.conn, od.id, checked.sha256, checked.phash, proof.CANDIDATE_SQL, nearest)
     dup = proof.find_duplicate(checked, candidates)
+    flag = None
+    if dup is not None and dup[1] == "alike":  # too little text to tell: staff decide, warned
+        flag, dup = f"alike:{dup[0]}", None
+        service.audit(ctx.conn, ctx.user.id, "payment.alike", order_id=od.id, outcome="flagged", data={"flag": flag})
     if dup is not None:  # refused, but answered (not raised): the audit row and the staff's notice commit
-        other, exact = dup
+        other, exact = dup[0], dup[1] == "exact"
         service.audit(
             ctx.conn,
             ctx.user.id,
@@ -225,7 +302,9 @@ def submit_proof(ctx: Ctx, od: Order, method_id: str, picture: FileRef) -> Payme
                 "screenshot of this payment; the staff have been told."
             ).in_(ctx.locale)
         )
-    pay = service.submit_payment(ctx.conn, od, method_id=method_id, proof=row, request_key=ctx.key, actor=ctx.user.id)
+    pay = service.submit_payment(
+        ctx.conn, od, method_id=method_id, proof=row, request_key=ctx.key, actor=ctx.user.id, flag=flag
+    )
     jobs.enqueue(ctx.conn, vpn.PAYMENT_JOB, {"payment": pay.id}, dedupe_key=f"vpn:review:{pay.id}")
     return pay
 
@@ -234,13 +313,52 @@ class ToReview(BaseModel):
     payment: int
 
 
+def _review(conn: Conn, st: Store, od: Order, pay: Payment, settings: Settings, decided: Any = None) -> Reply:
+    """The review message: who paid what for which plan, how, and any flag; Approve and Reject until decided
+    (then the decision instead)."""
+    locale = _staff_locale(st, settings)
+    u = _account(conn, od.user_id)
+    name = u.display_name or u.username or f"#{od.user_id}"
+    member = mention(Person(name, u.discord_id, u.telegram_id))
+    return Reply(
+        title=_("💳 Payment #{id} for order #{order}", id=pay.id, order=od.id),
+        body=lines(
+            _(
+                "{member} paid {amount} for {plan} ({days}).",
+                member=member,
+                amount=bold(od.amount),
+                plan=bold(od.plan_name),
+                days=vpn._days(od.days),
+            ),
+            _("Method: {method}.", method=_method_name(settings, pay.method, locale)),
+            text("⚠️ ", _flag(pay.flagged)) if pay.flagged else None,
+            text("\n", decided) if decided is not None else None,
+        ),
+        fields=(Field(_("Order channel"), (channel(od.channel_id),)),) if od.channel_id else (),
+        color=vpn.COLOR,
+        rows=vpn.review_buttons(pay.id) if decided is None else (),
+    )
+
+
+def _flag(flagged: str) -> Any:
+    """Why staff should look twice, said in their language (`alike:<order>`: see proof.find_duplicate)."""
+    kind, _sep, other = flagged.partition(":")
+    if kind == "alike" and other.isdigit():
+        return _(
+            "This screenshot looks like the one sent for order #{other}, but it has too little text to compare "
+            "for sure. Compare the two before approving.",
+            other=int(other),
+        )
+    return flagged
+
+
 def to_review(job: JobCtx, payload: dict[str, Any]) -> None:
-    """Lock the member out of writing in the order channel and post the proof, with Approve and Reject, in the
-    store's review channel."""
+    """Post the proof, with Approve and Reject, where the store's staff review payments; on Discord, lock the
+    member out of writing in the order channel first."""
     p = ToReview.model_validate(payload)
     pay = service.payment(job.conn, p.payment, lock=True)
     od = service.order(job.conn, pay.order_id)
-    st = service.store(job.conn, "discord", od.scope_id)
+    st = service.store(job.conn, od.scope, od.scope_id)
     assert st is not None
     member = _member_id(job.conn, od.user_id)
     if od.channel_id and member:
@@ -250,26 +368,8 @@ def to_review(job: JobCtx, payload: dict[str, Any]) -> None:
     image = service.proof_image(job.conn, pay.id)
     extension = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
     file = Attachment(f"proof-{pay.id}.{extension.get(image[1], 'bin')}", image[0], image[1]) if image else None
-    locale = _staff_locale(st, job.settings)
-    who = mention(Person("", member, None)) if member else _("account {id}", id=od.user_id)
-    review = Reply(
-        title=_("💳 Payment #{id} for order #{order}", id=pay.id, order=od.id),
-        body=lines(
-            _(
-                "{member} paid {amount} for {plan} ({days}).",
-                member=who,
-                amount=bold(od.amount),
-                plan=bold(od.plan_name),
-                days=vpn._days(od.days),
-            ),
-            _("Method: {method}.", method=_method_name(job.settings, pay.method, locale)),
-            text("⚠️ ", pay.flagged) if pay.flagged else None,
-        ),
-        fields=(Field(_("Order channel"), (channel(od.channel_id),)),) if od.channel_id else (),
-        color=vpn.COLOR,
-        rows=vpn.review_buttons(pay.id),
-    )
-    mid = _post(st.review_channel, review, locale, nonce=f"vpnreview{pay.id}", file=file)
+    review = _review(job.conn, st, od, pay, job.settings)
+    mid = _staff_post(st, review, _staff_locale(st, job.settings), nonce=f"vpnreview{pay.id}", file=file)
     service.set_review_message(job.conn, pay.id, st.review_channel, mid)
     if od.channel_id:
         waiting = say(_("📨 Got it: the staff are checking your payment. Your key will come by private message."))
@@ -301,7 +401,8 @@ def _lock(channel_id: int, member: int, *, locked: bool, order_id: int) -> None:
 class Provision(BaseModel):
     payment: int
     actor: int  # the admin's account
-    who: int | None = None  # the admin on Discord (the review message names them)
+    who: int | None = None  # the admin's id on the store's platform (the review message names them)
+    by: str | None = None  # Telegram: the admin's name
 
 
 _panels: dict[Any, Any] = {}
@@ -431,7 +532,7 @@ def provision(job: JobCtx, payload: dict[str, Any]) -> Reply:
                 data={"key": k.id, "expires_at": expires.isoformat()},
             )
             jobs.enqueue(job.conn, vpn.DELIVER_JOB, {"order": od.id}, dedupe_key=f"vpn:deliver:{od.id}")
-            approved = {"order": od.id, "payment": pay.id, "what": "approved", "actor": p.who}
+            approved = {"order": od.id, "payment": pay.id, "what": "approved", "actor": p.who, "by": p.by}
             jobs.enqueue(job.conn, vpn.NOTICE_JOB, approved, dedupe_key=f"vpn:approved:{pay.id}")
             if od.channel_id:
                 jobs.enqueue(
@@ -454,7 +555,7 @@ def provision(job: JobCtx, payload: dict[str, Any]) -> Reply:
         _(
             "✅ Order #{id} approved: the key is made (until {until}) and on its way to the member.",
             id=od.id,
-            until=when(expires),
+            until=when(expires, "datetime"),
         ),
         private=True,
     )
@@ -490,7 +591,7 @@ def key_reply(k: service.Key, od: Order | None) -> tuple[Reply, Attachment]:
         title=_("🔑 Your VPN key"),
         body=lines(
             _("Order #{id}: {plan}.", id=od.id, plan=bold(od.plan_name)) if od else None,
-            _("Valid until {until}.", until=when(k.expires_at)),
+            _("Valid until {until}.", until=when(k.expires_at, "datetime")),
             _("Import this link into your VPN app (v2rayNG, Hiddify, Streisand, Happ…) or scan the QR code:"),
         ),
         color=vpn.COLOR,
@@ -505,6 +606,9 @@ def deliver(job: JobCtx, payload: dict[str, Any]) -> None:
     if od.key_id is None:
         return
     k = service.key(job.conn, od.key_id)
+    if od.platform == "telegram":
+        _deliver_telegram(job.conn, od, k)
+        return
     member = _member_id(job.conn, od.user_id)
     if member is None:
         return
@@ -525,6 +629,27 @@ def deliver(job: JobCtx, payload: dict[str, Any]) -> None:
     service.audit(job.conn, None, "key.deliver", order_id=od.id, outcome="ok", data={"where": where})
 
 
+def _deliver_telegram(conn: Conn, od: Order, k: service.Key) -> None:
+    """The key in the member's private chat: the QR code with the link as copyable text in its caption (a
+    link too long for a caption follows as its own message). A bot the member blocked is audited and left:
+    /myvpn shows the key when they are back."""
+    chat = od.chat_id or _account(conn, od.user_id).telegram_id
+    if chat is None:
+        return
+    reply, png = key_reply(k, od)
+    with_link = Reply(title=reply.title, body=text(reply.body, "\n\n", code(k.link)), color=reply.color)
+    try:
+        if len(k.link) <= 700:
+            _tg_post(chat, with_link, od.locale, file=png)
+        else:
+            _tg_post(chat, reply, od.locale, file=png)
+            _tg_post(chat, Reply(body=(code(k.link),)), od.locale)
+    except Forbidden:
+        service.audit(conn, None, "key.deliver", order_id=od.id, outcome="blocked", data={"where": "telegram"})
+        return
+    service.audit(conn, None, "key.deliver", order_id=od.id, outcome="ok", data={"where": "telegram"})
+
+
 # --- notices ----------------------------------------------------------------------------------------------------
 
 
@@ -536,35 +661,47 @@ class Notice(BaseModel):
     reason: str | None = None
     other: int | None = None
     exact: bool | None = None
+    by: str | None = None  # Telegram: the deciding admin's name
 
 
 def notice(job: JobCtx, payload: dict[str, Any]) -> None:
     """What the member or the staff are told, and the order channel opened or locked accordingly."""
     p = Notice.model_validate(payload)
     od = service.order(job.conn, p.order)
-    st = service.store(job.conn, "discord", od.scope_id)
+    st = service.store(job.conn, od.scope, od.scope_id)
     if st is None:
         return
     member = _member_id(job.conn, od.user_id)
     staff_locale = _staff_locale(st, job.settings)
     if p.what == "timeout":
-        if service.cancel(job.conn, od.id, od.user_id, "not paid in time") and od.channel_id:
-            jobs.enqueue(
-                job.conn, vpn.CLOSE_JOB, {"order": od.id, "channel": od.channel_id}, dedupe_key=f"vpn:close:{od.id}"
-            )
+        if service.cancel(job.conn, od.id, od.user_id, "not paid in time"):
+            if od.channel_id:
+                close = {"order": od.id, "channel": od.channel_id}
+                jobs.enqueue(job.conn, vpn.CLOSE_JOB, close, dedupe_key=f"vpn:close:{od.id}")
+            elif od.platform == "telegram":
+                late = say(
+                    _("⌛ Order #{id} was not paid in time, so it is closed. Start again with /order.", id=od.id)
+                )
+                _tell_member(job.conn, od, late, nonce=f"vpnlate{od.id}")
+        return
+    if p.what == "placed":  # a renewal placed on the site: the order and how to pay, where the member ordered
+        _tell_member(job.conn, od, vpn.order_message(od, _vpn(job.settings), od.locale), nonce=f"vpnorder{od.id}")
         return
     if p.what in ("rejected", "unlock") and od.channel_id and member:
         _lock(od.channel_id, member, locked=False, order_id=od.id)
-    if p.what == "rejected" and od.channel_id:
+    if p.what == "rejected":
         told = say(
             _(
                 "❌ The staff could not accept your payment: {reason}\nSend a new screenshot with /pay.",
                 reason=p.reason or "",
             )
         )
-        _post(od.channel_id, told, od.locale, content=f"<@{member}>" if member else "", nonce=f"vpnrej{p.payment}")
+        _tell_member(job.conn, od, told, nonce=f"vpnrej{p.payment}")
     if p.what in ("rejected", "approved") and p.payment is not None:
-        _decided(job.conn, p.payment, p.what, p.actor, p.reason, staff_locale)
+        by = Person(
+            p.by or "?", p.actor if st.scope == "discord" else None, p.actor if st.scope == "telegram" else None
+        )
+        _decided(job.conn, st, p.payment, p.what, by if p.actor else None, p.reason, job.settings)
     if p.what == "duplicate":
         flag = say(
             _(
@@ -574,20 +711,26 @@ def notice(job: JobCtx, payload: dict[str, Any]) -> None:
                 how=_("the same file") if p.exact else _("the same picture, re-saved or cropped"),
             ),
         )
-        _post(st.review_channel, flag, staff_locale)
+        _staff_post(st, flag, staff_locale)
 
 
-def _decided(conn: Conn, payment_id: int, what: str, actor: int | None, reason: str | None, locale: str) -> None:
-    """The review message shows the decision and loses its buttons (Discord keeps the picture)."""
+def _decided(
+    conn: Conn, st: Store, payment_id: int, what: str, who: Person | None, reason: str | None, settings: Settings
+) -> None:
+    """The review message shows the decision and loses its buttons (the picture stays)."""
     pay = service.payment(conn, payment_id)
     if pay.review_channel is None or pay.review_message is None:
         return
-    by = mention(Person("", actor, None)) if actor else "?"
+    locale = _staff_locale(st, settings)
+    by = mention(who) if who else "?"
     line = (
         _("✅ Approved by {who}.", who=by)
         if what == "approved"
         else _("❌ Rejected by {who}: {reason}", who=by, reason=reason or "")
     )
+    if st.scope == "telegram":
+        _tg_decided(conn, st, pay, line, settings)
+        return
     body = discord.message(localized(say(line), locale))
     body["components"] = []
     try:
@@ -602,6 +745,30 @@ def _decided(conn: Conn, payment_id: int, what: str, actor: int | None, reason: 
         _rest().request("PATCH", f"/channels/{pay.review_channel}/messages/{pay.review_message}", json=body)
     except NotFoundError:
         log.info("payment %s: its review message is gone", payment_id)
+
+
+def _tg_decided(conn: Conn, st: Store, pay: Payment, line: Any, settings: Settings) -> None:
+    from ttfd.clients import telegram
+    from ttfd.render import telegram as render
+
+    assert pay.review_channel is not None and pay.review_message is not None
+    od = service.order(conn, pay.order_id)
+    locale = _staff_locale(st, settings)
+    review = localized(_review(conn, st, od, pay, settings, decided=line), locale)
+    caption = render.message_text(review, limit=render.CAPTION_MAX, locale=locale)
+    try:
+        telegram.shared().call(
+            "editMessageCaption",
+            chat_id=pay.review_channel,
+            message_id=pay.review_message,
+            caption=caption,
+            parse_mode="HTML",
+            reply_markup={"inline_keyboard": []},
+        )
+    except HTTPError as exc:  # deleted by someone, or already shows it (a job run twice)
+        if exc.retryable:
+            raise
+        log.info("payment %s: review message not edited: %s", pay.id, escape(str(exc)))
 
 
 # --- /myvpn ---------------------------------------------------------------------------------------------------
@@ -637,21 +804,20 @@ def my_vpn(ctx: Ctx) -> Reply:
             if used is not None
             else _("traffic unknown right now")
         )
-        fields.append(Field(f"#{k.id}", (state, " · ", _("until {until}", until=when(k.expires_at)), " · ", traffic)))
+        fields.append(
+            Field(f"#{k.id}", (state, " · ", _("until {until}", until=when(k.expires_at, "datetime")), " · ", traffic))
+        )
     newest = next((k for k in found if k.status == "active" and k.expires_at > ctx.now), None)
     if newest is None:
         return Reply(
             title=_("🛡️ Your VPN"), fields=tuple(fields), body=(_("No active key. Order with /order."),), private=True
         )
     reply, png = key_reply(newest, None)
-    return Reply(
-        title=reply.title,
-        body=text(reply.body, "\n", f"`{newest.link}`"),
-        fields=tuple(fields),
-        color=vpn.COLOR,
-        attachment=png,
-        private=True,
-    )
+    body = text(reply.body, "\n", code(newest.link))
+    if ctx.platform == "telegram":  # a photo's caption has no fields: the keys go first, as lines
+        rows = [text(bold(f.name), ": ", *f.value) for f in fields]
+        return Reply(title=reply.title, body=lines(*rows, "", body), color=vpn.COLOR, attachment=png)
+    return Reply(title=reply.title, body=body, fields=tuple(fields), color=vpn.COLOR, attachment=png, private=True)
 
 
 # --- the panel's health ------------------------------------------------------------------------------------------
@@ -703,15 +869,16 @@ def _differences(findings: list[dict[str, Any]]) -> Reply:
 
 
 def alert(job: JobCtx, payload: dict[str, Any]) -> None:
-    """The panel went down (or came back): every Discord store's review channel is told, and its server's owner
-    by private message (closed DMs: the channel message is enough)."""
+    """The panel went down (or came back): every store's staff are told, and its owner by private message (a
+    Discord server's owner; a Telegram staff group's creator) — closed DMs: the staff message is enough."""
     p = Alert.model_validate(payload)
     for st in service.stores(job.conn):
-        if st.scope != "discord":
-            continue
         locale = _staff_locale(st, job.settings)
         if p.findings is not None:
-            _post(st.review_channel, _differences(p.findings), locale)
+            _staff_post(st, _differences(p.findings), locale)
+            continue
+        if st.scope == "telegram":
+            _tg_alert(st, p, locale)
             continue
         if p.down:
             said = say(
@@ -731,6 +898,28 @@ def alert(job: JobCtx, payload: dict[str, Any]) -> None:
             _post(dm, said, locale, nonce=nonce)
         except (NotFoundError, Forbidden, KeyError, ValueError) as exc:
             log.info("store %s: the owner was not messaged: %s", st.scope_id, escape(str(exc)))
+
+
+def _tg_alert(st: Store, p: Alert, locale: str) -> None:
+    from ttfd.clients import telegram
+
+    if p.down:
+        said = say(
+            _(
+                "🚨 The VPN server is not answering: new orders are paused until it does. ({detail})",
+                detail=p.detail or "?",
+            )
+        )
+    else:
+        said = say(_("✅ The VPN server answers again: orders are open."))
+    with contextlib.suppress(HTTPError):  # the bot was removed from the group: the owner below still hears
+        _tg_post(st.review_channel, said, locale)
+    try:
+        admins = telegram.shared().call("getChatAdministrators", chat_id=st.review_channel)
+        owner = next(int(a["user"]["id"]) for a in admins if a.get("status") == "creator")
+        _tg_post(owner, said, locale)
+    except (HTTPError, StopIteration, KeyError, TypeError, ValueError) as exc:
+        log.info("store %s: the owner was not messaged: %s", st.scope_id, escape(str(exc)))
 
 
 def health_reply(conn: Conn) -> Reply:
@@ -786,15 +975,23 @@ def remind(job: JobCtx, payload: dict[str, Any]) -> None:
     """A key's owner is told it ends soon (3 days, 1 day) or has ended, by private message on Discord."""
     p = Remind.model_validate(payload)
     k = service.key(job.conn, p.key)
-    member = _member_id(job.conn, k.user_id)
-    if member is None:
-        return
-    user = users.get_user(job.conn, k.user_id)
-    locale = negotiate(user.language, _last_locale(job.conn, k), default=job.settings.default_locale)
+    user = _account(job.conn, k.user_id)
+    last = service.last_order_of_key(job.conn, k.id)
+    locale = negotiate(user.language, last.locale if last else None, default=job.settings.default_locale)
     if p.days:
         said = say(_("⏳ Your VPN key ends {when}. Renew it with /renew to keep it working.", when=when(k.expires_at)))
     else:
         said = say(_("⌛ Your VPN key has ended. Renew it with /renew: the same link starts working again."))
+    member = user.discord_id
+    if user.telegram_id and (member is None or (last is not None and last.platform == "telegram")):
+        try:  # where they last ordered: Telegram
+            _tg_post(user.telegram_id, said, locale)
+        except Forbidden:
+            log.info("key %s: reminder not sent (bot blocked)", k.id)
+        service.audit(job.conn, None, "key.remind", outcome="ok", data={"key": k.id, "days": p.days})
+        return
+    if member is None:
+        return
     try:
         dm = int(_rest().request("POST", "/users/@me/channels", json={"recipient_id": str(member)}).json()["id"])
         _post(dm, said, locale, nonce=f"vpnrem{k.id}d{p.days}")
@@ -803,11 +1000,6 @@ def remind(job: JobCtx, payload: dict[str, Any]) -> None:
             raise
         log.info("key %s: reminder not sent (DMs closed)", k.id)
     service.audit(job.conn, None, "key.remind", outcome="ok", data={"key": k.id, "days": p.days})
-
-
-def _last_locale(conn: Conn, k: service.Key) -> str | None:
-    row = conn.execute("SELECT locale FROM vpn_orders WHERE key_id = %s ORDER BY id DESC LIMIT 1", (k.id,)).fetchone()
-    return str(row["locale"]) if row else None
 
 
 def keys_schedule() -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""`python -m ttfd vpn plan add|list|edit|off`: the VPN store's plans, kept by operators. Operator output:
-English. A refusal is printed (exit 2) and changes nothing."""
+"""`python -m ttfd vpn plan add|list|edit|off`: the VPN store's plans, kept by operators; `vpn store telegram
+CHAT_ID`: the Telegram staff group; `vpn refund`. Operator output: English. A refusal is printed (exit 2) and
+changes nothing."""
 
 from __future__ import annotations
 
@@ -50,6 +51,17 @@ def register(sub: Any, use_database: Callable[[], object]) -> None:
     edit.add_argument("--devices", type=int)
     edit.add_argument("--on", dest="active", action="store_const", const=True, help="back on sale")
     edit.set_defaults(fn=cmd_plan_edit)
+
+    stores = vpn.add_parser("store", help="where staff review payments").add_subparsers(
+        dest="store_what", required=True
+    )
+    tg = stores.add_parser("telegram", help="make a Telegram group the bot's store (its staff group)")
+    tg.add_argument("chat_id", type=int, help="the group's id (negative; -100… for a supergroup)")
+    tg.add_argument("--locale", choices=("en", "ru"), help="the language of staff messages (default: the site's)")
+    tg.set_defaults(fn=cmd_store_telegram)
+    shown = stores.add_parser("list", help="every store, Discord and Telegram")
+    shown.add_argument("--json", action="store_true")
+    shown.set_defaults(fn=cmd_store_list)
 
     refund = vpn.add_parser("refund", help="give an approved payment back: not revenue, its key revoked")
     refund.add_argument("payment", type=int)
@@ -160,3 +172,48 @@ def cmd_refund(args: argparse.Namespace) -> int:
         )
         print(f"panel client {found['email']} disabled")
     return rc
+
+
+def cmd_store_telegram(args: argparse.Namespace) -> int:
+    """A Telegram store is set by an operator, never by a command in a chat: anyone can make a group and add the
+    bot to it, and the staff group's administrators approve payments."""
+    from ttfd.core.errors import BadInput
+    from ttfd.core.i18n import _
+    from ttfd.features.vpn import service
+
+    def work(conn: db.Conn) -> int:
+        if args.chat_id >= 0 or args.chat_id < -(10**15):
+            raise BadInput(_("A group's id is negative (a supergroup's starts with -100)."))
+        st = service.setup_store(
+            conn,
+            "telegram",
+            args.chat_id,
+            review_channel=args.chat_id,
+            staff_role=None,
+            admin_role=None,
+            category=None,
+            locale=args.locale,
+            actor=None,
+        )
+        print(f"Telegram store: group {st.scope_id} reviews payments; private chats order from it")
+        return 0
+
+    return _run(work)
+
+
+def cmd_store_list(args: argparse.Namespace) -> int:
+    from ttfd.features.vpn import service
+
+    def work(conn: db.Conn) -> int:
+        found = service.stores(conn)
+        if args.json:
+            shown = [
+                {"scope": st.scope, "id": st.scope_id, "review": st.review_channel, "locale": st.locale} for st in found
+            ]
+            print(json.dumps(shown))
+            return 0
+        for st in found:
+            print(f"{st.scope:<9} {st.scope_id:>21}  review {st.review_channel}  locale {st.locale or '-'}")
+        return 0
+
+    return _run(work)

@@ -47,8 +47,10 @@ digits that tell receipts apart; such a picture's signature is kept wider (up to
 and two signatures are compared at the smaller of their widths.
 
 What it does not catch: a receipt edited (another amount drawn in), a photo of a screen, heavy rotation or
-crops past 5 %; pictures without text lines (a photo of a paper receipt) fall back to the dHash alone with a
-strict `PHOTO_DISTANCE`. Staff still look at every proof.
+crops past 5 %; pictures with too few text lines (a photo of a paper receipt, a sparse receipt) are never
+refused as copies: the dHash alone cannot tell two sparse receipts of one app apart (0 bits for two amounts
+in the same layout), so within `PHOTO_DISTANCE` such a payment reaches staff flagged. Staff look at every
+proof.
 
 Why not imagehash (4.3.2): it computes the same dHash — bit for bit, checked on 200 of the pictures above —
 but pulls numpy, scipy and PyWavelets: ~225 MB installed (measured) in a Lambda package that today is mostly
@@ -65,7 +67,7 @@ import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from statistics import median
-from typing import Final, Protocol, TypeVar
+from typing import Final, Literal, Protocol, TypeVar
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageMath, ImageOps
 
@@ -119,7 +121,7 @@ _SNIFFED: Final = {  # what Pillow cannot open, told by the first bytes
 # --- hashing constants (measured: module docstring) --------------------------------------------------------
 
 CANDIDATE_DISTANCE: Final = 26  # dHash bits: an earlier proof this close is a candidate for the fine check
-PHOTO_DISTANCE: Final = 4  # dHash bits: the verdict alone when a picture has too few text lines to align
+PHOTO_DISTANCE: Final = 4  # dHash bits: "alike" (flagged to staff) when a picture has too few text lines to align
 SAME_SCORE: Final = 0.78  # lowest piece correlation of the same screenshot (measured: module docstring)
 MIN_LINES: Final = 6  # lines compared before "the same" is trusted (a receipt has 20–40)
 
@@ -665,28 +667,31 @@ def same_screenshot(a: bytes | Signature, b: bytes | Signature) -> bool:
 
 
 def is_duplicate(new: Fingerprints, old_phash: int, old_detail: bytes | Signature) -> bool:
-    """Both stages for one earlier proof: the candidate test on the hashes, then the fine check (or, for a
-    picture with too few text lines to align, the hashes alone within PHOTO_DISTANCE)."""
+    """Both stages for one earlier proof: the candidate test on the hashes, then the fine check. A picture with
+    too few text lines to align is never "the same" (see `find_duplicate`)."""
     if not similar(new.phash, old_phash):
         return False
-    return _verdict(match_score(new.detail, old_detail), distance(new.phash, old_phash))
+    score = match_score(new.detail, old_detail)
+    return score is not None and score >= SAME_SCORE
 
 
-def _verdict(score: float | None, bits: int) -> bool:
-    """The fine check's score decides; without one (too few text lines to align) the hashes, strictly."""
-    return bits <= PHOTO_DISTANCE if score is None else score >= SAME_SCORE
+Kind = Literal["exact", "same", "alike"]
 
 
-def find_duplicate(new: Fingerprints, earlier: Iterable[tuple[K, str, int, bytes | None]]) -> tuple[K, bool] | None:
-    """The first earlier proof that is the same screenshot, and whether byte for byte: `earlier` yields
-    (key, sha256, phash, detail) — e.g. rows of `SELECT order_id, sha256, phash, detail FROM vpn_proofs p
-    WHERE p.order_id <> %(order)s AND (p.sha256 = %(sha)s OR {CANDIDATE_SQL}) ORDER BY p.sha256 = %(sha)s
-    DESC, p.payment_id`. Each candidate costs ~10–20 ms (the new proof's detail is parsed once). A detail
-    purged (NULL, empty) or unreadable leaves that proof to its exact hash."""
+def find_duplicate(new: Fingerprints, earlier: Iterable[tuple[K, str, int, bytes | None]]) -> tuple[K, Kind] | None:
+    """The first earlier proof that is the same screenshot — "exact" (byte for byte) or "same" (the fine check)
+    — else the first that merely looks "alike": within PHOTO_DISTANCE bits while one of the two has too few
+    text lines to align. Sparse receipts from one app sit that close (0–4 bits) however different, so "alike"
+    is never a refusal: the payment goes to staff flagged. `earlier` yields (key, sha256, phash, detail) —
+    e.g. rows of `SELECT order_id, sha256, phash, detail FROM vpn_proofs p WHERE p.order_id <> %(order)s AND
+    (p.sha256 = %(sha)s OR {CANDIDATE_SQL}) ORDER BY p.sha256 = %(sha)s DESC, p.payment_id`. Each candidate costs
+    ~10–20 ms (the new proof's detail is parsed once). A detail purged (NULL, empty) or unreadable leaves that
+    proof to its exact hash."""
     mine: Signature | None = None
+    alike: K | None = None
     for key, sha, phash, detail in earlier:
         if sha == new.sha256:
-            return key, True
+            return key, "exact"
         if not detail or not similar(new.phash, phash):
             continue
         mine = mine or Signature(new.detail)
@@ -694,6 +699,9 @@ def find_duplicate(new: Fingerprints, earlier: Iterable[tuple[K, str, int, bytes
             theirs = Signature(detail)
         except ValueError:
             continue  # a detail from another version of this module: only its exact hash still counts
-        if _verdict(match_score(mine, theirs), distance(new.phash, phash)):
-            return key, False
-    return None
+        score = match_score(mine, theirs)
+        if score is not None and score >= SAME_SCORE:
+            return key, "same"
+        if score is None and alike is None and distance(new.phash, phash) <= PHOTO_DISTANCE:
+            alike = key
+    return (alike, "alike") if alike is not None else None

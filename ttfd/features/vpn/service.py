@@ -354,6 +354,14 @@ def setup_store(
     return _store(row)
 
 
+def telegram_store(conn: Conn) -> Store | None:
+    """The store a Telegram private chat orders from: the bot's staff group (the newest one set up)."""
+    row = conn.execute(
+        "SELECT * FROM vpn_stores WHERE scope = 'telegram' ORDER BY updated_at DESC, scope_id LIMIT 1"
+    ).fetchone()
+    return _store(row) if row else None
+
+
 def _store(row: dict[str, Any]) -> Store:
     return Store(**{k: row[k] for k in Store.__dataclass_fields__})
 
@@ -395,6 +403,18 @@ def discord_role(st: Store, permissions: int, roles: tuple[int, ...]) -> Role | 
     return None
 
 
+def telegram_role(status: str) -> Role | None:
+    """Who someone is in a Telegram store, from their status in its staff group (getChatMember): owner — the
+    group's creator; admin — its administrators; support — any other member."""
+    roles: dict[str, Role] = {
+        "creator": "owner",
+        "administrator": "admin",
+        "member": "support",
+        "restricted": "support",
+    }
+    return roles.get(status)
+
+
 def require(role: Role | None, needed: Role) -> None:
     if role is None or RANK[role] < RANK[needed]:
         words = {
@@ -430,6 +450,7 @@ class Order:
     key_id: int | None
     created_at: datetime
     completed_at: datetime | None
+    method: str | None  # picked with the order's buttons; /pay's default
 
     @property
     def amount(self) -> Money:
@@ -467,7 +488,7 @@ def open_order(
     if (current := open_order_of(conn, user_id)) is not None:
         raise BadInput(
             _(
-                "You already have an open order #{id}. Finish it first, or cancel it with the button in its channel.",
+                "You already have an open order #{id}. Finish it first, or cancel it with its Cancel button.",
                 id=current.id,
             )
         )
@@ -500,11 +521,11 @@ def open_order(
         current = open_order_of(conn, user_id)
         raise BadInput(
             _(
-                "You already have an open order #{id}. Finish it first, or cancel it with the button in its channel.",
+                "You already have an open order #{id}. Finish it first, or cancel it with its Cancel button.",
                 id=current.id,
             )
             if current
-            else _("You already have an open order. Finish it first, or cancel it with the button in its channel.")
+            else _("You already have an open order. Finish it first, or cancel it with its Cancel button.")
         ) from None
     assert row is not None
     order = _order(row)
@@ -544,6 +565,22 @@ def order_in_channel(conn: Conn, channel_id: int) -> Order | None:
 def orders_of(conn: Conn, user_id: int, limit: int = 10) -> list[Order]:
     rows = conn.execute("SELECT * FROM vpn_orders WHERE user_id = %s ORDER BY id DESC LIMIT %s", (user_id, limit))
     return [_order(r) for r in rows.fetchall()]
+
+
+def last_order_of_key(conn: Conn, key_id: int) -> Order | None:
+    """The newest order that bought or renewed a key (its language and platform are the owner's latest)."""
+    row = conn.execute("SELECT * FROM vpn_orders WHERE key_id = %s ORDER BY id DESC LIMIT 1", (key_id,)).fetchone()
+    return _order(row) if row else None
+
+
+def set_method(conn: Conn, order_id: int, method_id: str) -> bool:
+    """The member's pick of payment method, while the order waits for its payment; True if it was taken."""
+    row = conn.execute(
+        "UPDATE vpn_orders SET method = %s, updated_at = now() WHERE id = %s AND status = 'pending_payment' "
+        "RETURNING id",
+        (method_id, order_id),
+    ).fetchone()
+    return row is not None
 
 
 def set_channel(conn: Conn, order_id: int, channel_id: int) -> None:
@@ -628,8 +665,11 @@ def proof_candidates(
     return [(int(r["order_id"]), str(r["sha256"]), int(r["phash"]), bytes(r["detail"])) for r in rows.fetchall()]
 
 
-def submit_payment(conn: Conn, od: Order, *, method_id: str, proof: ProofRow, request_key: str, actor: int) -> Payment:
-    """The proof of an order's payment: the order goes to review. A redelivery returns the same payment."""
+def submit_payment(
+    conn: Conn, od: Order, *, method_id: str, proof: ProofRow, request_key: str, actor: int, flag: str | None = None
+) -> Payment:
+    """The proof of an order's payment: the order goes to review (`flag`: why staff should look twice). A
+    redelivery returns the same payment."""
     row = conn.execute("SELECT * FROM vpn_payments WHERE request_key = %s", (request_key,)).fetchone()
     if row is not None:
         return _payment(row)
@@ -639,9 +679,9 @@ def submit_payment(conn: Conn, od: Order, *, method_id: str, proof: ProofRow, re
             raise BadInput(_("Order #{id} is already waiting for the staff to check your payment.", id=od.id))
         raise BadInput(_("Order #{id} is not waiting for a payment.", id=od.id))
     row = conn.execute(
-        """INSERT INTO vpn_payments (order_id, user_id, method, amount_minor, currency, request_key)
-            VALUES (%s, %s, %s, %s, %s, %s) RETURNING *""",
-        (od.id, od.user_id, method_id, od.amount_minor, od.currency, request_key),
+        """INSERT INTO vpn_payments (order_id, user_id, method, amount_minor, currency, request_key, flagged)
+            VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING *""",
+        (od.id, od.user_id, method_id, od.amount_minor, od.currency, request_key, flag),
     ).fetchone()
     assert row is not None
     pay = _payment(row)

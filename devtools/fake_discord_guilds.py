@@ -169,7 +169,9 @@ def extend(app: Flask, state: DiscordState, prefix: str) -> None:
         if (missing := guild_or_404(gid)) is not None:
             return missing
         known = state.guilds[gid].get("channels", {})
-        return _json([{"id": c, "type": 0, "guild_id": gid, "name": n} for c, n in known.items()])
+        listed = [{"id": c, "type": 0, "guild_id": gid, "name": n} for c, n in known.items()]
+        made = state.__dict__.get("_channels") or {}  # those made through devtools/fake_discord_channels.py
+        return _json(listed + [dict(c) for c in made.values() if c["guild_id"] == gid])
 
     @app.get(f"{prefix}/guilds/<gid>/roles")
     def roles(gid: str) -> Response:

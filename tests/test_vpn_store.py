@@ -359,6 +359,58 @@ def test_a_job_killed_after_the_panel_call_runs_again_into_one_client(app_env, s
     assert len(_dm(fakes, MEMBER)) == 1
 
 
+def test_an_order_channel_made_before_a_crash_is_adopted_not_made_twice(app_env, store, monkeypatch) -> None:
+    client, fakes = store, app_env
+    _setup(client)
+    payload = interaction(f"/order plan:{_plan()}", user=MEMBER)
+    assert "is placed" in _post(client, payload)["data"]["content"]
+    real = service.set_channel
+
+    def killed(*args: Any, **kw: Any) -> Any:
+        raise KeyboardInterrupt  # the process dies after Discord made the channel, before the commit
+
+    monkeypatch.setattr(service, "set_channel", killed)
+    with pytest.raises(KeyboardInterrupt):
+        from ttfd.core import jobs
+        from ttfd.features import REGISTRY
+
+        jobs.run_due(REGISTRY)
+    made = [c for c in chans.channels(fakes.discord).values() if c["name"].startswith("order-")]
+    assert len(made) == 1 and _one("SELECT channel_id FROM vpn_orders")["channel_id"] is None
+    monkeypatch.setattr(service, "set_channel", real)
+    _jobs()
+    again = [c for c in chans.channels(fakes.discord).values() if c["name"].startswith("order-")]
+    assert [c["id"] for c in again] == [made[0]["id"]]
+    assert _one("SELECT channel_id FROM vpn_orders")["channel_id"] == int(made[0]["id"])
+    assert len(fakes.discord.channel_messages[made[0]["id"]]) == 1  # the order, posted once
+    assert "is open in <#" in fakes.discord.originals[payload["token"]]["content"]
+
+
+def test_a_payment_whose_review_channel_is_gone_is_posted_again_after_setup(app_env, store, cdn) -> None:
+    client, fakes = store, app_env
+    _setup(client)
+    order_id, _ = _order(client, fakes, plan=_plan())
+    fakes.discord.guilds[str(GUILD)]["channels"][str(REVIEW + 1)] = "payments-2"
+    fakes.discord.guilds[str(GUILD)]["channels"].pop(str(REVIEW))  # someone deleted the review channel
+    chans._deleted(fakes.discord).add(str(REVIEW))
+    told = _pay(client, fakes, cdn, MEMBER, screenshot(31))
+    assert "received" in told, told  # the member's part is done; the staff's message could not be posted
+    pay = _one("SELECT id, review_message FROM vpn_payments WHERE order_id = %s", order_id)
+    assert pay["review_message"] is None
+    assert _one("SELECT outcome FROM vpn_audit WHERE action = 'payment.review'")["outcome"] == "no channel"
+    assert _one("SELECT count(*) AS n FROM jobs WHERE status = 'dead'")["n"] == 0
+    cmd = f"/setup vpn review_channel:{REVIEW + 1} staff_role:{STAFF_ROLE} admin_role:{ADMIN_ROLE}"
+    assert (
+        "The VPN store is open here"
+        in _post(client, interaction(cmd, user=OWNER, permissions=MANAGE_GUILD))["data"]["content"]
+    )
+    _jobs()
+    moved = _one("SELECT review_channel, review_message FROM vpn_payments WHERE id = %s", pay["id"])
+    assert moved["review_channel"] == REVIEW + 1 and moved["review_message"] is not None
+    posted = fakes.discord.channel_messages[str(REVIEW + 1)]
+    assert any(f"Payment #{pay['id']}" in str(m) for m in posted), posted
+
+
 def test_a_failure_after_the_panel_call_rolls_back(app_env, store, panel) -> None:
     client, fakes = store, app_env
     _setup(client)

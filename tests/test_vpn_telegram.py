@@ -271,3 +271,65 @@ def test_telegram_stores_are_set_by_operators_only(app_env, tg, capsys) -> None:
     said = _send(tg, telegram_update("/setup_vpn", user=OWNER, chat=-1009999))
     assert "Order" not in json.dumps(said)
     assert _one("SELECT count(*) AS n FROM vpn_stores")["n"] == 1
+
+
+def test_attacks_on_the_telegram_store_change_nothing(app_env, tg) -> None:
+    """Forged and misplaced buttons, someone else's Confirm, ten concurrent Confirms and a too-big photo: clear
+    answers, never a 5xx, exactly one client and one key message."""
+    import threading
+
+    client, fakes = tg, app_env
+    order_id, pay_id = _order_and_pay(client, fakes, MEMBER, 4)
+
+    def said_in_group() -> str:
+        return str(_group_messages(fakes)[-1].get("text", ""))
+
+    # a forged Approve for a payment that does not exist, and a real one pressed in another group
+    _press(client, "vpa:987654", ADMIN, GROUP)
+    _jobs()
+    assert "There is no" in said_in_group() or "no payment" in said_in_group().lower(), said_in_group()
+    other_group = -1009998887
+    fake_telegram_chats.add_chat(fakes.telegram, other_group, "Not the store", members={ADMIN: {"status": "creator"}})
+    _press(client, f"vpa:{pay_id}", ADMIN, other_group)
+    _jobs()
+    elsewhere = [m.get("text", "") for (c, _mid), m in sorted(fakes.telegram.messages.items()) if c == other_group]
+    assert any("There is no VPN store here yet." in t for t in elsewhere), elsewhere
+    assert _one("SELECT count(*) AS n FROM vpn_sessions")["n"] == 0
+    # Approve by the admin; Confirm pressed by the group's owner (not the session's admin) is refused
+    review = _review(fakes, pay_id)
+    _press(client, _buttons(review["reply_markup"])["Approve"], ADMIN, GROUP, review)
+    _jobs()
+    confirm = [m for m in _group_messages(fakes) if "Confirm" in _buttons(m.get("reply_markup"))][-1]
+    data = _buttons(confirm["reply_markup"])["Confirm"]
+    _press(client, data, OWNER, GROUP, confirm)
+    _jobs()
+    assert "This confirmation is not yours" in said_in_group(), said_in_group()
+    # ten concurrent presses of the real Confirm: one client, one key
+    codes: list[int] = []
+
+    def press() -> None:
+        update = telegram_update(None, user=ADMIN, chat=GROUP, callback=data, callback_message=confirm)
+        codes.append(client.post("/", data=json.dumps(update), headers=HEADERS).status_code)
+
+    threads = [threading.Thread(target=press) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [200] * 10
+    _jobs()
+    assert client.panel.count(f"ttfd-o{order_id}") == 1
+    assert len(_sent(fakes, MEMBER, "sendPhoto")) == 1
+    assert _one("SELECT count(*) AS n FROM vpn_keys")["n"] == 1
+    assert _one("SELECT count(*) AS n FROM vpn_payments WHERE status = 'approved'")["n"] == 1
+    # a photo Telegram says is 40 MB: refused before it is fetched, the new order left waiting
+    plan = _plan()
+    _send(client, telegram_update(f"/order {plan}", user=RU_MEMBER))
+    huge = photo_sizes(photo(5), file_id=fake_telegram_files.add_file(fakes.telegram, photo(5)))
+    huge[-1]["file_size"] = 40 * 1024 * 1024
+    assert _send(client, telegram_update("/pay", user=RU_MEMBER, photo=huge)) == {}
+    _jobs()
+    told = [p.get("text", "") for p in fakes.telegram.calls_of("editMessageText") if int(p["chat_id"]) == RU_MEMBER]
+    assert any("too large" in t.lower() or "MB" in t for t in told), told
+    assert _one("SELECT status FROM vpn_orders WHERE chat_id = %s", RU_MEMBER)["status"] == "pending_payment"
+    assert not any(c.startswith("getFile") for c, _p in fakes.telegram.calls[-5:])

@@ -607,7 +607,7 @@ def setup_vpn(ctx: Ctx, opts: Options) -> Reply:
     staff: RoleRef = opts["staff_role"]
     admin: RoleRef | None = opts.get("admin_role")
     category: ChannelRef | None = opts.get("category")
-    service.setup_store(
+    st = service.setup_store(
         ctx.conn,
         "discord",
         ctx.guild_id,
@@ -618,6 +618,9 @@ def setup_vpn(ctx: Ctx, opts: Options) -> Reply:
         locale=ctx.place_locale,
         actor=ctx.user.id,
     )
+    for waiting in service.unreviewed(ctx.conn, st):  # payments whose review message is elsewhere or missing
+        key = f"vpn:review:{waiting}:{st.review_channel}"
+        jobs.enqueue(ctx.conn, PAYMENT_JOB, {"payment": waiting}, dedupe_key=key)
     who = (
         _("members with {role}", role=bold("@" + admin.name))
         if admin and admin.name

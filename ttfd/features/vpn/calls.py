@@ -207,7 +207,11 @@ def open_channel(job: JobCtx, payload: dict[str, Any]) -> Reply:
     if st.category:
         body["parent_id"] = str(st.category)
     try:
-        made = _rest().request("POST", f"/guilds/{od.scope_id}/channels", json=body, reason=f"VPN order #{od.id}")
+        cid = _made_before(od) or int(
+            _rest()
+            .request("POST", f"/guilds/{od.scope_id}/channels", json=body, reason=f"VPN order #{od.id}")
+            .json()["id"]
+        )
     except HTTPError as exc:  # Discord refused (no permission, a category that is not one, 500 channels)
         if exc.retryable and not job.final:
             raise
@@ -221,7 +225,6 @@ def open_channel(job: JobCtx, payload: dict[str, Any]) -> Reply:
             ),
             private=True,
         )
-    cid = int(made.json()["id"])
     service.set_channel(job.conn, od.id, cid)
     service.audit(job.conn, od.user_id, "order.channel", order_id=od.id, outcome="ok", data={"channel": cid})
     message = vpn.order_message(od, _vpn(job.settings), od.locale)
@@ -234,6 +237,16 @@ def open_channel(job: JobCtx, payload: dict[str, Any]) -> Reply:
         ),
         private=True,
     )
+
+
+def _made_before(od: Order) -> int | None:
+    """The order's channel if an earlier run made it and died before its commit: adopted, not made twice (the
+    topic names the order; a member cannot make channels in a store's category with it)."""
+    listed = _rest().request("GET", f"/guilds/{od.scope_id}/channels").json()
+    for c in listed if isinstance(listed, list) else ():
+        if c.get("name") == f"order-{od.id}" and c.get("topic") == f"VPN order #{od.id}" and c.get("type") == 0:
+            return int(c["id"])
+    return None
 
 
 class Close(BaseModel):
@@ -363,13 +376,20 @@ def to_review(job: JobCtx, payload: dict[str, Any]) -> None:
     member = _member_id(job.conn, od.user_id)
     if od.channel_id and member:
         _lock(od.channel_id, member, locked=True, order_id=od.id)
-    if pay.review_message is not None:
+    if pay.review_message is not None and pay.review_channel == st.review_channel:
         return
     image = service.proof_image(job.conn, pay.id)
     extension = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
     file = Attachment(f"proof-{pay.id}.{extension.get(image[1], 'bin')}", image[0], image[1]) if image else None
     review = _review(job.conn, st, od, pay, job.settings)
-    mid = _staff_post(st, review, _staff_locale(st, job.settings), nonce=f"vpnreview{pay.id}", file=file)
+    try:
+        mid = _staff_post(st, review, _staff_locale(st, job.settings), nonce=f"vpnreview{pay.id}", file=file)
+    except HTTPError as exc:  # the review channel (or group) is gone or closed to the bot: /setup vpn again
+        if exc.retryable:
+            raise
+        service.audit(job.conn, None, "payment.review", order_id=od.id, payment_id=pay.id, outcome="no channel")
+        log.warning("payment %s: no review message: %s", pay.id, escape(str(exc)))
+        return
     service.set_review_message(job.conn, pay.id, st.review_channel, mid)
     if od.channel_id:
         waiting = say(_("📨 Got it: the staff are checking your payment. Your key will come by private message."))
@@ -880,15 +900,7 @@ def alert(job: JobCtx, payload: dict[str, Any]) -> None:
         if st.scope == "telegram":
             _tg_alert(st, p, locale)
             continue
-        if p.down:
-            said = say(
-                _(
-                    "🚨 The VPN server is not answering: new orders are paused until it does. ({detail})",
-                    detail=p.detail or "?",
-                )
-            )
-        else:
-            said = say(_("✅ The VPN server answers again: orders are open."))
+        said = _health_news(p)
         nonce = f"vpnh{job.job_id}"
         with contextlib.suppress(NotFoundError, Forbidden):
             _post(st.review_channel, said, locale, nonce=nonce)
@@ -900,18 +912,21 @@ def alert(job: JobCtx, payload: dict[str, Any]) -> None:
             log.info("store %s: the owner was not messaged: %s", st.scope_id, escape(str(exc)))
 
 
-def _tg_alert(st: Store, p: Alert, locale: str) -> None:
-    from ttfd.clients import telegram
-
+def _health_news(p: Alert) -> Reply:
     if p.down:
-        said = say(
+        return say(
             _(
                 "🚨 The VPN server is not answering: new orders are paused until it does. ({detail})",
                 detail=p.detail or "?",
             )
         )
-    else:
-        said = say(_("✅ The VPN server answers again: orders are open."))
+    return say(_("✅ The VPN server answers again: orders are open."))
+
+
+def _tg_alert(st: Store, p: Alert, locale: str) -> None:
+    from ttfd.clients import telegram
+
+    said = _health_news(p)
     with contextlib.suppress(HTTPError):  # the bot was removed from the group: the owner below still hears
         _tg_post(st.review_channel, said, locale)
     try:

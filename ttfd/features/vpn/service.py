@@ -733,6 +733,18 @@ def set_review_message(conn: Conn, payment_id: int, channel: int, message: int) 
     )
 
 
+def unreviewed(conn: Conn, st: Store) -> list[int]:
+    """A store's payments waiting for review whose review message is not in its review channel now (never
+    posted, or posted where the store reviewed before /setup vpn moved it)."""
+    rows = conn.execute(
+        """SELECT p.id FROM vpn_payments p JOIN vpn_orders o ON o.id = p.order_id
+            WHERE o.scope = %s AND o.scope_id = %s AND p.status = 'pending'
+              AND p.review_channel IS DISTINCT FROM %s ORDER BY p.id""",
+        (st.scope, st.scope_id, st.review_channel),
+    )
+    return [int(r["id"]) for r in rows.fetchall()]
+
+
 def reject(conn: Conn, payment_id: int, actor: int, reason: str) -> Payment:
     """Staff refuse a payment: the order waits for a new proof (its channel opens again)."""
     pay = payment(conn, payment_id, lock=True)

@@ -132,7 +132,9 @@ def test_renew_from_the_site_places_one_order_where_the_key_was_bought(app_env, 
     again = _post(sold, {"action": "renew", "key": key_id}, **{"Idempotency-Key": "renew-0001"})
     assert again.status_code == 201 and again.get_json()["order"] == placed["order"]  # a retried click
     other = _post(sold, {"action": "renew", "key": key_id}, **{"Idempotency-Key": "renew-0002"})
-    assert other.status_code in (400, 409) and "already have an open order" in other.get_json()["title"]
+    assert other.status_code == 409 and other.get_json()["title"] == (
+        f"You already have an open order #{placed['order']}: pay for it or cancel it on Telegram."
+    )
     row = _one("SELECT renews, platform, scope_id, status FROM vpn_orders WHERE id = %s", placed["order"])
     assert (row["renews"], row["platform"], row["scope_id"], row["status"]) == (
         key_id,

@@ -727,6 +727,7 @@
     renderProfile(me, true);
     $('#public-link').href = pagePath(`/u/${me.id}`); // by id: usernames may be shared across platforms
     show('#me-actions', true);
+    try { await myVpn(); } catch (e) { /* the profile stands without it */ }
   }
 
   function profileRef() {
@@ -755,6 +756,289 @@
       if (e.status === 404) noSuchPlayer();
       else profileError(_("Couldn't load this profile"), e.message);
     }
+  }
+
+  // ---------------------------------------------------------------- my VPN (/me only)
+  // The keys and the open order from /api/vpn; a key's link and QR code only when asked for (POST, audited).
+  const GIB = 1024 * 1024 * 1024;
+  const usedFormat = new Intl.NumberFormat(LANG, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  const limitFormat = new Intl.NumberFormat(LANG, { maximumFractionDigits: 2 });
+  const relativeFormat = typeof Intl.RelativeTimeFormat === 'function'
+    ? new Intl.RelativeTimeFormat(LANG, { numeric: 'auto' })
+    : null;
+  /** How far a moment is from now, as the page's language says it ("in 29 days", "вчера"); '' if unknown. */
+  function relativeText(value) {
+    const ms = new Date(value).getTime() - Date.now();
+    if (!relativeFormat || Number.isNaN(ms)) return '';
+    const hours = ms / 3600000;
+    if (Math.abs(hours) < 24) return relativeFormat.format(Math.round(hours), 'hour');
+    const days = Math.round(hours / 24);
+    if (Math.abs(days) < 60) return relativeFormat.format(days, 'day');
+    return relativeFormat.format(Math.round(days / 30.44), 'month');
+  }
+  const QR_PREFIX = 'data:image/png;base64,';
+
+  function vpnKeyCard(id) {
+    const el = (tag, className) => {
+      const node = document.createElement(tag);
+      if (className) node.className = className;
+      return node;
+    };
+    const li = el('li', 'vpn-key');
+    const head = el('div', 'vpn-key-head');
+    const title = el('h3');
+    const chip = el('span', 'chip');
+    head.append(title, chip);
+    const expiry = el('p', 'vpn-expiry');
+    const until = el('span');
+    const when = el('span', 'vpn-when muted');  // "· in 29 days" moves to the next line whole, never split
+    expiry.append(until, ' ', when);
+
+    const traffic = el('div', 'vpn-traffic');
+    const row = el('div', 'level-row small');
+    const label = el('span', 'vpn-traffic-label');
+    label.id = `vpn-traffic-${id}`;
+    const amount = el('span', 'muted');
+    row.append(label, amount);
+    const bar = el('progress', 'progress');
+    bar.max = 1;
+    bar.value = 0;
+    bar.setAttribute('aria-labelledby', label.id);
+    traffic.append(row, bar);
+    const devices = el('p', 'muted small');
+
+    const actions = el('div', 'vpn-actions');
+    const revealBtn = el('button', 'btn btn-small btn-ghost');
+    revealBtn.type = 'button';
+    revealBtn.setAttribute('aria-expanded', 'false');
+    revealBtn.setAttribute('aria-controls', `vpn-reveal-${id}`);
+    const renewBtn = el('button', 'btn btn-small');
+    renewBtn.type = 'button';
+    actions.append(revealBtn, renewBtn);
+    const status = el('p', 'status small');
+    status.setAttribute('role', 'status');
+
+    // The link, a Copy button and the QR code: filled on "Show key", emptied again on "Hide key".
+    const revealBox = el('div', 'vpn-reveal');
+    revealBox.id = `vpn-reveal-${id}`;
+    revealBox.hidden = true;
+    const text = el('div', 'vpn-reveal-text');
+    const linkLabel = el('label');
+    linkLabel.htmlFor = `vpn-link-${id}`;
+    const linkRow = el('div', 'vpn-link-row');
+    const link = el('input', 'vpn-link');
+    link.type = 'text';
+    link.id = `vpn-link-${id}`;
+    link.readOnly = true;
+    link.spellcheck = false;
+    link.autocomplete = 'off';
+    const copyBtn = el('button', 'btn btn-small btn-ghost');
+    copyBtn.type = 'button';
+    linkRow.append(link, copyBtn);
+    const copyStatus = el('p', 'status small');
+    copyStatus.setAttribute('role', 'status');
+    const warning = el('p', 'hint');
+    text.append(linkLabel, linkRow, copyStatus, warning);
+    const figure = el('figure', 'vpn-qr');
+    const qr = el('img');
+    qr.width = 176;
+    qr.height = 176;
+    const caption = el('figcaption', 'muted small');
+    figure.append(qr, caption);
+    revealBox.append(text, figure);
+
+    li.append(head, expiry, traffic, devices, actions, status, revealBox);
+    // Texts that never change: said once.
+    label.textContent = _('Traffic');
+    revealBtn.textContent = _('Show key');
+    linkLabel.textContent = _('Link for your VPN app');
+    copyBtn.textContent = _('Copy');
+    warning.textContent = _('Keep it to yourself: anyone with this link can use your VPN.');
+    qr.alt = _('QR code of your VPN key');
+    caption.textContent = _('Scan it in your VPN app, or paste the link there.');
+    return {
+      id, li, title, chip, until, when, traffic, label, amount, bar, devices, revealBtn, renewBtn, status,
+      revealBox, link, copyBtn, copyStatus, qr, once: null, confirming: false,
+    };
+  }
+
+  function paintVpnKey(parts, k, order) {
+    const active = k.status === 'active';
+    parts.li.classList.toggle('expired', !active);
+    setText(parts.title, k.plan || _('VPN key #{id}', { id: String(k.id) }));
+    setText(parts.chip, active ? _('Active') : _('Expired'));
+    parts.chip.className = `chip ${active ? 'chip-ok' : 'chip-expired'}`;
+    const date = dateText(k.expires_at);
+    setText(parts.until, active ? _('Valid until {date}', { date }) : _('Expired on {date}', { date }));
+    const rel = relativeText(k.expires_at);
+    setText(parts.when, rel ? `· ${rel}` : '');
+
+    // Traffic: only a live key's (the panel's counters), when the panel answers.
+    const t = active ? k.traffic : null;
+    show(parts.traffic, active);
+    show(parts.label, Boolean(t));  // unknown: one line says so
+    if (t) {
+      const used = usedFormat.format(t.used / GIB);
+      const said = t.limit > 0
+        ? _('{used} GB of {limit} GB', { used, limit: limitFormat.format(t.limit / GIB) })
+        : _('{used} GB used · unlimited', { used });
+      setText(parts.amount, said);
+      show(parts.bar, t.limit > 0);
+      parts.bar.max = Math.max(1, t.limit);
+      parts.bar.value = Math.min(t.used, Math.max(1, t.limit));
+      parts.bar.setAttribute('aria-valuetext', said);
+    } else {
+      setText(parts.amount, _('Traffic unavailable right now'));
+      show(parts.bar, false);
+    }
+    setText(parts.devices, k.devices > 0
+      ? N_('Up to {n} device', 'Up to {n} devices', k.devices)
+      : _('Any number of devices'));
+
+    show(parts.revealBtn, active);
+    if (!active && !parts.revealBox.hidden) hideVpnKey(parts);
+    const renewable = Boolean(k.renewable) && !order;
+    if (!renewable) endRenewConfirm(parts);
+    show(parts.renewBtn, renewable);
+    if (!parts.confirming) parts.renewBtn.textContent = _('Renew');
+  }
+
+  function hideVpnKey(parts) {
+    show(parts.revealBox, false);
+    parts.link.value = '';  // nothing of the key stays in the page once hidden
+    parts.qr.removeAttribute('src');
+    setStatus(parts.copyStatus, '', null);
+    parts.revealBtn.textContent = _('Show key');
+    parts.revealBtn.setAttribute('aria-expanded', 'false');
+  }
+
+  function endRenewConfirm(parts) {
+    parts.confirming = false;
+    parts.once = null;
+    parts.renewBtn.classList.remove('btn-confirm');
+    parts.renewBtn.textContent = _('Renew');
+  }
+
+  async function revealVpnKey(parts) {
+    if (!parts.revealBox.hidden) {  // "Hide key"
+      hideVpnKey(parts);
+      return;
+    }
+    parts.revealBtn.disabled = true;
+    setStatus(parts.status, _('Getting your key…'), 'busy');
+    try {
+      const got = await api('/api/vpn', { method: 'POST', body: { action: 'reveal', key: parts.id } });
+      parts.link.value = got.link;
+      const picture = typeof got.qr === 'string' && got.qr.startsWith(QR_PREFIX);
+      if (picture) parts.qr.src = got.qr;
+      show(parts.qr.parentElement, picture);
+      setStatus(parts.copyStatus, '', null);
+      show(parts.revealBox, true);
+      parts.revealBtn.textContent = _('Hide key');
+      parts.revealBtn.setAttribute('aria-expanded', 'true');
+      setStatus(parts.status, '', null);
+    } catch (e) {
+      if (e.status === 401) { redirectToLogin(); return; }
+      setStatus(parts.status, e.message, 'error');
+    } finally {
+      parts.revealBtn.disabled = false;
+    }
+  }
+
+  async function copyVpnKey(parts) {
+    try {
+      await navigator.clipboard.writeText(parts.link.value);
+      setStatus(parts.copyStatus, _('Copied'), 'ok');
+    } catch (e) {  // no clipboard here (an old browser, a page not on https): the link is selected to copy
+      parts.link.focus();
+      parts.link.select();
+      setStatus(parts.copyStatus, _("Couldn't copy: the link is selected, copy it by hand."), 'error');
+    }
+  }
+
+  async function myVpn() {
+    const section = $('#vpn-section');
+    if (!section) return;
+    const list = $('#vpn-keys');
+    const cards = new Map();  // key id → its card's parts, kept across refreshes (a shown key, a pending confirm)
+    let order = null;
+
+    const paintOrder = () => {
+      show('#vpn-order', Boolean(order));
+      if (!order) return;
+      const title = document.createElement('strong');
+      title.textContent = _('Order #{id}', { id: String(order.id) });
+      // " ·\u00a0part": a line may break before a dot, never leave one at its end.
+      const rest = [order.plan, order.amount, order.status_text].filter(Boolean).map((t) => ` ·\u00a0${t}`);
+      $('#vpn-order-line').replaceChildren(title, ...rest);
+      setText('#vpn-order-where', order.platform === 'telegram'
+        ? _('Pay and send the screenshot on Telegram (your chat with the bot).')
+        : _('Pay and send the screenshot on Discord (your order channel).'));
+    };
+
+    const load = async () => {
+      let data;
+      try {
+        data = await api('/api/vpn');
+      } catch (e) {
+        // Hidden, it stays hidden (this may be someone who never bought VPN); shown, it says what failed.
+        if (!section.hidden) setStatus('#vpn-status', e.message, 'error');
+        return;
+      }
+      const keys = Array.isArray(data && data.keys) ? data.keys : [];
+      order = (data && data.order) || null;
+      setStatus('#vpn-status', '', null);
+      paintOrder();
+      const seen = new Set();
+      for (const k of keys) {
+        seen.add(k.id);
+        let parts = cards.get(k.id);
+        if (!parts) {
+          parts = vpnKeyCard(k.id);
+          const p = parts;
+          p.revealBtn.addEventListener('click', () => revealVpnKey(p));
+          p.copyBtn.addEventListener('click', () => copyVpnKey(p));
+          p.renewBtn.addEventListener('click', () => renew(p));
+          cards.set(k.id, parts);
+        }
+        paintVpnKey(parts, k, order);
+        list.append(parts.li);  // in the server's order
+      }
+      for (const [id, parts] of cards) {
+        if (!seen.has(id)) { parts.li.remove(); cards.delete(id); }
+      }
+      show(list, keys.length > 0);
+      show(section, keys.length > 0 || Boolean(order));
+    };
+
+    const renew = async (parts) => {
+      if (!parts.confirming) {  // first click asks; the second places the order
+        parts.confirming = true;
+        parts.once = newKey();  // one key per confirmed renewal: a retry or double click orders once
+        parts.renewBtn.textContent = _('Confirm renewal');
+        parts.renewBtn.classList.add('btn-confirm');
+        setStatus(parts.status, _('Click again to place a renewal order.'), 'busy');
+        return;
+      }
+      parts.renewBtn.disabled = true;
+      setStatus(parts.status, _('Placing the order…'), 'busy');
+      try {
+        const done = await api('/api/vpn', {
+          method: 'POST', body: { action: 'renew', key: parts.id }, once: parts.once,
+        });
+        setStatus(parts.status, done.message, 'ok');
+      } catch (e) {
+        if (e.status === 401) { redirectToLogin(); return; }
+        setStatus(parts.status, e.message, 'error');
+        if (e.status === 0) { parts.renewBtn.disabled = false; return; }  // offline: the same key retries safely
+      }
+      endRenewConfirm(parts);
+      parts.renewBtn.disabled = false;
+      await load();  // the open order (this one, or the one that refused it)
+    };
+
+    await load();
+    section.setAttribute('aria-busy', 'false');
   }
 
   // ---------------------------------------------------------------- settings

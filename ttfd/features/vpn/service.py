@@ -483,7 +483,7 @@ def open_order(
         raise BadInput(_("The plan {plan} is no longer on sale.", plan=plan.name))
     if panel_down(conn):
         raise DomainError(_("The VPN server is not answering right now, so new orders are paused. Try again later."))
-    if (found := _by_key(conn, request_key)) is not None:
+    if (found := order_by_request(conn, request_key)) is not None:
         return found
     if (current := open_order_of(conn, user_id)) is not None:
         raise BadInput(
@@ -533,7 +533,8 @@ def open_order(
     return order
 
 
-def _by_key(conn: Conn, request_key: str) -> Order | None:
+def order_by_request(conn: Conn, request_key: str) -> Order | None:
+    """The order an event (or a site click's Idempotency-Key) placed, if any."""
     row = conn.execute("SELECT * FROM vpn_orders WHERE request_key = %s", (request_key,)).fetchone()
     return _order(row) if row else None
 

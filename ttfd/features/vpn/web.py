@@ -116,6 +116,16 @@ def _renew(ctx: WebCtx, k: Key, plan_id: int | None) -> WebResponse:
     once = ctx.request.header("idempotency-key") or ""
     if not _KEY.fullmatch(once):
         raise Problem(400, "Send an Idempotency-Key header (8-100 letters, digits, - or _) so a retry orders once.")
+    request_key = f"site:{ctx.user_id}:{once}"
+    current = service.open_order_of(ctx.conn, ctx.user_id)
+    if current is not None and service.order_by_request(ctx.conn, request_key) is None:  # not this click's retry
+        where = "Telegram" if current.platform == "telegram" else "Discord"
+        said = _(
+            "You already have an open order #{id}: pay for it or cancel it on {platform}.",
+            id=current.id,
+            platform=where,
+        )
+        raise Problem(409, said)
     last = service.last_order_of_key(ctx.conn, k.id)
     st = service.store(ctx.conn, last.scope, last.scope_id) if last else None
     if last is None or st is None:
@@ -135,7 +145,7 @@ def _renew(ctx: WebCtx, k: Key, plan_id: int | None) -> WebResponse:
         st=st,
         platform=last.platform,
         locale=ctx.locale,
-        request_key=f"site:{ctx.user_id}:{once}",
+        request_key=request_key,
         member=member,
         renews=k.id,
     )

@@ -77,9 +77,10 @@ def _store(ctx: Ctx) -> Store:
     """The store asked: a Discord server's; on Telegram, the staff group's (in it) or the bot's (in a private
     chat)."""
     if ctx.platform == "telegram":
-        group = ctx.chat_type in ("group", "supergroup") and ctx.chat_id is not None
-        found = service.store(ctx.conn, "telegram", ctx.chat_id) if group and ctx.chat_id else None
-        found = found if group else service.telegram_store(ctx.conn)
+        if ctx.chat_type in STAFF_CHATS and ctx.chat_id is not None:
+            found = service.store(ctx.conn, "telegram", ctx.chat_id)
+        else:
+            found = service.telegram_store(ctx.conn)
         if found is None:
             raise BadInput(_("There is no VPN store here yet."))
         return found

@@ -93,13 +93,13 @@ def _post(
     return int(resp.json()["id"])
 
 
-def _member_id(conn: Conn, user_id: int) -> int | None:
-    u = users.get_user(conn, users.live_id(conn, user_id) or user_id)
-    return u.discord_id
-
-
 def _account(conn: Conn, user_id: int) -> users.User:
+    """The account now (a merged one's survivor)."""
     return users.get_user(conn, users.live_id(conn, user_id) or user_id)
+
+
+def _member_id(conn: Conn, user_id: int) -> int | None:
+    return _account(conn, user_id).discord_id
 
 
 # --- Telegram: the staff group and the member's private chat ----------------------------------------------------

@@ -155,12 +155,21 @@ CHECKS = {
             FROM xp_weekly WHERE xp > 0 GROUP BY 2, 3, 4
             UNION ALL
             SELECT 'season', period, lb_bucket(xp), user_id % 16, count(*)
-            FROM xp_season WHERE xp > 0 GROUP BY 2, 3, 4)
+            FROM xp_season WHERE xp > 0 GROUP BY 2, 3, 4
+            UNION ALL
+            SELECT 'rep', date '1970-01-01', lb_bucket(rep), id % 16, count(*)
+            FROM unified_users WHERE merged_into IS NULL AND rep > 0 GROUP BY 3, 4)
         SELECT * FROM (
             SELECT board, period, bucket, shard, n FROM lb_buckets WHERE n > 0
             EXCEPT SELECT * FROM truth) a
         UNION ALL
         SELECT * FROM (SELECT * FROM truth EXCEPT SELECT board, period, bucket, shard, n FROM lb_buckets) b""",
+    "reputation total differs from the rows received": """
+        SELECT u.id, u.rep, count(r.id) FROM unified_users u LEFT JOIN reputation r ON r.receiver = u.id
+        GROUP BY u.id HAVING u.rep <> count(r.id)""",
+    "reputation given to oneself or held by a retired account": """
+        SELECT r.id FROM reputation r JOIN unified_users g ON g.id = r.giver JOIN unified_users v ON v.id = r.receiver
+        WHERE g.merged_into IS NOT NULL OR v.merged_into IS NOT NULL""",
     "inventory differs from purchases, refunds and uses": """
         WITH bought AS (SELECT user_id, item_id, sum(quantity) AS n FROM purchases WHERE refunded_at IS NULL
                         GROUP BY 1, 2),

@@ -74,6 +74,8 @@ PROFILE_FEATURES = {
     "ttfd.features.profiles",
     "ttfd.features.profiles.service",
     "ttfd.features.profiles.views",
+    "ttfd.features.reputation",
+    "ttfd.features.reputation.service",
     "ttfd.features.seasons",
     "ttfd.features.seasons.service",
 }
@@ -87,7 +89,9 @@ PROFILE_MODULES |= {
 }
 # The site's profile: its route's feature and those adding a section to it (profile_sections: games, the shop,
 # whose package needs the guild helpers).
+# (Reputation adds no section: its count is a column of the account, which the profile reads anyway.)
 SITE_PROFILE_MODULES = CORE | DATABASE_PATH | PROFILE_FEATURES | {"functions", "functions.site"}
+SITE_PROFILE_MODULES -= {"ttfd.features.reputation", "ttfd.features.reputation.service"}
 SITE_PROFILE_MODULES |= {
     "ttfd.core.apicache",
     "ttfd.features.games",

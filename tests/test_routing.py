@@ -84,8 +84,13 @@ def test_a_lookup_loads_only_the_features_it_names() -> None:
     assert len(fresh.commands) == len(REGISTRY.commands) and fresh.loaded() == ()
     assert fresh.commands["profile"] is REGISTRY.commands["profile"]
     assert fresh.loaded() == ("ttfd.features.profiles",)
-    assert fresh.profile_fields == REGISTRY.profile_fields  # what /profile adds: seasons, achievements
-    assert set(fresh.loaded()) == {"ttfd.features.profiles", "ttfd.features.achievements", "ttfd.features.seasons"}
+    assert fresh.profile_fields == REGISTRY.profile_fields  # what /profile adds: seasons, achievements, reputation
+    assert set(fresh.loaded()) == {
+        "ttfd.features.profiles",
+        "ttfd.features.achievements",
+        "ttfd.features.seasons",
+        "ttfd.features.reputation",
+    }
     assert fresh.commands.get("nope") is None and fresh.actions.get("nope") is None
     assert fresh.routes["api_profile"] and fresh.reply_notes  # asked for: loaded
     assert "ttfd.features.verification" not in fresh.loaded() and "ttfd.features.shop" not in fresh.loaded()

@@ -599,6 +599,8 @@
       setText('#stat-streak', N_('{n} day', '{n} days', s.daily_streak));
       setText('#stat-games', _('{won} of {played} won', { won: s.games_won, played: s.games_played }));
       setText('#stat-messages', num(s.messages_sent));
+      // `rep`: +1s from other people (/rep on Discord or Telegram), private with the stats
+      setText('#stat-rep', N_('{n} point', '{n} points', typeof p.rep === 'number' ? p.rep : 0));
     } else {
       show('#profile-rank', false);
     }

@@ -44,6 +44,7 @@ class User:
     show_stats: bool = True
     notifications: bool = True  # Telegram messages about rank-ups and achievements
     language: str | None = None  # chosen with /language or on the site (ttfd.core.i18n.LOCALES)
+    rep: int = 0  # reputation received (ttfd.features.reputation keeps it)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> User:

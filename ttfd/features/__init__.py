@@ -33,6 +33,7 @@ NAMES: tuple[str, ...] = (
     "seasons",
     "games",
     "shop",
+    "reputation",  # /rep, /repboard, /repcard; its part of /profile after the season's
     "accounts",
     "ranks",
     "moderation",

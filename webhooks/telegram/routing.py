@@ -41,10 +41,19 @@ def person(user: User) -> PlatformUser:
     return PlatformUser("telegram", user.id, user.username, name, user.is_bot)
 
 
+def replied(message: Message | None) -> User | None:
+    """The author of the message this one answers. In a forum topic every message that answers nothing carries
+    the topic's opening (a service message by whoever made the topic) as its reply: that answers nobody."""
+    answered = message.reply_to_message if message else None
+    if answered is None or answered.forum_topic_created is not None:
+        return None
+    return answered.from_user
+
+
 def _event(key: str, user: User, msg: Message | None, **kw: Any) -> Event:
     who = person(user)
     chat = msg.chat if msg else None
-    reply_to = msg.reply_to_message.from_user if msg and msg.reply_to_message else None
+    reply_to = replied(msg)
     return Event(
         key=key,
         caller=Caller("telegram", who.id, who.username, who.display_name),
@@ -152,8 +161,8 @@ def _picked_user(message: Message) -> PlatformUser | None:
     for entity in message.entities or message.caption_entities or ():
         if entity.type == "text_mention" and entity.user is not None:
             return person(entity.user)
-    if message.reply_to_message and message.reply_to_message.from_user:
-        return person(message.reply_to_message.from_user)
+    if (author := replied(message)) is not None:
+        return person(author)
     return None
 
 

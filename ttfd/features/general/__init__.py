@@ -35,7 +35,7 @@ from ttfd.ui.commands import (
     Option,
     Options,
 )
-from ttfd.ui.reply import Button, Reply, say
+from ttfd.ui.reply import Button, Field, Reply, say
 from ttfd.ui.text import Part, bold, command, lines
 
 DISCORD_EPOCH_MS = 1420070400000
@@ -110,6 +110,7 @@ REPLY_NEEDED = _("(as a reply to their message)")
 REPLY_OPTIONAL = _("(reply to someone's message for theirs)")
 PHOTO_NEEDED = _("(as the caption of a photo)")
 PHOTO_OPTIONAL = _("(may be the caption of a photo)")
+GOOD_TO_KNOW = _("Good to know")  # the features' notes under the command list (Discord)
 ADMINS_MENU = _("🛡️ Group admins find the moderation commands in the group's command menu (type / there).")
 
 
@@ -164,9 +165,15 @@ def help_text(ctx: Ctx, intro: tuple[Part, ...] = ()) -> Reply:
                 rows.append((_("In a group also: {commands}", commands=listing(sorted(elsewhere))),))
         rows.append((ADMINS_MENU,))
     extra = [f.help for f in ctx.features.features if f.help]
+    # On Discord the notes go in a field of their own: the embed's description (4,096 characters) is for the
+    # command list, which for an administrator in Russian comes close to it by itself.
+    notes = (Field(GOOD_TO_KNOW, lines(*extra), False),) if extra and ctx.platform == "discord" else ()
+    if notes:
+        extra = []
     return Reply(
         title=_("TTFD commands"),
         body=lines(*((intro,) if intro else ()), *rows, *(("",) if extra else ()), *extra),
+        fields=notes,
         footer=_("One account across Discord, Telegram and the web — use /link to connect them."),
         rows=MENU,
         private=True,

@@ -67,6 +67,8 @@ def profile_json(conn: Conn, user_id: int, *, owner: bool, registry: Catalog) ->
             "bio": settings.bio,
         },
         "stats": _stats(view) if owner or settings.show_stats else None,
+        # reputation received (ttfd.features.reputation), private with the rest of the stats
+        "rep": user.rep if owner or settings.show_stats else None,
         "card_url": f"/api/profile/{user.id}/card.png?v={card_version(view, settings)}",
     }
     if owner or settings.show_stats:

@@ -123,6 +123,7 @@ ADMIN_RIGHTS = {
     "can_change_info": True,
     "is_anonymous": False,
 }
+NEWS_CHANNEL = -100125  # a Telegram channel for /setup announcements: user 7 created it, TTFD may post there
 VPN_STAFF_GROUP = -100124  # the VPN store's staff group on Telegram: Mira created it, user 7 administers it
 VPN_STAFF_TITLE = "TTFD VPN staff"
 GROUP_OWNER = 900003  # Mira created the group
@@ -216,6 +217,11 @@ def populate_fakes(discord: DiscordState, telegram: TelegramState) -> None:
     }
     staff[bot_id] = {"status": "administrator", **ADMIN_RIGHTS}
     fake_telegram_chats.add_chat(telegram, VPN_STAFF_GROUP, VPN_STAFF_TITLE, "supergroup", staff)
+    news: dict[int, dict[str, Any]] = {
+        7: {"status": "creator"},
+        bot_id: {"status": "administrator", "can_post_messages": True},
+    }
+    fake_telegram_chats.add_chat(telegram, NEWS_CHANNEL, "TTFD News", "channel", news)
 
 
 def discord_logins() -> list[tuple[int, str, str]]:

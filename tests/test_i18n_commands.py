@@ -214,14 +214,24 @@ def test_discord_help_in_russian_and_english(discord) -> None:
 
 def test_discord_help_lists_moderators_commands_to_those_who_may_use_them(discord) -> None:
     ban_members, manage_server, administrator = 1 << 2, 1 << 5, 1 << 3
-    bans = _discord(discord, "/help", permissions=ban_members)["data"]["embeds"][0]["description"]
+
+    def shown(embed: dict[str, Any]) -> str:
+        return embed["description"] + "\n" + "\n".join(f["value"] for f in embed.get("fields", []))
+
+    bans = shown(_discord(discord, "/help", permissions=ban_members)["data"]["embeds"][0])
     assert "`/ban <user>" in bans and "`/unban" in bans and "`/kick" not in bans and "`/automod" not in bans
-    server = _discord(discord, "/help", permissions=manage_server)["data"]["embeds"][0]["description"]
+    server = shown(_discord(discord, "/help", permissions=manage_server)["data"]["embeds"][0])
     assert "`/automod set" in server and "`/shopadmin add" in server and "`/ban" not in server
-    admin = _discord(discord, "/help", "ru", permissions=administrator)["data"]["embeds"][0]["description"]
+    embed = _discord(discord, "/help", "ru", permissions=administrator)["data"]["embeds"][0]
+    admin = shown(embed)
     assert "`/бан <участник> [срок] [причина] […]` — " in admin and "`/настройка роль-ранга <ранг> <роль>`" in admin
-    assert len(admin) < 4000 and "`/преды <участник>`" in admin  # every command, within the embed's 4,096
-    dm = _discord(discord, "/help", permissions=administrator, guild=None)["data"]["embeds"][0]["description"]
+    assert "`/преды <участник>`" in admin and "`/бан" not in embed["description"]  # staff's in fields of their own
+    # every command, within Discord's limits: 4,096 a description, 1,024 a field, 6,000 an embed
+    fields = embed.get("fields", [])
+    assert len(embed["description"]) < 4000 and all(len(f["value"]) <= 1024 for f in fields)
+    assert len(embed["description"]) + sum(len(f["name"]) + len(f["value"]) for f in fields) < 5800
+    assert not any(f["value"].endswith("…") for f in fields)  # none cut short
+    dm = shown(_discord(discord, "/help", permissions=administrator, guild=None)["data"]["embeds"][0])
     assert "`/ban" not in dm  # outside a server nobody moderates
 
 

@@ -58,11 +58,20 @@ def test_definitions_are_valid_discord_commands() -> None:
         "rep",
         "repboard",
         "repcard",
+        "update",
     } == set(names)
     setup = next(d for d in defs if d["name"] == "setup")
     assert setup["default_member_permissions"] == str(1 << 28) and setup["contexts"] == [0]
     subs = {o["name"]: o["type"] for o in setup["options"]}
-    assert subs == {"rank-role": 1, "xp-channel": 1, "modlog": 1, "warn-threshold": 1, "verification": 1, "vpn": 1}
+    assert subs == {
+        "rank-role": 1,
+        "xp-channel": 1,
+        "modlog": 1,
+        "warn-threshold": 1,
+        "verification": 1,
+        "vpn": 1,
+        "announcements": 1,
+    }
     buy = next(d for d in defs if d["name"] == "buy")
     assert buy["options"][0] == {
         "type": 3,

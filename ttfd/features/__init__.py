@@ -41,6 +41,7 @@ NAMES: tuple[str, ...] = (
     "activity",
     "auth",
     "verification",
+    "announcements",  # /update: a preview, then posted once to Discord and a linked Telegram channel
     "vpn",  # the VPN store: plans, orders, payments, keys from the 3x-ui panel
     "health",  # operators' view: /health, `python -m ttfd status`, schedule_runs
 )

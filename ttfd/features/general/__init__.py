@@ -153,9 +153,37 @@ def _row(c: Command, ctx: Ctx, whole: bool = False) -> tuple[Part, ...]:
     return tuple(row)
 
 
+FOR_STAFF = _("For staff")  # Discord: the commands that need a permission, under the list (as fields)
+FIELD_BUDGET = 950  # characters of a field's rows as said (Discord: 1,024 a value, markdown included)
+
+
+def _staff_fields(ctx: Ctx, staff: list[Command]) -> tuple[Field, ...]:
+    """Discord: the commands that need a permission, in fields of at most FIELD_BUDGET characters each (said in
+    the reader's language to measure them), so the embed's description keeps room for everyone's commands."""
+    from ttfd.core.i18n import localize
+    from ttfd.ui.text import plain
+
+    chunks: list[list[tuple[Part, ...]]] = [[]]
+    used = 0
+    for c in staff:
+        row = _row(c, ctx)
+        size = len(plain(localize(row, ctx.locale))) + 3  # the backticks and the line break
+        if chunks[-1] and used + size > FIELD_BUDGET:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(row)
+        used += size
+    return tuple(Field(FOR_STAFF, lines(*chunk), False) for chunk in chunks if chunk)
+
+
 def help_text(ctx: Ctx, intro: tuple[Part, ...] = ()) -> Reply:
     """Every command this person can use here, from the registry, and what else features say."""
-    rows: list[tuple[Part, ...]] = [_row(c, ctx) for c in _listed(ctx)]
+    listed = _listed(ctx)
+    staff: tuple[Field, ...] = ()
+    if ctx.platform == "discord":  # the embed's description (4,096) for everyone's commands, fields for staff's
+        staff = _staff_fields(ctx, [c for c in listed if c.permission is not None])
+        listed = [c for c in listed if c.permission is None]
+    rows: list[tuple[Part, ...]] = [_row(c, ctx) for c in listed]
     if ctx.platform == "telegram":
         if ctx.chat_type == "private":
             everything = list(ctx.features.commands.values())
@@ -173,7 +201,7 @@ def help_text(ctx: Ctx, intro: tuple[Part, ...] = ()) -> Reply:
     return Reply(
         title=_("TTFD commands"),
         body=lines(*((intro,) if intro else ()), *rows, *(("",) if extra else ()), *extra),
-        fields=notes,
+        fields=(*staff, *notes),
         footer=_("One account across Discord, Telegram and the web — use /link to connect them."),
         rows=MENU,
         private=True,

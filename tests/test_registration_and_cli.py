@@ -59,6 +59,7 @@ def test_definitions_are_valid_discord_commands() -> None:
         "repboard",
         "repcard",
         "update",
+        "imgsay",
     } == set(names)
     setup = next(d for d in defs if d["name"] == "setup")
     assert setup["default_member_permissions"] == str(1 << 28) and setup["contexts"] == [0]

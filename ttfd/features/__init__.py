@@ -43,6 +43,7 @@ NAMES: tuple[str, ...] = (
     "verification",
     "announcements",  # /update: a preview, then posted once to Discord and a linked Telegram channel
     "vpn",  # the VPN store: plans, orders, payments, keys from the 3x-ui panel
+    "imgsay",  # /imgsay: a caption drawn on a picture or a plain card
     "health",  # operators' view: /health, `python -m ttfd status`, schedule_runs
 )
 # Every feature's settings section, by name: a secret's names are checked against all of them, whichever

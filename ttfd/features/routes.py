@@ -28,6 +28,7 @@ FEATURES: tuple[str, ...] = (
     "ttfd.features.verification",
     "ttfd.features.announcements",
     "ttfd.features.vpn",
+    "ttfd.features.imgsay",
     "ttfd.features.health",
 )
 
@@ -92,6 +93,7 @@ COMMANDS: dict[str, str] = {
     "vpn health": "ttfd.features.vpn",
     "reject": "ttfd.features.vpn",
     "setup vpn": "ttfd.features.vpn",
+    "imgsay": "ttfd.features.imgsay",
 }
 
 # Telegram command name → the module declaring it.
@@ -133,6 +135,7 @@ TELEGRAM_COMMANDS: dict[str, str] = {
     "revenue": "ttfd.features.vpn",
     "vpn_health": "ttfd.features.vpn",
     "reject": "ttfd.features.vpn",
+    "imgsay": "ttfd.features.imgsay",
 }
 
 # Action prefix (buttons, menus, modals) → the module declaring it.

@@ -167,6 +167,12 @@ def _clean_text(text: str) -> str:
     return " ".join(_displayable(out).split())
 
 
+def drawable_text(text: str) -> str:
+    """`text` on one line with only what the bundled font draws (see `_clean_text`): for other pictures drawn
+    with these fonts (ttfd.features.imgsay)."""
+    return _clean_text(text)
+
+
 # Letters NFKD cannot split into base + accent, spelled the way people write them without the letter.
 _FOLD = str.maketrans(
     {

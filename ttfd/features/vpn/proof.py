@@ -69,54 +69,21 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import Final, Literal, Protocol, TypeVar
 
-from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageMath, ImageOps
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageMath
 
-from ttfd.core.errors import BadInput
+from ttfd.core import pictures
 from ttfd.core.i18n import _
 
 K = TypeVar("K")
 
 # --- limits ------------------------------------------------------------------------------------------------
 
-# A phone screenshot is 0.1–3 MB (an iPhone Pro Max PNG ~3 MB); Discord's own upload limit without Nitro is
-# 10 MiB, so nothing an honest member sends is bigger, and a refused 40 MB body is never read whole.
-MAX_BYTES: Final = 10 * 1024 * 1024
-# 16.7 Mpx (4096²) covers a 1440×3200 phone (4.6 Mpx), an iPad Pro (5.6 Mpx) and a scrolled capture of a few
-# screens; decoded as RGBA that is at most 64 MiB, well within a 512 MB function. Checked on the header, before
-# any pixel is decoded: Pillow's own guard (MAX_IMAGE_PIXELS, 89 Mpx) is global and far higher.
-MAX_PIXELS: Final = 4096 * 4096
-MAX_SIDE: Final = 16384  # a scrolled capture of a long receipt may be tall; beyond this it is not a screenshot
+# The byte, pixel and format limits are every upload's (ttfd.core.pictures): a phone screenshot is 0.1–3 MB and
+# at most ~5.6 Mpx (an iPad Pro). Only the smallest side is a screenshot's own.
+MAX_BYTES: Final = pictures.MAX_BYTES
+MAX_PIXELS: Final = pictures.MAX_PIXELS
 MIN_SIDE: Final = 200  # smaller cannot show a readable receipt (the thumbnail of a chat preview)
-MAX_JPEG_SCANS: Final = 64  # start-of-scan markers; a progressive phone JPEG has ~10
-
-# PNG: Android and iOS screenshots; JPEG: what Telegram makes of a photo, and many "save receipt" buttons; WebP:
-# some apps and browsers. Refused, with the reason said: GIF (never a screenshot; animated and palette files are
-# a decoder surface for nothing) and HEIC/AVIF (iPhone *photos*, not screenshots, which are PNG; Pillow needs a
-# native plugin for HEIC, and Discord and Telegram convert most of them to JPEG anyway).
-FORMATS: Final = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
-_TYPES: Final = {
-    "image/png": "PNG",
-    "image/x-png": "PNG",
-    "image/apng": "PNG",
-    "image/jpeg": "JPEG",
-    "image/jpg": "JPEG",
-    "image/pjpeg": "JPEG",
-    "image/webp": "WEBP",
-}
-_EXTENSIONS: Final = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "jpe": "JPEG", "jfif": "JPEG", "webp": "WEBP"}
-_GENERIC: Final = {"", "application/octet-stream", "binary/octet-stream", "application/unknown"}
-# Formats recognised only to name them in the refusal, so the person knows what to send instead. Pillow is
-# asked about these few alone: no other decoder ever parses what a member sent.
-_KNOWN_OTHER: Final = {"GIF": "GIF", "BMP": "BMP", "TIFF": "TIFF", "ICO": "ICO", "AVIF": "AVIF"}
-_OPENERS: Final = [*FORMATS, *_KNOWN_OTHER]
-_SNIFFED: Final = {  # what Pillow cannot open, told by the first bytes
-    b"%PDF-": "PDF",
-    b"ftypheic": "HEIC",
-    b"ftypheix": "HEIC",
-    b"ftypheif": "HEIC",
-    b"ftypmif1": "HEIC",
-    b"ftyphevc": "HEIC",
-}
+FORMATS: Final = pictures.FORMATS
 
 # --- hashing constants (measured: module docstring) --------------------------------------------------------
 
@@ -162,7 +129,7 @@ class Fingerprints(Protocol):
     def detail(self) -> bytes: ...
 
 
-class ProofRejected(BadInput):
+class ProofRejected(pictures.PictureRejected):
     """A screenshot that cannot be used; `message` says why, in words safe to show the member."""
 
 
@@ -181,124 +148,40 @@ class Proof:
 
 # --- checks ------------------------------------------------------------------------------------------------
 
-
-def _format_of(declared_type: str | None, filename: str | None) -> tuple[str | None, str | None]:
-    """What the sender said it is, from its content type and its file name's extension (None: not said)."""
-    by_type = None
-    mime = (declared_type or "").split(";")[0].strip().lower()
-    if mime not in _GENERIC:
-        by_type = _TYPES.get(mime, mime)
-    by_name = None
-    if filename and "." in filename:
-        ext = filename.rsplit(".", 1)[1].strip().lower()
-        by_name = _EXTENSIONS.get(ext, "." + ext)
-    return by_type, by_name
-
-
-def _sniff(raw: bytes) -> str | None:
-    head = raw[:16]
-    for magic, kind in _SNIFFED.items():
-        if head.startswith(magic) or head[4:].startswith(magic):
-            return kind
-    return None
-
-
-def _refuse_type(found: str | None) -> ProofRejected:
-    if found is not None:
-        return ProofRejected(_("{kind} files are not accepted: send the screenshot as PNG, JPEG or WebP.", kind=found))
-    return ProofRejected(_("That file is not a picture: send a screenshot of the payment (PNG, JPEG or WebP)."))
-
-
-def _open(raw: bytes) -> Image.Image:
-    """The picture's header only (no pixels decoded yet), or a refusal."""
-    try:
-        # A header beyond Pillow's own (global) bomb limit raises DecompressionBombError; when the process
-        # turned the warning into an error, the warning arrives as an exception too. Either is a refusal here.
-        img = Image.open(io.BytesIO(raw), formats=_OPENERS)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _too_big_in_pixels() from None
-    except Exception:  # what a member sent: any parser failure is "not a picture", never a 5xx
-        raise _refuse_type(_sniff(raw)) from None
-    return img
-
-
-def _damaged() -> ProofRejected:
-    return ProofRejected(_("That picture is damaged or incomplete: send the screenshot again."))
-
-
-def _too_big_in_pixels() -> ProofRejected:
-    return ProofRejected(
-        _(
-            "That picture is too large: at most {max} megapixels. Send a plain screenshot of the payment.",
-            max=MAX_PIXELS // 1_000_000,
-        )
-    )
+# ttfd.core.pictures' refusals, in words about the payment's screenshot.
+WORDS: Final = pictures.Words(
+    too_many_bytes=lambda mb: _("That file is too large: at most {max} MB.", max=mb),
+    empty=lambda: _("That file is empty: send the screenshot again."),
+    wrong_kind=lambda kind: _("{kind} files are not accepted: send the screenshot as PNG, JPEG or WebP.", kind=kind),
+    not_picture=lambda: _("That file is not a picture: send a screenshot of the payment (PNG, JPEG or WebP)."),
+    mismatch=lambda said, found: _(
+        "That file says it is {said} but it is {found}: send the original screenshot.", said=said, found=found
+    ),
+    too_many_pixels=lambda mp: _(
+        "That picture is too large: at most {max} megapixels. Send a plain screenshot of the payment.", max=mp
+    ),
+    too_small=lambda: _("That picture is too small to read: send a full-size screenshot."),
+    animation=lambda: _("That is an animation: send a still screenshot of the payment."),
+    damaged=lambda: _("That picture is damaged or incomplete: send the screenshot again."),
+)
 
 
 def check(raw: bytes, declared_type: str | None, filename: str | None) -> Proof:
-    """Refuse or accept a payment screenshot (see the module docstring); the declared content type and file
-    name, when given, must agree with what the bytes are."""
-    if len(raw) > MAX_BYTES:
-        raise ProofRejected(_("That file is too large: at most {max} MB.", max=MAX_BYTES // (1024 * 1024)))
-    if not raw:
-        raise ProofRejected(_("That file is empty: send the screenshot again."))
-    img = _open(raw)
-    found = "JPEG" if img.format == "MPO" else img.format  # MPO: a camera JPEG with extra views after it
-    if found not in FORMATS:
-        raise _refuse_type(_KNOWN_OTHER.get(found or "", found))
-    by_type, by_name = _format_of(declared_type, filename)
-    for said in (by_type, by_name):
-        if said is not None and said != found:
-            raise ProofRejected(
-                _(
-                    "That file says it is {said} but it is {found}: send the original screenshot.",
-                    said=said,
-                    found=found,
-                )
-            )
-    width, height = img.size
-    if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
-        raise _too_big_in_pixels()
-    if min(width, height) < MIN_SIDE:
-        raise ProofRejected(_("That picture is too small to read: send a full-size screenshot."))
-    if getattr(img, "n_frames", 1) > 1 and img.format != "MPO":
-        raise ProofRejected(_("That is an animation: send a still screenshot of the payment."))
-    if found == "JPEG" and raw.count(b"\xff\xda") > MAX_JPEG_SCANS:
-        # Each progressive scan walks the whole picture again: thousands of tiny scans make a 10 MB file take
-        # minutes to decode. Cameras and phones write 1–12.
-        raise _damaged()
-    try:
-        # Bounded: at most MAX_PIXELS (checked on the header), and Pillow caps text/ICC chunks (1 MB each, 64 MB
-        # in all); all of check() takes ~0.1 s for a phone screenshot, ~0.6 s for the largest picture allowed.
-        img.load()
-        img = ImageOps.exif_transpose(img)  # a photo's "rotate 90°" applied before the tag is dropped
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _too_big_in_pixels() from None
-    except Exception:  # truncated, corrupt, or a decoder's odd refusal: the member's file, a 4xx
-        raise _damaged() from None
-    clean = _clean(img)
-    data = _encode(clean, found)
+    """Refuse or accept a payment screenshot (ttfd.core.pictures' checks, then the fingerprints: see the module
+    docstring); the declared content type and file name, when given, must agree with what the bytes are."""
+    picture = pictures.intake(raw, declared_type, filename, words=WORDS, min_side=MIN_SIDE, error=ProofRejected)
+    clean = picture.image
+    data = _encode(clean, picture.format)
     gray = clean.convert("L") if clean.mode != "L" else clean
     return Proof(
         data=data,
-        content_type=FORMATS[found],
+        content_type=picture.content_type,
         width=clean.width,
         height=clean.height,
         sha256=hashlib.sha256(raw).hexdigest(),
         phash=dhash(gray),
         detail=_signature(gray),
     )
-
-
-def _clean(img: Image.Image) -> Image.Image:
-    """The pixels alone: RGB(A) or grey, with no `info` left for an encoder to copy (EXIF, XMP, ICC, text)."""
-    alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
-    if img.mode.startswith("I"):  # 16-bit grey PNG: scaled to 8 bits rather than clipped
-        img = img.convert("I").point(lambda v: v / 257).convert("L")
-    mode = "RGBA" if alpha else ("L" if img.mode in ("1", "L") else "RGB")
-    clean = img.convert(mode) if img.mode != mode else img.copy()
-    clean.info = {}
-    return clean
 
 
 def _encode(img: Image.Image, fmt: str) -> bytes:

@@ -165,15 +165,7 @@ def _paid(fakes, order_id: int, picture: bytes | None = None) -> int:
     from ttfd.features.vpn import proof
 
     checked = proof.check(picture or screenshot(order_id), "image/png", "pay.png")
-    row = service.ProofRow(
-        checked.sha256,
-        checked.phash,
-        checked.detail,
-        checked.content_type,
-        checked.width,
-        checked.height,
-        checked.data,
-    )
+    row = service.ProofRow.of(checked)
     with db.transaction() as conn:
         od = service.order(conn, order_id)
         pay = service.submit_payment(

@@ -542,8 +542,8 @@ def cmd_deploy_aws_put_setting(args: argparse.Namespace) -> int:
     return 0
 
 
-def _shop(work: Callable[[db.Conn], int]) -> int:
-    """Run a shop command in one transaction; a refusal is printed (exit 2) and changes nothing."""
+def in_transaction(work: Callable[[db.Conn], int]) -> int:
+    """Run an operator command in one transaction; a refusal is printed (exit 2) and changes nothing."""
     from ttfd.core.errors import DomainError
 
     use_database()
@@ -576,7 +576,7 @@ def cmd_shop_add(args: argparse.Namespace) -> int:
         print(item.id)
         return 0
 
-    return _shop(work)
+    return in_transaction(work)
 
 
 def cmd_shop_list(args: argparse.Namespace) -> int:
@@ -599,7 +599,7 @@ def cmd_shop_list(args: argparse.Namespace) -> int:
             print(f"{i.id:>6}  {i.name:<30} {i.price:>10,} coins  stock {stock:<6} {i.kind_name:<13} {where}{state}")
         return 0
 
-    return _shop(work)
+    return in_transaction(work)
 
 
 def cmd_shop_refund(args: argparse.Namespace) -> int:
@@ -611,7 +611,7 @@ def cmd_shop_refund(args: argparse.Namespace) -> int:
         print(f"refunded purchase {r.purchase_id}: {r.total} coins to account {r.user_id}")
         return 0
 
-    return _shop(work)
+    return in_transaction(work)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -630,7 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
     health.register(sub)
     from ttfd.features.vpn import cli as vpn  # `vpn plan …`: the VPN store's plans
 
-    vpn.register(sub, use_database)
+    vpn.register(sub, in_transaction)
     dc = sub.add_parser("discord", help="Discord tools").add_subparsers(dest="action", required=True)
     reg = dc.add_parser("register", help="bulk-PUT slash commands if they differ from Discord's")
     reg.add_argument("--guild", help="register in one guild (instant) instead of globally")

@@ -36,6 +36,7 @@ from ttfd.core.i18n import _
 
 if TYPE_CHECKING:
     from ttfd.clients.telegram import TelegramAPI
+    from ttfd.ui.commands import FileRef
 
 MAX_BYTES: Final = 10 * 1024 * 1024  # the proof limit (ttfd.features.vpn.proof.MAX_BYTES): callers pass theirs
 TIMEOUT: Final = httpx.Timeout(10.0, connect=3.0)
@@ -252,3 +253,17 @@ def telegram_file(
         raise _network(exc) from None
     name = file_name or path.rsplit("/", 1)[-1]
     return Download(data, mime_type, name)
+
+
+def fetch(picture: FileRef, *, hosts: str | Hosts | None, max_bytes: int = MAX_BYTES) -> Download:
+    """The bytes of a file someone sent with a command, from where their platform keeps it: Discord's CDN (only
+    from `hosts`) or Telegram's getFile."""
+    if picture.platform == "telegram":
+        return telegram_file(
+            picture.file_id,
+            file_name=picture.filename or None,
+            mime_type=picture.content_type or None,
+            file_size=picture.size or None,
+            max_bytes=max_bytes,
+        )
+    return discord_attachment(picture.url, picture.size, hosts=hosts, max_bytes=max_bytes)

@@ -15,25 +15,6 @@ MAX_TEXT = 300  # characters (draw.MAX_TEXT; repeated so that importing the comm
 LIMIT = (5, 60)  # captions per person per minute, shared by every instance (ttfd.core.ratelimit)
 
 
-def _fetch(ctx: Ctx, picture: FileRef) -> bytes:
-    from ttfd.clients import downloads
-    from ttfd.core import pictures  # Pillow: in the job only
-
-    if picture.platform == "telegram":
-        got = downloads.telegram_file(
-            picture.file_id,
-            file_name=picture.filename or None,
-            mime_type=picture.content_type or None,
-            file_size=picture.size or None,
-            max_bytes=pictures.MAX_BYTES,
-        )
-    else:
-        got = downloads.discord_attachment(
-            picture.url, picture.size, hosts=ctx.settings.discord_cdn_hosts, max_bytes=pictures.MAX_BYTES
-        )
-    return got.data
-
-
 def imgsay_cmd(ctx: Ctx, opts: Options) -> Reply:
     """Deferred (it runs in a job): fetch and check the picture, draw the caption, answer with the PNG."""
     from ttfd.core import pictures
@@ -53,7 +34,9 @@ def imgsay_cmd(ctx: Ctx, opts: Options) -> Reply:
     picture: FileRef | None = opts.get("image")
     image = None
     if picture is not None:
-        raw = _fetch(ctx, picture)
+        from ttfd.clients import downloads
+
+        raw = downloads.fetch(picture, hosts=ctx.settings.discord_cdn_hosts, max_bytes=pictures.MAX_BYTES).data
         image = pictures.intake(raw, picture.content_type or None, picture.filename or None).image
     return Reply(attachment=Attachment("imgsay.png", draw.render(text, image)))
 

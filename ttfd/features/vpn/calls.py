@@ -271,25 +271,9 @@ def submit_proof(ctx: Ctx, od: Order, method_id: str, picture: FileRef) -> Payme
     from ttfd.clients import downloads
     from ttfd.features.vpn import proof
 
-    if picture.platform == "telegram":
-        got = downloads.telegram_file(
-            picture.file_id,
-            file_name=picture.filename or None,
-            mime_type=picture.content_type or None,
-            file_size=picture.size or None,
-        )
-    else:
-        got = downloads.discord_attachment(picture.url, picture.size, hosts=ctx.settings.discord_cdn_hosts)
+    got = downloads.fetch(picture, hosts=ctx.settings.discord_cdn_hosts)
     checked = proof.check(got.data, picture.content_type or got.content_type, picture.filename)
-    row = service.ProofRow(
-        checked.sha256,
-        checked.phash,
-        checked.detail,
-        checked.content_type,
-        checked.width,
-        checked.height,
-        checked.data,
-    )
+    row = service.ProofRow.of(checked)
     nearest = proof.hamming_sql("p.phash", "%(phash)s::bigint")
     candidates = service.proof_candidates(ctx.conn, od.id, checked.sha256, checked.phash, proof.CANDIDATE_SQL, nearest)
     dup = proof.find_duplicate(checked, candidates)

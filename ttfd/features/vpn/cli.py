@@ -6,25 +6,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable
 from typing import Any
 
 from ttfd.core import db
 
 
-def _no_database() -> object:
+def _unregistered(work: Callable[[db.Conn], int]) -> int:
     raise RuntimeError("register() first")
 
 
-_use_database: Callable[[], object] = _no_database
+_run: Callable[[Callable[[db.Conn], int]], int] = _unregistered
 
 
-def register(sub: Any, use_database: Callable[[], object]) -> None:
-    """Add `vpn` to the operator CLI's subcommands (ttfd/cli.py build_parser, which hands in how it picks the
-    database)."""
-    global _use_database
-    _use_database = use_database
+def register(sub: Any, run: Callable[[Callable[[db.Conn], int]], int]) -> None:
+    """Add `vpn` to the operator CLI's subcommands (ttfd/cli.py build_parser, which hands in how its commands run:
+    one transaction on the database it picks, a refusal printed with exit 2)."""
+    global _run
+    _run = run
     vpn = sub.add_parser("vpn", help="the VPN store").add_subparsers(dest="vpn_what", required=True)
     plan = vpn.add_parser("plan", help="plans on sale").add_subparsers(dest="plan_action", required=True)
 
@@ -71,18 +70,6 @@ def register(sub: Any, use_database: Callable[[], object]) -> None:
     off = plan.add_parser("off", help="take a plan off sale (keys already sold keep working)")
     off.add_argument("id", type=int)
     off.set_defaults(fn=cmd_plan_off)
-
-
-def _run(work: Callable[[db.Conn], int]) -> int:
-    from ttfd.core.errors import DomainError
-
-    _use_database()
-    try:
-        with db.transaction() as conn:
-            return work(conn)
-    except DomainError as exc:
-        print(f"refused: {exc.message}", file=sys.stderr)
-        return 2
 
 
 def cmd_plan_add(args: argparse.Namespace) -> int:

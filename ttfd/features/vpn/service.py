@@ -642,6 +642,11 @@ class ProofRow:
     height: int
     data: bytes
 
+    @classmethod
+    def of(cls, proof: Any) -> ProofRow:
+        """From a checked proof (proof.Proof: kept out of this module's imports, it brings Pillow)."""
+        return cls(proof.sha256, proof.phash, proof.detail, proof.content_type, proof.width, proof.height, proof.data)
+
 
 CANDIDATES_MAX = 100  # the nearest earlier proofs given the fine check (each costs ~10-20 ms)
 
